@@ -1,0 +1,78 @@
+"""Fine-tune the packaged MiniLM into a teacher and record what it reaches.
+
+    python benchmarks/teacher.py rt      # Rotten Tomatoes -> benchmarks/results/teacher_rt.json
+    python benchmarks/teacher.py wnut    # WNUT NER        -> benchmarks/results/teacher_wnut.json
+
+Runs the real `edgebert finetune` command in a fresh run directory, on the CPU
+of whatever machine runs it, and copies the artifact's metrics into the result.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import shlex
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+RUNS = {
+    "rt": ["--model", "minilm-l6", "--task", "rotten-tomatoes", "--epochs", "3", "--lr", "5e-5",
+           "--batch-size", "32", "--eval-every", "100", "--patience", "4"],
+    "wnut": ["--model", "minilm-l6", "--task", "wnut-ner", "--epochs", "10", "--lr", "1e-4",
+             "--batch-size", "16", "--eval-every", "100", "--patience", "5"],
+}
+
+
+def main(which: str) -> None:
+    out = Path(os.environ.get("EDGEBERT_BENCH_RUNS", "runs/bench")) / f"teacher_{which}"
+    shutil.rmtree(out, ignore_errors=True)
+    shutil.rmtree(out.with_name(out.name + ".partial"), ignore_errors=True)
+    cmd = ["edgebert", "finetune", *RUNS[which], "--out", str(out)]
+    started = time.perf_counter()
+    subprocess.run(cmd, check=True)
+    wall = time.perf_counter() - started
+    metrics = json.loads((out / "metrics.json").read_text())
+    metric = metrics["metric"]
+    result = {
+        "command": shlex.join(cmd),
+        "examples": {"train": metrics["train"]["examples"], "dev": metrics["dev"]["examples"],
+                     "test": metrics["test"]["examples"]},
+        "train_seconds": round(metrics["train"]["seconds"], 1),
+        "wall_seconds": round(wall, 1),
+        "steps": metrics["train"]["steps"],
+        "best_step": metrics["train"]["best_step"],
+        "params": metrics["params"],
+        "size_mb": round(metrics["size_mb"], 2),
+        "machine": {"cpu": _cpu(), "cores": os.cpu_count(), "python": platform.python_version()},
+    }
+    if metric == "accuracy":
+        result |= {"test_accuracy": metrics["test"]["accuracy"],
+                   "dev_accuracy": metrics["dev"]["accuracy"],
+                   "test_f1": metrics["test"]["f1"], "test_mcc": metrics["test"]["mcc"]}
+    else:
+        result |= {"test_entity_f1": metrics["test"]["entity_f1"],
+                   "dev_entity_f1": metrics["dev"]["entity_f1"],
+                   "test_entity_precision": metrics["test"]["entity_precision"],
+                   "test_entity_recall": metrics["test"]["entity_recall"]}
+    dest = HERE / "results" / f"teacher_{which}.json"
+    dest.write_text(json.dumps(result, indent=2) + "\n")
+    print(json.dumps(result, indent=2))
+
+
+def _cpu() -> str:
+    try:
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor()
+
+
+if __name__ == "__main__":
+    main(sys.argv[1] if len(sys.argv) > 1 else "rt")

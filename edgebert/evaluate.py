@@ -1,0 +1,50 @@
+"""Score a model directory on a task split, with the metrics of its head."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from edgebert.artifact import read_json
+from edgebert.config import TaskConfig
+from edgebert.data.encode import encode
+from edgebert.data.tasks import load_task
+from edgebert.errors import UserError
+from edgebert.modeling import check_vocab, head_class, load_tokenizer
+from edgebert.predict import logits, score
+from edgebert.sources import resolve_model
+
+
+def evaluate(model: str, task: TaskConfig | None = None, split: str = "test",
+             max_length: int | None = None) -> dict:
+    """Metrics of `model` on `split`; the task defaults to the one it was trained on.
+
+    >>> # evaluate("runs/rt/teacher", split="test")["accuracy"]
+    """
+    source = resolve_model(model)
+    stage_file = Path(source) / "stage.json"
+    trained = read_json(stage_file)["task"] if stage_file.exists() else None
+    if task is None:
+        if trained is None:
+            raise UserError(f"{model}: no stage.json says which task it was trained on; "
+                            f"pass --task")
+        task = TaskConfig(trained["name"], trained["kind"], trained["columns"], trained["seed"])
+    data = load_task(task)
+    if split not in data.splits:
+        raise UserError(f"--split: must be one of {', '.join(data.splits)}, got '{split}'")
+    max_length = max_length or (trained or {}).get("max_length", 128)
+
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.set_verbosity_error()
+    try:
+        net = head_class(data.kind).from_pretrained(source, use_safetensors=True)
+    except (OSError, ValueError, RuntimeError) as err:
+        raise UserError(f"{source}: cannot load the model ({str(err).splitlines()[0]})") from None
+    known = [net.config.id2label[i] for i in range(net.config.num_labels)]
+    if data.labels and known != data.labels:
+        raise UserError(f"{model}: the model's labels ({', '.join(known)}) are not the task's "
+                        f"({', '.join(data.labels)}); evaluate it on the task it was trained for")
+    tokenizer = load_tokenizer(source)
+    check_vocab(net, tokenizer, source)
+    enc = encode(data, split, tokenizer, max_length)
+    return score(data, split, enc, logits(net, enc, tokenizer.pad_token_id)) | {"split": split}

