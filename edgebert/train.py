@@ -23,6 +23,7 @@ import math
 import os
 import random
 import shutil
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -116,8 +117,10 @@ def train(model: torch.nn.Module, features: list[dict], loss_fn: LossFn, cfg: Tr
             state, best_weights = found
 
     start = time.perf_counter()
+    # In a log file (CI, nohup) a bar redrawn every second is noise: update every 30 s.
+    interactive = sys.stderr.isatty()
     bar = tqdm(total=total, initial=state.step, desc=desc, unit="step", dynamic_ncols=True,
-               disable=None, mininterval=1.0)
+               mininterval=1.0 if interactive else 30.0, disable=os.environ.get("EDGEBERT_QUIET") == "1")
     model.train()
     running, seen = 0.0, 0  # mean train loss since the last evaluation
     stop = state.step >= total

@@ -31,6 +31,8 @@ class TextExample:
     text: str
     label: int | float
     text_pair: str | None = None
+    group: str | None = None
+    """What the split keeps together (the movie, for Rotten Tomatoes)."""
 
 
 @dataclass
@@ -95,15 +97,14 @@ def _rotten_tomatoes(seed: int) -> Task:
         if row["category"] not in labels or not text or text in seen:
             continue  # plot summaries and duplicate snippets
         seen.add(text)
-        kept.append((row["movie_name"], TextExample(text, labels[row["category"]])))
-    splits = split_grouped(kept, seed, group=lambda r: r[0])
+        kept.append(TextExample(text, labels[row["category"]], group=row["movie_name"]))
     return Task("rotten-tomatoes", "classification", ["negative", "positive"],
-                {k: [ex for _, ex in v] for k, v in splits.items()})
+                split_grouped(kept, seed, group=lambda ex: ex.group))
 
 
 def _wnut(seed: int) -> Task:
     sentences = _read_conll(resolve_data("wnut-ner"))
-    labels = _tag_names(sentences)
+    labels = _tag_names(sentences, "wnut-ner")
     examples = [_to_token_example(s, labels, "wnut-ner") for s in sentences]
     return Task("wnut-ner", "ner", labels, split_grouped(examples, seed))
 
@@ -143,7 +144,7 @@ def _build(path: Path, kind: str, raw: dict[str, list], files: dict[str, Path]) 
                       for r in rows] for s, rows in raw.items()}
         return Task(path.name, kind, [], splits)
     if kind == "ner":
-        labels = _tag_names(raw["train"])
+        labels = _tag_names(raw["train"], files["train"])
         return Task(path.name, kind, labels,
                     {s: [_to_token_example(r, labels, files[s]) for r in rows]
                      for s, rows in raw.items()})
@@ -250,11 +251,11 @@ def _read_conll(path: Path, text: str | None = None) -> list[dict]:
     return sentences
 
 
-def _tag_names(sentences: list[dict]) -> list[str]:
+def _tag_names(sentences: list[dict], where) -> list[str]:
     tags = {t for s in sentences for t in s["tags"]}
-    bad = sorted(t for t in tags if t != "O" and not t.startswith(("B-", "I-")))
+    bad = sorted(str(t) for t in tags if t != "O" and not str(t).startswith(("B-", "I-")))
     if bad:
-        raise UserError(f"tags {', '.join(map(str, bad[:5]))} are not BIO tags "
+        raise UserError(f"{where}: tags {', '.join(bad[:5])} are not BIO tags "
                         f"(O, B-TYPE, I-TYPE)")
     return ["O"] + sorted(tags - {"O"}, key=lambda t: (t[2:], t[0]))
 

@@ -29,13 +29,17 @@ def finetune(cfg: FinetuneConfig, restart: bool = False, log=print) -> Path:
     if artifact.is_complete(out):
         log(f"{out} is already finished (metrics.json present); skipping")
         return out
+    # Every input is checked before anything is written, so bad input leaves no trace.
     task = load_task(cfg.task)
     source = resolve_model(cfg.model)
-    work = artifact.begin(out, "finetune", to_dict(cfg), inputs=[source], restart=restart)
     tokenizer = load_tokenizer(source)
+    import torch
+
+    torch.manual_seed(cfg.train.seed)  # the new head's initialisation is part of the seed
     model = load_for_task(source, task.kind, task.labels)
     check_vocab(model, tokenizer, source)
     encoded = {s: encode(task, s, tokenizer, cfg.max_length) for s in task.splits}
+    work = artifact.begin(out, "finetune", to_dict(cfg), inputs=[source], restart=restart)
     for split, enc in encoded.items():
         if enc.truncated and task.kind != "qa":
             log(f"{split}: {enc.truncated} of {len(task.splits[split])} examples truncated "
@@ -64,6 +68,7 @@ def finetune(cfg: FinetuneConfig, restart: bool = False, log=print) -> Path:
                          "size_mb": artifact.dir_size_mb(work),
                          "train": {"seconds": seconds, "steps": result.steps,
                                    "examples": len(task.splits["train"]),
+                                   "truncated": encoded["train"].truncated,
                                    "best_step": result.best_step,
                                    "stopped_early": result.stopped_early,
                                    "history": result.history}}

@@ -1,0 +1,91 @@
+"""The one training loop, in process, on a 2-layer BERT classifier."""
+
+from __future__ import annotations
+
+import torch
+from transformers import BertConfig, BertForSequenceClassification
+
+from edgebert.config import TrainConfig
+from edgebert.data.encode import collate
+from edgebert.train import train
+
+
+def tiny_classifier(dropout: float = 0.1) -> BertForSequenceClassification:
+    torch.manual_seed(0)
+    return BertForSequenceClassification(BertConfig(
+        vocab_size=50, hidden_size=16, num_hidden_layers=2, num_attention_heads=2,
+        intermediate_size=32, hidden_dropout_prob=dropout, attention_probs_dropout_prob=dropout))
+
+
+def features(n=64):
+    g = torch.Generator().manual_seed(1)
+    feats = []
+    for i in range(n):
+        ids = [2] + torch.randint(5, 50, (6,), generator=g).tolist() + [3]
+        ids[3] = 10 + (i % 2)  # the label is token 10 vs 11
+        feats.append({"input_ids": ids, "attention_mask": [1] * 8, "token_type_ids": [0] * 8,
+                      "labels": i % 2})
+    return feats
+
+
+def loss_fn(model, batch):
+    return {"loss": model(**batch).loss}
+
+
+def pad(fs):
+    return collate(fs, pad_id=0)
+
+
+def test_loss_falls():
+    model, feats = tiny_classifier(), features()
+    res = train(model, feats, loss_fn, TrainConfig(max_steps=40, batch_size=16, lr=3e-3),
+                collate=pad, evaluate=lambda: {"loss": float(model(**pad(feats)).loss)},
+                metric="loss", greater_is_better=False, desc="t")
+    assert res.history[0]["train_loss"] > res.history[-1]["train_loss"]
+    assert res.steps == 40
+
+
+def test_early_stopping_keeps_the_best_weights():
+    model, feats = tiny_classifier(), features()
+    scores = iter([0.9, 0.5, 0.4, 0.3, 0.2])
+    snapshots = []
+
+    def evaluate():
+        snapshots.append({k: v.clone() for k, v in model.state_dict().items()})
+        return {"accuracy": next(scores)}
+
+    res = train(model, feats, loss_fn,
+                TrainConfig(max_steps=50, batch_size=16, eval_every=2, patience=2, lr=1e-3),
+                collate=pad, evaluate=evaluate, metric="accuracy")
+    assert res.stopped_early and res.steps == 6 and res.best_step == 2
+    assert res.best_metric == 0.9
+    for k, v in model.state_dict().items():  # the model holds the weights of step 2
+        assert torch.equal(v, snapshots[0][k]), k
+
+
+def test_gradient_accumulation_matches_one_big_batch():
+    """8 x 2 accumulated equals 16 x 1 (no dropout; equal micro-batches)."""
+    results = []
+    for batch, accum in ((16, 1), (8, 2)):
+        model = tiny_classifier(dropout=0.0)
+        train(model, features(), loss_fn,
+              TrainConfig(max_steps=4, batch_size=batch, grad_accum=accum, lr=1e-3, warmup=0),
+              collate=pad)
+        results.append(model.state_dict())
+    for k in results[0]:
+        assert torch.allclose(results[0][k], results[1][k], atol=1e-5), k
+
+
+def test_warmup_then_linear_decay(monkeypatch):
+    """lr per optimizer step: 2 warmup steps up to the peak, then linear to 0 (as HF)."""
+    lrs, orig = [], torch.optim.AdamW.step
+
+    def step(self, *a, **k):  # observe torch's optimizer; our code runs unchanged
+        lrs.append(self.param_groups[0]["lr"])
+        return orig(self, *a, **k)
+
+    monkeypatch.setattr(torch.optim.AdamW, "step", step)
+    train(tiny_classifier(), features(), loss_fn,
+          TrainConfig(max_steps=10, batch_size=16, lr=1.0, warmup=0.2), collate=pad)
+    expected = [0.0, 0.5] + [(10 - s) / 8 for s in range(2, 10)]
+    assert [round(x, 6) for x in lrs] == [round(x, 6) for x in expected]
