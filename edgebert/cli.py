@@ -13,7 +13,8 @@ import typing
 
 import click
 
-from edgebert.config import FinetuneConfig, TaskConfig, TrainConfig, field_docs
+from edgebert.config import (DistillConfig, DistillLossConfig, FinetuneConfig, TaskConfig,
+                             TrainConfig, TrimVocabConfig, field_docs)
 from edgebert.errors import UserError
 
 
@@ -155,6 +156,75 @@ def evaluate(model, task, kind, columns, split_seed, split, max_length, as_json)
         for key, value in res.items():
             click.echo(f"{key:>18}  {value:.4f}" if isinstance(value, float)
                        else f"{key:>18}  {value}")
+
+
+def _int_list(option: str, value: str | None) -> list[int] | None:
+    if value is None:
+        return None
+    try:
+        return [int(x) for x in value.split(",") if x.strip()]
+    except ValueError:
+        raise UserError(f"{option}: expected comma-separated layer numbers like 0,2,4, "
+                        f"got '{value}'") from None
+
+
+@main.command()
+@click.option("--teacher", required=True, help=field_docs(DistillConfig)["teacher"])
+@click.option("--out", required=True, help=field_docs(DistillConfig)["out"])
+@click.option("--task", default=None, help=field_docs(DistillConfig)["task"])
+@click.option("--layers", default=None, metavar="0,2,4", help=field_docs(DistillConfig)["layers"])
+@click.option("--hidden-size", type=int, default=None,
+              help=field_docs(DistillConfig)["hidden_size"])
+@click.option("--heads", type=int, default=None, help=field_docs(DistillConfig)["heads"])
+@click.option("--ffn", type=int, default=None, help=field_docs(DistillConfig)["ffn"])
+@_dataclass_options(DistillLossConfig)
+@_dataclass_options(TrainConfig)
+@click.option("--restart", is_flag=True, help="Discard an unfinished run in --out instead of "
+              "resuming it.")
+def distill(teacher, out, task, layers, hidden_size, heads, ffn, restart, **options):
+    """Distil a fine-tuned teacher into a smaller student (DistilBERT / TinyBERT losses).
+
+    The student starts from teacher layers (--layers) or is built narrower with
+    fresh weights (--hidden-size/--heads/--ffn), and trains on the teacher's task.
+    Loss = kl * KL(T) * T^2 + ce * hard labels + cos/hidden-mse/attn-mse on mapped layers.
+
+    \b
+    Examples:
+      edgebert distill --teacher runs/rt/teacher --layers 0,2,4 --out runs/rt/student
+      edgebert distill --teacher runs/rt/teacher --layers 0,5 --cos 1 --epochs 5 --out runs/rt/s2
+      edgebert distill --teacher runs/rt/teacher --layers 0,2,4 --hidden-size 192 --heads 6 \\
+          --ffn 768 --hidden-mse 1 --out runs/rt/narrow
+      edgebert distill --teacher runs/rt/teacher --layers 0,2,4 --kl 0 --ce 1 --out runs/rt/ctrl
+    """
+    from edgebert.distill.distill import distill as run
+
+    cfg = DistillConfig(teacher=teacher, out=out, task=task, layers=_int_list("--layers", layers),
+                        hidden_size=hidden_size, heads=heads, ffn=ffn,
+                        loss=_pick(DistillLossConfig, options), train=_pick(TrainConfig, options))
+    run(cfg, restart=restart, log=click.echo)
+
+
+@main.command("trim-vocab")
+@click.option("--model", required=True, help=field_docs(TrimVocabConfig)["model"])
+@click.option("--out", required=True, help=field_docs(TrimVocabConfig)["out"])
+@click.option("--splits", default="train", show_default=True,
+              help=field_docs(TrimVocabConfig)["splits"] + " Comma-separated.")
+@click.option("--corpus", default=None, help=field_docs(TrimVocabConfig)["corpus"])
+def trim_vocab(model, out, splits, corpus):
+    """Keep only the WordPiece tokens the task (and a corpus) uses; embeddings shrink.
+
+    Outputs on the kept texts are checked to be unchanged; dev and test scores
+    before and after are recorded in metrics.json.
+
+    \b
+    Example:
+      edgebert trim-vocab --model runs/rt/student --out runs/rt/student-trim
+    """
+    from edgebert.distill.trim import trim_vocab as run
+
+    run(TrimVocabConfig(model=model, out=out,
+                        splits=[s.strip() for s in splits.split(",") if s.strip()],
+                        corpus=corpus), log=click.echo)
 
 
 @main.group()

@@ -135,3 +135,83 @@ def field_docs(cls) -> dict[str, str]:
                 and isinstance(nxt.value, ast.Constant) and isinstance(nxt.value.value, str)):
             docs[node.target.id] = " ".join(nxt.value.value.split())
     return docs
+
+
+@dataclass
+class DistillLossConfig:
+    """Weights of the distillation loss terms; a weight of 0 turns a term off."""
+
+    temperature: float = 2.0
+    """Softmax temperature T of the soft targets; the KL term is scaled by T^2."""
+    kl: float = 1.0
+    """Soft-target KL divergence to the teacher (MSE to its outputs for regression)."""
+    ce: float = 0.5
+    """Hard-label loss (cross entropy; MSE for regression)."""
+    cos: float = 0.0
+    """Cosine alignment of hidden states, mapped layers (DistilBERT)."""
+    hidden_mse: float = 0.0
+    """MSE of hidden states, mapped layers, projected when widths differ (TinyBERT)."""
+    attn_mse: float = 0.0
+    """MSE of attention maps, mapped layers (TinyBERT); needs equal head counts."""
+
+    def __post_init__(self):
+        _check(self.temperature > 0, "--temperature", f"must be > 0, got {self.temperature}")
+        for name in ("kl", "ce", "cos", "hidden_mse", "attn_mse"):
+            _check(getattr(self, name) >= 0, f"--{name.replace('_', '-')}", "must be >= 0")
+        _check(any(getattr(self, n) for n in ("kl", "ce", "cos", "hidden_mse", "attn_mse")),
+               "--kl/--ce/--cos/--hidden-mse/--attn-mse", "at least one weight must be > 0")
+
+
+@dataclass
+class DistillConfig:
+    """Distil a fine-tuned teacher into a smaller student on the teacher's task."""
+
+    teacher: str = "runs/teacher"
+    """Fine-tuned teacher artifact (from `edgebert finetune`)."""
+    out: str = "runs/student"
+    """Student artifact directory to write."""
+    task: str | None = None
+    """Task to distil on (default: the teacher's, from its stage.json); same labels needed."""
+    layers: list[int] | None = None
+    """Teacher layers the student starts from, e.g. [0, 2, 4] (default: every other layer)."""
+    hidden_size: int | None = None
+    """Build a narrower student with fresh weights: its hidden size (default: the teacher's)."""
+    heads: int | None = None
+    """Attention heads of a narrower student (default: the teacher's)."""
+    ffn: int | None = None
+    """Feed-forward size of a narrower student (default: the teacher's)."""
+    loss: DistillLossConfig = field(default_factory=DistillLossConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+    def __post_init__(self):
+        if self.layers is not None:
+            _check(len(self.layers) > 0, "--layers", "give at least one layer")
+            _check(len(set(self.layers)) == len(self.layers), "--layers",
+                   f"layers repeat: {self.layers}")
+            _check(all(i >= 0 for i in self.layers), "--layers", "layers count from 0")
+        for name in ("hidden_size", "heads", "ffn"):
+            value = getattr(self, name)
+            _check(value is None or value > 0, f"--{name.replace('_', '-')}", "must be > 0")
+
+    @property
+    def narrow(self) -> bool:
+        return any(v is not None for v in (self.hidden_size, self.heads, self.ffn))
+
+
+@dataclass
+class TrimVocabConfig:
+    """Trim a model's vocabulary to the WordPiece tokens its domain uses."""
+
+    model: str = "runs/student"
+    """Model artifact to trim (teacher or student)."""
+    out: str = "runs/student-trimmed"
+    """Trimmed artifact directory to write."""
+    splits: list[str] = field(default_factory=lambda: ["train"])
+    """Task splits whose texts decide what to keep. Keep to train for an honest test score:
+    test words the training data never used become shorter pieces or [UNK]."""
+    corpus: str | None = None
+    """Optional plain-text file (one text per line) whose tokens are kept too."""
+
+    def __post_init__(self):
+        bad = [s for s in self.splits if s not in ("train", "dev", "test")]
+        _check(not bad, "--splits", f"unknown split(s) {bad}; use train, dev, test")

@@ -1,0 +1,1 @@
+"""Knowledge distillation: students, losses, vocabulary trimming, and the stage."""

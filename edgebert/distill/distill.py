@@ -1,0 +1,123 @@
+"""The distillation stage: teacher artifact in, student artifact out.
+
+The student is trained on the teacher's task through the shared loop with
+`distill_loss`; the teacher runs frozen in eval mode on the same batches.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from edgebert import artifact, stage
+from edgebert.config import DistillConfig, TaskConfig, to_dict
+from edgebert.data.tasks import load_task
+from edgebert.distill.losses import distill_loss, view
+from edgebert.distill.students import every_other, from_teacher_layers, layer_map, narrow
+from edgebert.errors import UserError
+from edgebert.modeling import check_vocab, head_class, load_tokenizer
+from edgebert.sources import resolve_model
+
+
+class Trainable(torch.nn.Module):
+    """The student and the projections its hidden states need to match the teacher's width."""
+
+    def __init__(self, student, proj: torch.nn.ModuleList | None):
+        super().__init__()
+        self.student = student
+        self.proj = proj
+
+
+def teacher_task(teacher_dir: str) -> tuple[TaskConfig, int]:
+    record = artifact.read_json(Path(teacher_dir) / "stage.json").get("task")
+    if not record:
+        raise UserError(f"{teacher_dir}/stage.json: no task record; distil from an "
+                        f"`edgebert finetune` artifact")
+    return (TaskConfig(record["name"], record["kind"], record["columns"], record["seed"]),
+            record["max_length"])
+
+
+def load_teacher(source: str, kind: str, eager: bool):
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.set_verbosity_error()
+    kwargs = {"attn_implementation": "eager"} if eager else {}  # SDPA returns no attention maps
+    try:
+        return head_class(kind).from_pretrained(source, use_safetensors=True, **kwargs).eval()
+    except (OSError, ValueError, RuntimeError) as err:
+        raise UserError(f"{source}: cannot load the teacher ({str(err).splitlines()[0]})") from None
+
+
+def build_student(teacher, cfg: DistillConfig):
+    n = teacher.config.num_hidden_layers
+    if cfg.narrow:
+        count = len(cfg.layers) if cfg.layers else max(1, n // 2)
+        return narrow(teacher, count, cfg.hidden_size, cfg.heads, cfg.ffn, cfg.train.seed)
+    return from_teacher_layers(teacher, cfg.layers or every_other(n))
+
+
+def distill(cfg: DistillConfig, restart: bool = False, log=print) -> Path:
+    """Distil `cfg.teacher` into a student at `cfg.out`; skip if already finished.
+
+    >>> # distill(DistillConfig(teacher="runs/rt/teacher", layers=[0, 2, 4], out="runs/rt/student"))
+    """
+    out = Path(cfg.out)
+    if artifact.is_complete(out):
+        log(f"{out} is already finished (metrics.json present); skipping")
+        return out
+    source = resolve_model(cfg.teacher)
+    task_cfg, max_length = teacher_task(source)
+    if cfg.task and cfg.task != task_cfg.name:
+        task_cfg = TaskConfig(cfg.task, task_cfg.kind, task_cfg.columns, task_cfg.seed)
+    task = load_task(task_cfg)
+    known = artifact.read_json(Path(source) / "stage.json")["task"]["labels"]
+    if task.labels != known:
+        raise UserError(f"--task {task_cfg.name}: labels {task.labels} differ from the "
+                        f"teacher's {known}")
+    tokenizer = load_tokenizer(source)
+    teacher = load_teacher(source, task.kind, eager=cfg.loss.attn_mse > 0)
+    check_vocab(teacher, tokenizer, source)
+    torch.manual_seed(cfg.train.seed)
+    student = build_student(teacher, cfg)
+    s_cfg, t_cfg = student.config, teacher.config
+    if cfg.loss.attn_mse and s_cfg.num_attention_heads != t_cfg.num_attention_heads:
+        raise UserError(f"--attn-mse: the student has {s_cfg.num_attention_heads} heads and "
+                        f"the teacher {t_cfg.num_attention_heads}; attention maps need equal counts")
+    proj = None
+    if (cfg.loss.cos or cfg.loss.hidden_mse) and s_cfg.hidden_size != t_cfg.hidden_size:
+        proj = torch.nn.ModuleList(torch.nn.Linear(s_cfg.hidden_size, t_cfg.hidden_size)
+                                   for _ in range(s_cfg.num_hidden_layers + 1))
+    mapping = layer_map(s_cfg.num_hidden_layers, t_cfg.num_hidden_layers)
+    data = stage.prepare(task, tokenizer, max_length, log)
+    work = artifact.begin(out, "distill", to_dict(cfg), inputs=[source], restart=restart)
+
+    from edgebert.train import pick_device
+
+    teacher.to(pick_device(cfg.train))
+    want_hidden = bool(cfg.loss.cos or cfg.loss.hidden_mse)
+    want_attn = bool(cfg.loss.attn_mse)
+
+    def loss_fn(module: Trainable, batch: dict) -> dict:
+        inputs = {k: batch[k] for k in ("input_ids", "attention_mask", "token_type_ids")}
+        with torch.no_grad():
+            t_out = view(teacher(**inputs, output_hidden_states=want_hidden,
+                                 output_attentions=want_attn))
+        s_raw = module.student(**batch, output_hidden_states=want_hidden,
+                               output_attentions=want_attn)
+        return distill_loss(view(s_raw) | {"loss": s_raw.loss}, t_out, batch, cfg.loss,
+                            task.kind, mapping, module.proj)
+
+    metrics = stage.fit(Trainable(student, proj), data, loss_fn, cfg.train, work,
+                        desc=f"distill {len(mapping)}L", scored=student)
+    teacher_metrics = artifact.read_json(Path(source) / "metrics.json")
+    metric = task.metric
+    metrics["teacher"] = {"test": teacher_metrics["test"], "params": teacher_metrics["params"]}
+    metrics["retention"] = metrics["test"][metric] / max(teacher_metrics["test"][metric], 1e-12)
+    log(f"student test {metric} {metrics['test'][metric]:.4f} vs teacher "
+        f"{teacher_metrics['test'][metric]:.4f}: retention {metrics['retention']:.2%}")
+    record = {"stage": "distill", "parent": cfg.teacher, "parent_path": source,
+              "task": artifact.read_json(Path(source) / "stage.json")["task"],
+              "layers": None if cfg.narrow else (cfg.layers or every_other(t_cfg.num_hidden_layers)),
+              "layer_map": mapping, "config": to_dict(cfg)}
+    return stage.save(work, out, student, tokenizer, record, metrics)

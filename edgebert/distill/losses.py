@@ -1,0 +1,96 @@
+"""Distillation losses over a fixed view of model outputs.
+
+`view(output)` turns any transformers output into {"logits", "hidden", "attentions"},
+so the loss code never reaches into model internals (TextBrewer's adaptor idea).
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from edgebert.config import DistillLossConfig
+
+
+def view(output) -> dict:
+    """logits: [B, C] (sequence), [B, L, C] (tokens), or [B, L, 2] (QA start/end)."""
+    if getattr(output, "start_logits", None) is not None:
+        logits = torch.stack([output.start_logits, output.end_logits], -1)
+    else:
+        logits = output.logits
+    return {"logits": logits, "hidden": output.hidden_states, "attentions": output.attentions}
+
+
+def soft_kl(student: torch.Tensor, teacher: torch.Tensor, temperature: float,
+            mask: torch.Tensor | None = None, dim: int = -1) -> torch.Tensor:
+    """KL(teacher || student) of softened distributions over `dim`, times T^2.
+
+    >>> x = torch.randn(4, 3); float(soft_kl(x, x, 2.0))
+    0.0
+    """
+    s = F.log_softmax(student / temperature, dim)
+    t = F.log_softmax(teacher / temperature, dim)
+    kl = (t.exp() * (t - s)).sum(dim)
+    if mask is not None:
+        kl = (kl * mask).sum() / mask.sum().clamp(min=1)
+    else:
+        kl = kl.mean()
+    return kl * temperature ** 2
+
+
+def hidden_cos(s: torch.Tensor, t: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """1 - cosine similarity, averaged over real (unpadded) tokens."""
+    cos = F.cosine_similarity(s, t, dim=-1)
+    return ((1 - cos) * mask).sum() / mask.sum().clamp(min=1)
+
+
+def hidden_mse(s: torch.Tensor, t: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    err = ((s - t) ** 2).mean(-1)
+    return (err * mask).sum() / mask.sum().clamp(min=1)
+
+
+def distill_loss(s_out: dict, t_out: dict, batch: dict, cfg: DistillLossConfig, kind: str,
+                 mapping: list[int], proj: torch.nn.ModuleList | None = None) -> dict:
+    """The weighted loss and each of its terms (for logging).
+
+    `mapping[i]` is the teacher hidden-state index (1-based layer) that student
+    layer i+1 mimics; index 0 (embeddings) maps to 0.
+    """
+    mask = batch["attention_mask"].float()
+    s_logits, t_logits = s_out["logits"], t_out["logits"].detach()
+    terms: dict[str, torch.Tensor] = {}
+    if cfg.kl:
+        if kind == "regression":
+            terms["kl"] = F.mse_loss(s_logits, t_logits)
+        elif kind == "ner":
+            terms["kl"] = soft_kl(s_logits, t_logits, cfg.temperature, mask)
+        elif kind == "qa":  # distributions over positions, for start and for end
+            terms["kl"] = soft_kl(s_logits, t_logits, cfg.temperature, dim=1)
+        else:
+            terms["kl"] = soft_kl(s_logits, t_logits, cfg.temperature)
+    if cfg.ce:
+        terms["ce"] = s_out["loss"]
+    if cfg.cos or cfg.hidden_mse:
+        pairs = [(0, 0)] + [(i + 1, j) for i, j in enumerate(mapping)]
+        cos, mse = [], []
+        for i, j in pairs:
+            s_h, t_h = s_out["hidden"][i], t_out["hidden"][j].detach()
+            if proj is not None:
+                s_h = proj[i](s_h)
+            if cfg.cos:
+                cos.append(hidden_cos(s_h, t_h, mask))
+            if cfg.hidden_mse:
+                mse.append(hidden_mse(s_h, t_h, mask))
+        if cos:
+            terms["cos"] = torch.stack(cos).mean()
+        if mse:
+            terms["hidden_mse"] = torch.stack(mse).mean()
+    if cfg.attn_mse:
+        key_mask = mask[:, None, None, :]  # compare attention over real keys only
+        errs = [(((s_out["attentions"][i] - t_out["attentions"][j - 1].detach()) ** 2)
+                 * key_mask).sum() / (key_mask.sum() * s_out["attentions"][i].shape[1]
+                                      * s_out["attentions"][i].shape[2])
+                for i, j in enumerate(mapping)]
+        terms["attn_mse"] = torch.stack(errs).mean()
+    loss = sum(getattr(cfg, name) * value for name, value in terms.items())
+    return {"loss": loss} | {name: value.detach() for name, value in terms.items()}

@@ -1,0 +1,68 @@
+"""Build students: a subset of the teacher's layers (DistilBERT), or a narrower model."""
+
+from __future__ import annotations
+
+import copy
+import re
+
+import torch
+
+from edgebert.errors import UserError
+
+_LAYER = re.compile(r"^(.*\bencoder\.layer\.)(\d+)(\..*)$")
+
+
+def every_other(n_layers: int) -> list[int]:
+    """DistilBERT's choice: layers 0, 2, 4, ... of the teacher.
+
+    >>> every_other(6), every_other(12)[:3]
+    ([0, 2, 4], [0, 2, 4])
+    """
+    return list(range(0, n_layers, 2))
+
+
+def from_teacher_layers(teacher, layers: list[int]):
+    """A copy of `teacher` keeping only encoder `layers` (embeddings and heads copied).
+
+    >>> # student = from_teacher_layers(teacher, [0, 2, 4])
+    """
+    n = teacher.config.num_hidden_layers
+    bad = [i for i in layers if not 0 <= i < n]
+    if bad:
+        raise UserError(f"--layers: {bad} out of range; the teacher has layers 0..{n - 1}")
+    config = copy.deepcopy(teacher.config)
+    config.num_hidden_layers = len(layers)
+    student = type(teacher)(config)
+    source = teacher.state_dict()
+    weights = {}
+    for key in student.state_dict():
+        m = _LAYER.match(key)
+        weights[key] = source[f"{m[1]}{layers[int(m[2])]}{m[3]}" if m else key].clone()
+    student.load_state_dict(weights)
+    return student
+
+
+def narrow(teacher, layers: int, hidden_size: int | None, heads: int | None,
+           ffn: int | None, seed: int):
+    """A fresh student of the teacher's class with smaller dimensions."""
+    config = copy.deepcopy(teacher.config)
+    config.num_hidden_layers = layers
+    config.hidden_size = hidden_size or config.hidden_size
+    config.num_attention_heads = heads or config.num_attention_heads
+    config.intermediate_size = ffn or config.intermediate_size
+    if config.hidden_size % config.num_attention_heads:
+        raise UserError(f"--hidden-size {config.hidden_size} is not a multiple of --heads "
+                        f"{config.num_attention_heads}")
+    torch.manual_seed(seed)
+    return type(teacher)(config)
+
+
+def layer_map(n_student: int, n_teacher: int) -> list[int]:
+    """Teacher layer (1-based, as in `hidden_states`) that each student layer mimics.
+
+    Uniform, as in TinyBERT: the last student layer mimics the last teacher layer.
+
+    >>> layer_map(3, 6), layer_map(2, 6)
+    ([2, 4, 6], [3, 6])
+    """
+    return [round((i + 1) * n_teacher / n_student) for i in range(n_student)]

@@ -1,0 +1,98 @@
+"""The trim-vocab stage: model artifact in, smaller model artifact out, outputs checked."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from edgebert import artifact
+from edgebert.config import TaskConfig, TrimVocabConfig, to_dict
+from edgebert.data.encode import encode
+from edgebert.data.tasks import QAExample, TextExample, TokenExample, load_task
+from edgebert.distill.vocab import check_same_tokens, trim_embeddings_, trimmed_tokenizer, used_ids
+from edgebert.errors import UserError
+from edgebert.modeling import head_class, load_tokenizer
+from edgebert.predict import logits, score
+from edgebert.sources import resolve_data, resolve_model
+
+
+def texts_of(examples: list) -> list[str]:
+    out = []
+    for ex in examples:
+        if isinstance(ex, TextExample):
+            out += [ex.text] + ([ex.text_pair] if ex.text_pair else [])
+        elif isinstance(ex, TokenExample):
+            out += ex.tokens
+        elif isinstance(ex, QAExample):
+            out += [ex.question, ex.context]
+    return out
+
+
+def trim_vocab(cfg: TrimVocabConfig, log=print) -> Path:
+    """Trim `cfg.model`'s vocabulary; the outputs on the kept texts must not change.
+
+    >>> # trim_vocab(TrimVocabConfig(model="runs/rt/student", out="runs/rt/student-trim"))
+    """
+    out = Path(cfg.out)
+    if artifact.is_complete(out):
+        log(f"{out} is already finished (metrics.json present); skipping")
+        return out
+    source = resolve_model(cfg.model)
+    record = artifact.read_json(Path(source) / "stage.json")
+    t = record["task"]
+    task = load_task(TaskConfig(t["name"], t["kind"], t["columns"], t["seed"]))
+    tokenizer = load_tokenizer(source)
+    kept_texts = [x for s in cfg.splits for x in texts_of(task.splits[s])]
+    if cfg.corpus:
+        path = resolve_data(cfg.corpus)
+        try:
+            kept_texts += [ln for ln in path.read_text(encoding="utf-8").splitlines() if ln.strip()]
+        except UnicodeDecodeError:
+            raise UserError(f"{path}: not UTF-8 text; re-save it as UTF-8") from None
+    keep = used_ids(tokenizer, kept_texts)
+    work = artifact.begin(out, "trim-vocab", to_dict(cfg), inputs=[source])
+    new_tok = trimmed_tokenizer(tokenizer, keep, work)
+    changed = check_same_tokens(tokenizer, new_tok, keep, kept_texts)
+    if changed:
+        shutil.rmtree(work)
+        raise UserError(f"{cfg.model}: {changed} kept texts tokenize differently after trimming; "
+                        f"the tokenizer is not plain WordPiece, refusing to trim it")
+
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.set_verbosity_error()
+    model = head_class(task.kind).from_pretrained(source, use_safetensors=True)
+    before = {s: score(task, s, e, logits(model, e, tokenizer.pad_token_id))
+              for s in ("dev", "test") for e in [encode(task, s, tokenizer, t["max_length"])]}
+    ref = encode(task, cfg.splits[0], tokenizer, t["max_length"])
+    ref_out = logits(model, ref, tokenizer.pad_token_id)
+    vocab_before = model.config.vocab_size
+    trim_embeddings_(model, keep)
+    new_ref = encode(task, cfg.splits[0], new_tok, t["max_length"])
+    new_out = logits(model, new_ref, new_tok.pad_token_id)
+    max_diff = max(float(abs(a - b).max()) for a, b in zip(ref_out, new_out))
+    if max_diff > 1e-4:
+        shutil.rmtree(work)
+        raise UserError(f"{cfg.model}: outputs on kept text moved by {max_diff:.2e} after "
+                        f"trimming; refusing the trimmed model")
+    after = {}
+    for s in ("dev", "test"):
+        enc = encode(task, s, new_tok, t["max_length"])
+        after[s] = score(task, s, enc, logits(model, enc, new_tok.pad_token_id))
+    size_before = artifact.dir_size_mb(Path(source))
+    model.save_pretrained(work, safe_serialization=True)
+    new_tok.save_pretrained(work)
+    metric = task.metric
+    metrics = after | {
+        "metric": metric, "params": sum(p.numel() for p in model.parameters()),
+        "size_mb": artifact.dir_size_mb(work), "size_mb_before": size_before,
+        "vocab_before": vocab_before, "vocab_after": len(keep),
+        "max_abs_diff_kept_text": max_diff, "kept_texts": len(kept_texts),
+        "before": before,
+        "delta": {s: after[s][metric] - before[s][metric] for s in ("dev", "test")}}
+    log(f"vocabulary {vocab_before} -> {len(keep)}, size {size_before:.1f} -> "
+        f"{metrics['size_mb']:.1f} MB, test {metric} {before['test'][metric]:.4f} -> "
+        f"{after['test'][metric]:.4f}, max |d logits| on kept text {max_diff:.1e}")
+    stage_record = {"stage": "trim-vocab", "parent": cfg.model, "parent_path": source,
+                    "task": t, "config": to_dict(cfg)}
+    return artifact.finish(work, out, stage_record, metrics)

@@ -1,0 +1,75 @@
+"""Vocabulary trimming: keep the WordPiece tokens a domain uses, shrink the embeddings.
+
+WordPiece matches the longest piece in the vocabulary first. Every piece a
+kept text produced is kept, and no longer piece existed before, so every kept
+text tokenizes to the same pieces after trimming: its outputs are unchanged.
+Text outside the kept set can only lose pieces (to shorter ones or [UNK]).
+"""
+
+from __future__ import annotations
+
+import torch
+
+from edgebert.errors import UserError
+
+
+def used_ids(tokenizer, texts: list[str]) -> list[int]:
+    """Sorted ids the texts use, plus every special token."""
+    ids = set(tokenizer.all_special_ids)
+    for start in range(0, len(texts), 1000):
+        for row in tokenizer(texts[start:start + 1000], add_special_tokens=False)["input_ids"]:
+            ids.update(row)
+    return sorted(ids)
+
+
+def trimmed_tokenizer(tokenizer, keep: list[int], workdir):
+    """A BERT fast tokenizer over the kept pieces, with the original's normalisation."""
+    from transformers import BertTokenizerFast
+
+    if not isinstance(tokenizer, BertTokenizerFast):
+        raise UserError(f"vocabulary trimming supports WordPiece (BERT) tokenizers, not "
+                        f"{type(tokenizer).__name__}")
+    inverse = {i: t for t, i in tokenizer.get_vocab().items()}
+    vocab_file = workdir / "vocab.txt"
+    vocab_file.write_text("".join(inverse[i] + "\n" for i in keep))
+    norm = tokenizer.backend_tokenizer.normalizer
+    state = norm.__getstate__() if norm is not None else b"{}"
+    import json
+
+    settings = json.loads(state)
+    return BertTokenizerFast(
+        vocab_file=str(vocab_file), do_lower_case=settings.get("lowercase", True),
+        strip_accents=settings.get("strip_accents"),
+        tokenize_chinese_chars=settings.get("handle_chinese_chars", True),
+        model_max_length=tokenizer.model_max_length)
+
+
+def trim_embeddings_(model, keep: list[int]) -> None:
+    """Keep rows `keep` of the input embeddings (and a tied or untied MLM decoder)."""
+    index = torch.tensor(keep)
+    remap = {old_id: new_id for new_id, old_id in enumerate(keep)}
+    old = model.get_input_embeddings()
+    pad = remap.get(old.padding_idx) if old.padding_idx is not None else None
+    new = torch.nn.Embedding(len(keep), old.embedding_dim, padding_idx=pad)
+    new.weight.data = old.weight.data[index].clone()
+    model.set_input_embeddings(new)
+    out = model.get_output_embeddings() if hasattr(model, "get_output_embeddings") else None
+    if out is not None:
+        out.weight = new.weight if model.config.tie_word_embeddings else \
+            torch.nn.Parameter(out.weight.data[index].clone())
+        if getattr(out, "bias", None) is not None:
+            out.bias = torch.nn.Parameter(out.bias.data[index].clone())
+    model.config.vocab_size = len(keep)
+    if model.config.pad_token_id is not None:
+        model.config.pad_token_id = remap[model.config.pad_token_id]
+
+
+def check_same_tokens(old_tok, new_tok, keep: list[int], texts: list[str]) -> int:
+    """Count texts whose pieces changed (0 for texts the kept vocabulary came from)."""
+    remap = {old_id: new_id for new_id, old_id in enumerate(keep)}
+    changed = 0
+    for start in range(0, len(texts), 1000):
+        chunk = texts[start:start + 1000]
+        for a, b in zip(old_tok(chunk)["input_ids"], new_tok(chunk)["input_ids"]):
+            changed += [remap.get(i, -1) for i in a] != b
+    return changed

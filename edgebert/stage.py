@@ -1,0 +1,81 @@
+"""What every model-producing stage shares: encode the task, train through the one
+loop while scoring the dev split, score dev and test, save a model artifact.
+
+Fine-tuning, distillation and pruning recovery are each a few lines on top.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from edgebert import artifact
+from edgebert.config import TrainConfig
+from edgebert.data.encode import Encoded, collate, encode
+from edgebert.data.tasks import Task
+from edgebert.modeling import count_params
+from edgebert.predict import logits, score
+
+
+@dataclass
+class Prepared:
+    task: Task
+    encoded: dict[str, Encoded]
+    pad_id: int
+
+    def collate(self, features: list[dict]):
+        return collate(features, self.pad_id)
+
+    def score(self, model, split: str) -> dict:
+        return score(self.task, split, self.encoded[split],
+                     logits(model, self.encoded[split], self.pad_id))
+
+
+def prepare(task: Task, tokenizer, max_length: int, log=print) -> Prepared:
+    encoded = {s: encode(task, s, tokenizer, max_length) for s in task.splits}
+    for split, enc in encoded.items():
+        if enc.truncated and task.kind != "qa":
+            log(f"{split}: {enc.truncated} of {len(task.splits[split])} examples truncated "
+                f"to {max_length} tokens")
+    return Prepared(task, encoded, tokenizer.pad_token_id)
+
+
+def fit(model, data: Prepared, loss_fn, cfg: TrainConfig, work: Path, desc: str,
+        scored=None) -> dict:
+    """Train `trainable` (default: `model`) and return dev/test metrics and the run record.
+
+    `scored` is the model evaluated on dev when the trainable module wraps it
+    (distillation trains the student together with its projections).
+    """
+    from edgebert.train import train  # torch-heavy: only once the inputs are good
+
+    scored = scored or model
+    started = time.perf_counter()
+    result = train(model, data.encoded["train"].features, loss_fn, cfg, collate=data.collate,
+                   evaluate=lambda: data.score(scored, "dev"), metric=data.task.metric,
+                   checkpoint_dir=work / "checkpoint", desc=desc)
+    seconds = time.perf_counter() - started
+    metrics = {split: data.score(scored, split) for split in ("dev", "test")}
+    return metrics | {"metric": data.task.metric, "params": count_params(scored),
+                      "train": {"seconds": seconds, "steps": result.steps,
+                                "examples": len(data.task.splits["train"]),
+                                "truncated": data.encoded["train"].truncated,
+                                "best_step": result.best_step,
+                                "stopped_early": result.stopped_early,
+                                "history": result.history}}
+
+
+def save(work: Path, out: Path, model, tokenizer, stage: dict, metrics: dict) -> Path:
+    """Save a transformers model directory and finish the artifact (metrics.json last)."""
+    model.save_pretrained(work, safe_serialization=True)
+    tokenizer.save_pretrained(work)
+    metrics["size_mb"] = artifact.dir_size_mb(work)
+    return artifact.finish(work, out, stage, metrics)
+
+
+def task_record(task: Task, task_cfg, max_length: int) -> dict:
+    """What a later stage needs to rebuild the same task and splits."""
+    return {"name": task_cfg.name, "kind": task.kind, "labels": task.labels,
+            "columns": task_cfg.columns, "seed": task_cfg.seed, "max_length": max_length,
+            "sizes": {s: len(v) for s, v in task.splits.items()}}

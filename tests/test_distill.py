@@ -1,0 +1,136 @@
+"""Distillation on tiny models: losses, layer selection, the stage, vocabulary trimming."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from conftest import build_tiny_bert, sentiment_rows, write_csv
+from edgebert.config import DistillLossConfig, FinetuneConfig, TaskConfig, TrainConfig
+from edgebert.distill.losses import distill_loss, soft_kl, view
+from edgebert.distill.students import from_teacher_layers, layer_map, narrow
+from test_finetune import run_cli
+
+
+@pytest.fixture(scope="module")
+def teacher(tmp_path_factory) -> Path:
+    """A 4-layer tiny teacher fine-tuned on the sentiment toy task."""
+    from edgebert.teacher.finetune import finetune
+
+    root = tmp_path_factory.mktemp("distill")
+    base = build_tiny_bert(root / "base", layers=4)
+    data = write_csv(root / "sent.csv", sentiment_rows(200))
+    out = root / "teacher"
+    finetune(FinetuneConfig(model=str(base), out=str(out),
+                            task=TaskConfig(str(data), "classification"),
+                            train=TrainConfig(epochs=4, batch_size=16, lr=3e-3, threads=1)),
+             log=lambda *_: None)
+    return out
+
+
+def load(path):
+    from transformers import AutoModelForSequenceClassification
+
+    return AutoModelForSequenceClassification.from_pretrained(path, attn_implementation="eager")
+
+
+def batch_for(model, n=8):
+    g = torch.Generator().manual_seed(0)
+    ids = torch.randint(5, model.config.vocab_size, (n, 10), generator=g)
+    mask = torch.ones_like(ids)
+    mask[0, 7:] = 0
+    return {"input_ids": ids, "attention_mask": mask, "token_type_ids": torch.zeros_like(ids),
+            "labels": torch.arange(n) % 2}
+
+
+def test_kl_is_zero_when_student_is_teacher(teacher):
+    model = load(teacher).eval()
+    b = batch_for(model)
+    out = model(**b, output_hidden_states=True, output_attentions=True)
+    cfg = DistillLossConfig(kl=1, ce=0, cos=1, hidden_mse=1, attn_mse=1)
+    terms = distill_loss(view(out) | {"loss": out.loss}, view(out), b, cfg, "classification",
+                         layer_map(4, 4))
+    assert float(terms["kl"]) == pytest.approx(0, abs=1e-6)
+    assert float(terms["cos"]) == pytest.approx(0, abs=1e-5)
+    assert float(terms["hidden_mse"]) == pytest.approx(0, abs=1e-8)
+    assert float(terms["attn_mse"]) == pytest.approx(0, abs=1e-8)
+    x = torch.randn(3, 5)
+    assert float(soft_kl(x + 1, x, 3.0)) == pytest.approx(0, abs=1e-6)  # shift-invariant
+    assert float(soft_kl(torch.zeros(3, 5), x, 3.0)) > 0
+
+
+def test_layer_selection_copies_the_right_weights(teacher):
+    t = load(teacher)
+    s = from_teacher_layers(t, [0, 2])
+    assert s.config.num_hidden_layers == 2
+    for si, ti in ((0, 0), (1, 2)):
+        for (k, v), (_, w) in zip(s.bert.encoder.layer[si].state_dict().items(),
+                                  t.bert.encoder.layer[ti].state_dict().items()):
+            assert torch.equal(v, w), k
+    assert torch.equal(s.classifier.weight, t.classifier.weight)
+    assert torch.equal(s.bert.embeddings.word_embeddings.weight,
+                       t.bert.embeddings.word_embeddings.weight)
+    assert layer_map(2, 4) == [2, 4]
+
+
+@pytest.mark.parametrize("term", ["kl", "ce", "cos", "hidden_mse", "attn_mse"])
+def test_every_loss_goes_down(teacher, term):
+    t = load(teacher).eval()
+    torch.manual_seed(0)
+    if term == "hidden_mse":  # narrower student: the loss goes through a projection
+        s = narrow(t, 2, hidden_size=16, heads=2, ffn=32, seed=0)
+        proj = torch.nn.ModuleList(torch.nn.Linear(16, 32) for _ in range(3))
+    else:  # fresh weights: far from the teacher, so every term starts large
+        s, proj = narrow(t, 2, None, None, None, seed=0), None
+    s.eval()  # no dropout noise: the loss curve is deterministic
+    cfg = DistillLossConfig(**{k: float(k == term) for k in
+                               ("kl", "ce", "cos", "hidden_mse", "attn_mse")})
+    params = list(s.parameters()) + (list(proj.parameters()) if proj else [])
+    opt = torch.optim.AdamW(params, lr=3e-3)
+    b = batch_for(t)
+    with torch.no_grad():
+        t_out = view(t(**{k: v for k, v in b.items() if k != "labels"},
+                       output_hidden_states=True, output_attentions=True))
+    losses = []
+    for _ in range(15):
+        raw = s(**b, output_hidden_states=True, output_attentions=True)
+        loss = distill_loss(view(raw) | {"loss": raw.loss}, t_out, b, cfg, "classification",
+                            layer_map(2, 4), proj)["loss"]
+        losses.append(float(loss.detach()))
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    assert losses[-1] < 0.7 * losses[0], losses
+
+
+def test_distill_stage_writes_a_student(teacher, tmp_path):
+    out = tmp_path / "student"
+    code, output = run_cli("distill", "--teacher", teacher, "--layers", "0,2", "--out", out,
+                           "--epochs", "2", "--batch-size", "16", "--lr", "3e-3", "--cos", "1",
+                           "--threads", "1")
+    assert code == 0, output
+    m = json.loads((out / "metrics.json").read_text())
+    stage = json.loads((out / "stage.json").read_text())
+    assert stage["layers"] == [0, 2] and stage["layer_map"] == [2, 4]
+    assert m["params"] < m["teacher"]["params"]
+    assert m["retention"] == pytest.approx(m["test"]["accuracy"] / m["teacher"]["test"]["accuracy"])
+    assert load(out).config.num_hidden_layers == 2
+    code, output = run_cli("distill", "--teacher", teacher, "--layers", "0,9", "--out",
+                           tmp_path / "bad")
+    assert code == 2 and "out of range" in output and not (tmp_path / "bad").exists()
+
+
+def test_trim_vocab_keeps_outputs_on_kept_text(teacher, tmp_path):
+    out = tmp_path / "trimmed"
+    code, output = run_cli("trim-vocab", "--model", teacher, "--out", out)
+    assert code == 0, output
+    m = json.loads((out / "metrics.json").read_text())
+    assert m["vocab_after"] < m["vocab_before"]
+    assert m["size_mb"] < m["size_mb_before"]
+    assert m["max_abs_diff_kept_text"] < 1e-4
+    trimmed = load(out)
+    assert trimmed.config.vocab_size == m["vocab_after"]
+    assert trimmed.get_input_embeddings().num_embeddings == m["vocab_after"]
