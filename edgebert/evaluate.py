@@ -10,7 +10,7 @@ from edgebert.data.encode import encode
 from edgebert.data.tasks import load_task
 from edgebert.errors import UserError
 from edgebert.modeling import check_vocab, head_class, load_tokenizer
-from edgebert.predict import logits, score
+from edgebert.predict import logits, score, torch_forward
 from edgebert.sources import resolve_model
 
 
@@ -47,4 +47,5 @@ def evaluate(model: str, task: TaskConfig | None = None, split: str = "test",
     tokenizer = load_tokenizer(source)
     check_vocab(net, tokenizer, source)
     enc = encode(data, split, tokenizer, max_length)
-    return score(data, split, enc, logits(net, enc, tokenizer.pad_token_id)) | {"split": split}
+    outputs = logits(torch_forward(net), enc, tokenizer.pad_token_id, data.kind)
+    return score(data, split, enc, outputs) | {"split": split}

@@ -1,36 +1,52 @@
-"""Run a PyTorch model over encoded features and score it with the task's metrics."""
+"""Run a model (PyTorch or ONNX Runtime) over encoded features and score it.
+
+A *forward* is `f(batch: dict[str, np.ndarray]) -> np.ndarray`, shaped
+[B, C] (sequence heads), [B, L, C] (token heads) or [B, 2, L] (QA start/end),
+so the same scoring serves every artifact format.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
-import torch
 
 from edgebert import metrics
-from edgebert.data.encode import IGNORE, Encoded, collate
+from edgebert.data.encode import IGNORE, Encoded, pad_batch
 from edgebert.data.tasks import Task
 
+Forward = Callable[[dict[str, np.ndarray]], np.ndarray]
+INPUTS = ("input_ids", "attention_mask", "token_type_ids")
 
-@torch.no_grad()
-def logits(model, encoded: Encoded, pad_id: int, batch_size: int = 64) -> list[np.ndarray]:
-    """Outputs per feature (QA: [start, end] stacked), batched by length for speed."""
-    model.eval()
+
+def torch_forward(model) -> Forward:
+    import torch
+
     device = next(model.parameters()).device
+
+    def forward(batch: dict[str, np.ndarray]) -> np.ndarray:
+        model.eval()
+        with torch.no_grad():
+            res = model(**{k: torch.from_numpy(batch[k]).to(device) for k in INPUTS})
+        if getattr(res, "start_logits", None) is not None:
+            return torch.stack([res.start_logits, res.end_logits], 1).float().cpu().numpy()
+        return res.logits.float().cpu().numpy()
+
+    return forward
+
+
+def logits(forward: Forward, encoded: Encoded, pad_id: int, kind: str, batch_size: int = 64
+           ) -> list[np.ndarray]:
+    """Outputs per feature, batched by length (less padding), padding cut off again."""
     feats = encoded.features
     order = sorted(range(len(feats)), key=lambda i: len(feats[i]["input_ids"]))
     out: list[np.ndarray | None] = [None] * len(feats)
     for b in range(0, len(order), batch_size):
         idx = order[b:b + batch_size]
-        batch = collate([feats[i] for i in idx], pad_id)
-        inputs = {k: batch[k].to(device) for k in ("input_ids", "attention_mask", "token_type_ids")}
-        res = model(**inputs)
-        if hasattr(res, "start_logits"):  # qa: [batch, 2, length]
-            arr = torch.stack([res.start_logits, res.end_logits], 1).float().cpu().numpy()
-            cut = lambda a, n: a[:, :n]  # noqa: E731
-        else:  # [batch, classes] or, per token, [batch, length, classes]
-            arr = res.logits.float().cpu().numpy()
-            cut = (lambda a, n: a) if arr.ndim == 2 else (lambda a, n: a[:n])  # noqa: E731
+        arr = forward(pad_batch([feats[i] for i in idx], pad_id, INPUTS))
         for j, i in enumerate(idx):
-            out[i] = cut(arr[j], len(feats[i]["input_ids"]))  # drop the batch's padding
+            n = len(feats[i]["input_ids"])
+            out[i] = arr[j, :, :n] if kind == "qa" else arr[j, :n] if kind == "ner" else arr[j]
     return out
 
 

@@ -15,7 +15,7 @@ from edgebert.config import TrainConfig
 from edgebert.data.encode import Encoded, collate, encode
 from edgebert.data.tasks import Task
 from edgebert.modeling import count_params
-from edgebert.predict import logits, score
+from edgebert.predict import logits, score, torch_forward
 
 
 @dataclass
@@ -29,7 +29,8 @@ class Prepared:
 
     def score(self, model, split: str) -> dict:
         return score(self.task, split, self.encoded[split],
-                     logits(model, self.encoded[split], self.pad_id))
+                     logits(torch_forward(model), self.encoded[split], self.pad_id,
+                            self.task.kind))
 
 
 def prepare(task: Task, tokenizer, max_length: int, log=print) -> Prepared:

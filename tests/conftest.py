@@ -27,8 +27,8 @@ def build_tiny_bert(path: Path, layers: int = 2) -> Path:
 
     path.mkdir(parents=True, exist_ok=True)
     letters = list("abcdefghijklmnopqrstuvwxyz0123456789.,!?'-")
-    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + WORDS + letters + \
-        [f"##{c}" for c in letters]
+    vocab = list(dict.fromkeys(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + WORDS + letters
+                               + [f"##{c}" for c in letters]))  # unique, order kept
     (path / "vocab.txt").write_text("\n".join(vocab) + "\n")
     tok = BertTokenizerFast(vocab_file=str(path / "vocab.txt"), do_lower_case=True)
     tok.save_pretrained(path)

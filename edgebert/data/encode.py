@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import numpy as np
 import torch
 
 from edgebert.data.tasks import QAExample, Task, TextExample, TokenExample
@@ -95,18 +96,23 @@ def _encode_qa(examples: list[QAExample], tok, max_length: int, stride: int) -> 
     return Encoded(feats, windows, extra)
 
 
-def collate(features: list[dict], pad_id: int) -> dict[str, torch.Tensor]:
-    """Pad a batch to its longest sequence; keep only what the model takes."""
+def pad_batch(features: list[dict], pad_id: int, keys=MODEL_KEYS) -> dict[str, np.ndarray]:
+    """Pad a batch to its longest sequence, as int64 / float32 numpy arrays."""
     width = max(len(f["input_ids"]) for f in features)
-    batch: dict[str, torch.Tensor] = {}
     pad_values = {"input_ids": pad_id, "attention_mask": 0, "token_type_ids": 0}
+    batch: dict[str, np.ndarray] = {}
     for key in features[0]:
-        if key not in MODEL_KEYS:
+        if key not in keys:
             continue
         values = [f[key] for f in features]
         if key in pad_values or isinstance(values[0], list):
             pad = pad_values.get(key, IGNORE)
             values = [v + [pad] * (width - len(v)) for v in values]
-        dtype = torch.float32 if isinstance(values[0], float) else torch.long
-        batch[key] = torch.tensor(values, dtype=dtype)
+        dtype = np.float32 if isinstance(values[0], float) else np.int64
+        batch[key] = np.asarray(values, dtype=dtype)
     return batch
+
+
+def collate(features: list[dict], pad_id: int) -> dict[str, torch.Tensor]:
+    """Pad a batch to its longest sequence; keep only what the model takes."""
+    return {k: torch.from_numpy(v) for k, v in pad_batch(features, pad_id).items()}

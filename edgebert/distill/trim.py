@@ -12,7 +12,7 @@ from edgebert.data.tasks import QAExample, TextExample, TokenExample, load_task
 from edgebert.distill.vocab import check_same_tokens, trim_embeddings_, trimmed_tokenizer, used_ids
 from edgebert.errors import UserError
 from edgebert.modeling import head_class, load_tokenizer
-from edgebert.predict import logits, score
+from edgebert.predict import logits, score, torch_forward
 from edgebert.sources import resolve_data, resolve_model
 
 
@@ -62,23 +62,23 @@ def trim_vocab(cfg: TrimVocabConfig, log=print) -> Path:
 
     hf_logging.set_verbosity_error()
     model = head_class(task.kind).from_pretrained(source, use_safetensors=True)
-    before = {s: score(task, s, e, logits(model, e, tokenizer.pad_token_id))
-              for s in ("dev", "test") for e in [encode(task, s, tokenizer, t["max_length"])]}
-    ref = encode(task, cfg.splits[0], tokenizer, t["max_length"])
-    ref_out = logits(model, ref, tokenizer.pad_token_id)
+    fwd = torch_forward(model)
+
+    def outputs(tok, split):
+        enc = encode(task, split, tok, t["max_length"])
+        return enc, logits(fwd, enc, tok.pad_token_id, task.kind)
+
+    before = {s: score(task, s, *outputs(tokenizer, s)) for s in ("dev", "test")}
+    _, ref_out = outputs(tokenizer, cfg.splits[0])
     vocab_before = model.config.vocab_size
     trim_embeddings_(model, keep)
-    new_ref = encode(task, cfg.splits[0], new_tok, t["max_length"])
-    new_out = logits(model, new_ref, new_tok.pad_token_id)
+    _, new_out = outputs(new_tok, cfg.splits[0])
     max_diff = max(float(abs(a - b).max()) for a, b in zip(ref_out, new_out))
     if max_diff > 1e-4:
         shutil.rmtree(work)
         raise UserError(f"{cfg.model}: outputs on kept text moved by {max_diff:.2e} after "
                         f"trimming; refusing the trimmed model")
-    after = {}
-    for s in ("dev", "test"):
-        enc = encode(task, s, new_tok, t["max_length"])
-        after[s] = score(task, s, enc, logits(model, enc, new_tok.pad_token_id))
+    after = {s: score(task, s, *outputs(new_tok, s)) for s in ("dev", "test")}
     size_before = artifact.dir_size_mb(Path(source))
     model.save_pretrained(work, safe_serialization=True)
     new_tok.save_pretrained(work)

@@ -1,0 +1,95 @@
+"""Distil the Rotten Tomatoes teacher into 3- and 2-layer students and measure them.
+
+    python benchmarks/distill.py     # -> benchmarks/results/distill_rt.json
+
+Needs the teacher from `python benchmarks/teacher.py rt` (reused when present).
+Runs the real CLI for every student, a 3-layer control fine-tuned without
+distillation, and vocabulary trimming of the 3-layer student; then times the
+teacher and the students in PyTorch FP32 (batch 1, sequence 128, 2 threads),
+each in its own process, alternated in one run.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))
+RUNS = Path(os.environ.get("EDGEBERT_BENCH_RUNS", "runs/bench"))
+TEACHER = RUNS / "teacher_rt"
+COMMON = ["--epochs", "4", "--batch-size", "32", "--lr", "1e-4", "--eval-every", "100",
+          "--patience", "5"]
+STUDENTS = {
+    "distilled_3l": ["--layers", "0,2,4", "--kl", "1", "--ce", "0.5", "--temperature", "2"],
+    "distilled_2l": ["--layers", "0,3", "--kl", "1", "--ce", "0.5", "--temperature", "2"],
+    "control_3l_no_distillation": ["--layers", "0,2,4", "--kl", "0", "--ce", "1"],
+}
+
+
+def run(cmd: list[str]) -> float:
+    print("+", shlex.join(cmd), flush=True)
+    start = time.perf_counter()
+    subprocess.run(cmd, check=True)
+    return time.perf_counter() - start
+
+
+def main() -> None:
+    if not (TEACHER / "metrics.json").exists():
+        run([sys.executable, str(HERE / "teacher.py"), "rt"])
+    teacher = json.loads((TEACHER / "metrics.json").read_text())
+    rows, commands = {}, {}
+    for name, args in STUDENTS.items():
+        out = RUNS / f"student_{name}"
+        cmd = ["edgebert", "distill", "--teacher", str(TEACHER), *args, *COMMON, "--out", str(out)]
+        commands[name] = shlex.join(cmd)
+        run(cmd)
+        m = json.loads((out / "metrics.json").read_text())
+        stage = json.loads((out / "stage.json").read_text())
+        rows[name] = {"layers": stage["layers"], "params": m["params"],
+                      "size_mb": round(m["size_mb"], 2), "test_accuracy": m["test"]["accuracy"],
+                      "dev_accuracy": m["dev"]["accuracy"], "retention": m["retention"],
+                      "train_seconds": round(m["train"]["seconds"], 1),
+                      "command": commands[name]}
+
+    trimmed = RUNS / "student_distilled_3l_trimmed"
+    trim_cmd = ["edgebert", "trim-vocab", "--model", str(RUNS / "student_distilled_3l"),
+                "--out", str(trimmed)]
+    run(trim_cmd)
+    t = json.loads((trimmed / "metrics.json").read_text())
+    trim = {"vocab_before": t["vocab_before"], "vocab_after": t["vocab_after"],
+            "size_mb_before": round(t["size_mb_before"], 2), "size_mb_after": round(t["size_mb"], 2),
+            "params_after": t["params"],
+            "test_accuracy_before": t["before"]["test"]["accuracy"],
+            "test_accuracy_after": t["test"]["accuracy"],
+            "max_abs_diff_on_kept_text": t["max_abs_diff_kept_text"],
+            "command": shlex.join(trim_cmd)}
+
+    from edgebert.bench.latency import interleaved
+
+    paths = {"teacher": TEACHER} | {n: RUNS / f"student_{n}" for n in rows}
+    lat = interleaved({k: str(v) for k, v in paths.items()}, rounds=8, runs=25)
+    for name, row in rows.items():
+        row["p50_ms"] = round(lat[name]["p50_ms"], 2)
+        row["speedup"] = round(lat["teacher"]["p50_ms"] / lat[name]["p50_ms"], 2)
+    result = {
+        "teacher_test_accuracy": teacher["test"]["accuracy"],
+        "teacher_params": teacher["params"], "teacher_size_mb": round(teacher["size_mb"], 2),
+        "teacher_p50_ms": round(lat["teacher"]["p50_ms"], 2),
+        "students": rows, "vocab_trim_3l": trim,
+        "latency": {"setting": "PyTorch FP32, batch 1, sequence 128, 2 threads; each model in "
+                               "its own process, 8 alternated rounds x 25 runs after 10 warm-up",
+                    "summary": lat},
+        "command": "python benchmarks/distill.py",
+    }
+    (HERE / "results" / "distill_rt.json").write_text(json.dumps(result, indent=2) + "\n")
+    print(json.dumps({k: v for k, v in result.items() if k != "latency"}, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Latency measurement: each artifact in its own process, processes alternated."""
