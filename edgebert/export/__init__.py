@@ -1,0 +1,1 @@
+"""Export: ONNX (dynamic batch and sequence axes), each export checked against its parent."""

@@ -1,0 +1,75 @@
+"""PyTorch -> ONNX, and running ONNX models with ONNX Runtime.
+
+The TorchScript-based exporter (`dynamo=False`) is used: its BERT graphs are
+the patterns ONNX Runtime's transformer optimizer knows how to fuse.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from edgebert.predict import INPUTS, Forward
+
+AXES = {0: "batch", 1: "sequence"}
+
+
+def output_names(kind: str) -> list[str]:
+    return ["start_logits", "end_logits"] if kind == "qa" else ["logits"]
+
+
+def export_onnx(model, kind: str, path: Path, opset: int = 17) -> Path:
+    """Write `model` as ONNX with inputs input_ids / attention_mask / token_type_ids.
+
+    >>> # export_onnx(model, "classification", Path("model.onnx"))
+    """
+    import torch
+
+    class Plain(torch.nn.Module):  # tuple outputs instead of a ModelOutput
+        def __init__(self, inner):
+            super().__init__()
+            self.inner = inner
+
+        def forward(self, input_ids, attention_mask, token_type_ids):
+            out = self.inner(input_ids=input_ids, attention_mask=attention_mask,
+                             token_type_ids=token_type_ids)
+            return (out.start_logits, out.end_logits) if kind == "qa" else out.logits
+
+    model = model.eval().to("cpu")
+    ids = torch.full((2, 16), 5, dtype=torch.long)
+    dummy = (ids, torch.ones_like(ids), torch.zeros_like(ids))
+    names = output_names(kind)
+    out_axes = {n: ({0: "batch"} if kind in ("classification", "pair", "regression") else AXES)
+                for n in names}
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # tracer warnings about Python control flow in HF code
+        # .eval() on the wrapper: the exporter restores the wrapper's mode afterwards,
+        # recursively, and a fresh Module is in training mode (dropout on in the parent).
+        torch.onnx.export(Plain(model).eval(), dummy, str(path), input_names=list(INPUTS),
+                          output_names=names, dynamic_axes={k: AXES for k in INPUTS} | out_axes,
+                          opset_version=opset, dynamo=False)
+    return path
+
+
+def session(path: Path, threads: int | None = None):
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    if threads:
+        opts.intra_op_num_threads = threads
+        opts.inter_op_num_threads = 1
+    return ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+
+
+def ort_forward(sess, kind: str) -> Forward:
+    """A forward over an ONNX Runtime session, shaped like `predict.torch_forward`."""
+    wanted = {i.name for i in sess.get_inputs()}
+
+    def forward(batch: dict[str, np.ndarray]) -> np.ndarray:
+        outs = sess.run(None, {k: v for k, v in batch.items() if k in wanted})
+        return np.stack(outs[:2], 1) if kind == "qa" else outs[0]
+
+    return forward

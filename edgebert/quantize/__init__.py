@@ -1,0 +1,1 @@
+"""INT8 with ONNX Runtime: presets per target, graph fusions, and the accuracy guard."""

@@ -1,0 +1,104 @@
+"""ONNX Runtime graph fusions and INT8 quantization (dynamic; static QDQ with calibration).
+
+    fused = optimize(fp32, dst, heads=12, hidden=384, layers=6)   # counts checked
+    quantize_dynamic_onnx(fused.path, int8_path, preset("x86-vnni"))
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from edgebert.errors import UserError
+from edgebert.quantize.presets import Preset
+
+# ops whose count must reach the layer count for the fusion to be whole
+FUSIONS = ("Attention", "SkipLayerNormalization", "BiasGelu")
+
+
+@dataclass
+class Fused:
+    path: Path
+    counts: dict[str, int]
+
+
+def optimize(src: Path, dst: Path, heads: int, hidden: int, layers: int) -> Fused:
+    """Apply ORT's BERT fusions; fail when fewer fused ops than layers appear.
+
+    A head count or hidden size that does not match the graph (for example after
+    pruning changed it) makes the optimizer skip fusions silently: we refuse that.
+    """
+    from onnxruntime.transformers.optimizer import optimize_model
+
+    model = optimize_model(str(src), model_type="bert", num_heads=heads, hidden_size=hidden,
+                           opt_level=1)
+    stats = model.get_fused_operator_statistics()
+    counts = {"EmbedLayerNormalization": stats.get("EmbedLayerNormalization", 0),
+              "Attention": stats.get("Attention", 0) + stats.get("MultiHeadAttention", 0),
+              "SkipLayerNormalization": stats.get("SkipLayerNormalization", 0),
+              "BiasGelu": stats.get("BiasGelu", 0) + stats.get("FastGelu", 0)
+              + stats.get("Gelu", 0)}
+    missing = {op: counts[op] for op in FUSIONS if counts[op] < layers}
+    if missing:
+        raise UserError(f"{src}: graph fusion incomplete for {layers} layers "
+                        f"({', '.join(f'{k} {v}' for k, v in missing.items())}); check the head "
+                        f"count ({heads}) and hidden size ({hidden}) against the model")
+    model.save_model_to_file(str(dst))
+    return Fused(dst, counts)
+
+
+def quantize_dynamic_onnx(src: Path, dst: Path, p: Preset,
+                          exclude: list[str] | None = None) -> Path:
+    """INT8 weights, activations quantized at run time (u8), embeddings included."""
+    import onnx
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    quantize_dynamic(str(src), str(dst), weight_type=QuantType.QInt8, per_channel=p.per_channel,
+                     reduce_range=p.reduce_range, nodes_to_exclude=exclude or [],
+                     extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT})
+    return dst
+
+
+class _Reader:
+    """ORT CalibrationDataReader over padded batches of encoded features."""
+
+    def __init__(self, batches: list[dict[str, np.ndarray]], names: set[str]):
+        self._it: Iterator = iter([{k: v for k, v in b.items() if k in names} for b in batches])
+
+    def get_next(self):
+        return next(self._it, None)
+
+
+def quantize_static_onnx(src: Path, dst: Path, p: Preset, batches: list[dict[str, np.ndarray]],
+                         method: str = "minmax", exclude: list[str] | None = None) -> Path:
+    """QDQ INT8 with activation ranges calibrated on `batches` (training examples)."""
+    import onnx
+    from onnxruntime.quantization import (CalibrationMethod, QuantFormat, QuantType,
+                                          quantize_static)
+
+    methods = {"minmax": CalibrationMethod.MinMax, "entropy": CalibrationMethod.Entropy,
+               "percentile": CalibrationMethod.Percentile}
+    if method not in methods:
+        raise UserError(f"--calibration: '{method}' is not one of {', '.join(methods)}")
+    names = {i.name for i in onnx.load(str(src), load_external_data=False).graph.input}
+    quantize_static(str(src), str(dst), _Reader(batches, names), quant_format=QuantFormat.QDQ,
+                    activation_type=getattr(QuantType, p.static_activations),
+                    weight_type=QuantType.QInt8, per_channel=p.per_channel,
+                    reduce_range=p.reduce_range, calibrate_method=methods[method],
+                    nodes_to_exclude=exclude or [],
+                    extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT,
+                                   "ActivationSymmetric": p.static_activations == "QInt8",
+                                   "CalibMovingAverage": method == "minmax"})
+    return dst
+
+
+def quantizable_nodes(path: Path) -> list[str]:
+    """Names of the nodes the quantizers would touch (MatMul-like and embedding ops)."""
+    import onnx
+
+    ops = {"MatMul", "Attention", "Gather", "EmbedLayerNormalization", "Gemm"}
+    graph = onnx.load(str(path), load_external_data=False).graph
+    return [n.name for n in graph.node if n.op_type in ops]
