@@ -13,8 +13,9 @@ import typing
 
 import click
 
-from edgebert.config import (DistillConfig, DistillLossConfig, FinetuneConfig, TaskConfig,
-                             TrainConfig, TrimVocabConfig, field_docs)
+from edgebert.config import (DistillConfig, DistillLossConfig, ExportConfig, FinetuneConfig,
+                             QuantizeConfig, TaskConfig, TrainConfig, TrimVocabConfig,
+                             field_docs)
 from edgebert.errors import UserError
 
 
@@ -59,7 +60,12 @@ def _dataclass_options(cls, skip=()):
             if isinstance(kind, types.UnionType):  # `int | None`
                 kind = next(a for a in typing.get_args(kind) if a is not type(None))
             default = f.default if f.default is not dataclasses.MISSING else None
-            fn = click.option(f"--{f.name.replace('_', '-')}", f.name, type=kind, default=None,
+            flag = f.name.replace("_", "-")
+            if kind is bool:
+                fn = click.option(f"--{flag}/--no-{flag}", f.name, default=None,
+                                  help=f"{docs.get(f.name, '')} [default: {default}]")(fn)
+                continue
+            fn = click.option(f"--{flag}", f.name, type=kind, default=None,
                               help=f"{docs.get(f.name, '')} [default: {default}]")(fn)
         return fn
 
@@ -225,6 +231,53 @@ def trim_vocab(model, out, splits, corpus):
     run(TrimVocabConfig(model=model, out=out,
                         splits=[s.strip() for s in splits.split(",") if s.strip()],
                         corpus=corpus), log=click.echo)
+
+
+@main.command()
+@click.option("--model", required=True, help=field_docs(ExportConfig)["model"])
+@click.option("--out", required=True, help=field_docs(ExportConfig)["out"])
+@_dataclass_options(ExportConfig, skip=("model", "out"))
+def export(**options):
+    """Export a model artifact to ONNX, ORT format or TorchScript, checked for drift.
+
+    The export runs on the dev split beside its parent; above --max-abs-diff or
+    below --min-agreement it is refused with the numbers, and nothing is written.
+
+    \b
+    Examples:
+      edgebert export --model runs/rt/student --format onnx --out runs/rt/onnx
+      edgebert export --model runs/rt/int8/arm64 --format ort --out runs/rt/ort/arm64
+      edgebert export --model runs/rt/student --format torchscript --out runs/rt/torchscript
+    """
+    from edgebert.export.stage import export as run
+
+    run(_pick(ExportConfig, options), log=click.echo)
+
+
+@main.command()
+@click.option("--model", required=True, help=field_docs(QuantizeConfig)["model"])
+@click.option("--out", required=True, help=field_docs(QuantizeConfig)["out"])
+@_dataclass_options(QuantizeConfig, skip=("model", "out"))
+def quantize(**options):
+    """INT8 with ONNX Runtime for one target, kept within an accuracy budget.
+
+    \b
+    Targets (what each changes, and why):
+      x86-avx2  7-bit weights (reduce_range): u8s8 VPMADDUBSW saturates int16 sums without VNNI
+      x86-vnni  full 8-bit weights: VNNI/AMX accumulate u8s8 in int32
+      arm64     static QDQ with symmetric s8 activations (S8S8), what ARM's SDOT runs
+    The guard compares INT8 with FP32 ONNX on the dev split; past --max-drop it
+    leaves the most sensitive nodes in FP32 and records which.
+
+    \b
+    Examples:
+      edgebert quantize --model runs/rt/student --target x86-vnni --out runs/rt/int8/x86-vnni
+      edgebert quantize --model runs/rt/student --target arm64 --mode static \\
+          --calibration entropy --max-drop 1.0 --out runs/rt/int8/arm64
+    """
+    from edgebert.quantize.stage import quantize as run
+
+    run(_pick(QuantizeConfig, options), log=click.echo)
 
 
 @main.group()

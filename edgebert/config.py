@@ -215,3 +215,61 @@ class TrimVocabConfig:
     def __post_init__(self):
         bad = [s for s in self.splits if s not in ("train", "dev", "test")]
         _check(not bad, "--splits", f"unknown split(s) {bad}; use train, dev, test")
+
+
+EXPORT_FORMATS = ("onnx", "ort", "torchscript")
+
+
+@dataclass
+class ExportConfig:
+    """Export a model artifact to a deployable format, checked against its parent."""
+
+    model: str = "runs/student"
+    """Model artifact to export (a transformers directory written by a stage)."""
+    out: str = "runs/onnx"
+    """Artifact directory to write."""
+    format: str = "onnx"
+    """onnx (dynamic batch and sequence axes), ort (ONNX Runtime Mobile), or torchscript."""
+    opset: int = 17
+    """ONNX opset."""
+    max_abs_diff: float = 1e-3
+    """Largest |delta logits| against the PyTorch parent on dev examples before refusing."""
+    min_agreement: float = 0.999
+    """Smallest top-1 agreement with the parent on dev examples before refusing."""
+
+    def __post_init__(self):
+        _check(self.format in EXPORT_FORMATS, "--format",
+               f"must be one of {', '.join(EXPORT_FORMATS)}, got '{self.format}'")
+        _check(11 <= self.opset <= 21, "--opset", f"must be 11..21, got {self.opset}")
+        _check(self.max_abs_diff > 0, "--max-abs-diff", "must be > 0")
+        _check(0 <= self.min_agreement <= 1, "--min-agreement", "is a fraction in [0, 1]")
+
+
+@dataclass
+class QuantizeConfig:
+    """INT8 with ONNX Runtime for one target, guarded against accuracy loss."""
+
+    model: str = "runs/student"
+    """Model artifact: a transformers directory, or an ONNX export of one."""
+    out: str = "runs/int8"
+    """Artifact directory to write."""
+    target: str = "x86-vnni"
+    """x86-avx2 (reduce_range), x86-vnni, or arm64 (S8S8 static); see `edgebert quantize --help`."""
+    mode: str = "dynamic"
+    """dynamic (INT8 weights, activations quantized at run time) or static (QDQ, calibrated)."""
+    calibration: str = "minmax"
+    """Static mode: minmax, entropy or percentile."""
+    calibration_examples: int = 256
+    """Static mode: training examples used to calibrate activation ranges."""
+    max_drop: float = 1.0
+    """Accuracy budget: largest drop of the dev metric (in points) against FP32 ONNX."""
+    fuse: bool = True
+    """Apply ONNX Runtime's BERT fusions (Attention, SkipLayerNorm, BiasGelu) first."""
+
+    def __post_init__(self):
+        _check(self.mode in ("dynamic", "static"), "--mode",
+               f"must be dynamic or static, got '{self.mode}'")
+        _check(self.calibration in ("minmax", "entropy", "percentile"), "--calibration",
+               f"must be minmax, entropy or percentile, got '{self.calibration}'")
+        _check(self.calibration_examples > 0, "--calibration-examples", "must be > 0")
+        _check(self.max_drop >= 0, "--max-drop", f"must be >= 0, got {self.max_drop}")

@@ -22,6 +22,13 @@ def evaluate(model: str, task: TaskConfig | None = None, split: str = "test",
     """
     source = resolve_model(model)
     stage_file = Path(source) / "stage.json"
+    if task is None and stage_file.exists():  # any artifact a stage wrote, any format
+        from edgebert.artifacts_io import artifact_forward, open_artifact
+
+        opened = open_artifact(source)
+        if split not in opened.task.splits:
+            raise UserError(f"--split: must be one of {', '.join(opened.task.splits)}")
+        return opened.score(artifact_forward(opened), split) | {"split": split}
     trained = read_json(stage_file)["task"] if stage_file.exists() else None
     if task is None:
         if trained is None:

@@ -45,6 +45,23 @@ def tiny_bert(tmp_path_factory) -> Path:
     return build_tiny_bert(tmp_path_factory.mktemp("tiny") / "bert")
 
 
+@pytest.fixture(scope="session")
+def tiny_teacher(tmp_path_factory) -> Path:
+    """A 4-layer tiny BERT fine-tuned on the sentiment toy task (a real finetune artifact)."""
+    from edgebert.config import FinetuneConfig, TaskConfig, TrainConfig
+    from edgebert.teacher.finetune import finetune
+
+    root = tmp_path_factory.mktemp("teacher")
+    base = build_tiny_bert(root / "base", layers=4)
+    data = write_csv(root / "sent.csv", sentiment_rows(200))
+    out = root / "teacher"
+    finetune(FinetuneConfig(model=str(base), out=str(out),
+                            task=TaskConfig(str(data), "classification"),
+                            train=TrainConfig(epochs=4, batch_size=16, lr=3e-3, threads=1)),
+             log=lambda *_: None)
+    return out
+
+
 def sentiment_rows(n: int, seed: int = 0) -> list[dict]:
     """Sentences whose label is carried by one sentiment word: learnable in a few steps."""
     rng = random.Random(seed)

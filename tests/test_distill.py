@@ -8,27 +8,15 @@ from pathlib import Path
 import pytest
 import torch
 
-from conftest import build_tiny_bert, sentiment_rows, write_csv
-from edgebert.config import DistillLossConfig, FinetuneConfig, TaskConfig, TrainConfig
+from edgebert.config import DistillLossConfig
 from edgebert.distill.losses import distill_loss, soft_kl, view
 from edgebert.distill.students import from_teacher_layers, layer_map, narrow
 from test_finetune import run_cli
 
 
-@pytest.fixture(scope="module")
-def teacher(tmp_path_factory) -> Path:
-    """A 4-layer tiny teacher fine-tuned on the sentiment toy task."""
-    from edgebert.teacher.finetune import finetune
-
-    root = tmp_path_factory.mktemp("distill")
-    base = build_tiny_bert(root / "base", layers=4)
-    data = write_csv(root / "sent.csv", sentiment_rows(200))
-    out = root / "teacher"
-    finetune(FinetuneConfig(model=str(base), out=str(out),
-                            task=TaskConfig(str(data), "classification"),
-                            train=TrainConfig(epochs=4, batch_size=16, lr=3e-3, threads=1)),
-             log=lambda *_: None)
-    return out
+@pytest.fixture
+def teacher(tiny_teacher) -> Path:
+    return tiny_teacher
 
 
 def load(path):

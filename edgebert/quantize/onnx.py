@@ -25,11 +25,13 @@ class Fused:
     counts: dict[str, int]
 
 
-def optimize(src: Path, dst: Path, heads: int, hidden: int, layers: int) -> Fused:
+def optimize(src: Path, dst: Path, heads: int, hidden: int, layers: int,
+             gelu: bool = True) -> Fused:
     """Apply ORT's BERT fusions; fail when fewer fused ops than layers appear.
 
-    A head count or hidden size that does not match the graph (for example after
-    pruning changed it) makes the optimizer skip fusions silently: we refuse that.
+    A graph the optimizer does not recognise (a changed attention pattern, heads
+    that differ per layer after pruning) is left unfused silently: we refuse that.
+    (A wrong `heads` alone is not such a case: ORT detects the real count.)
     """
     from onnxruntime.transformers.optimizer import optimize_model
 
@@ -41,7 +43,8 @@ def optimize(src: Path, dst: Path, heads: int, hidden: int, layers: int) -> Fuse
               "SkipLayerNormalization": stats.get("SkipLayerNormalization", 0),
               "BiasGelu": stats.get("BiasGelu", 0) + stats.get("FastGelu", 0)
               + stats.get("Gelu", 0)}
-    missing = {op: counts[op] for op in FUSIONS if counts[op] < layers}
+    required = [op for op in FUSIONS if gelu or op != "BiasGelu"]
+    missing = {op: counts[op] for op in required if counts[op] < layers}
     if missing:
         raise UserError(f"{src}: graph fusion incomplete for {layers} layers "
                         f"({', '.join(f'{k} {v}' for k, v in missing.items())}); check the head "
@@ -84,6 +87,7 @@ def quantize_static_onnx(src: Path, dst: Path, p: Preset, batches: list[dict[str
     if method not in methods:
         raise UserError(f"--calibration: '{method}' is not one of {', '.join(methods)}")
     names = {i.name for i in onnx.load(str(src), load_external_data=False).graph.input}
+    src = with_types(src, dst.with_name(dst.stem + ".typed.onnx"))
     quantize_static(str(src), str(dst), _Reader(batches, names), quant_format=QuantFormat.QDQ,
                     activation_type=getattr(QuantType, p.static_activations),
                     weight_type=QuantType.QInt8, per_channel=p.per_channel,
@@ -92,6 +96,22 @@ def quantize_static_onnx(src: Path, dst: Path, p: Preset, batches: list[dict[str
                     extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT,
                                    "ActivationSymmetric": p.static_activations == "QInt8",
                                    "CalibMovingAverage": method == "minmax"})
+    return dst
+
+
+def with_types(src: Path, dst: Path) -> Path:
+    """Annotate every tensor's type with ORT's symbolic shape inference.
+
+    The QDQ quantizer quantizes only tensors whose type it knows, and ONNX's own
+    shape inference does not know ORT's fused ops (Attention, SkipLayerNorm...):
+    without this it skips most of a fused BERT and fails on the pooler's bias.
+    """
+    import onnx
+    from onnxruntime.tools.symbolic_shape_infer import SymbolicShapeInference
+
+    model = onnx.load(str(src))
+    typed = SymbolicShapeInference.infer_shapes(model, auto_merge=True, guess_output_rank=True)
+    onnx.save(typed, str(dst))
     return dst
 
 

@@ -1,0 +1,102 @@
+"""Open any artifact a stage wrote: its task, its tokenizer, and a forward to run it.
+
+Stages after fine-tuning read artifacts of several formats (transformers
+directories, ONNX, TorchScript); this is the one place that knows how.
+"""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+from edgebert.artifact import read_json
+from edgebert.config import TaskConfig
+from edgebert.data.encode import Encoded, encode
+from edgebert.data.tasks import Task, load_task
+from edgebert.errors import UserError
+from edgebert.modeling import load_tokenizer
+from edgebert.predict import Forward, logits, score
+
+TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json",
+                   "vocab.txt", "config.json")
+
+
+@dataclass
+class Opened:
+    path: Path
+    record: dict
+    """stage.json"""
+    task: Task
+    tokenizer: object
+
+    @property
+    def kind(self) -> str:
+        return self.task.kind
+
+    @property
+    def max_length(self) -> int:
+        return self.record["task"]["max_length"]
+
+    def encode(self, split: str) -> Encoded:
+        return encode(self.task, split, self.tokenizer, self.max_length)
+
+    def outputs(self, forward: Forward, enc: Encoded):
+        return logits(forward, enc, self.tokenizer.pad_token_id, self.kind)
+
+    def score(self, forward: Forward, split: str, enc: Encoded | None = None) -> dict:
+        enc = enc or self.encode(split)
+        return score(self.task, split, enc, self.outputs(forward, enc))
+
+
+def open_artifact(path: str | Path) -> Opened:
+    path = Path(path)
+    if not (path / "stage.json").exists():
+        raise UserError(f"{path}: no stage.json; pass an artifact directory written by an "
+                        f"edgebert stage")
+    record = read_json(path / "stage.json")
+    t = record.get("task")
+    if not t:
+        raise UserError(f"{path}/stage.json: no task record")
+    task = load_task(TaskConfig(t["name"], t["kind"], t["columns"], t["seed"]))
+    return Opened(path, record, task, load_tokenizer(str(path)))
+
+
+def load_torch(opened: Opened):
+    from transformers.utils import logging as hf_logging
+
+    from edgebert.modeling import head_class
+
+    hf_logging.set_verbosity_error()
+    try:
+        return head_class(opened.kind).from_pretrained(opened.path, use_safetensors=True).eval()
+    except (OSError, ValueError, RuntimeError) as err:
+        raise UserError(f"{opened.path}: cannot load the model "
+                        f"({str(err).splitlines()[0]})") from None
+
+
+def copy_tokenizer(src: Path, dst: Path) -> None:
+    for name in TOKENIZER_FILES:
+        if (src / name).exists():
+            shutil.copy2(src / name, dst / name)
+
+
+def artifact_forward(opened: Opened) -> Forward:
+    """Run whichever model file the artifact holds, PyTorch weights first."""
+    from edgebert.export.onnx import ort_forward, session
+    from edgebert.export.torchscript import torchscript_forward
+    from edgebert.predict import torch_forward
+
+    path = opened.path
+    if (path / "model.safetensors").exists():
+        return torch_forward(load_torch(opened))
+    for name in ("model.onnx", "model.ort"):
+        if (path / name).exists():
+            try:
+                return ort_forward(session(path / name), opened.kind)
+            except Exception as err:  # onnxruntime raises its own exception types
+                raise UserError(f"{path / name}: ONNX Runtime cannot load it "
+                                f"({str(err).splitlines()[0][:200]})") from None
+    if (path / "model.pt").exists():
+        return torchscript_forward(path / "model.pt")
+    raise UserError(f"{path}: no model file (model.safetensors, model.onnx, model.ort, model.pt)")

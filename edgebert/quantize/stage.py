@@ -1,0 +1,158 @@
+"""The quantize stage: model artifact in, INT8 ONNX artifact for one target out.
+
+    <out>/model.onnx      INT8, fused for the target's ONNX Runtime
+    <out>/stage.json      preset (and why), CPU flags at build time, excluded nodes
+    <out>/metrics.json    dev/test metrics, drop vs FP32, parity, fusion counts, sizes
+"""
+
+from __future__ import annotations
+
+import random
+import shutil
+from pathlib import Path
+
+import numpy as np
+
+from edgebert import artifact
+from edgebert.artifacts_io import copy_tokenizer, load_torch, open_artifact
+from edgebert.config import QuantizeConfig, to_dict
+from edgebert.data.encode import pad_batch
+from edgebert.errors import UserError
+from edgebert.export.onnx import export_onnx, ort_forward, session
+from edgebert.export.parity import compare, require
+from edgebert.predict import INPUTS, torch_forward
+from edgebert.quantize.guard import guard
+from edgebert.quantize.onnx import (optimize, quantizable_nodes, quantize_dynamic_onnx,
+                                    quantize_static_onnx)
+from edgebert.quantize.presets import cpu_flags, preset
+
+POINTS = 100.0  # metrics in [0, 1] -> points
+
+
+def _points(scores: dict, metric: str) -> float:
+    value = scores[metric]
+    return value if metric in ("f1", "exact_match") else value * POINTS  # QA is already %
+
+
+def quantize(cfg: QuantizeConfig, log=print) -> Path:
+    """INT8 `cfg.model` for `cfg.target`, within `cfg.max_drop` points of FP32 on dev.
+
+    >>> # quantize(QuantizeConfig(model="runs/rt/student", target="x86-vnni", out="runs/int8"))
+    """
+    out = Path(cfg.out)
+    if artifact.is_complete(out):
+        log(f"{out} is already finished (metrics.json present); skipping")
+        return out
+    p = preset(cfg.target)
+    opened = open_artifact(cfg.model)
+    config = artifact.read_json(opened.path / "config.json")
+    dev = opened.encode("dev")
+    work = artifact.begin(out, "quantize", to_dict(cfg), inputs=[str(opened.path)])
+    scratch = work / "scratch"
+    scratch.mkdir(exist_ok=True)
+    try:
+        fp32 = scratch / "fp32.onnx"
+        if (opened.path / "model.safetensors").exists():
+            model = load_torch(opened)
+            export_onnx(model, opened.kind, fp32)
+            parity = compare(opened.outputs(torch_forward(model), dev),
+                             opened.outputs(ort_forward(session(fp32), opened.kind), dev),
+                             opened.kind)
+            require(parity, f"FP32 ONNX export of {cfg.model}", 1e-3, 0.999)
+        elif (opened.path / "model.onnx").exists():
+            shutil.copy2(opened.path / "model.onnx", fp32)
+        else:
+            raise UserError(f"{cfg.model}: no model.safetensors or model.onnx to quantize")
+        fused, counts = fp32, {}
+        if cfg.fuse:
+            f = optimize(fp32, scratch / "fused.onnx", config["num_attention_heads"],
+                         config["hidden_size"], config["num_hidden_layers"],
+                         gelu="gelu" in str(config.get("hidden_act", "gelu")))
+            fused, counts = f.path, f.counts
+            log("fused: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
+            require(compare(opened.outputs(ort_forward(session(fp32), opened.kind), dev),
+                            opened.outputs(ort_forward(session(fused), opened.kind), dev),
+                            opened.kind), "fused FP32 graph", 1e-3, 0.999)
+        fp32_fwd = ort_forward(session(fused), opened.kind)
+        fp32_dev_out = opened.outputs(fp32_fwd, dev)
+        fp32_dev = opened.score(fp32_fwd, "dev", dev)
+        metric = opened.task.metric
+
+        batches = _calibration(opened, cfg.calibration_examples) if cfg.mode == "static" else []
+
+        def run_quantizer(dst: Path, exclude, only) -> Path:
+            if cfg.mode == "dynamic":
+                src = fused
+                if only is not None:  # quantize just these nodes: exclude all the others
+                    exclude = [n for n in quantizable_nodes(src) if n not in only]
+                return quantize_dynamic_onnx(src, dst, p, exclude)
+            if only is not None:
+                exclude = [n for n in quantizable_nodes(fused) if n not in only]
+            return quantize_static_onnx(fused, dst, p, batches, cfg.calibration, exclude)
+
+        sample = _sample(dev, 256)
+
+        def damage(path: Path) -> float:
+            got = opened.outputs(ort_forward(session(path), opened.kind), sample)
+            ref = [fp32_dev_out[i] for i in sample.index]
+            return float(np.mean([np.abs(a - b).mean() for a, b in zip(ref, got)]))
+
+        result = guard(run_quantizer,
+                       lambda path: _points(opened.score(ort_forward(session(path), opened.kind),
+                                                         "dev", dev), metric),
+                       damage, _points(fp32_dev, metric), quantizable_nodes(fused),
+                       cfg.max_drop, scratch, log)
+        if not result.within_budget:
+            raise UserError(f"--max-drop {cfg.max_drop}: even with {len(result.excluded)} nodes "
+                            f"in FP32 the INT8 model loses {result.drop:.2f} dev points; raise "
+                            f"the budget or try --mode dynamic / another --calibration")
+        final = work / "model.onnx"
+        shutil.move(result.path, final)
+        sizes = {"fp32_onnx_mb": fp32.stat().st_size / 1e6, "size_mb": final.stat().st_size / 1e6}
+    except BaseException:
+        shutil.rmtree(work, ignore_errors=True)
+        raise
+    fwd = ort_forward(session(final), opened.kind)
+    int8_dev_out = opened.outputs(fwd, dev)
+    parity = compare(fp32_dev_out, int8_dev_out, opened.kind)
+    test = opened.score(fwd, "test")
+    fp32_test = opened.score(fp32_fwd, "test")
+    shutil.rmtree(scratch)
+    copy_tokenizer(opened.path, work)
+    metrics = {"dev": opened.score(fwd, "dev", dev), "test": test, "metric": metric,
+               "fp32": {"dev": fp32_dev, "test": fp32_test},
+               "delta_vs_fp32": {"dev": -result.drop,
+                                 "test": _points(test, metric) - _points(fp32_test, metric)},
+               "parity_vs_fp32": parity, "fused_nodes": counts, "excluded_nodes": result.excluded,
+               "guard_tries": result.tries, "format": "onnx", "precision": "int8",
+               "params": artifact.read_json(opened.path / "metrics.json").get("params")} | sizes
+    log(f"INT8 {cfg.target} {cfg.mode}: test {metric} {test[metric]:.4f} (FP32 "
+        f"{fp32_test[metric]:.4f}), top-1 agreement {parity['top1_agreement']:.2%}, "
+        f"{sizes['size_mb']:.1f} MB ({sizes['fp32_onnx_mb'] / sizes['size_mb']:.1f}x smaller)")
+    record = {"stage": "quantize", "parent": cfg.model, "format": "onnx", "precision": "int8",
+              "target": cfg.target, "preset": p.record(), "built_on": cpu_flags(),
+              "task": opened.record["task"], "config": to_dict(cfg)}
+    return artifact.finish(work, out, record, metrics)
+
+
+class _Sample:
+    """A subset of encoded features that remembers which ones it took."""
+
+    def __init__(self, enc, index):
+        self.features = [enc.features[i] for i in index]
+        self.extra = [enc.extra[i] for i in index] if enc.extra else []
+        self.truncated = 0
+        self.index = index
+
+
+def _sample(enc, n: int):
+    index = sorted(random.Random(0).sample(range(len(enc.features)), min(n, len(enc.features))))
+    return _Sample(enc, index)
+
+
+def _calibration(opened, n: int) -> list[dict[str, np.ndarray]]:
+    """Padded batches of up to `n` training examples, seeded, never dev or test."""
+    train = opened.encode("train").features
+    picked = random.Random(0).sample(train, min(n, len(train)))
+    return [pad_batch(picked[i:i + 16], opened.tokenizer.pad_token_id, INPUTS)
+            for i in range(0, len(picked), 16)]

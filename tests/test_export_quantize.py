@@ -1,0 +1,147 @@
+"""Export and INT8 on a tiny fine-tuned model: parity guards, fusion checks, presets, guard."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import onnx
+import pytest
+from onnx import numpy_helper
+
+from edgebert.errors import UserError
+from edgebert.export.onnx import ort_forward, session
+from edgebert.export.parity import compare, require
+from edgebert.quantize.guard import guard
+from edgebert.quantize.onnx import optimize, quantizable_nodes, quantize_dynamic_onnx
+from edgebert.quantize.presets import PRESETS
+from test_finetune import run_cli
+
+
+@pytest.fixture(scope="module")
+def onnx_artifact(tiny_teacher, tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("export") / "onnx"
+    code, output = run_cli("export", "--model", tiny_teacher, "--format", "onnx", "--out", out)
+    assert code == 0, output
+    return out
+
+
+def test_onnx_export_matches_its_parent(onnx_artifact, tiny_teacher):
+    m = json.loads((onnx_artifact / "metrics.json").read_text())
+    assert m["parity"]["max_abs_diff"] < 1e-4 and m["parity"]["top1_agreement"] == 1.0
+    parent = json.loads((tiny_teacher / "metrics.json").read_text())
+    assert m["test"]["accuracy"] == pytest.approx(parent["test"]["accuracy"])
+    graph = onnx.load(str(onnx_artifact / "model.onnx")).graph
+    assert [i.name for i in graph.input] == ["input_ids", "attention_mask", "token_type_ids"]
+    dims = [d.dim_param for d in graph.input[0].type.tensor_type.shape.dim]
+    assert dims == ["batch", "sequence"]
+    code, output = run_cli("evaluate", onnx_artifact, "--json")
+    assert code == 0 and json.loads(output)["accuracy"] == pytest.approx(m["test"]["accuracy"])
+
+
+def test_tampered_model_fails_parity(onnx_artifact, tmp_path):
+    model = onnx.load(str(onnx_artifact / "model.onnx"))
+    init = next(i for i in model.graph.initializer if "classifier.weight" in i.name)
+    arr = numpy_helper.to_array(init).copy()
+    arr[0] += 0.5  # one row of the classifier: a small, silent-looking change
+    init.CopyFrom(numpy_helper.from_array(arr, init.name))
+    onnx.save(model, str(tmp_path / "tampered.onnx"))
+    feeds = {"input_ids": np.array([[2, 10, 11, 3]]), "attention_mask": np.ones((1, 4), np.int64),
+             "token_type_ids": np.zeros((1, 4), np.int64)}
+    ref = ort_forward(session(onnx_artifact / "model.onnx"), "classification")(feeds)
+    got = ort_forward(session(tmp_path / "tampered.onnx"), "classification")(feeds)
+    parity = compare(list(ref), list(got), "classification")
+    with pytest.raises(UserError, match=r"max \|delta logits\| .* > 0.001"):
+        require(parity, "tampered", 1e-3, 0.99)
+
+
+def test_fusions_are_counted_and_checked(onnx_artifact, tmp_path):
+    src = onnx_artifact / "model.onnx"
+    fused = optimize(src, tmp_path / "fused.onnx", heads=2, hidden=32, layers=4)
+    assert fused.counts["Attention"] == 4 and fused.counts["SkipLayerNormalization"] == 8
+    assert fused.counts["EmbedLayerNormalization"] == 1 and fused.counts["BiasGelu"] == 4
+    feeds = {"input_ids": np.array([[2, 10, 11, 12, 3, 0]] * 2),
+             "attention_mask": np.array([[1] * 5 + [0]] * 2),
+             "token_type_ids": np.zeros((2, 6), np.int64)}
+    a = ort_forward(session(src), "classification")(feeds)
+    b = ort_forward(session(fused.path), "classification")(feeds)
+    assert np.abs(a - b).max() < 1e-4  # fusion changes the graph, not the numbers
+    # a layer whose pattern was not fused (simulated: the model claims one more layer)
+    with pytest.raises(UserError, match=r"fusion incomplete for 5 layers \(Attention 4"):
+        optimize(src, tmp_path / "bad.onnx", heads=2, hidden=32, layers=5)
+
+
+@pytest.mark.parametrize("target", sorted(PRESETS))
+def test_each_preset_writes_a_loadable_int8_model(tiny_teacher, tmp_path, target):
+    out = tmp_path / target
+    code, output = run_cli("quantize", "--model", tiny_teacher, "--target", target,
+                           "--out", out, "--max-drop", "5")
+    assert code == 0, output
+    m = json.loads((out / "metrics.json").read_text())
+    stage = json.loads((out / "stage.json").read_text())
+    assert stage["preset"]["target"] == target and stage["preset"]["why"]
+    assert "flags" in stage["built_on"]
+    assert m["size_mb"] < m["fp32_onnx_mb"] and m["parity_vs_fp32"]["top1_agreement"] >= 0.9
+    assert m["fused_nodes"]["Attention"] == 4
+    ops = {n.op_type for n in onnx.load(str(out / "model.onnx")).graph.node}
+    assert "MatMulInteger" in ops or "DynamicQuantizeMatMul" in ops or "QAttention" in ops
+    assert not (out / "scratch").exists()
+
+
+def test_static_qdq_for_arm64(tiny_teacher, tmp_path):
+    out = tmp_path / "static"
+    code, output = run_cli("quantize", "--model", tiny_teacher, "--target", "arm64", "--mode",
+                           "static", "--calibration-examples", "64", "--out", out,
+                           "--max-drop", "5")
+    assert code == 0, output
+    ops = {n.op_type for n in onnx.load(str(out / "model.onnx")).graph.node}
+    assert "QuantizeLinear" in ops and "DequantizeLinear" in ops
+
+
+def test_guard_falls_back_nodes_when_the_budget_is_tight(onnx_artifact, tmp_path):
+    src = onnx_artifact / "model.onnx"
+    feeds = {"input_ids": np.array([[2, 10, 11, 12, 3]] * 4),
+             "attention_mask": np.ones((4, 5), np.int64),
+             "token_type_ids": np.zeros((4, 5), np.int64)}
+    ref = ort_forward(session(src), "classification")(feeds)
+
+    def error(path):
+        return float(np.abs(ort_forward(session(path), "classification")(feeds) - ref).mean())
+
+    def quantize(dst, exclude, only):
+        if only is not None:
+            exclude = [n for n in quantizable_nodes(src) if n not in only]
+        return quantize_dynamic_onnx(src, dst, PRESETS["x86-vnni"], exclude)
+
+    full_error = error(quantize(tmp_path / "all.onnx", None, None))
+    assert full_error > 0
+    # "metric" in points: minus the output error, so any error is a drop
+    res = guard(quantize, lambda p: -1e4 * error(p), error, 0.0, quantizable_nodes(src),
+                budget=1e4 * full_error / 2, scratch=tmp_path, log=lambda *_: None)
+    assert res.within_budget and res.excluded
+    assert res.drop <= 1e4 * full_error / 2
+    assert set(res.sensitivity) == set(quantizable_nodes(src))
+
+
+def test_torchscript_and_ort_exports(tiny_teacher, onnx_artifact, tmp_path):
+    code, output = run_cli("export", "--model", tiny_teacher, "--format", "torchscript",
+                           "--out", tmp_path / "ts")
+    assert code == 0, output
+    assert json.loads((tmp_path / "ts" / "metrics.json").read_text())["parity"][
+        "max_abs_diff"] < 1e-4
+    code, output = run_cli("export", "--model", onnx_artifact, "--format", "ort",
+                           "--out", tmp_path / "ort")
+    assert code == 0, output
+    assert (tmp_path / "ort" / "model.ort").exists()
+    assert not (tmp_path / "ort" / "model.onnx").exists()
+    code, output = run_cli("evaluate", tmp_path / "ort", "--json")
+    assert code == 0, output
+
+
+def test_quantize_refuses_an_unknown_target(tiny_teacher, tmp_path):
+    code, output = run_cli("quantize", "--model", tiny_teacher, "--target", "riscv",
+                           "--out", tmp_path / "x")
+    assert code == 2 and "unknown target" in output and not (tmp_path / "x").exists()
+    shutil.rmtree(tmp_path, ignore_errors=True)
