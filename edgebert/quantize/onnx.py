@@ -59,8 +59,10 @@ def quantize_dynamic_onnx(src: Path, dst: Path, p: Preset,
     import onnx
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
+    # the dynamic quantizer first rewrites a Gemm as MatMul + Add named "<gemm>_MatMul"
+    exclude = [x for name in exclude or [] for x in (name, f"{name}_MatMul")]
     quantize_dynamic(str(src), str(dst), weight_type=QuantType.QInt8, per_channel=p.per_channel,
-                     reduce_range=p.reduce_range, nodes_to_exclude=exclude or [],
+                     reduce_range=p.reduce_range, nodes_to_exclude=exclude,
                      extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT})
     return dst
 
