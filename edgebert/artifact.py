@@ -28,6 +28,14 @@ def is_complete(out: Path) -> bool:
     return (out / "metrics.json").is_file()
 
 
+def already_done(out: Path, log=print) -> bool:
+    """True (and says so) when a stage's output is a finished artifact: skip the stage."""
+    if is_complete(out):
+        log(f"{out} is already finished (metrics.json present); skipping")
+        return True
+    return False
+
+
 def partial_dir(out: Path) -> Path:
     return out.with_name(out.name + ".partial")
 

@@ -16,6 +16,8 @@ import time
 
 
 def time_pytorch(path: str, batch: int, seq: int, threads: int, warmup: int, runs: int) -> dict:
+    from pathlib import Path
+
     import torch
     import transformers
     from transformers.utils import logging as hf_logging
@@ -28,8 +30,8 @@ def time_pytorch(path: str, batch: int, seq: int, threads: int, warmup: int, run
         raise SystemExit(f"{path}: architecture {arch} is not a BERT model")
     model = getattr(transformers, arch).from_pretrained(path, use_safetensors=True).eval()
     g = torch.Generator().manual_seed(0)
-    inputs = {"input_ids": torch.randint(1000, config.vocab_size, (batch, seq), generator=g)
-              if config.vocab_size > 1000 else torch.randint(5, config.vocab_size, (batch, seq)),
+    low, high = _id_range(str(Path(path) / "model.safetensors"))
+    inputs = {"input_ids": torch.randint(low, high, (batch, seq), generator=g),
               "attention_mask": torch.ones(batch, seq, dtype=torch.long),
               "token_type_ids": torch.zeros(batch, seq, dtype=torch.long)}
     samples = []
@@ -43,6 +45,54 @@ def time_pytorch(path: str, batch: int, seq: int, threads: int, warmup: int, run
             "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
 
 
+def time_onnx(path: str, batch: int, seq: int, threads: int, warmup: int, runs: int) -> dict:
+    """ONNX Runtime with the settings an app ships: fixed threads, default optimizations."""
+    import numpy as np
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = threads
+    opts.inter_op_num_threads = 1
+    sess = ort.InferenceSession(path, opts, providers=["CPUExecutionProvider"])
+    rng = np.random.default_rng(0)
+    low, high = _id_range(path)
+    feeds = {"input_ids": rng.integers(low, high, (batch, seq), dtype=np.int64),
+             "attention_mask": np.ones((batch, seq), np.int64),
+             "token_type_ids": np.zeros((batch, seq), np.int64)}
+    feeds = {i.name: feeds[i.name] for i in sess.get_inputs()}
+    samples = []
+    for i in range(warmup + runs):
+        start = time.perf_counter()
+        sess.run(None, feeds)
+        if i >= warmup:
+            samples.append((time.perf_counter() - start) * 1000)
+    return {"samples_ms": samples,
+            "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+
+
+def _id_range(model_file: str) -> tuple[int, int]:
+    """Token ids inside the vocabulary (config.json beside the model), past the specials."""
+    from pathlib import Path
+
+    config = Path(model_file).with_name("config.json")
+    vocab = json.loads(config.read_text()).get("vocab_size", 30522) if config.exists() else 100
+    return (min(1000, vocab // 2), min(2000, vocab))
+
+
+def time_artifact(path: str, **kw) -> dict:
+    """A directory with model.safetensors (PyTorch), or an .onnx / .ort file."""
+    from pathlib import Path
+
+    p = Path(path)
+    if p.is_dir() and (p / "model.onnx").exists() and not (p / "model.safetensors").exists():
+        p = p / "model.onnx"
+    if p.is_dir() and (p / "model.ort").exists() and not (p / "model.safetensors").exists():
+        p = p / "model.ort"
+    if p.suffix in (".onnx", ".ort"):
+        return time_onnx(str(p), **kw)
+    return time_pytorch(str(p), **kw)
+
+
 def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("path")
@@ -52,7 +102,8 @@ def main() -> None:
     p.add_argument("--warmup", type=int, default=10)
     p.add_argument("--runs", type=int, default=30)
     a = p.parse_args()
-    print(json.dumps(time_pytorch(a.path, a.batch, a.seq, a.threads, a.warmup, a.runs)))
+    print(json.dumps(time_artifact(a.path, batch=a.batch, seq=a.seq, threads=a.threads,
+                                   warmup=a.warmup, runs=a.runs)))
 
 
 if __name__ == "__main__":

@@ -63,8 +63,7 @@ def distill(cfg: DistillConfig, restart: bool = False, log=print) -> Path:
     >>> # distill(DistillConfig(teacher="runs/rt/teacher", layers=[0, 2, 4], out="runs/rt/student"))
     """
     out = Path(cfg.out)
-    if artifact.is_complete(out):
-        log(f"{out} is already finished (metrics.json present); skipping")
+    if artifact.already_done(out, log):
         return out
     source = resolve_model(cfg.teacher)
     task_cfg, max_length = teacher_task(source)

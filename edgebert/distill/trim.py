@@ -34,8 +34,7 @@ def trim_vocab(cfg: TrimVocabConfig, log=print) -> Path:
     >>> # trim_vocab(TrimVocabConfig(model="runs/rt/student", out="runs/rt/student-trim"))
     """
     out = Path(cfg.out)
-    if artifact.is_complete(out):
-        log(f"{out} is already finished (metrics.json present); skipping")
+    if artifact.already_done(out, log):
         return out
     source = resolve_model(cfg.model)
     record = artifact.read_json(Path(source) / "stage.json")

@@ -26,15 +26,7 @@ def export_onnx(model, kind: str, path: Path, opset: int = 17) -> Path:
     """
     import torch
 
-    class Plain(torch.nn.Module):  # tuple outputs instead of a ModelOutput
-        def __init__(self, inner):
-            super().__init__()
-            self.inner = inner
-
-        def forward(self, input_ids, attention_mask, token_type_ids):
-            out = self.inner(input_ids=input_ids, attention_mask=attention_mask,
-                             token_type_ids=token_type_ids)
-            return (out.start_logits, out.end_logits) if kind == "qa" else out.logits
+    from edgebert.export.wrap import PlainOutputs
 
     model = model.eval().to("cpu")
     ids = torch.full((2, 16), 5, dtype=torch.long)
@@ -46,9 +38,7 @@ def export_onnx(model, kind: str, path: Path, opset: int = 17) -> Path:
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # tracer warnings about Python control flow in HF code
-        # .eval() on the wrapper: the exporter restores the wrapper's mode afterwards,
-        # recursively, and a fresh Module is in training mode (dropout on in the parent).
-        torch.onnx.export(Plain(model).eval(), dummy, str(path), input_names=list(INPUTS),
+        torch.onnx.export(PlainOutputs(model, kind), dummy, str(path), input_names=list(INPUTS),
                           output_names=names, dynamic_axes={k: AXES for k in INPUTS} | out_axes,
                           opset_version=opset, dynamo=False)
     return path

@@ -48,8 +48,7 @@ def export(cfg: ExportConfig, log=print) -> Path:
     >>> # export(ExportConfig(model="runs/rt/student", format="onnx", out="runs/rt/onnx"))
     """
     out = Path(cfg.out)
-    if artifact.is_complete(out):
-        log(f"{out} is already finished (metrics.json present); skipping")
+    if artifact.already_done(out, log):
         return out
     opened = open_artifact(cfg.model)
     forward, parent_format = parent_forward(opened)

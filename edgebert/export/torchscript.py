@@ -14,21 +14,12 @@ def export_torchscript(model, kind: str, path: Path) -> Path:
 
     import torch
 
-    class Plain(torch.nn.Module):
-        def __init__(self, inner):
-            super().__init__()
-            self.inner = inner
-
-        def forward(self, input_ids, attention_mask, token_type_ids):
-            out = self.inner(input_ids=input_ids, attention_mask=attention_mask,
-                             token_type_ids=token_type_ids)
-            return torch.stack([out.start_logits, out.end_logits], 1) if kind == "qa" \
-                else out.logits
+    from edgebert.export.wrap import PlainOutputs
 
     ids = torch.full((2, 16), 5, dtype=torch.long)
     with warnings.catch_warnings(), torch.no_grad():
         warnings.simplefilter("ignore")
-        traced = torch.jit.trace(Plain(model.eval()).eval(),
+        traced = torch.jit.trace(PlainOutputs(model, kind, stack_qa=True),
                                  (ids, torch.ones_like(ids), torch.zeros_like(ids)),
                                  check_trace=False)
     traced.save(str(path))

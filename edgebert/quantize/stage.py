@@ -40,8 +40,7 @@ def quantize(cfg: QuantizeConfig, log=print) -> Path:
     >>> # quantize(QuantizeConfig(model="runs/rt/student", target="x86-vnni", out="runs/int8"))
     """
     out = Path(cfg.out)
-    if artifact.is_complete(out):
-        log(f"{out} is already finished (metrics.json present); skipping")
+    if artifact.already_done(out, log):
         return out
     p = preset(cfg.target)
     opened = open_artifact(cfg.model)

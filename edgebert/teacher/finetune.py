@@ -23,8 +23,7 @@ def finetune(cfg: FinetuneConfig, restart: bool = False, log=print) -> Path:
     >>> # finetune(FinetuneConfig(model="minilm-l6", out="runs/rt/teacher"))
     """
     out = Path(cfg.out)
-    if artifact.is_complete(out):
-        log(f"{out} is already finished (metrics.json present); skipping")
+    if artifact.already_done(out, log):
         return out
     # Every input is checked before anything is written, so bad input leaves no trace.
     task = load_task(cfg.task)

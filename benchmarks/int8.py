@@ -1,0 +1,85 @@
+"""INT8 variants of the distilled Rotten Tomatoes student against FP32 ONNX.
+
+    python benchmarks/int8.py     # -> benchmarks/results/int8_rt.json
+
+Needs the 3-layer student from `python benchmarks/distill.py`. Exports FP32
+ONNX, quantizes one artifact per (target, mode) through the real CLI, and
+times them all at batch 1, sequence 128, 2 threads: each artifact in its own
+process, alternated in one run.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))
+RUNS = Path(os.environ.get("EDGEBERT_BENCH_RUNS", "runs/bench"))
+STUDENT = Path(os.environ.get("EDGEBERT_INT8_MODEL", RUNS / "student_distilled_3l"))
+VARIANTS = {
+    "dynamic_x86-avx2": ["--target", "x86-avx2", "--mode", "dynamic"],
+    "dynamic_x86-vnni": ["--target", "x86-vnni", "--mode", "dynamic"],
+    "static_x86-avx2_minmax": ["--target", "x86-avx2", "--mode", "static"],
+    "static_arm64_minmax": ["--target", "arm64", "--mode", "static"],
+}
+
+
+def run(cmd: list[str]) -> None:
+    print("+", shlex.join(cmd), flush=True)
+    subprocess.run(cmd, check=True)
+
+
+def main() -> None:
+    from edgebert.quantize.presets import cpu_flags
+
+    root = RUNS / "int8"
+    fp32 = root / "fp32_onnx"
+    run(["edgebert", "export", "--model", str(STUDENT), "--format", "onnx", "--out", str(fp32)])
+    f = json.loads((fp32 / "metrics.json").read_text())
+    rows = {"fp32_onnx": {"size_mb": round(f["size_mb"], 2), "test_accuracy": f["test"]["accuracy"],
+                          "max_abs_diff_vs_pytorch": f["parity"]["max_abs_diff"],
+                          "top1_agreement_vs_pytorch": f["parity"]["top1_agreement"]}}
+    paths = {"fp32_onnx": str(fp32 / "model.onnx")}
+    for name, args in VARIANTS.items():
+        out = root / name
+        cmd = ["edgebert", "quantize", "--model", str(STUDENT), *args, "--max-drop", "1.0",
+               "--out", str(out)]
+        run(cmd)
+        m = json.loads((out / "metrics.json").read_text())
+        rows[name] = {"size_mb": round(m["size_mb"], 2), "test_accuracy": m["test"]["accuracy"],
+                      "delta_vs_fp32": round(m["delta_vs_fp32"]["test"], 2),
+                      "top1_agreement": m["parity_vs_fp32"]["top1_agreement"],
+                      "max_abs_diff": m["parity_vs_fp32"]["max_abs_diff"],
+                      "fused_nodes": m["fused_nodes"], "excluded_nodes": m["excluded_nodes"],
+                      "smaller_than_fp32": round(m["fp32_onnx_mb"] / m["size_mb"], 2),
+                      "command": shlex.join(cmd)}
+        paths[name] = str(out / "model.onnx")
+
+    from edgebert.bench.latency import interleaved
+
+    # the config.json beside each model.onnx gives the vocabulary for the timing inputs
+    lat = interleaved(paths, rounds=8, runs=40, warmup=20)
+    for name, row in rows.items():
+        row["p50_ms"] = round(lat[name]["p50_ms"], 3)
+        row["speedup"] = round(lat["fp32_onnx"]["p50_ms"] / lat[name]["p50_ms"], 2)
+    best = max((n for n in rows if n != "fp32_onnx" and abs(rows[n]["delta_vs_fp32"]) <= 1.0),
+               key=lambda n: rows[n]["speedup"], default=None)
+    result = {"model": str(STUDENT), "variants": rows, "best_within_1_point": best,
+              "arm64_emulation": "not run: the qemu aarch64 environment (edgebert arm-env) "
+                                 "is not built yet; the arm64 artifact is checked on x86 only",
+              "machine": cpu_flags(),
+              "latency": {"setting": "ONNX Runtime, batch 1, sequence 128, 2 intra-op threads; "
+                                     "each model in its own process, 8 alternated rounds x 40 "
+                                     "runs after 20 warm-up", "summary": lat},
+              "command": "python benchmarks/int8.py"}
+    (HERE / "results" / "int8_rt.json").write_text(json.dumps(result, indent=2) + "\n")
+    print(json.dumps({k: v for k, v in result.items() if k != "latency"}, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,25 @@
+"""A module with plain tensor inputs and outputs, for tracing exporters."""
+
+from __future__ import annotations
+
+import torch
+
+
+class PlainOutputs(torch.nn.Module):
+    """(input_ids, attention_mask, token_type_ids) -> logits; QA -> (start, end) or, with
+    `stack_qa`, one [B, 2, L] tensor. Built in eval mode: exporters restore the wrapper's
+    mode afterwards, recursively, and a fresh Module would switch the parent's dropout on."""
+
+    def __init__(self, inner, kind: str, stack_qa: bool = False):
+        super().__init__()
+        self.inner, self.kind, self.stack_qa = inner.eval(), kind, stack_qa
+        self.eval()
+
+    def forward(self, input_ids, attention_mask, token_type_ids):
+        out = self.inner(input_ids=input_ids, attention_mask=attention_mask,
+                         token_type_ids=token_type_ids)
+        if self.kind != "qa":
+            return out.logits
+        if self.stack_qa:
+            return torch.stack([out.start_logits, out.end_logits], 1)
+        return out.start_logits, out.end_logits
