@@ -89,3 +89,13 @@ def test_warmup_then_linear_decay(monkeypatch):
           TrainConfig(max_steps=10, batch_size=16, lr=1.0, warmup=0.2), collate=pad)
     expected = [0.0, 0.5] + [(10 - s) / 8 for s in range(2, 10)]
     assert [round(x, 6) for x in lrs] == [round(x, 6) for x in expected]
+
+
+def test_bf16_autocast_path_runs_on_cpu():
+    """The GPU's mixed-precision branch, exercised with CPU autocast."""
+    model, feats = tiny_classifier(), features()
+    res = train(model, feats, loss_fn, TrainConfig(max_steps=5, batch_size=16, lr=3e-3,
+                                                   precision="bf16"),
+                collate=pad, evaluate=lambda: {"loss": float(model(**pad(feats)).loss)},
+                metric="loss", greater_is_better=False)
+    assert res.steps == 5 and all(torch.isfinite(p).all() for p in model.parameters())
