@@ -14,7 +14,7 @@ import typing
 import click
 
 from edgebert.config import (DistillConfig, DistillLossConfig, ExportConfig, FinetuneConfig,
-                             QuantizeConfig, TaskConfig, TrainConfig, TrimVocabConfig,
+                             PruneConfig, QuantizeConfig, TaskConfig, TrainConfig, TrimVocabConfig,
                              field_docs)
 from edgebert.errors import UserError
 
@@ -278,6 +278,91 @@ def quantize(**options):
     from edgebert.quantize.stage import quantize as run
 
     run(_pick(QuantizeConfig, options), log=click.echo)
+
+
+@main.command()
+@click.option("--model", required=True, help=field_docs(PruneConfig)["model"])
+@click.option("--out", required=True, help=field_docs(PruneConfig)["out"])
+@click.option("--heads", type=float, default=0.0, help=field_docs(PruneConfig)["heads"])
+@click.option("--ffn", type=float, default=0.0, help=field_docs(PruneConfig)["ffn"])
+@click.option("--drop-layers", default=None, metavar="1,3",
+              help=field_docs(PruneConfig)["drop_layers"])
+@click.option("--scope", type=click.Choice(["layer", "global"]), default="layer",
+              show_default=True, help=field_docs(PruneConfig)["scope"])
+@click.option("--sparsity", type=float, default=0.0, help=field_docs(PruneConfig)["sparsity"])
+@click.option("--sparsity-scope", type=click.Choice(["global", "layer"]), default="global",
+              show_default=True, help=field_docs(PruneConfig)["sparsity_scope"])
+@click.option("--importance-batches", type=int, default=32, show_default=True,
+              help=field_docs(PruneConfig)["importance_batches"])
+@click.option("--recover", type=click.Choice(["none", "finetune", "distill"]),
+              default="finetune", show_default=True, help=field_docs(PruneConfig)["recover"])
+@click.option("--teacher", default=None, help=field_docs(PruneConfig)["teacher"])
+@_dataclass_options(DistillLossConfig)
+@_dataclass_options(TrainConfig)
+@click.option("--restart", is_flag=True, help="Discard an unfinished run in --out instead of "
+              "resuming it.")
+def prune(model, out, heads, ffn, drop_layers, scope, sparsity, sparsity_scope,
+          importance_batches, recover, teacher, restart, **options):
+    """Prune a model: remove heads, FFN neurons or layers, or zero weights by magnitude.
+
+    Structured pruning makes the matrices smaller (and faster on any runtime);
+    unstructured sparsity only shrinks the compressed file on stock CPU runtimes.
+    Recovery trains afterwards (default 2 epochs, lr 1e-4).
+
+    \b
+    Examples:
+      edgebert prune --model runs/rt/student --heads 0.5 --ffn 0.5 \\
+          --recover distill --teacher runs/rt/teacher --out runs/rt/pruned
+      edgebert prune --model runs/rt/student --sparsity 0.8 --out runs/rt/sparse
+      edgebert prune --model runs/rt/teacher --drop-layers 1,3 --recover none --out runs/rt/p
+    """
+    from edgebert.prune.stage import prune as run
+
+    # recovery is shorter than fine-tuning: the stage's own defaults, then the user's options
+    train = _pick(TrainConfig, {"epochs": 2.0, "lr": 1e-4} | {k: v for k, v in options.items()
+                                                            if v is not None})
+    cfg = PruneConfig(model=model, out=out, heads=heads, ffn=ffn,
+                      drop_layers=_int_list("--drop-layers", drop_layers) or [], scope=scope,
+                      sparsity=sparsity, sparsity_scope=sparsity_scope,
+                      importance_batches=importance_batches, recover=recover, teacher=teacher,
+                      loss=_pick(DistillLossConfig, options), train=train)
+    run(cfg, restart=restart, log=click.echo)
+
+
+@main.command("arm-env")
+@click.option("--check", "artifact", default=None,
+              help="An INT8/ONNX artifact to run under emulation and compare with x86.")
+@click.option("--examples", default=64, show_default=True, help="Dev examples to compare.")
+def arm_env(artifact, examples):
+    """Build (once) an aarch64 ONNX Runtime under qemu, and check arm64 artifacts with it.
+
+    Needs qemu-user-static and debootstrap (apt-get install qemu-user-static
+    debootstrap); about 400 MB in the cache and a minute to build. It checks
+    outputs only: emulated time is 80-300x slower than a device, never a latency.
+
+    \b
+    Examples:
+      edgebert arm-env
+      edgebert arm-env --check runs/rt/int8/arm64
+    """
+    from edgebert.targets.arm64 import build
+
+    click.echo(f"arm64 environment: {build(log=click.echo)}")
+    if artifact:
+        from pathlib import Path
+
+        from edgebert.artifacts_io import open_artifact
+        from edgebert.targets.check import arm64_parity
+
+        opened = open_artifact(artifact)
+        model = Path(artifact) / "model.onnx"
+        if not model.exists():
+            raise UserError(f"{artifact}: no model.onnx to check")
+        res = arm64_parity(model, opened, examples)
+        click.echo(json.dumps(res, indent=2))
+        if res["top1_agreement"] < 1.0:
+            raise UserError(f"{artifact}: aarch64 and x86 disagree on "
+                            f"{1 - res['top1_agreement']:.1%} of predictions")
 
 
 @main.group()

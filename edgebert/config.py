@@ -273,3 +273,48 @@ class QuantizeConfig:
                f"must be minmax, entropy or percentile, got '{self.calibration}'")
         _check(self.calibration_examples > 0, "--calibration-examples", "must be > 0")
         _check(self.max_drop >= 0, "--max-drop", f"must be >= 0, got {self.max_drop}")
+
+
+@dataclass
+class PruneConfig:
+    """Prune a model artifact, structured and/or unstructured, then recover."""
+
+    model: str = "runs/student"
+    """Model artifact to prune (a transformers directory written by a stage)."""
+    out: str = "runs/pruned"
+    """Artifact directory to write."""
+    heads: float = 0.0
+    """Attention heads to remove: a fraction (< 1) or a count, per layer or global (--scope)."""
+    ffn: float = 0.0
+    """FFN neurons to remove in every layer: a fraction (< 1) or a count."""
+    drop_layers: list[int] = field(default_factory=list)
+    """Whole encoder layers to remove, e.g. [1]."""
+    scope: str = "layer"
+    """Head ranking: layer (the same count removed in each layer; keeps ONNX fusions) or
+    global (the least important anywhere; layers end up with different head counts)."""
+    sparsity: float = 0.0
+    """Unstructured: fraction of encoder weights set to zero by magnitude (e.g. 0.8)."""
+    sparsity_scope: str = "global"
+    """Magnitude threshold: global (one over all encoder matrices) or layer (one per matrix)."""
+    importance_batches: int = 32
+    """Training batches used to rank heads and FFN neurons."""
+    recover: str = "finetune"
+    """After pruning: none, finetune (hard labels) or distill (from --teacher)."""
+    teacher: str | None = None
+    """Teacher artifact for --recover distill."""
+    loss: DistillLossConfig = field(default_factory=DistillLossConfig)
+    train: TrainConfig = field(default_factory=lambda: TrainConfig(epochs=2.0, lr=1e-4))
+
+    def __post_init__(self):
+        _check(self.heads >= 0 and self.ffn >= 0, "--heads/--ffn", "must be >= 0")
+        _check(0 <= self.sparsity < 1, "--sparsity", f"is a fraction in [0, 1), got {self.sparsity}")
+        _check(self.scope in ("layer", "global"), "--scope", "must be layer or global")
+        _check(self.sparsity_scope in ("layer", "global"), "--sparsity-scope",
+               "must be layer or global")
+        _check(self.recover in ("none", "finetune", "distill"), "--recover",
+               f"must be none, finetune or distill, got '{self.recover}'")
+        _check(self.recover != "distill" or bool(self.teacher), "--teacher",
+               "--recover distill needs --teacher")
+        _check(self.importance_batches > 0, "--importance-batches", "must be > 0")
+        _check(bool(self.heads or self.ffn or self.drop_layers or self.sparsity),
+               "--heads/--ffn/--drop-layers/--sparsity", "nothing to prune: set at least one")

@@ -43,8 +43,8 @@ def prepare(task: Task, tokenizer, max_length: int, log=print) -> Prepared:
 
 
 def fit(model, data: Prepared, loss_fn, cfg: TrainConfig, work: Path, desc: str,
-        scored=None) -> dict:
-    """Train `trainable` (default: `model`) and return dev/test metrics and the run record.
+        scored=None, after_step=None) -> dict:
+    """Train `model` and return dev/test metrics and the run record.
 
     `scored` is the model evaluated on dev when the trainable module wraps it
     (distillation trains the student together with its projections).
@@ -55,7 +55,7 @@ def fit(model, data: Prepared, loss_fn, cfg: TrainConfig, work: Path, desc: str,
     started = time.perf_counter()
     result = train(model, data.encoded["train"].features, loss_fn, cfg, collate=data.collate,
                    evaluate=lambda: data.score(scored, "dev"), metric=data.task.metric,
-                   checkpoint_dir=work / "checkpoint", desc=desc)
+                   checkpoint_dir=work / "checkpoint", desc=desc, after_step=after_step)
     seconds = time.perf_counter() - started
     metrics = {split: data.score(scored, split) for split in ("dev", "test")}
     return metrics | {"metric": data.task.metric, "params": count_params(scored),
@@ -69,9 +69,14 @@ def fit(model, data: Prepared, loss_fn, cfg: TrainConfig, work: Path, desc: str,
 
 def save(work: Path, out: Path, model, tokenizer, stage: dict, metrics: dict) -> Path:
     """Save a transformers model directory and finish the artifact (metrics.json last)."""
+    import gzip
+
     model.save_pretrained(work, safe_serialization=True)
     tokenizer.save_pretrained(work)
     metrics["size_mb"] = artifact.dir_size_mb(work)
+    # zeros (unstructured pruning) compress on disk even where they buy no speed
+    metrics["compressed_mb"] = len(gzip.compress((work / "model.safetensors").read_bytes(),
+                                                 compresslevel=6)) / 1e6
     return artifact.finish(work, out, stage, metrics)
 
 

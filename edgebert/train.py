@@ -85,8 +85,11 @@ def autocast_dtype(cfg: TrainConfig, device: torch.device) -> torch.dtype | None
 def train(model: torch.nn.Module, features: list[dict], loss_fn: LossFn, cfg: TrainConfig, *,
           collate: Callable[[list[dict]], dict], evaluate: Callable[[], dict] | None = None,
           metric: str | None = None, greater_is_better: bool = True,
-          checkpoint_dir: Path | None = None, desc: str = "train") -> TrainResult:
+          checkpoint_dir: Path | None = None, desc: str = "train",
+          after_step: Callable[[int, int], None] | None = None) -> TrainResult:
     """Train `model` in place on `features`; at the end it holds the best weights seen.
+
+    `after_step(step, total)` runs after every optimizer step (pruning uses it).
 
     >>> # result = train(model, feats, lambda m, b: {"loss": m(**b).loss}, TrainConfig(),
     >>> #                collate=lambda fs: collate(fs, pad_id=0))
@@ -146,6 +149,8 @@ def train(model: torch.nn.Module, features: list[dict], loss_fn: LossFn, cfg: Tr
             optimizer.zero_grad(set_to_none=True)
             scheduler.step()
             state.step += 1
+            if after_step is not None:  # e.g. pruning masks re-applied to the new weights
+                after_step(state.step, total)
             state.micro = group_end
             if state.micro >= micro_per_epoch:
                 state.epoch, state.micro = state.epoch + 1, 0

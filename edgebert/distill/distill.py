@@ -11,7 +11,7 @@ from pathlib import Path
 import torch
 
 from edgebert import artifact, stage
-from edgebert.config import DistillConfig, TaskConfig, to_dict
+from edgebert.config import DistillConfig, DistillLossConfig, TaskConfig, to_dict
 from edgebert.data.tasks import load_task
 from edgebert.distill.losses import distill_loss, view
 from edgebert.distill.students import every_other, from_teacher_layers, layer_map, narrow
@@ -27,6 +27,24 @@ class Trainable(torch.nn.Module):
         super().__init__()
         self.student = student
         self.proj = proj
+
+
+def teacher_loss(teacher, kind: str, loss: DistillLossConfig, mapping: list[int]):
+    """The loss over a `Trainable`: the frozen teacher runs on the same batch first."""
+    want_hidden = bool(loss.cos or loss.hidden_mse)
+    want_attn = bool(loss.attn_mse)
+
+    def loss_fn(module: Trainable, batch: dict) -> dict:
+        inputs = {k: batch[k] for k in ("input_ids", "attention_mask", "token_type_ids")}
+        with torch.no_grad():
+            t_out = view(teacher(**inputs, output_hidden_states=want_hidden,
+                                 output_attentions=want_attn))
+        s_raw = module.student(**batch, output_hidden_states=want_hidden,
+                               output_attentions=want_attn)
+        return distill_loss(view(s_raw) | {"loss": s_raw.loss}, t_out, batch, loss, kind,
+                            mapping, module.proj)
+
+    return loss_fn
 
 
 def teacher_task(teacher_dir: str) -> tuple[TaskConfig, int]:
@@ -94,19 +112,7 @@ def distill(cfg: DistillConfig, restart: bool = False, log=print) -> Path:
     from edgebert.train import pick_device
 
     teacher.to(pick_device(cfg.train))
-    want_hidden = bool(cfg.loss.cos or cfg.loss.hidden_mse)
-    want_attn = bool(cfg.loss.attn_mse)
-
-    def loss_fn(module: Trainable, batch: dict) -> dict:
-        inputs = {k: batch[k] for k in ("input_ids", "attention_mask", "token_type_ids")}
-        with torch.no_grad():
-            t_out = view(teacher(**inputs, output_hidden_states=want_hidden,
-                                 output_attentions=want_attn))
-        s_raw = module.student(**batch, output_hidden_states=want_hidden,
-                               output_attentions=want_attn)
-        return distill_loss(view(s_raw) | {"loss": s_raw.loss}, t_out, batch, cfg.loss,
-                            task.kind, mapping, module.proj)
-
+    loss_fn = teacher_loss(teacher, task.kind, cfg.loss, mapping)
     metrics = stage.fit(Trainable(student, proj), data, loss_fn, cfg.train, work,
                         desc=f"distill {len(mapping)}L", scored=student)
     teacher_metrics = artifact.read_json(Path(source) / "metrics.json")

@@ -111,6 +111,7 @@ def quantize(cfg: QuantizeConfig, log=print) -> Path:
     except BaseException:
         shutil.rmtree(work, ignore_errors=True)
         raise
+    arm = _arm64_check(final, opened, log) if cfg.target == "arm64" else None
     fwd = ort_forward(session(final), opened.kind)
     int8_dev_out = opened.outputs(fwd, dev)
     parity = compare(fp32_dev_out, int8_dev_out, opened.kind)
@@ -124,6 +125,7 @@ def quantize(cfg: QuantizeConfig, log=print) -> Path:
                                  "test": _points(test, metric) - _points(fp32_test, metric)},
                "parity_vs_fp32": parity, "fused_nodes": counts, "excluded_nodes": result.excluded,
                "guard_tries": result.tries, "format": "onnx", "precision": "int8",
+               "arm64_emulation": arm,
                "params": artifact.read_json(opened.path / "metrics.json").get("params")} | sizes
     log(f"INT8 {cfg.target} {cfg.mode}: test {metric} {test[metric]:.4f} (FP32 "
         f"{fp32_test[metric]:.4f}), top-1 agreement {parity['top1_agreement']:.2%}, "
@@ -132,6 +134,26 @@ def quantize(cfg: QuantizeConfig, log=print) -> Path:
               "target": cfg.target, "preset": p.record(), "built_on": cpu_flags(),
               "task": opened.record["task"], "config": to_dict(cfg)}
     return artifact.finish(work, out, record, metrics)
+
+
+def _arm64_check(model: Path, opened, log) -> dict:
+    """Parity under aarch64 emulation when the environment is built, else why not."""
+    from edgebert.targets.arm64 import env_dir, missing_tools
+
+    if not (env_dir() / "ready").exists():
+        why = (f"missing {', '.join(missing_tools())}" if missing_tools()
+               else "emulator not built: run `edgebert arm-env` once")
+        log(f"arm64: not checked under emulation ({why})")
+        return {"checked": False, "reason": why}
+    from edgebert.targets.check import arm64_parity
+
+    res = arm64_parity(model, opened)
+    if res["top1_agreement"] < 1.0:
+        raise UserError(f"arm64 artifact: aarch64 and x86 disagree on "
+                        f"{1 - res['top1_agreement']:.1%} of dev predictions under emulation")
+    log(f"arm64: emulated aarch64 ORT {res['onnxruntime']} agrees with x86 (max |delta| "
+        f"{res['max_abs_diff']:.2e}, top-1 {res['top1_agreement']:.0%})")
+    return {"checked": True} | res
 
 
 class _Sample:

@@ -1,0 +1,121 @@
+"""An aarch64 ONNX Runtime under qemu-user, for checking arm64 artifacts on x86.
+
+Built once into `$EDGEBERT_CACHE/arm64-env` (about 400 MB), with no root-only
+steps beyond having `qemu-user-static` and `debootstrap` installed:
+- `debootstrap --foreign` (first stage only: it runs no arm64 code) for python3;
+- every downloaded .deb unpacked with `dpkg -x`;
+- aarch64 wheels of onnxruntime and numpy with `pip install --target`;
+- a fake `/sys/devices/system/cpu/{possible,present}` and an ARM `/proc/cpuinfo`:
+  ONNX Runtime segfaults under emulation when it reads the host's x86 ones.
+
+Emulated time is not device latency: this checks outputs, never speed.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from edgebert.errors import UserError
+from edgebert.sources import cache_dir
+
+NEOVERSE_N1_CPUINFO = """processor\t: 0
+BogoMIPS\t: 50.00
+Features\t: fp asimd evtstrm aes pmull sha1 sha2 crc32 atomics fphp asimdhp cpuid asimdrdm lrcpc dcpop asimddp ssbs
+CPU implementer\t: 0x41
+CPU architecture: 8
+CPU variant\t: 0x3
+CPU part\t: 0xd0c
+CPU revision\t: 1
+"""
+WHEELS = ["onnxruntime", "numpy"]
+
+
+def env_dir() -> Path:
+    return cache_dir() / "arm64-env"
+
+
+def missing_tools() -> list[str]:
+    return [t for t in ("qemu-aarch64-static", "debootstrap", "dpkg") if not shutil.which(t)]
+
+
+def build(log=print) -> Path:
+    """Build the environment once; later calls return the cached one."""
+    final = env_dir()
+    if (final / "ready").exists():
+        return final
+    missing = missing_tools()
+    if missing:
+        raise UserError(f"arm64 emulation needs {', '.join(missing)}; on Debian/Ubuntu: "
+                        f"apt-get install qemu-user-static debootstrap")
+    final.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=final.parent, prefix=".arm64-env.") as tmp:
+        root, site = Path(tmp) / "root", Path(tmp) / "site"
+        log("arm64-env: debootstrap (first stage, no arm64 code runs)...")
+        _run(["debootstrap", "--arch=arm64", "--variant=minbase", "--foreign",
+              "--include=python3", "bookworm", str(root), "http://deb.debian.org/debian"],
+             "debootstrap")
+        debs = sorted((root / "var/cache/apt/archives").glob("*.deb"))
+        log(f"arm64-env: unpacking {len(debs)} packages...")
+        for deb in debs:
+            _run(["dpkg", "-x", str(deb), str(root)], f"dpkg -x {deb.name}")
+        shutil.rmtree(root / "var/cache/apt/archives", ignore_errors=True)
+        cpu = root / "sys/devices/system/cpu"
+        cpu.mkdir(parents=True, exist_ok=True)
+        (cpu / "possible").write_text("0\n")
+        (cpu / "present").write_text("0\n")
+        (root / "proc").mkdir(exist_ok=True)
+        (root / "proc/cpuinfo").write_text(NEOVERSE_N1_CPUINFO)
+        log("arm64-env: aarch64 wheels of onnxruntime and numpy...")
+        import onnxruntime
+
+        _run([sys.executable, "-m", "pip", "install", "-q", "--disable-pip-version-check",
+              "--target", str(site), "--platform", "manylinux_2_28_aarch64",
+              "--platform", "manylinux2014_aarch64", "--python-version", "3.11",
+              "--implementation", "cp", "--only-binary=:all:",
+              f"onnxruntime=={onnxruntime.__version__}", "numpy"], "pip install (aarch64)")
+        (Path(tmp) / "ready").write_text("ok\n")
+        if final.exists():
+            shutil.rmtree(final)
+        os.rename(tmp, final)
+        os.mkdir(tmp)  # TemporaryDirectory removes it on exit
+    return final
+
+
+def _run(cmd: list[str], what: str) -> None:
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    if proc.returncode != 0:
+        tail = (proc.stderr or proc.stdout).strip().splitlines()[-1:] or [f"exit {proc.returncode}"]
+        raise UserError(f"arm64-env: {what} failed ({tail[0]})")
+
+
+def run_onnx(model: Path, batches: list[dict[str, np.ndarray]], timeout: int = 900) -> dict:
+    """Outputs of `model` on `batches` from ONNX Runtime for aarch64, under qemu."""
+    env = build(log=lambda *_: None)
+    root, site = env / "root", env / "site"
+    runner = Path(__file__).with_name("arm64_runner.py")
+    with tempfile.TemporaryDirectory() as tmp:
+        inputs, outputs = Path(tmp) / "in.npz", Path(tmp) / "out.npz"
+        flat = {f"{b}:{k}": v for b, batch in enumerate(batches) for k, v in batch.items()}
+        np.savez(inputs, n_batches=len(batches), **flat)
+        cmd = ["env", "-i", "PATH=/usr/bin:/bin", "QEMU_CPU=neoverse-n1", f"PYTHONPATH={site}",
+               "qemu-aarch64-static", "-L", str(root), str(root / "usr/bin/python3.11"),
+               str(runner), str(model), str(inputs), str(outputs)]
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+        if proc.returncode != 0 or not outputs.exists():
+            tail = (proc.stderr or proc.stdout).strip().splitlines()[-1:] or [f"exit {proc.returncode}"]
+            raise UserError(f"{model}: the aarch64 ONNX Runtime failed under emulation ({tail[0]})")
+        data = np.load(outputs)
+        return {"machine": str(data["machine"]), "onnxruntime": str(data["ort"]),
+                "outputs": [[data[f"{b}:{j}"] for j in range(_count(data, b))]
+                            for b in range(len(batches))]}
+
+
+def _count(data, b: int) -> int:
+    return sum(1 for k in data.files if k.startswith(f"{b}:"))
