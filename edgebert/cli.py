@@ -183,11 +183,15 @@ def _int_list(option: str, value: str | None) -> list[int] | None:
               help=field_docs(DistillConfig)["hidden_size"])
 @click.option("--heads", type=int, default=None, help=field_docs(DistillConfig)["heads"])
 @click.option("--ffn", type=int, default=None, help=field_docs(DistillConfig)["ffn"])
+@click.option("--augment", type=int, default=0, show_default=True,
+              help=field_docs(DistillConfig)["augment"])
+@click.option("--augment-file", default=None, help=field_docs(DistillConfig)["augment_file"])
 @_dataclass_options(DistillLossConfig)
 @_dataclass_options(TrainConfig)
 @click.option("--restart", is_flag=True, help="Discard an unfinished run in --out instead of "
               "resuming it.")
-def distill(teacher, out, task, layers, hidden_size, heads, ffn, restart, **options):
+def distill(teacher, out, task, layers, hidden_size, heads, ffn, augment, augment_file, restart,
+            **options):
     """Distil a fine-tuned teacher into a smaller student (DistilBERT / TinyBERT losses).
 
     The student starts from teacher layers (--layers) or is built narrower with
@@ -205,8 +209,9 @@ def distill(teacher, out, task, layers, hidden_size, heads, ffn, restart, **opti
     from edgebert.distill.distill import distill as run
 
     cfg = DistillConfig(teacher=teacher, out=out, task=task, layers=_int_list("--layers", layers),
-                        hidden_size=hidden_size, heads=heads, ffn=ffn,
-                        loss=_pick(DistillLossConfig, options), train=_pick(TrainConfig, options))
+                        hidden_size=hidden_size, heads=heads, ffn=ffn, augment=augment,
+                        augment_file=augment_file, loss=_pick(DistillLossConfig, options),
+                        train=_pick(TrainConfig, options))
     run(cfg, restart=restart, log=click.echo)
 
 

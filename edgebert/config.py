@@ -180,10 +180,16 @@ class DistillConfig:
     """Attention heads of a narrower student (default: the teacher's)."""
     ffn: int | None = None
     """Feed-forward size of a narrower student (default: the teacher's)."""
+    augment: int = 0
+    """Unlabeled copies of each training text with words masked or dropped (classification
+    and pairs): the student learns the teacher's soft targets on them (Tang et al. 2019)."""
+    augment_file: str | None = None
+    """A text file, one text per line, added without labels for the soft-target losses."""
     loss: DistillLossConfig = field(default_factory=DistillLossConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
 
     def __post_init__(self):
+        _check(self.augment >= 0, "--augment", "must be >= 0")
         if self.layers is not None:
             _check(len(self.layers) > 0, "--layers", "give at least one layer")
             _check(len(set(self.layers)) == len(self.layers), "--layers",

@@ -122,3 +122,27 @@ def test_trim_vocab_keeps_outputs_on_kept_text(teacher, tmp_path):
     trimmed = load(out)
     assert trimmed.config.vocab_size == m["vocab_after"]
     assert trimmed.get_input_embeddings().num_embeddings == m["vocab_after"]
+
+
+def test_hard_loss_ignores_unlabeled_rows():
+    from edgebert.distill.losses import hard_loss
+
+    logits = torch.randn(4, 2, requires_grad=True)
+    none = hard_loss(logits, {"labels": torch.full((4,), -100)}, "classification")
+    assert float(none) == 0.0 and not torch.isnan(none)
+    some = hard_loss(logits, {"labels": torch.tensor([1, -100, 0, -100])}, "classification")
+    ref = torch.nn.functional.cross_entropy(logits[[0, 2]], torch.tensor([1, 0]))
+    assert torch.allclose(some, ref)
+
+
+def test_distill_with_augmentation(teacher, tmp_path):
+    extra = tmp_path / "unlabeled.txt"
+    extra.write_text("the film was superb\nboring plot\n")
+    out = tmp_path / "aug"
+    code, output = run_cli("distill", "--teacher", teacher, "--layers", "0,3", "--augment", "1",
+                           "--augment-file", extra, "--max-steps", "6", "--batch-size", "16",
+                           "--threads", "1", "--out", out)
+    assert code == 0, output
+    assert "augmented: 162 unlabeled texts beside 160 labeled ones" in output
+    m = json.loads((out / "metrics.json").read_text())
+    assert all(h["train_loss"] == h["train_loss"] for h in m["train"]["history"])  # no NaN

@@ -106,7 +106,22 @@ def distill(cfg: DistillConfig, restart: bool = False, log=print) -> Path:
         proj = torch.nn.ModuleList(torch.nn.Linear(s_cfg.hidden_size, t_cfg.hidden_size)
                                    for _ in range(s_cfg.num_hidden_layers + 1))
     mapping = layer_map(s_cfg.num_hidden_layers, t_cfg.num_hidden_layers)
+    if (cfg.augment or cfg.augment_file) and task.kind not in ("classification", "pair"):
+        raise UserError(f"--augment: supported for classification and pair tasks, not "
+                        f"{task.kind}")
     data = stage.prepare(task, tokenizer, max_length, log)
+    if cfg.augment or cfg.augment_file:
+        from edgebert.data.encode import encode
+        from edgebert.data.tasks import Task
+        from edgebert.distill.augment import augmented
+
+        extra = augmented(task.splits["train"], cfg.augment, tokenizer.mask_token,
+                          cfg.train.seed, cfg.augment_file)
+        enc = encode(Task(task.name, task.kind, task.labels, {"train": extra}), "train",
+                     tokenizer, max_length)
+        data.encoded["train"].features = data.encoded["train"].features + enc.features
+        log(f"augmented: {len(extra)} unlabeled texts beside {len(task.splits['train'])} "
+            f"labeled ones")
     work = artifact.begin(out, "distill", to_dict(cfg), inputs=[source], restart=restart)
 
     from edgebert.train import pick_device

@@ -49,6 +49,16 @@ def hidden_mse(s: torch.Tensor, t: torch.Tensor, mask: torch.Tensor) -> torch.Te
     return (err * mask).sum() / mask.sum().clamp(min=1)
 
 
+def hard_loss(logits: torch.Tensor, batch: dict, kind: str) -> torch.Tensor:
+    """Cross entropy over the labeled rows only (augmented rows carry label -100); zero
+    for a batch without labels, where transformers' mean would be NaN."""
+    labels = batch["labels"]
+    known = labels != -100
+    if not bool(known.any()):
+        return logits.sum() * 0.0
+    return F.cross_entropy(logits[known], labels[known])
+
+
 def distill_loss(s_out: dict, t_out: dict, batch: dict, cfg: DistillLossConfig, kind: str,
                  mapping: list[int], proj: torch.nn.ModuleList | None = None) -> dict:
     """The weighted loss and each of its terms (for logging).
@@ -69,7 +79,8 @@ def distill_loss(s_out: dict, t_out: dict, batch: dict, cfg: DistillLossConfig, 
         else:
             terms["kl"] = soft_kl(s_logits, t_logits, cfg.temperature)
     if cfg.ce:
-        terms["ce"] = s_out["loss"]
+        terms["ce"] = hard_loss(s_logits, batch, kind) if kind in ("classification", "pair") \
+            else s_out["loss"]
     if cfg.cos or cfg.hidden_mse:
         pairs = [(0, 0)] + [(i + 1, j) for i, j in enumerate(mapping)]
         cos, mse = [], []
