@@ -180,6 +180,12 @@ class DistillConfig:
     """Attention heads of a narrower student (default: the teacher's)."""
     ffn: int | None = None
     """Feed-forward size of a narrower student (default: the teacher's)."""
+    corpus: str | None = None
+    """General (task-agnostic) distillation on this text file, one text per line: hidden
+    states (and attention) always, MLM soft targets too when the teacher has an MLM head.
+    The teacher is then any encoder (e.g. minilm-l6), and the student an encoder to fine-tune."""
+    max_length: int = 128
+    """General distillation: tokens per corpus line."""
     augment: int = 0
     """Unlabeled copies of each training text with words masked or dropped (classification
     and pairs): the student learns the teacher's soft targets on them (Tang et al. 2019)."""
@@ -190,6 +196,8 @@ class DistillConfig:
 
     def __post_init__(self):
         _check(self.augment >= 0, "--augment", "must be >= 0")
+        _check(not (self.corpus and (self.augment or self.augment_file)), "--corpus",
+               "general distillation takes no --augment options")
         if self.layers is not None:
             _check(len(self.layers) > 0, "--layers", "give at least one layer")
             _check(len(set(self.layers)) == len(self.layers), "--layers",

@@ -146,3 +146,69 @@ def test_distill_with_augmentation(teacher, tmp_path):
     assert "augmented: 162 unlabeled texts beside 160 labeled ones" in output
     m = json.loads((out / "metrics.json").read_text())
     assert all(h["train_loss"] == h["train_loss"] for h in m["train"]["history"])  # no NaN
+
+
+def _corpus(path, n=120):
+    from conftest import sentiment_rows
+
+    path.write_text("\n".join(r["text"] for r in sentiment_rows(n, seed=3)) + "\n")
+    return path
+
+
+def test_general_distillation_without_mlm_head(tiny_bert, tmp_path):
+    """The packaged MiniLM's case: an encoder only, so hidden states are the signal."""
+    corpus = _corpus(tmp_path / "corpus.txt")
+    out = tmp_path / "general"
+    # a narrower student with fresh weights starts far from the teacher (through a projection)
+    code, output = run_cli("distill", "--teacher", tiny_bert, "--corpus", corpus, "--layers", "0",
+                           "--hidden-size", "16", "--heads", "2", "--ffn", "32", "--epochs", "3", "--batch-size", "16", "--lr", "3e-3", "--threads", "1",
+                           "--out", out)
+    assert code == 0, output
+    assert "no MLM head: hidden-state distillation" in output
+    m = json.loads((out / "metrics.json").read_text())
+    assert not m["mlm"] and m["params"] < m["teacher_params"]
+    assert m["heldout"]["heldout_loss"] < m["heldout_before"]["heldout_loss"]
+    assert m["heldout"]["heldout_cos"] > m["heldout_before"]["heldout_cos"]
+    data = tmp_path / "sent.csv"
+    from conftest import sentiment_rows, write_csv
+
+    write_csv(data, sentiment_rows(40))
+    code, output = run_cli("finetune", "--model", out, "--task", data, "--kind", "classification",
+                           "--max-steps", "3", "--out", tmp_path / "ft")
+    assert code == 0, output
+
+
+def test_general_distillation_with_mlm_head(tiny_bert, tmp_path):
+    from transformers import BertForMaskedLM
+
+    mlm_dir = tmp_path / "mlm-teacher"
+    BertForMaskedLM.from_pretrained(tiny_bert).save_pretrained(mlm_dir)  # fresh MLM head
+    for f in ("vocab.txt", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"):
+        if (tiny_bert / f).exists():
+            (mlm_dir / f).write_bytes((tiny_bert / f).read_bytes())
+    out = tmp_path / "general-mlm"
+    code, output = run_cli("distill", "--teacher", mlm_dir, "--corpus", _corpus(tmp_path / "c.txt"),
+                           "--layers", "0", "--hidden-size", "16", "--heads", "2", "--ffn", "32",
+                           "--cos", "1", "--epochs", "3", "--batch-size", "16",
+                           "--lr", "3e-3", "--threads", "1", "--out", out)
+    assert code == 0, output
+    m = json.loads((out / "metrics.json").read_text())
+    assert m["mlm"]
+    assert m["heldout"]["heldout_loss"] < m["heldout_before"]["heldout_loss"]
+    assert m["heldout"]["heldout_cos"] > m["heldout_before"]["heldout_cos"]
+
+
+def test_masking_statistics():
+    from edgebert.data.masking import mask_tokens
+
+    g = torch.Generator().manual_seed(0)
+    ids = torch.randint(10, 1000, (200, 100), generator=g)
+    special = torch.zeros_like(ids, dtype=torch.bool)
+    special[:, 0] = special[:, -1] = True
+    x, y = mask_tokens(ids, special, mask_id=4, vocab_size=1000, generator=g)
+    chosen = y != -100
+    assert abs(float(chosen.float().mean()) - 0.15 * 0.98) < 0.01
+    assert not bool(chosen[special].any())
+    masked = float((x[chosen] == 4).float().mean())
+    kept = float((x[chosen] == ids[chosen]).float().mean())
+    assert abs(masked - 0.8) < 0.02 and abs(kept - 0.1) < 0.02

@@ -17,7 +17,7 @@ def view(output) -> dict:
     if getattr(output, "start_logits", None) is not None:
         logits = torch.stack([output.start_logits, output.end_logits], -1)
     else:
-        logits = output.logits
+        logits = getattr(output, "logits", None)  # None for a bare encoder
     return {"logits": logits, "hidden": output.hidden_states, "attentions": output.attentions}
 
 
@@ -67,10 +67,14 @@ def distill_loss(s_out: dict, t_out: dict, batch: dict, cfg: DistillLossConfig, 
     layer i+1 mimics; index 0 (embeddings) maps to 0.
     """
     mask = batch["attention_mask"].float()
-    s_logits, t_logits = s_out["logits"], t_out["logits"].detach()
+    s_logits = s_out["logits"]
+    t_logits = t_out["logits"].detach() if t_out["logits"] is not None else None
     terms: dict[str, torch.Tensor] = {}
     if cfg.kl:
-        if kind == "regression":
+        if kind == "mlm":  # vocabulary distributions at the masked positions only
+            terms["kl"] = soft_kl(s_logits, t_logits, cfg.temperature,
+                                  (batch["labels"] != -100).float())
+        elif kind == "regression":
             terms["kl"] = F.mse_loss(s_logits, t_logits)
         elif kind == "ner":
             terms["kl"] = soft_kl(s_logits, t_logits, cfg.temperature, mask)
@@ -80,7 +84,7 @@ def distill_loss(s_out: dict, t_out: dict, batch: dict, cfg: DistillLossConfig, 
             terms["kl"] = soft_kl(s_logits, t_logits, cfg.temperature)
     if cfg.ce:
         terms["ce"] = hard_loss(s_logits, batch, kind) if kind in ("classification", "pair") \
-            else s_out["loss"]
+            else s_out["loss"]  # the model's own loss: MLM, token, span or regression
     if cfg.cos or cfg.hidden_mse:
         pairs = [(0, 0)] + [(i + 1, j) for i, j in enumerate(mapping)]
         cos, mse = [], []
