@@ -341,6 +341,123 @@ def prune(model, out, heads, ffn, drop_layers, scope, sparsity, sparsity_scope,
     run(cfg, restart=restart, log=click.echo)
 
 
+def _ints(option: str, value: str) -> list[int]:
+    out = _int_list(option, value) or []
+    if not out or any(v <= 0 for v in out):
+        raise UserError(f"{option}: expected positive numbers like 1,8, got '{value}'")
+    return out
+
+
+@main.command()
+@click.argument("artifacts", nargs=-1)
+@click.option("--batch", default="1", show_default=True, help="Batch sizes, comma-separated.")
+@click.option("--seq", default="128", show_default=True, help="Sequence lengths, comma-separated.")
+@click.option("--threads", default=2, show_default=True, help="Intra-op threads for every run.")
+@click.option("--warmup", default=10, show_default=True, help="Untimed runs first, per process.")
+@click.option("--runs", default=30, show_default=True, help="Timed runs per process and round.")
+@click.option("--rounds", default=5, show_default=True,
+              help="Rounds; each round runs every artifact once, in its own process.")
+@click.option("--out", "out_path", default=None, help="Write the JSON result here.")
+@click.option("--import", "import_path", default=None,
+              help="Instead of measuring: read a result made on another device (for example "
+                   "a phone or ARM board running `edgebert bench`), mark it imported, write it "
+                   "to --out.")
+def bench(artifacts, batch, seq, threads, warmup, runs, rounds, out_path, import_path):
+    """Latency of artifacts (PyTorch, ONNX, ORT, TorchScript), interleaved A B C A B C.
+
+    Each turn runs one artifact in a fresh process at fixed threads, after
+    warm-up, so artifacts share the machine's noise but never a thread pool.
+    Reports p50/p90/p99, mean, spread, throughput and peak memory per
+    (artifact, batch, sequence), with the machine's fingerprint.
+
+    \b
+    Examples:
+      edgebert bench runs/rt/teacher runs/rt/int8/x86-avx2 --batch 1,8 --seq 32,128 --out b.json
+      edgebert bench --import pi5.json --out runs/rt/bench/pi5.json
+    """
+    from edgebert.bench.run import bench as run, imported, load
+    from edgebert.artifact import write_json
+
+    if import_path:
+        data = imported(load(import_path))
+    else:
+        if not artifacts:
+            raise UserError("edgebert bench: name at least one artifact (or --import FILE)")
+        data = run(list(artifacts), _ints("--batch", batch), _ints("--seq", seq), threads,
+                   warmup, runs, rounds, log=click.echo)
+    for r in data["results"]:
+        click.echo(f"{r['artifact']:<32} b{r['batch']:<3} s{r['seq']:<4} p50 {r['p50_ms']:8.2f} ms"
+                   f"  p90 {r['p90_ms']:8.2f}  p99 {r['p99_ms']:8.2f}  "
+                   f"{r['throughput_seq_s']:8.1f} seq/s  [{r['source']}]")
+    if out_path:
+        from pathlib import Path
+
+        Path(out_path).parent.mkdir(parents=True, exist_ok=True)
+        write_json(Path(out_path), data)
+        click.echo(f"wrote {out_path}")
+
+
+def _percent(value: str, option: str) -> float:
+    text = value.strip()
+    try:
+        return float(text[:-1]) / 100 if text.endswith("%") else float(text)
+    except ValueError:
+        raise UserError(f"{option}: expected a number or a percentage like 5%, got "
+                        f"'{value}'") from None
+
+
+@main.command()
+@click.option("--baseline", required=True, help="Bench result of the accepted model.")
+@click.option("--candidate", required=True, help="Bench result of the new model.")
+@click.option("--max-slowdown", default="5%", show_default=True,
+              help="Fail when confidently slower than this (a fraction or a percentage).")
+@click.option("--max-accuracy-drop", default=0.5, show_default=True,
+              help="Fail when test accuracy drops by more than this many points.")
+@click.option("--alpha", default=0.01, show_default=True,
+              help="Significance level of the one-sided Mann-Whitney test.")
+@click.option("--summary", default=None,
+              help="Write a markdown summary here [default: $GITHUB_STEP_SUMMARY when set].")
+@click.option("--require-same-machine", is_flag=True,
+              help="Fail (exit 2) when the two results come from different machines.")
+def check(baseline, candidate, max_slowdown, max_accuracy_drop, alpha, summary,
+          require_same_machine):
+    """A CI gate: exit 1 on a real slowdown or accuracy drop, 0 otherwise.
+
+    Uses every sample: the ratio of medians with a bootstrap 95 % interval and
+    a Mann-Whitney test. It fails only when the whole interval lies beyond the
+    threshold, so noise does not fire it.
+
+    \b
+    Example:
+      edgebert check --baseline main.json --candidate pr.json --max-slowdown 5% \\
+          --max-accuracy-drop 0.5
+    """
+    import os
+
+    from edgebert.bench.compare import compare, table
+    from edgebert.bench.run import load
+
+    threshold = _percent(max_slowdown, "--max-slowdown")
+    verdicts, warnings = compare(load(baseline), load(candidate), threshold, max_accuracy_drop,
+                                 alpha)
+    for w in warnings:
+        click.echo(f"WARNING: {w}", err=True)
+    if require_same_machine and any(w.startswith("MACHINES DIFFER") for w in warnings):
+        raise UserError("--require-same-machine: the baseline and candidate machines differ")
+    if not verdicts:
+        raise UserError(f"{candidate}: no (artifact, batch, seq) in common with {baseline}")
+    click.echo(table(verdicts, threshold))
+    target = summary or os.environ.get("GITHUB_STEP_SUMMARY")
+    if target:
+        with open(target, "a") as fh:
+            fh.write("## edgebert check\n\n" + "".join(f"> {w}\n" for w in warnings)
+                     + table(verdicts, threshold, markdown=True))
+    failed = [v for v in verdicts if v.failed]
+    click.echo(f"{len(failed)} of {len(verdicts)} comparisons failed" if failed
+               else f"all {len(verdicts)} comparisons within thresholds")
+    sys.exit(1 if failed else 0)
+
+
 @main.command("arm-env")
 @click.option("--check", "artifact", default=None,
               help="An INT8/ONNX artifact to run under emulation and compare with x86.")

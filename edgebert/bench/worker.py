@@ -90,7 +90,30 @@ def time_artifact(path: str, **kw) -> dict:
         p = p / "model.ort"
     if p.suffix in (".onnx", ".ort"):
         return time_onnx(str(p), **kw)
+    if p.is_dir() and (p / "model.pt").exists() and not (p / "model.safetensors").exists():
+        return time_torchscript(str(p / "model.pt"), **kw)
     return time_pytorch(str(p), **kw)
+
+
+def time_torchscript(path: str, batch: int, seq: int, threads: int, warmup: int,
+                     runs: int) -> dict:
+    import torch
+
+    torch.set_num_threads(threads)
+    module = torch.jit.load(path, map_location="cpu").eval()
+    low, high = _id_range(path)
+    g = torch.Generator().manual_seed(0)
+    args = (torch.randint(low, high, (batch, seq), generator=g),
+            torch.ones(batch, seq, dtype=torch.long), torch.zeros(batch, seq, dtype=torch.long))
+    samples = []
+    with torch.inference_mode():
+        for i in range(warmup + runs):
+            start = time.perf_counter()
+            module(*args)
+            if i >= warmup:
+                samples.append((time.perf_counter() - start) * 1000)
+    return {"samples_ms": samples,
+            "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
 
 
 def main() -> None:

@@ -1,0 +1,91 @@
+"""`edgebert check`: a latency / accuracy gate that uses the samples, not one number.
+
+For each (artifact, batch, seq) in both results: the ratio of medians
+candidate / baseline with a bootstrap 95 % interval, and a one-sided
+Mann-Whitney U test that the candidate is slower. A slowdown fails the gate
+only when the whole interval lies above 1 + max_slowdown and the test agrees
+(p < alpha): a noisy run cannot fire it, a real slowdown past the threshold can.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from edgebert.bench.machine import same_machine
+
+
+@dataclass
+class Verdict:
+    key: str
+    ratio: float
+    low: float
+    high: float
+    p_slower: float
+    slowdown: bool
+    accuracy_drop: float | None
+    accuracy_fail: bool
+
+    @property
+    def failed(self) -> bool:
+        return self.slowdown or self.accuracy_fail
+
+
+def ratio_ci(base: np.ndarray, cand: np.ndarray, resamples: int = 2000, seed: int = 0):
+    """Ratio of medians and its percentile-bootstrap 95 % interval.
+
+    >>> r, lo, hi = ratio_ci(np.full(50, 10.0), np.full(50, 11.0)); round(r, 3)
+    1.1
+    """
+    rng = np.random.default_rng(seed)
+    b = rng.choice(base, (resamples, base.size))
+    c = rng.choice(cand, (resamples, cand.size))
+    ratios = np.median(c, axis=1) / np.median(b, axis=1)
+    return (float(np.median(cand) / np.median(base)), float(np.percentile(ratios, 2.5)),
+            float(np.percentile(ratios, 97.5)))
+
+
+def compare(baseline: dict, candidate: dict, max_slowdown: float, max_accuracy_drop: float,
+            alpha: float = 0.01) -> tuple[list[Verdict], list[str]]:
+    """Verdicts per shared (artifact, batch, seq), and warnings (machines that differ)."""
+    from scipy.stats import mannwhitneyu
+
+    warnings = []
+    same, diffs = same_machine(baseline["machine"], candidate["machine"])
+    if not same:
+        warnings.append("MACHINES DIFFER, latency ratios compare different hardware: "
+                        + "; ".join(diffs))
+    base = {(r["artifact"], r["batch"], r["seq"]): r for r in baseline["results"]}
+    verdicts = []
+    for r in candidate["results"]:
+        key = (r["artifact"], r["batch"], r["seq"])
+        if key not in base:
+            warnings.append(f"{key[0]} (batch {key[1]}, seq {key[2]}): not in the baseline")
+            continue
+        b, c = np.asarray(base[key]["samples_ms"]), np.asarray(r["samples_ms"])
+        ratio, low, high = ratio_ci(b, c)
+        p = float(mannwhitneyu(c, b, alternative="greater").pvalue)
+        drop, acc_fail = None, False
+        ba, ca = base[key].get("accuracy"), r.get("accuracy")
+        if ba and ca and ba.get("metric") == ca.get("metric"):
+            drop = 100.0 * (ba["value"] - ca["value"])  # points
+            acc_fail = drop > max_accuracy_drop
+        verdicts.append(Verdict(f"{key[0]} b{key[1]} s{key[2]}", ratio, low, high, p,
+                                low > 1 + max_slowdown and p < alpha, drop, acc_fail))
+    return verdicts, warnings
+
+
+def table(verdicts: list[Verdict], max_slowdown: float, markdown: bool = False) -> str:
+    head = ["artifact", "ratio (cand/base)", "95% CI", "p(slower)", "accuracy drop", "verdict"]
+    rows = [[v.key, f"{v.ratio:.3f}", f"[{v.low:.3f}, {v.high:.3f}]", f"{v.p_slower:.3g}",
+             "-" if v.accuracy_drop is None else f"{v.accuracy_drop:+.2f}",
+             ("FAIL: slower" if v.slowdown else "") + (" FAIL: accuracy" if v.accuracy_fail
+                                                       else "") or "ok"] for v in verdicts]
+    if markdown:
+        lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+        lines += ["| " + " | ".join(r) + " |" for r in rows]
+        return "\n".join(lines) + f"\n\nSlowdown threshold {max_slowdown:.1%}.\n"
+    widths = [max(len(x) for x in col) for col in zip(head, *rows)]
+    fmt = "  ".join(f"{{:<{w}}}" for w in widths)
+    return "\n".join(fmt.format(*r) for r in [head] + rows)

@@ -1,0 +1,29 @@
+"""What a latency figure was measured on: CPU, INT8-relevant flags, cores, libraries."""
+
+from __future__ import annotations
+
+import importlib.metadata as md
+import os
+import platform
+
+from edgebert.quantize.presets import cpu_flags
+
+
+def fingerprint(threads: int | None = None) -> dict:
+    info = cpu_flags()
+    versions = {}
+    for pkg in ("onnxruntime", "torch", "transformers", "numpy"):
+        try:
+            versions[pkg] = md.version(pkg)
+        except md.PackageNotFoundError:
+            pass  # the torch-free bench on a phone or board has only onnxruntime and numpy
+    return {"cpu": info["cpu"], "machine": info["machine"], "flags": info["flags"],
+            "cores": os.cpu_count(), "threads": threads, "os": platform.platform(),
+            "python": platform.python_version(), "libraries": versions}
+
+
+def same_machine(a: dict, b: dict) -> tuple[bool, list[str]]:
+    """Whether two fingerprints describe comparable machines, and what differs."""
+    keys = ("cpu", "machine", "flags", "cores", "threads")
+    diffs = [f"{k}: {a.get(k)!r} vs {b.get(k)!r}" for k in keys if a.get(k) != b.get(k)]
+    return not diffs, diffs

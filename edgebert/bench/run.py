@@ -1,0 +1,102 @@
+"""`edgebert bench`: a grid of batch sizes and sequence lengths over several
+artifacts, interleaved, written as versioned JSON.
+
+Schema `edgebert.bench/1`:
+
+    {"schema": "edgebert.bench/1", "created": ISO time,
+     "machine": {cpu, machine, flags, cores, threads, os, python, libraries},
+     "settings": {threads, warmup, runs, rounds},
+     "results": [{"artifact", "path", "format", "batch", "seq", "source",
+                  "samples_ms": [...], "p50_ms", "p90_ms", "p99_ms", "mean_ms",
+                  "stdev_ms", "iqr_ms", "throughput_seq_s", "n", "peak_rss_mb",
+                  "accuracy": {metric, value, split} or null}]}
+
+`source` is "measured" here, "imported" for results brought from another device.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+
+from edgebert.bench.latency import interleaved
+from edgebert.bench.machine import fingerprint
+from edgebert.errors import UserError
+
+SCHEMA = "edgebert.bench/1"
+
+
+def artifact_format(path: Path) -> str:
+    if path.suffix in (".onnx", ".ort"):
+        return path.suffix[1:]
+    if path.is_dir():
+        for name, fmt in (("model.safetensors", "pytorch"), ("model.onnx", "onnx"),
+                          ("model.ort", "ort"), ("model.pt", "torchscript")):
+            if (path / name).exists():
+                return fmt
+    raise UserError(f"{path}: not an artifact (a directory with model.safetensors, model.onnx, "
+                    f"model.ort or model.pt, or an .onnx/.ort file)")
+
+
+def accuracy_of(path: Path) -> dict | None:
+    metrics = (path if path.is_dir() else path.parent) / "metrics.json"
+    if not metrics.exists():
+        return None
+    m = json.loads(metrics.read_text())
+    name = m.get("metric")
+    if not name or name not in m.get("test", {}):
+        return None
+    return {"metric": name, "value": m["test"][name], "split": "test"}
+
+
+def bench(paths: list[str], batches: list[int], seqs: list[int], threads: int = 2,
+          warmup: int = 10, runs: int = 30, rounds: int = 5, log=print) -> dict:
+    named = {}
+    for p in paths:
+        path = Path(p)
+        if not path.exists():
+            raise UserError(f"{p}: no such artifact")
+        artifact_format(path)
+        name = path.name if path.is_dir() else f"{path.parent.name}/{path.name}"
+        named[name if name not in named else p] = path
+    results = []
+    for batch in batches:
+        for seq in seqs:
+            log(f"batch {batch}, sequence {seq}:")
+            lat = interleaved({n: str(p) for n, p in named.items()}, rounds=rounds, runs=runs,
+                              warmup=warmup, batch=batch, seq=seq, threads=threads, log=log,
+                              keep_samples=True)
+            for name, path in named.items():
+                results.append({"artifact": name, "path": str(path),
+                                "format": artifact_format(path), "batch": batch, "seq": seq,
+                                "source": "measured"} | lat[name]
+                               | {"accuracy": accuracy_of(path)})
+    return {"schema": SCHEMA, "created": dt.datetime.now(dt.UTC).isoformat(),
+            "machine": fingerprint(threads),
+            "settings": {"threads": threads, "warmup": warmup, "runs": runs, "rounds": rounds},
+            "results": results}
+
+
+def load(path: str | Path) -> dict:
+    """Read a bench result, checking its schema."""
+    try:
+        data = json.loads(Path(path).read_text())
+    except (OSError, json.JSONDecodeError) as err:
+        raise UserError(f"{path}: cannot read a bench result ({err})") from None
+    if not isinstance(data, dict) or data.get("schema") != SCHEMA:
+        raise UserError(f"{path}: not an {SCHEMA} result (schema: "
+                        f"{data.get('schema') if isinstance(data, dict) else None!r})")
+    for i, r in enumerate(data.get("results", [])):
+        missing = {"artifact", "batch", "seq", "samples_ms"} - set(r)
+        if missing:
+            raise UserError(f"{path}: results[{i}] lacks {', '.join(sorted(missing))}")
+    return data
+
+
+def imported(data: dict) -> dict:
+    """Mark every result of a bench file from another device as imported."""
+    for r in data["results"]:
+        r["source"] = "imported"
+        r["device"] = data["machine"].get("cpu")
+    return data

@@ -1,0 +1,91 @@
+"""Bench results (schema, percentiles, import) and the CI gate's exit codes."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from edgebert.bench.latency import summary
+from edgebert.bench.machine import fingerprint
+from edgebert.bench.run import SCHEMA, load
+from test_finetune import run_cli
+
+
+def test_percentiles_by_hand():
+    s = summary([float(x) for x in range(1, 11)], batch=4)  # 1..10
+    # linear interpolation at rank q*(n-1): p50 at 4.5 -> 5.5, p90 at 8.1 -> 9.1, p99 at 8.91
+    assert s["p50_ms"] == pytest.approx(5.5) and s["p90_ms"] == pytest.approx(9.1)
+    assert s["p99_ms"] == pytest.approx(9.91) and s["mean_ms"] == pytest.approx(5.5)
+    assert s["iqr_ms"] == pytest.approx(4.5) and s["throughput_seq_s"] == pytest.approx(4000 / 5.5)
+
+
+def test_bench_round_trip_on_a_real_artifact(tiny_teacher, tmp_path):
+    code, output = run_cli("export", "--model", tiny_teacher, "--format", "onnx",
+                           "--out", tmp_path / "onnx")
+    assert code == 0, output
+    out = tmp_path / "b.json"
+    code, output = run_cli("bench", tmp_path / "onnx", "--batch", "1,2", "--seq", "16",
+                           "--rounds", "2", "--runs", "5", "--warmup", "2", "--out", out)
+    assert code == 0, output
+    data = load(out)
+    assert data["schema"] == SCHEMA and {"cpu", "flags", "cores", "libraries"} <= set(
+        data["machine"])
+    assert [(r["batch"], r["seq"]) for r in data["results"]] == [(1, 16), (2, 16)]
+    r = data["results"][0]
+    assert r["n"] == 10 and len(r["samples_ms"]) == 10 and r["format"] == "onnx"
+    assert r["accuracy"]["metric"] == "accuracy" and r["source"] == "measured"
+    assert json.loads(out.read_text()) == data
+    code, output = run_cli("bench", "--import", out, "--out", tmp_path / "imp.json")
+    assert code == 0 and "[imported]" in output
+    assert all(r["source"] == "imported" for r in load(tmp_path / "imp.json")["results"])
+
+
+def result(samples, accuracy=0.80, machine=None):
+    return {"schema": SCHEMA, "machine": machine or fingerprint(2),
+            "results": [{"artifact": "m", "batch": 1, "seq": 128, "samples_ms": list(samples),
+                         "accuracy": {"metric": "accuracy", "value": accuracy,
+                                      "split": "test"}}]}
+
+
+def gate(tmp_path, base, cand, *extra):
+    (tmp_path / "base.json").write_text(json.dumps(base))
+    (tmp_path / "cand.json").write_text(json.dumps(cand))
+    return run_cli("check", "--baseline", tmp_path / "base.json", "--candidate",
+                   tmp_path / "cand.json", "--max-slowdown", "5%", *extra)
+
+
+def noisy(seed, scale=1.0, n=200):
+    rng = np.random.default_rng(seed)  # latency-like: a floor plus a right tail
+    return scale * (10 + rng.gamma(2.0, 0.3, n))
+
+
+def test_gate_exit_codes(tmp_path):
+    base = result(noisy(0))
+    code, out = gate(tmp_path, base, result(noisy(1, 1.20)))
+    assert code == 1 and "FAIL: slower" in out
+    code, out = gate(tmp_path, base, result(noisy(2, 0.80)))
+    assert code == 0 and "within thresholds" in out
+    code, out = gate(tmp_path, base, result(noisy(3)))  # the same model again: noise
+    assert code == 0
+    code, out = gate(tmp_path, base, result(noisy(4), accuracy=0.79))
+    assert code == 1 and "FAIL: accuracy" in out
+    code, out = gate(tmp_path, base, result(noisy(5, 1.03)))  # slower, but under 5 %
+    assert code == 0
+
+
+def test_gate_says_loudly_when_machines_differ(tmp_path):
+    other = fingerprint(2) | {"cpu": "Some ARM board", "machine": "aarch64"}
+    code, out = gate(tmp_path, result(noisy(0)), result(noisy(1), machine=other))
+    assert code == 0 and "MACHINES DIFFER" in out
+    code, out = gate(tmp_path, result(noisy(0)), result(noisy(1), machine=other),
+                     "--require-same-machine")
+    assert code == 2
+
+
+def test_gate_refuses_a_file_that_is_not_a_bench_result(tmp_path):
+    (tmp_path / "x.json").write_text('{"hello": 1}')
+    code, out = run_cli("check", "--baseline", tmp_path / "x.json", "--candidate",
+                        tmp_path / "x.json")
+    assert code == 2 and "not an edgebert.bench/1 result" in out
