@@ -458,6 +458,28 @@ def check(baseline, candidate, max_slowdown, max_accuracy_drop, alpha, summary,
     sys.exit(1 if failed else 0)
 
 
+@main.command()
+@click.argument("run_dir")
+@click.option("--teacher", default=None,
+              help="Artifact (path relative to RUN_DIR) to compare against [default: the "
+                   "fine-tuned teacher found in the run].")
+def report(run_dir, teacher):
+    """Gather RUN_DIR's artifacts and bench results into report.json, .md and .html.
+
+    Bench results are read from RUN_DIR/bench/*.json (`edgebert bench --out`).
+
+    \b
+    Example:
+      edgebert bench runs/rt/teacher runs/rt/int8/x86-avx2 --out runs/rt/bench/x86.json
+      edgebert report runs/rt
+    """
+    from edgebert.report.render import markdown, write_report
+
+    rep = write_report(run_dir, teacher)
+    click.echo(markdown(rep))
+    click.echo(f"wrote {run_dir}/report.json, report.md, report.html")
+
+
 @main.command("arm-env")
 @click.option("--check", "artifact", default=None,
               help="An INT8/ONNX artifact to run under emulation and compare with x86.")

@@ -12,7 +12,24 @@ from __future__ import annotations
 import argparse
 import json
 import resource
+import sys
 import time
+
+
+def peak_rss_mb() -> float:
+    """Peak resident memory of this process, in MB.
+
+    Linux keeps ru_maxrss across execve, so a child started by a big parent would
+    report the parent's peak; VmHWM belongs to the new address space.
+    """
+    try:
+        for line in open("/proc/self/status"):
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024  # kB
+    except OSError:
+        pass
+    scale = 1 / 1024 / 1024 if sys.platform == "darwin" else 1 / 1024  # bytes on macOS, kB else
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * scale
 
 
 def time_pytorch(path: str, batch: int, seq: int, threads: int, warmup: int, runs: int) -> dict:
@@ -42,7 +59,7 @@ def time_pytorch(path: str, batch: int, seq: int, threads: int, warmup: int, run
             if i >= warmup:
                 samples.append((time.perf_counter() - start) * 1000)
     return {"samples_ms": samples,
-            "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+            "peak_rss_mb": peak_rss_mb()}
 
 
 def time_onnx(path: str, batch: int, seq: int, threads: int, warmup: int, runs: int) -> dict:
@@ -67,7 +84,7 @@ def time_onnx(path: str, batch: int, seq: int, threads: int, warmup: int, runs: 
         if i >= warmup:
             samples.append((time.perf_counter() - start) * 1000)
     return {"samples_ms": samples,
-            "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+            "peak_rss_mb": peak_rss_mb()}
 
 
 def _id_range(model_file: str) -> tuple[int, int]:
@@ -113,7 +130,7 @@ def time_torchscript(path: str, batch: int, seq: int, threads: int, warmup: int,
             if i >= warmup:
                 samples.append((time.perf_counter() - start) * 1000)
     return {"samples_ms": samples,
-            "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+            "peak_rss_mb": peak_rss_mb()}
 
 
 def main() -> None:

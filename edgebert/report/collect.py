@@ -1,0 +1,108 @@
+"""Gather a run directory into report rows: one per artifact (and target).
+
+An artifact is any directory below the run with `stage.json` and `metrics.json`.
+Latency comes from bench results in `<run>/bench/*.json` (schema edgebert.bench/1),
+matched to artifacts by path; imported results (another device) are labelled so.
+An arm64 artifact without imported results shows "not measured": emulated
+time is never a latency.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from edgebert.errors import UserError
+
+SETTING = (1, 128)  # (batch, seq) shown in the table when measured
+
+
+def artifacts(run: Path) -> list[Path]:
+    found = [p.parent for p in sorted(run.rglob("metrics.json"))
+             if (p.parent / "stage.json").exists() and ".partial" not in str(p)]
+    if not found:
+        raise UserError(f"{run}: no artifacts (directories with stage.json and metrics.json)")
+    return found
+
+
+def bench_results(run: Path) -> list[dict]:
+    from edgebert.bench.run import load
+
+    out = []
+    for f in sorted((run / "bench").glob("*.json")) if (run / "bench").exists() else []:
+        data = load(f)
+        for r in data["results"]:
+            out.append(r | {"machine": data["machine"], "file": f.name})
+    return out
+
+
+def _format(stage: dict, path: Path) -> str:
+    for name, fmt in (("model.onnx", "onnx"), ("model.ort", "ort"), ("model.pt", "torchscript"),
+                      ("model.safetensors", "pytorch")):
+        if (path / name).exists():
+            return stage.get("format", fmt) if fmt != "pytorch" else "pytorch"
+    return stage.get("format", "?")
+
+
+def _latency(path: Path, target: str | None, results: list[dict]) -> dict:
+    mine = [r for r in results if Path(r.get("path", "")).resolve() in
+            (path.resolve(), (path / "model.onnx").resolve(), (path / "model.ort").resolve())]
+    if target == "arm64":
+        mine = [r for r in mine if r.get("source") == "imported"]
+    pick = [r for r in mine if (r["batch"], r["seq"]) == SETTING] or mine
+    if not pick:
+        return {"latency_source": "not measured" if target == "arm64" or not results
+                else "not benched"}
+    r = pick[0]
+    source = (f"imported from {r.get('device') or r['machine'].get('cpu')}"
+              if r.get("source") == "imported" else f"measured on {r['machine'].get('cpu')}")
+    return {"p50_ms": r["p50_ms"], "p90_ms": r["p90_ms"], "p99_ms": r["p99_ms"],
+            "throughput_seq_s": r["throughput_seq_s"], "peak_rss_mb": r.get("peak_rss_mb"),
+            "batch": r["batch"], "seq": r["seq"], "latency_source": source,
+            "samples": r.get("n")}
+
+
+def collect(run: Path, teacher: str | None = None) -> dict:
+    run = Path(run)
+    results = bench_results(run)
+    rows = []
+    for path in artifacts(run):
+        stage = json.loads((path / "stage.json").read_text())
+        m = json.loads((path / "metrics.json").read_text())
+        metric = m.get("metric")
+        target = stage.get("target")
+        row = {"artifact": str(path.relative_to(run)), "stage": stage.get("stage"),
+               "format": _format(stage, path), "precision": stage.get("precision", "fp32"),
+               "target": target or "any", "params": m.get("params"),
+               "size_mb": m.get("size_mb"), "metric": metric,
+               "accuracy": (m.get("test") or {}).get(metric) if metric else None}
+        arm = m.get("arm64_emulation")
+        if arm:
+            row["arm64_emulation"] = arm
+        rows.append(row | _latency(path, target, results))
+    ref = next((r for r in rows if r["artifact"] == teacher), None) if teacher else \
+        next((r for r in rows if r["stage"] == "finetune"), None)
+    for r in rows:
+        if ref and r["accuracy"] is not None and ref["accuracy"] is not None:
+            r["delta_vs_teacher"] = 100.0 * (r["accuracy"] - ref["accuracy"])
+        if ref and r.get("p50_ms") and ref.get("p50_ms"):
+            r["speedup_vs_teacher"] = ref["p50_ms"] / r["p50_ms"]
+        if ref and r.get("size_mb") and ref.get("size_mb"):
+            r["size_ratio_vs_teacher"] = ref["size_mb"] / r["size_mb"]
+    machines = {json.dumps(r["machine"], sort_keys=True) for r in results}
+    return {"schema": "edgebert.report/1", "run": str(run), "teacher": ref and ref["artifact"],
+            "setting": {"batch": SETTING[0], "seq": SETTING[1]},
+            "machines": [json.loads(m) for m in sorted(machines)], "rows": rows}
+
+
+def pareto(rows: list[dict]) -> list[str]:
+    """Artifacts no other beats on both accuracy (higher) and p50 latency (lower)."""
+    pts = [r for r in rows if r.get("p50_ms") and r.get("accuracy") is not None]
+    front = []
+    for r in pts:
+        dominated = any(o is not r and o["accuracy"] >= r["accuracy"] and o["p50_ms"] <= r["p50_ms"]
+                        and (o["accuracy"] > r["accuracy"] or o["p50_ms"] < r["p50_ms"])
+                        for o in pts)
+        if not dominated:
+            front.append(r["artifact"])
+    return front

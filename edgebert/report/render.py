@@ -1,0 +1,143 @@
+"""report.json, report.md and a self-contained report.html (inline CSS, SVG and JS:
+no network), from the rows `collect` gathers."""
+
+from __future__ import annotations
+
+import html
+import json
+from pathlib import Path
+
+from edgebert.artifact import write_json
+from edgebert.report.collect import collect, pareto
+
+COLUMNS = [("artifact", "artifact"), ("format", "format"), ("precision", "precision"),
+           ("target", "target"), ("params", "params"), ("size_mb", "size MB"),
+           ("accuracy", "accuracy"), ("delta_vs_teacher", "Δ vs teacher (pts)"),
+           ("p50_ms", "p50 ms"), ("p90_ms", "p90 ms"), ("p99_ms", "p99 ms"),
+           ("throughput_seq_s", "seq/s"), ("peak_rss_mb", "peak MB"),
+           ("speedup_vs_teacher", "speedup"), ("size_ratio_vs_teacher", "smaller"),
+           ("latency_source", "latency from")]
+
+
+def cell(key: str, value) -> str:
+    if value is None:
+        return "–"
+    if key == "params":
+        return f"{value / 1e6:.2f} M"
+    if key == "accuracy":
+        return f"{100 * value:.2f} %"
+    if key == "delta_vs_teacher":
+        return f"{value:+.2f}"
+    if key in ("speedup_vs_teacher", "size_ratio_vs_teacher"):
+        return f"{value:.2f}×"
+    if isinstance(value, float):
+        return f"{value:.2f}"
+    return str(value)
+
+
+def markdown(report: dict) -> str:
+    lines = [f"# EdgeBERT report: {report['run']}", "",
+             f"Teacher: `{report['teacher']}`. Latency at batch {report['setting']['batch']}, "
+             f"sequence {report['setting']['seq']}; accuracy on the test split.", "",
+             "| " + " | ".join(h for _, h in COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
+    for r in report["rows"]:
+        lines.append("| " + " | ".join(cell(k, r.get(k)) for k, _ in COLUMNS) + " |")
+    for m in report["machines"]:
+        lines.append(f"\nMeasured on: {m.get('cpu')} ({m.get('machine')}), flags "
+                     f"{', '.join(m.get('flags', [])) or 'none'}, {m.get('cores')} cores, "
+                     f"{m.get('threads')} threads.")
+    return "\n".join(lines) + "\n"
+
+
+def svg_plot(rows: list[dict], width: int = 640, height: int = 360) -> str:
+    pts = [r for r in rows if r.get("p50_ms") and r.get("accuracy") is not None]
+    if not pts:
+        return "<p>No latency measured yet: run <code>edgebert bench</code> into bench/.</p>"
+    front = set(pareto(rows))
+    xs, ys = [r["p50_ms"] for r in pts], [100 * r["accuracy"] for r in pts]
+    x0, x1 = 0.0, max(xs) * 1.1
+    y0, y1 = min(ys) - 1.0, max(ys) + 1.0
+    pad = 50
+
+    def sx(x):
+        return pad + (x - x0) / (x1 - x0) * (width - 2 * pad)
+
+    def sy(y):
+        return height - pad - (y - y0) / (y1 - y0) * (height - 2 * pad)
+
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+             f'role="img" aria-label="accuracy against latency">',
+             f'<line x1="{pad}" y1="{height - pad}" x2="{width - pad}" y2="{height - pad}" '
+             f'stroke="#444"/><line x1="{pad}" y1="{pad}" x2="{pad}" y2="{height - pad}" '
+             f'stroke="#444"/>',
+             f'<text x="{width / 2}" y="{height - 12}" text-anchor="middle">p50 latency (ms)'
+             f'</text><text x="14" y="{height / 2}" transform="rotate(-90 14 {height / 2})" '
+             f'text-anchor="middle">test accuracy (%)</text>']
+    for i in range(5):
+        xv, yv = x0 + i * (x1 - x0) / 4, y0 + i * (y1 - y0) / 4
+        parts.append(f'<text x="{sx(xv):.0f}" y="{height - pad + 16}" text-anchor="middle" '
+                     f'font-size="11">{xv:.1f}</text><text x="{pad - 6}" y="{sy(yv) + 4:.0f}" '
+                     f'text-anchor="end" font-size="11">{yv:.1f}</text>')
+    line = sorted((r for r in pts if r["artifact"] in front), key=lambda r: r["p50_ms"])
+    if len(line) > 1:
+        d = " ".join(f"{sx(r['p50_ms']):.1f},{sy(100 * r['accuracy']):.1f}" for r in line)
+        parts.append(f'<polyline points="{d}" fill="none" stroke="#d62728" '
+                     f'stroke-dasharray="4 3"/>')
+    for r in pts:
+        on = r["artifact"] in front
+        parts.append(f'<circle cx="{sx(r["p50_ms"]):.1f}" cy="{sy(100 * r["accuracy"]):.1f}" '
+                     f'r="{6 if on else 4}" fill="{"#d62728" if on else "#1f77b4"}">'
+                     f'<title>{html.escape(r["artifact"])}</title></circle>'
+                     f'<text x="{sx(r["p50_ms"]) + 8:.1f}" y="{sy(100 * r["accuracy"]) - 6:.1f}" '
+                     f'font-size="11">{html.escape(r["artifact"])}</text>')
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+STYLE = """body{font-family:system-ui,sans-serif;margin:2em;color:#222}
+table{border-collapse:collapse;font-size:13px}th,td{border:1px solid #ccc;padding:4px 8px;
+text-align:right}td:first-child,th:first-child{text-align:left}th{cursor:pointer;background:#f3f3f3}
+tr.front td:first-child{font-weight:bold;color:#d62728}.note{color:#555;font-size:13px}"""
+
+SORT = """document.querySelectorAll('th').forEach(function(th, i){th.addEventListener('click',
+function(){var t=th.closest('table'),b=t.tBodies[0],rows=Array.from(b.rows),
+asc=th.dataset.asc!=='1';th.dataset.asc=asc?'1':'0';rows.sort(function(a,c){
+var x=a.cells[i].dataset.v,y=c.cells[i].dataset.v,nx=parseFloat(x),ny=parseFloat(y);
+var r=(isNaN(nx)||isNaN(ny))?String(x).localeCompare(String(y)):nx-ny;return asc?r:-r;});
+rows.forEach(function(r){b.appendChild(r);});});});"""
+
+
+def page(report: dict) -> str:
+    front = set(pareto(report["rows"]))
+    head = "".join(f"<th>{html.escape(h)}</th>" for _, h in COLUMNS)
+    body = []
+    for r in report["rows"]:
+        cells = "".join(f'<td data-v="{html.escape(str(r.get(k) if r.get(k) is not None else ""))}">'
+                        f"{html.escape(cell(k, r.get(k)))}</td>" for k, _ in COLUMNS)
+        body.append(f'<tr class="{"front" if r["artifact"] in front else ""}">{cells}</tr>')
+    machines = "".join(f"<li>{html.escape(m.get('cpu') or '?')} ({html.escape(str(m.get('machine')))}),"
+                       f" flags {html.escape(', '.join(m.get('flags', [])) or 'none')}, "
+                       f"{m.get('cores')} cores, {m.get('threads')} threads</li>"
+                       for m in report["machines"])
+    return f"""<!doctype html><html lang="en"><head><meta charset="utf-8">
+<title>EdgeBERT report</title><style>{STYLE}</style></head><body>
+<h1>EdgeBERT report</h1>
+<p class="note">Run <code>{html.escape(report['run'])}</code>; teacher
+<code>{html.escape(str(report['teacher']))}</code>. Latency at batch {report['setting']['batch']},
+sequence {report['setting']['seq']}; accuracy on the test split. Red: the Pareto front (no other
+artifact is both more accurate and faster). Emulated runs never give a latency: arm64 shows
+"not measured" unless results from a device were imported.</p>
+{svg_plot(report['rows'])}
+<h2>Artifacts</h2><p class="note">Click a column to sort.</p>
+<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>
+<h2>Machines</h2><ul>{machines or '<li>no latency measured</li>'}</ul>
+<script>{SORT}</script></body></html>"""
+
+
+def write_report(run: Path, teacher: str | None = None) -> dict:
+    report = collect(Path(run), teacher)
+    report["pareto"] = pareto(report["rows"])
+    write_json(Path(run) / "report.json", report)
+    (Path(run) / "report.md").write_text(markdown(report))
+    (Path(run) / "report.html").write_text(page(report))
+    return report

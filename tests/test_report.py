@@ -1,0 +1,72 @@
+"""The report from a run directory of real tiny artifacts, and its HTML in headless Chromium."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+
+import pytest
+
+from test_finetune import run_cli
+
+
+@pytest.fixture(scope="module")
+def run_dir(tiny_teacher, tmp_path_factory):
+    run = tmp_path_factory.mktemp("report") / "run"
+    run.mkdir()
+    shutil.copytree(tiny_teacher, run / "teacher")
+    for args in (["export", "--model", run / "teacher", "--format", "onnx", "--out", run / "onnx"],
+                 ["quantize", "--model", run / "teacher", "--target", "x86-avx2", "--max-drop",
+                  "5", "--out", run / "int8" / "x86-avx2"],
+                 ["quantize", "--model", run / "teacher", "--target", "arm64", "--max-drop", "5",
+                  "--out", run / "int8" / "arm64"],
+                 ["bench", run / "teacher", run / "onnx", run / "int8" / "x86-avx2",
+                  "--seq", "128", "--rounds", "2", "--runs", "5", "--warmup", "2",
+                  "--out", run / "bench" / "x86.json"]):
+        code, output = run_cli(*args)
+        assert code == 0, output
+    return run
+
+
+def test_report_rows(run_dir):
+    code, output = run_cli("report", run_dir)
+    assert code == 0, output
+    rep = json.loads((run_dir / "report.json").read_text())
+    rows = {r["artifact"]: r for r in rep["rows"]}
+    assert set(rows) == {"teacher", "onnx", "int8/x86-avx2", "int8/arm64"}
+    assert rep["teacher"] == "teacher" and rows["teacher"]["delta_vs_teacher"] == 0
+    assert rows["teacher"]["speedup_vs_teacher"] == pytest.approx(1.0)
+    assert rows["int8/x86-avx2"]["precision"] == "int8" and rows["int8/x86-avx2"]["p50_ms"] > 0
+    assert rows["int8/x86-avx2"]["latency_source"].startswith("measured on")
+    assert rows["int8/arm64"]["latency_source"] == "not measured"  # emulation is no latency
+    assert rows["int8/x86-avx2"]["size_ratio_vs_teacher"] > 1
+    assert rep["pareto"] and set(rep["pareto"]) <= set(rows)
+    md = (run_dir / "report.md").read_text()
+    assert "| int8/x86-avx2 |" in md and "not measured" in md
+    page = (run_dir / "report.html").read_text()
+    assert "<svg" in page and "<script>" in page
+    # self-contained: no URL but the SVG namespace, so it opens offline
+    assert "http" not in page.replace('xmlns="http://www.w3.org/2000/svg"', "")
+
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+@pytest.mark.skipif(not CHROMIUM, reason="Chromium not installed (apt-get install chromium)")
+def test_report_html_in_headless_chromium(run_dir, tmp_path):
+    run_cli("report", run_dir)
+    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+             "--disable-background-networking", "--disable-component-update", "--disable-sync",
+             f"--user-data-dir={tmp_path / 'profile'}"]
+    url = (run_dir / "report.html").as_uri()
+    shot = tmp_path / "report.png"
+    subprocess.run([CHROMIUM, *flags, f"--screenshot={shot}", "--window-size=1200,900", url],
+                   capture_output=True, timeout=120)
+    assert shot.exists() and shot.stat().st_size > 10_000  # a page with a plot, not blank
+    # console errors: Chromium logs them with --enable-logging=stderr --v=0 as "CONSOLE"
+    log = subprocess.run([CHROMIUM, *flags, "--enable-logging=stderr", "--v=0", "--dump-dom", url],
+                         capture_output=True, text=True, timeout=120)
+    assert "<svg" in log.stdout and "Uncaught" not in log.stderr
+    errors = [ln for ln in log.stderr.splitlines() if "CONSOLE" in ln and "error" in ln.lower()]
+    assert not errors, errors
