@@ -31,7 +31,7 @@ STUDENTS = {
     # the 2-layer student overfits (dev peaks early): soft targets on one masked/dropped-word
     # copy of each training text (Tang et al. 2019) give it more of the teacher to learn from
     "distilled_2l_augmented": ["--layers", "0,3", "--kl", "1", "--ce", "0.5", "--temperature",
-                               "2", "--augment", "1", "--epochs", "3"],
+                               "2", "--augment", "1", "--epochs", "2"],
     "control_3l_no_distillation": ["--layers", "0,2,4", "--kl", "0", "--ce", "1"],
 }
 
