@@ -1,5 +1,6 @@
-"""Interleaved latency: A B C A B C ..., each turn a fresh process, so the
-artifacts share the machine's noise and never share a thread pool."""
+"""Interleaved latency: A B C, B C A, C A B ..., each turn a fresh process, so the
+artifacts share the machine's noise, never share a thread pool, and none always
+runs right after the same neighbour."""
 
 from __future__ import annotations
 
@@ -19,8 +20,12 @@ def interleaved(paths: dict[str, str], rounds: int = 8, runs: int = 30, warmup: 
     """Latency summary per name: p50/p90/p99/mean/stdev in ms, over rounds * runs samples."""
     samples: dict[str, list[float]] = {name: [] for name in paths}
     rss: dict[str, float] = {}
+    names = list(paths)
     for r in range(rounds):
-        for name, path in paths.items():
+        # rotate the order each round (A B C, B C A, C A B): a process that always follows
+        # a heavy one (caches, memory, clocks) would otherwise carry a fixed bias
+        for name in names[r % len(names):] + names[:r % len(names)]:
+            path = paths[name]
             cmd = [sys.executable, "-m", "edgebert.bench.worker", str(path), "--batch",
                    str(batch), "--seq", str(seq), "--threads", str(threads), "--warmup",
                    str(warmup), "--runs", str(runs)]
