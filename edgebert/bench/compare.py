@@ -5,6 +5,11 @@ candidate / baseline with a bootstrap 95 % interval, and a one-sided
 Mann-Whitney U test that the candidate is slower. A slowdown fails the gate
 only when the whole interval lies above 1 + max_slowdown and the test agrees
 (p < alpha): a noisy run cannot fire it, a real slowdown past the threshold can.
+
+Known limit, measured on this 2-core machine (benchmarks/gate_calibration.py,
+first run): 3 false alarms in 20 A/A trials at 5 %. Samples from one process are
+correlated and this bootstrap treats them as independent; resampling whole
+processes (rounds) is the fix, not yet made. Until then use many rounds.
 """
 
 from __future__ import annotations
