@@ -89,3 +89,30 @@ def test_gate_refuses_a_file_that_is_not_a_bench_result(tmp_path):
     code, out = run_cli("check", "--baseline", tmp_path / "x.json", "--candidate",
                         tmp_path / "x.json")
     assert code == 2 and "not an edgebert.bench/1 result" in out
+
+
+def grouped(seed, scale=1.0, rounds=8, runs=40, process_sd=0.04):
+    """Samples per process: each process has its own offset (placement, clocks)."""
+    rng = np.random.default_rng(seed)
+    groups = [list(scale * (1 + rng.normal(0, process_sd)) * (10 + rng.gamma(2.0, 0.3, runs)))
+              for _ in range(rounds)]
+    return {"schema": SCHEMA, "machine": fingerprint(2),
+            "results": [{"artifact": "m", "batch": 1, "seq": 128, "accuracy": None,
+                         "samples_ms": [x for g in groups for x in g], "rounds_ms": groups}]}
+
+
+def test_gate_uses_processes_as_units_when_it_has_them():
+    """With process-level offsets (~4 %), the per-process interval is wider than the one that
+    treats samples as independent, never fires on A/A, and still catches a 20 % slowdown."""
+    from edgebert.bench.compare import compare
+
+    for seed in range(20):
+        base, cand = grouped(2 * seed), grouped(2 * seed + 1)
+        (g,), _ = compare(base, cand, 0.05, 1.0)
+        assert not g.slowdown, (seed, g)
+        for d in (base, cand):
+            del d["results"][0]["rounds_ms"]
+        (f,), _ = compare(base, cand, 0.05, 1.0)
+        assert g.high - g.low > f.high - f.low
+    (v,), _ = compare(grouped(100), grouped(101, scale=1.2), 0.05, 1.0)
+    assert v.slowdown

@@ -6,10 +6,13 @@ Mann-Whitney U test that the candidate is slower. A slowdown fails the gate
 only when the whole interval lies above 1 + max_slowdown and the test agrees
 (p < alpha): a noisy run cannot fire it, a real slowdown past the threshold can.
 
-Known limit, measured on this 2-core machine (benchmarks/gate_calibration.py,
-first run): 3 false alarms in 20 A/A trials at 5 %. Samples from one process are
-correlated and this bootstrap treats them as independent; resampling whole
-processes (rounds) is the fix, not yet made. Until then use many rounds.
+Samples from one process are correlated (its memory placement, scheduling,
+clocks): treating them as independent made the interval too narrow, and a first
+calibration here gave 3 false alarms in 20 A/A trials at 5 %. So when a result
+keeps its samples per process (`rounds_ms`, written by `edgebert bench`), the
+bootstrap resamples whole processes and the test compares per-process medians.
+That version is not calibrated yet (benchmarks/gate_calibration.py); use 8 or
+more rounds a side.
 """
 
 from __future__ import annotations
@@ -38,7 +41,7 @@ class Verdict:
 
 
 def ratio_ci(base: np.ndarray, cand: np.ndarray, resamples: int = 2000, seed: int = 0):
-    """Ratio of medians and its percentile-bootstrap 95 % interval.
+    """Ratio of medians and its percentile-bootstrap 95 % interval (independent samples).
 
     >>> r, lo, hi = ratio_ci(np.full(50, 10.0), np.full(50, 11.0)); round(r, 3)
     1.1
@@ -49,6 +52,19 @@ def ratio_ci(base: np.ndarray, cand: np.ndarray, resamples: int = 2000, seed: in
     ratios = np.median(c, axis=1) / np.median(b, axis=1)
     return (float(np.median(cand) / np.median(base)), float(np.percentile(ratios, 2.5)),
             float(np.percentile(ratios, 97.5)))
+
+
+def cluster_ratio_ci(base: list[list[float]], cand: list[list[float]], resamples: int = 2000,
+                     seed: int = 0):
+    """The same, resampling whole processes (clusters of samples) with replacement."""
+    rng = np.random.default_rng(seed)
+    ratios = np.empty(resamples)
+    for i in range(resamples):
+        b = np.concatenate([base[j] for j in rng.integers(0, len(base), len(base))])
+        c = np.concatenate([cand[j] for j in rng.integers(0, len(cand), len(cand))])
+        ratios[i] = np.median(c) / np.median(b)
+    ratio = float(np.median(np.concatenate(cand)) / np.median(np.concatenate(base)))
+    return ratio, float(np.percentile(ratios, 2.5)), float(np.percentile(ratios, 97.5))
 
 
 def compare(baseline: dict, candidate: dict, max_slowdown: float, max_accuracy_drop: float,
@@ -68,9 +84,15 @@ def compare(baseline: dict, candidate: dict, max_slowdown: float, max_accuracy_d
         if key not in base:
             warnings.append(f"{key[0]} (batch {key[1]}, seq {key[2]}): not in the baseline")
             continue
-        b, c = np.asarray(base[key]["samples_ms"]), np.asarray(r["samples_ms"])
-        ratio, low, high = ratio_ci(b, c)
-        p = float(mannwhitneyu(c, b, alternative="greater").pvalue)
+        bg, cg = base[key].get("rounds_ms"), r.get("rounds_ms")
+        if bg and cg and len(bg) >= 3 and len(cg) >= 3:  # per-process units
+            ratio, low, high = cluster_ratio_ci(bg, cg)
+            p = float(mannwhitneyu([np.median(x) for x in cg], [np.median(x) for x in bg],
+                                   alternative="greater").pvalue)
+        else:
+            b, c = np.asarray(base[key]["samples_ms"]), np.asarray(r["samples_ms"])
+            ratio, low, high = ratio_ci(b, c)
+            p = float(mannwhitneyu(c, b, alternative="greater").pvalue)
         drop, acc_fail = None, False
         ba, ca = base[key].get("accuracy"), r.get("accuracy")
         if ba and ca and ba.get("metric") == ca.get("metric"):

@@ -19,6 +19,7 @@ def interleaved(paths: dict[str, str], rounds: int = 8, runs: int = 30, warmup: 
                 keep_samples: bool = False) -> dict[str, dict]:
     """Latency summary per name: p50/p90/p99/mean/stdev in ms, over rounds * runs samples."""
     samples: dict[str, list[float]] = {name: [] for name in paths}
+    groups: dict[str, list[list[float]]] = {name: [] for name in paths}  # one list per process
     rss: dict[str, float] = {}
     names = list(paths)
     for r in range(rounds):
@@ -35,11 +36,13 @@ def interleaved(paths: dict[str, str], rounds: int = 8, runs: int = 30, warmup: 
                 raise UserError(f"{path}: the timing process failed ({tail[0][:300]})")
             res = json.loads(out.stdout.strip().splitlines()[-1])
             samples[name] += res["samples_ms"]
+            groups[name].append(res["samples_ms"])
             rss[name] = max(rss.get(name, 0.0), res["peak_rss_mb"])
         log(f"round {r + 1}/{rounds}: " + ", ".join(
             f"{n} {statistics.median(s):.2f} ms" for n, s in samples.items()))
     return {name: summary(s, batch) | {"peak_rss_mb": rss[name]}
-            | ({"samples_ms": s} if keep_samples else {}) for name, s in samples.items()}
+            | ({"samples_ms": s, "rounds_ms": groups[name]} if keep_samples else {})
+            for name, s in samples.items()}
 
 
 def summary(samples: list[float], batch: int = 1) -> dict:

@@ -7,7 +7,7 @@ Schema `edgebert.bench/1`:
      "machine": {cpu, machine, flags, cores, threads, os, python, libraries},
      "settings": {threads, warmup, runs, rounds},
      "results": [{"artifact", "path", "format", "batch", "seq", "source",
-                  "samples_ms": [...], "p50_ms", "p90_ms", "p99_ms", "mean_ms",
+                  "samples_ms": [...], "rounds_ms": [[...] per process], "p50_ms", "p90_ms", "p99_ms", "mean_ms",
                   "stdev_ms", "iqr_ms", "throughput_seq_s", "n", "peak_rss_mb",
                   "accuracy": {metric, value, split} or null}]}
 
