@@ -79,14 +79,13 @@ def quantize(cfg: QuantizeConfig, log=print) -> Path:
 
         batches = _calibration(opened, cfg.calibration_examples) if cfg.mode == "static" else []
 
+        candidates = quantizable_nodes(fused)  # read the graph once, not once per probe
+
         def run_quantizer(dst: Path, exclude, only) -> Path:
+            if only is not None:  # quantize just these nodes: exclude all the others
+                exclude = [n for n in candidates if n not in only]
             if cfg.mode == "dynamic":
-                src = fused
-                if only is not None:  # quantize just these nodes: exclude all the others
-                    exclude = [n for n in quantizable_nodes(src) if n not in only]
-                return quantize_dynamic_onnx(src, dst, p, exclude)
-            if only is not None:
-                exclude = [n for n in quantizable_nodes(fused) if n not in only]
+                return quantize_dynamic_onnx(fused, dst, p, exclude)
             return quantize_static_onnx(fused, dst, p, batches, cfg.calibration, exclude)
 
         sample = _sample(dev, 256)
@@ -99,7 +98,7 @@ def quantize(cfg: QuantizeConfig, log=print) -> Path:
         result = guard(run_quantizer,
                        lambda path: _points(opened.score(ort_forward(session(path), opened.kind),
                                                          "dev", dev), metric),
-                       damage, _points(fp32_dev, metric), quantizable_nodes(fused),
+                       damage, _points(fp32_dev, metric), candidates,
                        cfg.max_drop, scratch, log)
         if not result.within_budget:
             raise UserError(f"--max-drop {cfg.max_drop}: even with {len(result.excluded)} nodes "
