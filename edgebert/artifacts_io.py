@@ -58,7 +58,7 @@ def open_artifact(path: str | Path) -> Opened:
     t = record.get("task")
     if not t:
         raise UserError(f"{path}/stage.json: no task record")
-    task = load_task(TaskConfig(t["name"], t["kind"], t["columns"], t["seed"]))
+    task = load_task(TaskConfig.from_record(t))
     return Opened(path, record, task, load_tokenizer(str(path)))
 
 

@@ -480,6 +480,81 @@ def report(run_dir, teacher):
     click.echo(f"wrote {run_dir}/report.json, report.md, report.html")
 
 
+@main.command()
+@click.argument("recipe", required=False)
+@click.option("--out", default=None,
+              help="Run directory [default: runs/<recipe name>]. Rerun the same command to "
+                   "resume: finished stages are skipped.")
+@click.option("--set", "sets", multiple=True, metavar="KEY=VALUE",
+              help="Override a recipe field, e.g. --set teacher.train.epochs=3 or "
+                   "--set students.0.layers=[0,2,4] (the value is read as YAML). Repeatable.")
+@click.option("--max-accuracy-drop", type=float, default=None,
+              help="Accuracy budget in points against the teacher: the fastest artifact within "
+                   "it is recommended, per target [default: the recipe's, 1.0].")
+@click.option("--show", is_flag=True, help="Print the resolved recipe and the stages; run nothing.")
+def compress(recipe, out, sets, max_accuracy_drop, show):
+    """Teacher to report in one command: fine-tune, distil, prune, trim, INT8, export, bench.
+
+    RECIPE is a YAML file or a packaged recipe name (default, tiny); with none,
+    the default recipe runs: the packaged MiniLM-L6 on Rotten Tomatoes, offline,
+    in under 30 minutes on 2 CPU cores. Ends with the report table and the path
+    of report.html.
+
+    \b
+    Examples:
+      edgebert compress                                   # default recipe -> runs/default
+      edgebert compress tiny --out runs/smoke             # the whole chain in about a minute
+      edgebert compress my.yaml --set teacher.train.epochs=3 --max-accuracy-drop 0.5
+      edgebert compress --show                            # every field of the default recipe
+    """
+    from pathlib import Path
+
+    from edgebert.compress.recipe import load, resolve
+
+    sets = list(sets) + ([f"max_accuracy_drop={max_accuracy_drop}"]
+                         if max_accuracy_drop is not None else [])
+    cfg = load(recipe, sets)
+    run_dir = out or f"runs/{resolve(recipe).stem}"
+    if show:
+        import yaml
+
+        from edgebert.compress.run import plan
+        from edgebert.config import to_dict
+
+        click.echo(yaml.safe_dump(to_dict(cfg), sort_keys=False))
+        for i, step in enumerate(plan(cfg, Path(run_dir), click.echo), 1):
+            click.echo(f"[{i}] {step.title} -> {step.out}")
+        return
+    from edgebert.compress.run import compress as run
+    from edgebert.report.render import markdown
+
+    rep = run(cfg, run_dir, log=click.echo)
+    click.echo(markdown(rep))
+    click.echo(f"report: {Path(run_dir) / 'report.html'}")
+
+
+@main.command()
+@click.option("--model", required=True,
+              help="Artifact to ship: INT8 or FP32 ONNX, ORT format, or a PyTorch directory "
+                   "(exported to FP32 ONNX on the way).")
+@click.option("--out", required=True, help="Bundle directory to write (must not exist).")
+def bundle(model, out):
+    """Write a deployment bundle that `edgebert.runtime` loads without torch.
+
+    The bundle holds the model, tokenizer.json and a manifest with labels,
+    maximum length, target and sha256 of every file. Before it is published the
+    runtime itself loads it and must reproduce the artifact's dev accuracy.
+
+    \b
+    Example:
+      edgebert bundle --model runs/default/int8/x86-avx2 --out bundles/rt
+      python -c "from edgebert.runtime import load; print(load('bundles/rt').predict(['fun']))"
+    """
+    from edgebert.bundle import bundle as run
+
+    run(model, out, log=click.echo)
+
+
 @main.command("arm-env")
 @click.option("--check", "artifact", default=None,
               help="An INT8/ONNX artifact to run under emulation and compare with x86.")

@@ -88,8 +88,17 @@ class TaskConfig:
     """Map roles to column names: text, text_pair, label (ner jsonl: tokens, tags)."""
     seed: int = 13
     """Seed of the train/dev/test split."""
+    limit: int | None = None
+    """Keep at most this many examples of each split (a seeded sample): smoke tests only."""
+
+    @classmethod
+    def from_record(cls, record: dict) -> "TaskConfig":
+        """The task config a stage recorded in its stage.json (`task_record`)."""
+        return cls(record["name"], record["kind"], record["columns"], record["seed"],
+                   record.get("limit"))
 
     def __post_init__(self):
+        _check(self.limit is None or self.limit > 0, "--limit", "must be > 0")
         _check(self.kind is None or self.kind in TASK_KINDS, "--kind",
                f"must be one of {', '.join(TASK_KINDS)}, got '{self.kind}'")
         roles = {"text", "text_pair", "label", "tokens", "tags"}

@@ -34,7 +34,7 @@ def evaluate(model: str, task: TaskConfig | None = None, split: str = "test",
         if trained is None:
             raise UserError(f"{model}: no stage.json says which task it was trained on; "
                             f"pass --task")
-        task = TaskConfig(trained["name"], trained["kind"], trained["columns"], trained["seed"])
+        task = TaskConfig.from_record(trained)
     data = load_task(task)
     if split not in data.splits:
         raise UserError(f"--split: must be one of {', '.join(data.splits)}, got '{split}'")

@@ -83,5 +83,6 @@ def save(work: Path, out: Path, model, tokenizer, stage: dict, metrics: dict) ->
 def task_record(task: Task, task_cfg, max_length: int) -> dict:
     """What a later stage needs to rebuild the same task and splits."""
     return {"name": task_cfg.name, "kind": task.kind, "labels": task.labels,
-            "columns": task_cfg.columns, "seed": task_cfg.seed, "max_length": max_length,
+            "columns": task_cfg.columns, "seed": task_cfg.seed, "limit": task_cfg.limit,
+            "max_length": max_length,
             "sizes": {s: len(v) for s, v in task.splits.items()}}

@@ -15,6 +15,7 @@ import bz2
 import csv
 import io
 import json
+import random
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -75,14 +76,21 @@ def load_task(cfg: TaskConfig) -> Task:
     ('classification', ['negative', 'positive'], True)
     """
     if cfg.name == "rotten-tomatoes":
-        return _rotten_tomatoes(cfg.seed)
-    if cfg.name == "wnut-ner":
-        return _wnut(cfg.seed)
-    path = resolve_data(cfg.name)
-    if cfg.kind is None:
-        raise UserError(f"{path}: a local task needs --kind "
-                        f"(classification, pair, regression, ner or qa)")
-    return _local(path, cfg)
+        task = _rotten_tomatoes(cfg.seed)
+    elif cfg.name == "wnut-ner":
+        task = _wnut(cfg.seed)
+    else:
+        path = resolve_data(cfg.name)
+        if cfg.kind is None:
+            raise UserError(f"{path}: a local task needs --kind "
+                            f"(classification, pair, regression, ner or qa)")
+        task = _local(path, cfg)
+    if cfg.limit:
+        rng = random.Random(cfg.seed)
+        task.splits = {name: [ex for _, ex in sorted(rng.sample(list(enumerate(rows)), cfg.limit),
+                                                     key=lambda p: p[0])]
+                       if len(rows) > cfg.limit else rows for name, rows in task.splits.items()}
+    return task
 
 
 def _rotten_tomatoes(seed: int) -> Task:

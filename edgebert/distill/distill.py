@@ -52,8 +52,7 @@ def teacher_task(teacher_dir: str) -> tuple[TaskConfig, int]:
     if not record:
         raise UserError(f"{teacher_dir}/stage.json: no task record; distil from an "
                         f"`edgebert finetune` artifact")
-    return (TaskConfig(record["name"], record["kind"], record["columns"], record["seed"]),
-            record["max_length"])
+    return TaskConfig.from_record(record), record["max_length"]
 
 
 def load_teacher(source: str, kind: str, eager: bool):
@@ -86,7 +85,8 @@ def distill(cfg: DistillConfig, restart: bool = False, log=print) -> Path:
     source = resolve_model(cfg.teacher)
     task_cfg, max_length = teacher_task(source)
     if cfg.task and cfg.task != task_cfg.name:
-        task_cfg = TaskConfig(cfg.task, task_cfg.kind, task_cfg.columns, task_cfg.seed)
+        task_cfg = TaskConfig(cfg.task, task_cfg.kind, task_cfg.columns, task_cfg.seed,
+                              task_cfg.limit)
     task = load_task(task_cfg)
     known = artifact.read_json(Path(source) / "stage.json")["task"]["labels"]
     if task.labels != known:

@@ -39,7 +39,7 @@ def trim_vocab(cfg: TrimVocabConfig, log=print) -> Path:
     source = resolve_model(cfg.model)
     record = artifact.read_json(Path(source) / "stage.json")
     t = record["task"]
-    task = load_task(TaskConfig(t["name"], t["kind"], t["columns"], t["seed"]))
+    task = load_task(TaskConfig.from_record(t))
     tokenizer = load_tokenizer(source)
     kept_texts = [x for s in cfg.splits for x in texts_of(task.splits[s])]
     if cfg.corpus:

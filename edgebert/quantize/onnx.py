@@ -89,8 +89,10 @@ def quantize_static_onnx(src: Path, dst: Path, p: Preset, batches: list[dict[str
     if method not in methods:
         raise UserError(f"--calibration: '{method}' is not one of {', '.join(methods)}")
     names = {i.name for i in onnx.load(str(src), load_external_data=False).graph.input}
-    src = with_types(src, dst.with_name(dst.stem + ".typed.onnx"))
-    quantize_static(str(src), str(dst), _Reader(batches, names), quant_format=QuantFormat.QDQ,
+    typed = onnx.load(str(with_types(src, dst.with_name(dst.stem + ".typed.onnx"))))
+    # a ModelProto, not a path: ORT then shape-infers in a private temporary directory
+    # instead of beside the file (a "-inferred" sibling that went missing once, mid-guard)
+    quantize_static(typed, str(dst), _Reader(batches, names), quant_format=QuantFormat.QDQ,
                     activation_type=getattr(QuantType, p.static_activations),
                     weight_type=QuantType.QInt8, per_channel=p.per_channel,
                     reduce_range=p.reduce_range, calibrate_method=methods[method],

@@ -44,12 +44,19 @@ def _format(stage: dict, path: Path) -> str:
     return stage.get("format", "?")
 
 
-def _latency(path: Path, target: str | None, results: list[dict]) -> dict:
+def _setting(results: list[dict]) -> tuple[int, int]:
+    """(batch 1, seq 128) when measured, else the first setting that was."""
+    got = [(r["batch"], r["seq"]) for r in results]
+    return SETTING if SETTING in got or not got else got[0]
+
+
+def _latency(path: Path, target: str | None, results: list[dict],
+             setting: tuple[int, int] = SETTING) -> dict:
     mine = [r for r in results if Path(r.get("path", "")).resolve() in
             (path.resolve(), (path / "model.onnx").resolve(), (path / "model.ort").resolve())]
     if target == "arm64":
         mine = [r for r in mine if r.get("source") == "imported"]
-    pick = [r for r in mine if (r["batch"], r["seq"]) == SETTING] or mine
+    pick = [r for r in mine if (r["batch"], r["seq"]) == setting]
     if not pick:
         return {"latency_source": "not measured" if target == "arm64" or not results
                 else "not benched"}
@@ -65,6 +72,7 @@ def _latency(path: Path, target: str | None, results: list[dict]) -> dict:
 def collect(run: Path, teacher: str | None = None) -> dict:
     run = Path(run)
     results = bench_results(run)
+    setting = _setting(results)
     rows = []
     for path in artifacts(run):
         stage = json.loads((path / "stage.json").read_text())
@@ -79,7 +87,7 @@ def collect(run: Path, teacher: str | None = None) -> dict:
         arm = m.get("arm64_emulation")
         if arm:
             row["arm64_emulation"] = arm
-        rows.append(row | _latency(path, target, results))
+        rows.append(row | _latency(path, target, results, setting))
     ref = next((r for r in rows if r["artifact"] == teacher), None) if teacher else \
         next((r for r in rows if r["stage"] == "finetune"), None)
     for r in rows:
@@ -91,8 +99,35 @@ def collect(run: Path, teacher: str | None = None) -> dict:
             r["size_ratio_vs_teacher"] = ref["size_mb"] / r["size_mb"]
     machines = {json.dumps(r["machine"], sort_keys=True) for r in results}
     return {"schema": "edgebert.report/1", "run": str(run), "teacher": ref and ref["artifact"],
-            "setting": {"batch": SETTING[0], "seq": SETTING[1]},
+            "setting": {"batch": setting[0], "seq": setting[1]},
             "machines": [json.loads(m) for m in sorted(machines)], "rows": rows}
+
+
+def recommend(rows: list[dict], budget: float) -> dict[str, str]:
+    """Per target, the fastest artifact within `budget` points of the teacher.
+
+    x86 rows ("any" and x86-*) compete on measured p50. arm64 rows have no
+    latency here (emulation is not a device): the smallest within budget is
+    named, and says so, unless imported device latency exists.
+    """
+    picks: dict[str, str] = {}
+    ok = [r for r in rows if r.get("delta_vs_teacher") is not None
+          and r["delta_vs_teacher"] >= -budget and r["stage"] != "finetune"]
+    x86 = [r for r in ok if r["target"] != "arm64" and r.get("p50_ms")]
+    if x86:
+        best = min(x86, key=lambda r: r["p50_ms"])
+        picks["x86"] = best["artifact"]
+        best["recommended"] = f"fastest within {budget:g} points of the teacher on x86"
+    arm = [r for r in ok if r["target"] == "arm64"]
+    if arm:
+        timed = [r for r in arm if r.get("p50_ms")]
+        best = min(timed, key=lambda r: r["p50_ms"]) if timed else min(
+            arm, key=lambda r: r.get("size_mb") or float("inf"))
+        picks["arm64"] = best["artifact"]
+        best["recommended"] = (f"fastest within {budget:g} points on arm64 (imported latency)"
+                               if timed else f"smallest within {budget:g} points on arm64 (no "
+                               f"device latency: emulated time is not one)")
+    return picks
 
 
 def pareto(rows: list[dict]) -> list[str]:

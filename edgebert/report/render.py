@@ -8,7 +8,7 @@ import json
 from pathlib import Path
 
 from edgebert.artifact import write_json
-from edgebert.report.collect import collect, pareto
+from edgebert.report.collect import collect, pareto, recommend
 
 COLUMNS = [("artifact", "artifact"), ("format", "format"), ("precision", "precision"),
            ("target", "target"), ("params", "params"), ("size_mb", "size MB"),
@@ -42,6 +42,9 @@ def markdown(report: dict) -> str:
              "| " + " | ".join(h for _, h in COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
     for r in report["rows"]:
         lines.append("| " + " | ".join(cell(k, r.get(k)) for k, _ in COLUMNS) + " |")
+    for target, name in report.get("recommended", {}).items():
+        row = next(r for r in report["rows"] if r["artifact"] == name)
+        lines.append(f"\n**Recommended for {target}: `{name}`**: {row['recommended']}.")
     for m in report["machines"]:
         lines.append(f"\nMeasured on: {m.get('cpu')} ({m.get('machine')}), flags "
                      f"{', '.join(m.get('flags', [])) or 'none'}, {m.get('cores')} cores, "
@@ -97,7 +100,7 @@ def svg_plot(rows: list[dict], width: int = 640, height: int = 360) -> str:
 STYLE = """body{font-family:system-ui,sans-serif;margin:2em;color:#222}
 table{border-collapse:collapse;font-size:13px}th,td{border:1px solid #ccc;padding:4px 8px;
 text-align:right}td:first-child,th:first-child{text-align:left}th{cursor:pointer;background:#f3f3f3}
-tr.front td:first-child{font-weight:bold;color:#d62728}.note{color:#555;font-size:13px}"""
+tr.front td:first-child{font-weight:bold;color:#d62728}tr.rec{background:#eaf6ea}.note{color:#555;font-size:13px}"""
 
 SORT = """document.querySelectorAll('th').forEach(function(th, i){th.addEventListener('click',
 function(){var t=th.closest('table'),b=t.tBodies[0],rows=Array.from(b.rows),
@@ -114,11 +117,16 @@ def page(report: dict) -> str:
     for r in report["rows"]:
         cells = "".join(f'<td data-v="{html.escape(str(r.get(k) if r.get(k) is not None else ""))}">'
                         f"{html.escape(cell(k, r.get(k)))}</td>" for k, _ in COLUMNS)
-        body.append(f'<tr class="{"front" if r["artifact"] in front else ""}">{cells}</tr>')
+        cls = ("front " if r["artifact"] in front else "") + ("rec" if r.get("recommended") else "")
+        body.append(f'<tr class="{cls.strip()}">{cells}</tr>')
     machines = "".join(f"<li>{html.escape(m.get('cpu') or '?')} ({html.escape(str(m.get('machine')))}),"
                        f" flags {html.escape(', '.join(m.get('flags', [])) or 'none')}, "
                        f"{m.get('cores')} cores, {m.get('threads')} threads</li>"
                        for m in report["machines"])
+    recommended = "".join(
+        f"<p><b>Recommended for {html.escape(t)}:</b> <code>{html.escape(n)}</code> "
+        f"({html.escape(next(r for r in report['rows'] if r['artifact'] == n)['recommended'])})"
+        f"</p>" for t, n in report.get("recommended", {}).items())
     return f"""<!doctype html><html lang="en"><head><meta charset="utf-8">
 <title>EdgeBERT report</title><style>{STYLE}</style></head><body>
 <h1>EdgeBERT report</h1>
@@ -127,6 +135,7 @@ def page(report: dict) -> str:
 sequence {report['setting']['seq']}; accuracy on the test split. Red: the Pareto front (no other
 artifact is both more accurate and faster). Emulated runs never give a latency: arm64 shows
 "not measured" unless results from a device were imported.</p>
+{recommended}
 {svg_plot(report['rows'])}
 <h2>Artifacts</h2><p class="note">Click a column to sort.</p>
 <table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>
@@ -134,9 +143,13 @@ artifact is both more accurate and faster). Emulated runs never give a latency: 
 <script>{SORT}</script></body></html>"""
 
 
-def write_report(run: Path, teacher: str | None = None) -> dict:
+def write_report(run: Path, teacher: str | None = None, budget: float | None = None) -> dict:
+    """Write report.json/.md/.html; with `budget` (points), mark the recommended artifacts."""
     report = collect(Path(run), teacher)
     report["pareto"] = pareto(report["rows"])
+    if budget is not None:
+        report["budget_points"] = budget
+        report["recommended"] = recommend(report["rows"], budget)
     write_json(Path(run) / "report.json", report)
     (Path(run) / "report.md").write_text(markdown(report))
     (Path(run) / "report.html").write_text(page(report))

@@ -1,0 +1,87 @@
+"""`edgebert bundle`: any model artifact -> a deployment bundle for `edgebert.runtime`.
+
+The bundle is checked before it is published: the runtime loads it and scores
+the dev split, and its accuracy must equal the artifact's own dev score (the
+same tokenizer, truncation and model, through the code an app will run).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+from edgebert import artifact
+from edgebert.artifacts_io import open_artifact
+from edgebert.errors import UserError
+from edgebert.runtime import KINDS, SCHEMA, Model, sha256
+
+
+def _model_file(opened, work: Path, log) -> str:
+    for name in ("model.ort", "model.onnx"):
+        if (opened.path / name).exists():
+            shutil.copy2(opened.path / name, work / name)
+            return name
+    if (opened.path / "model.safetensors").exists():
+        from edgebert.artifacts_io import load_torch
+        from edgebert.export.onnx import export_onnx
+
+        log(f"{opened.path}: PyTorch weights; exporting FP32 ONNX into the bundle")
+        export_onnx(load_torch(opened), opened.kind, work / "model.onnx")
+        return "model.onnx"
+    raise UserError(f"{opened.path}: no model.onnx, model.ort or model.safetensors to bundle "
+                    f"(TorchScript artifacts cannot be served by the ONNX runtime)")
+
+
+def bundle(model: str, out: str, log=print) -> Path:
+    opened = open_artifact(model)
+    if opened.kind not in KINDS:
+        raise UserError(f"{model}: the runtime serves {', '.join(KINDS)} models, not "
+                        f"{opened.kind}")
+    dst = Path(out)
+    if dst.exists():
+        raise UserError(f"--out {dst}: exists; choose a new directory")
+    work = artifact.partial_dir(dst)
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
+    try:
+        name = _model_file(opened, work, log)
+        tok = opened.path / "tokenizer.json"
+        if not tok.exists():
+            raise UserError(f"{model}: no tokenizer.json (a fast tokenizer is needed)")
+        shutil.copy2(tok, work / "tokenizer.json")
+        stage = opened.record
+        metrics = artifact.read_json(opened.path / "metrics.json")
+        manifest = {"schema": SCHEMA, "kind": opened.kind, "labels": opened.task.labels,
+                    "max_length": opened.max_length,
+                    "pad_token_id": opened.tokenizer.pad_token_id, "model": name,
+                    "target": stage.get("target", "any"),
+                    "precision": stage.get("precision", "fp32"), "source": str(opened.path),
+                    "task": stage["task"]["name"], "metric": metrics.get("metric"),
+                    "test": (metrics.get("test") or {}).get(metrics.get("metric")),
+                    "files": {n: sha256(work / n) for n in (name, "tokenizer.json")}}
+        artifact.write_json(work / "manifest.json", manifest)
+        _check(Model(work), opened, metrics, log)
+        os.rename(work, dst)
+    except BaseException:
+        shutil.rmtree(work, ignore_errors=True)
+        raise
+    log(f"bundle {dst}: {name} ({(dst / name).stat().st_size / 1e6:.1f} MB), tokenizer.json, "
+        f"manifest.json")
+    return dst
+
+
+def _check(runtime: Model, opened, metrics: dict, log) -> None:
+    """The runtime's dev accuracy must be the artifact's (classification kinds)."""
+    if opened.kind not in ("classification", "pair"):
+        return
+    dev = opened.task.splits["dev"]
+    texts = [ex.text for ex in dev]
+    pairs = [ex.text_pair for ex in dev] if opened.kind == "pair" else None
+    got = runtime.predict(texts, pairs)
+    acc = sum(runtime.labels.index(g["label"]) == ex.label for g, ex in zip(got, dev)) / len(dev)
+    want = metrics["dev"]["accuracy"]
+    if abs(acc - want) > 1e-9:
+        raise UserError(f"{opened.path}: through the runtime the dev accuracy is {acc:.4f}, the "
+                        f"artifact's is {want:.4f}; tokenization or model differ, not bundling")
+    log(f"runtime check: dev accuracy {acc:.4f} through edgebert.runtime equals the artifact's")

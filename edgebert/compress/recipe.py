@@ -1,0 +1,271 @@
+"""Recipes: one YAML file that names every stage of `edgebert compress`.
+
+A recipe is read into the dataclasses below; every field has a default, so a
+recipe names only what it changes. Unknown keys and wrong types are errors
+that name the key. `--set a.b.c=value` overrides a field of the resolved
+recipe (the value is read as YAML: `--set students.0.layers=[0,2,4]`).
+
+Artifacts are named: `teacher`, each student's `name`, each pruning's `name`.
+Quantization and export take a `model` by that name (default: the last model
+the recipe makes); with `trim_vocab` they get its vocabulary-trimmed copy.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from edgebert.config import (EXPORT_FORMATS, DistillLossConfig, TaskConfig, TrainConfig, _check,
+                             to_dict)
+from edgebert.errors import UserError
+from edgebert.quantize.presets import PRESETS
+
+RECIPES = Path(__file__).resolve().parent.parent / "recipes"
+
+
+@dataclass
+class TeacherRecipe:
+    model: str = "minilm-l6"
+    """Starting checkpoint (packaged name, local directory, hub id), or with
+    `finetuned: true` an existing `edgebert finetune` artifact to use as it is."""
+    finetuned: bool = False
+    """The model is already a fine-tuned teacher: copy it into the run, do not train."""
+    max_length: int = 128
+    """Tokens per example for every stage of the run."""
+    train: TrainConfig = field(default_factory=lambda: TrainConfig(epochs=1.0, eval_every=100,
+                                                                     patience=4))
+
+
+@dataclass
+class StudentRecipe:
+    name: str = "student"
+    """Artifact name (directory in the run)."""
+    layers: list[int] | None = None
+    """Teacher layers to start from (default: every other layer)."""
+    hidden_size: int | None = None
+    """Narrower student with fresh weights: hidden size."""
+    heads: int | None = None
+    """Narrower student: attention heads."""
+    ffn: int | None = None
+    """Narrower student: feed-forward size."""
+    augment: int = 0
+    """Masked/dropped-word copies of each training text for the soft-target losses."""
+    loss: DistillLossConfig = field(default_factory=DistillLossConfig)
+    train: TrainConfig = field(default_factory=lambda: TrainConfig(epochs=1.0, lr=1e-4,
+                                                                     eval_every=100, patience=4))
+
+
+@dataclass
+class PruneRecipe:
+    name: str = "pruned"
+    """Artifact name (directory in the run)."""
+    model: str | None = None
+    """Artifact to prune, by name (default: the last student)."""
+    heads: float = 0.0
+    """Attention heads to remove per layer: a fraction (< 1) or a count."""
+    ffn: float = 0.0
+    """FFN neurons to remove per layer: a fraction (< 1) or a count."""
+    drop_layers: list[int] = field(default_factory=list)
+    """Whole encoder layers to remove."""
+    sparsity: float = 0.0
+    """Unstructured magnitude sparsity (zeros compress on disk; no speed on stock runtimes)."""
+    recover: str = "distill"
+    """none, finetune, or distill (from the run's teacher)."""
+    loss: DistillLossConfig = field(default_factory=DistillLossConfig)
+    train: TrainConfig = field(default_factory=lambda: TrainConfig(epochs=1.0, lr=1e-4,
+                                                                     eval_every=100, patience=4))
+
+
+@dataclass
+class QuantizeRecipe:
+    target: str = "native"
+    """native (this CPU's preset), x86-avx2, x86-vnni or arm64; written to int8/<target>."""
+    mode: str = "dynamic"
+    """dynamic or static (QDQ, calibrated on training examples)."""
+    model: str | None = None
+    """Artifact to quantize, by name (default: the last model)."""
+    calibration: str = "minmax"
+    """Static mode: minmax, entropy or percentile."""
+    max_drop: float = 1.0
+    """Largest dev drop (points) against the FP32 parent before nodes fall back to FP32."""
+
+
+@dataclass
+class ExportRecipe:
+    format: str = "onnx"
+    """onnx, ort or torchscript (FP32, checked against the PyTorch parent)."""
+    model: str | None = None
+    """Artifact to export, by name (default: the last model)."""
+
+
+@dataclass
+class BenchRecipe:
+    enabled: bool = True
+    """Measure latency of every artifact (arm64 ones excepted: emulation is not a device)."""
+    batch: list[int] = field(default_factory=lambda: [1])
+    seq: list[int] = field(default_factory=lambda: [128])
+    threads: int = 2
+    warmup: int = 10
+    runs: int = 30
+    rounds: int = 5
+    """Each round runs every artifact once, in its own process (interleaved)."""
+
+
+@dataclass
+class Recipe:
+    task: TaskConfig = field(default_factory=TaskConfig)
+    teacher: TeacherRecipe = field(default_factory=TeacherRecipe)
+    students: list[StudentRecipe] = field(default_factory=lambda: [StudentRecipe()])
+    prune: list[PruneRecipe] = field(default_factory=list)
+    trim_vocab: bool = True
+    """Trim each model's vocabulary to the task's training tokens before quantizing or
+    exporting it (outputs on covered text unchanged; most of a small student is embeddings)."""
+    quantize: list[QuantizeRecipe] = field(default_factory=lambda: [QuantizeRecipe()])
+    export: list[ExportRecipe] = field(default_factory=list)
+    bench: BenchRecipe = field(default_factory=BenchRecipe)
+    max_accuracy_drop: float = 1.0
+    """Budget in points against the teacher: the fastest artifact within it is recommended."""
+
+    def __post_init__(self):
+        names = ["teacher"] + [s.name for s in self.students] + [p.name for p in self.prune]
+        dup = sorted({n for n in names if names.count(n) > 1})
+        _check(not dup, "recipe", f"artifact names repeat: {', '.join(dup)}")
+        for n in names:
+            _check(n.replace("-", "_").isidentifier() and n not in ("int8", "export", "bench"),
+                   "recipe", f"artifact name '{n}' must be a plain word (letters, digits, _ -)")
+        _check(self.max_accuracy_drop >= 0, "max_accuracy_drop", "must be >= 0")
+        for i, p in enumerate(self.prune):
+            known = names[: len(self.students) + 1 + i]
+            _check(p.model is None or p.model in known, f"prune.{i}.model",
+                   f"'{p.model}' is not an earlier artifact ({', '.join(known)})")
+            _check(p.recover in ("none", "finetune", "distill"), f"prune.{i}.recover",
+                   f"must be none, finetune or distill, got '{p.recover}'")
+        for key, items in (("quantize", self.quantize), ("export", self.export)):
+            for i, q in enumerate(items):
+                _check(q.model is None or q.model in names, f"{key}.{i}.model",
+                       f"'{q.model}' is not an artifact of the recipe ({', '.join(names)})")
+        for i, e in enumerate(self.export):
+            _check(e.format in EXPORT_FORMATS, f"export.{i}.format",
+                   f"must be one of {', '.join(EXPORT_FORMATS)}, got '{e.format}'")
+        for i, q in enumerate(self.quantize):
+            _check(q.target in ("native", *PRESETS), f"quantize.{i}.target",
+                   f"must be native or one of {', '.join(PRESETS)}, got '{q.target}'")
+            _check(q.mode in ("dynamic", "static"), f"quantize.{i}.mode",
+                   f"must be dynamic or static, got '{q.mode}'")
+
+    def last_model(self) -> str:
+        if self.prune:
+            return self.prune[-1].name
+        return self.students[-1].name if self.students else "teacher"
+
+
+def build(cls, data, where: str = ""):
+    """`cls` from plain data (YAML), naming any unknown key or wrong type by its path."""
+    hint = cls
+    if isinstance(hint, types.UnionType) or typing.get_origin(hint) is typing.Union:
+        args = [a for a in typing.get_args(hint) if a is not type(None)]
+        if data is None:
+            return None
+        hint = args[0]
+    origin = typing.get_origin(hint)
+    if dataclasses.is_dataclass(hint):
+        if data is None:
+            data = {}
+        if not isinstance(data, dict):
+            raise UserError(f"recipe: {where or 'top level'} must be a mapping, got {data!r}")
+        hints = typing.get_type_hints(hint)
+        names = {f.name for f in dataclasses.fields(hint)}
+        unknown = sorted(set(data) - names)
+        if unknown:
+            raise UserError(f"recipe: unknown key(s) {', '.join(_join(where, k) for k in unknown)};"
+                            f" known here: {', '.join(sorted(names))}")
+        try:
+            return hint(**{k: build(hints[k], v, _join(where, k)) for k, v in data.items()})
+        except TypeError as err:
+            raise UserError(f"recipe: {where or 'top level'}: {err}") from None
+    if origin is list:
+        if not isinstance(data, list):
+            raise UserError(f"recipe: {where} must be a list, got {data!r}")
+        (item,) = typing.get_args(hint)
+        return [build(item, v, f"{where}.{i}") for i, v in enumerate(data)]
+    if origin is dict:
+        if not isinstance(data, dict):
+            raise UserError(f"recipe: {where} must be a mapping, got {data!r}")
+        return {str(k): str(v) for k, v in data.items()}
+    if hint is float and isinstance(data, int) and not isinstance(data, bool):
+        return float(data)
+    if hint is str and isinstance(data, (int, float)) and not isinstance(data, bool):
+        return str(data)
+    if not isinstance(data, hint) or (hint is int and isinstance(data, bool)):
+        raise UserError(f"recipe: {where} must be {hint.__name__}, got {data!r}")
+    return data
+
+
+def _join(where: str, key) -> str:
+    return f"{where}.{key}" if where else str(key)
+
+
+def override(data: dict, assignment: str) -> None:
+    """Apply `a.b.0.c=value` to the resolved recipe dict; the path must exist."""
+    import yaml
+
+    if "=" not in assignment:
+        raise UserError(f"--set {assignment}: expected KEY=VALUE, e.g. teacher.train.epochs=2")
+    key, raw = assignment.split("=", 1)
+    try:
+        value = yaml.safe_load(raw)
+    except yaml.YAMLError as err:
+        raise UserError(f"--set {key}: cannot read the value '{raw}' ({err})") from None
+    node, parts = data, key.strip().split(".")
+    for i, part in enumerate(parts):
+        last = i == len(parts) - 1
+        if isinstance(node, list):
+            if not part.isdigit() or int(part) >= len(node):
+                raise UserError(f"--set {key}: '{'.'.join(parts[:i])}' has {len(node)} entries; "
+                                f"'{part}' is not one of 0..{len(node) - 1}")
+            part = int(part)
+        elif not isinstance(node, dict) or part not in node:
+            known = ", ".join(sorted(node)) if isinstance(node, dict) else "nothing"
+            raise UserError(f"--set {key}: unknown key '{'.'.join(parts[:i + 1])}'; "
+                            f"known here: {known}")
+        if last:
+            node[part] = value
+        else:
+            node = node[part]
+
+
+def load(path: str | None, sets: list[str] = ()) -> Recipe:
+    """Read a recipe file (default: the packaged default), apply `--set`s, check it."""
+    import yaml
+
+    source = resolve(path)
+    try:
+        data = yaml.safe_load(source.read_text(encoding="utf-8")) or {}
+    except (OSError, UnicodeDecodeError) as err:
+        raise UserError(f"{source}: cannot read the recipe ({err})") from None
+    except yaml.YAMLError as err:
+        raise UserError(f"{source}: not valid YAML ({err})") from None
+    recipe = build(Recipe, data)
+    if sets:
+        resolved = to_dict(recipe)
+        for s in sets:
+            override(resolved, s)
+        recipe = build(Recipe, resolved)
+    return recipe
+
+
+def resolve(path: str | None) -> Path:
+    """A recipe file, or the name of a packaged one (default, tiny)."""
+    if path is None:
+        return RECIPES / "default.yaml"
+    p = Path(path)
+    if p.exists():
+        return p
+    packaged = RECIPES / f"{path}.yaml"
+    if packaged.exists():
+        return packaged
+    names = ", ".join(sorted(f.stem for f in RECIPES.glob("*.yaml")))
+    raise UserError(f"recipe {path}: no such file, and not a packaged recipe ({names})")

@@ -1,0 +1,187 @@
+"""`edgebert compress`: every stage of a recipe, in order, into one run directory.
+
+Each stage is the same function its own subcommand calls, writing
+`<run>/<name>/`; a finished stage (its metrics.json exists) is skipped, an
+unfinished one resumes from its checkpoint. So a killed run is resumed by
+running the same command again.
+
+    <run>/recipe.yaml        the resolved recipe (every default filled in)
+    <run>/teacher/           fine-tuned teacher
+    <run>/<student>/         distilled students, <run>/<pruned>/ pruned ones
+    <run>/<name>_trimmed/    vocabulary-trimmed copies (trim_vocab)
+    <run>/int8/<target>/     INT8 ONNX per target
+    <run>/export/<format>/   FP32 ONNX / ORT / TorchScript exports
+    <run>/bench/latency.json interleaved latency of every artifact (arm64 excepted)
+    <run>/report.*           the report, with the recommended artifact per target
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from edgebert import artifact
+from edgebert.compress.recipe import Recipe
+from edgebert.config import (DistillConfig, ExportConfig, FinetuneConfig, PruneConfig,
+                             QuantizeConfig, TrimVocabConfig, to_dict)
+from edgebert.errors import UserError
+
+
+@dataclass
+class Step:
+    title: str
+    out: Path
+    run: object  # () -> Path
+
+
+def plan(recipe: Recipe, run: Path, log) -> list[Step]:
+    """The recipe's stages, in order, each with its output directory."""
+    steps: list[Step] = []
+    paths = {"teacher": run / "teacher"}
+    teacher = recipe.teacher
+
+    if teacher.finetuned:
+        steps.append(Step(f"copy the fine-tuned teacher {teacher.model}", paths["teacher"],
+                          lambda: _copy_teacher(teacher.model, paths["teacher"], log)))
+    else:
+        cfg = FinetuneConfig(model=teacher.model, out=str(paths["teacher"]),
+                             max_length=teacher.max_length, task=recipe.task, train=teacher.train)
+        steps.append(Step(f"fine-tune the teacher from {teacher.model}", paths["teacher"],
+                          _call("edgebert.teacher.finetune", "finetune", cfg, log)))
+    for s in recipe.students:
+        paths[s.name] = run / s.name
+        cfg = DistillConfig(teacher=str(paths["teacher"]), out=str(paths[s.name]),
+                            layers=s.layers, hidden_size=s.hidden_size, heads=s.heads, ffn=s.ffn,
+                            augment=s.augment, loss=s.loss, train=s.train)
+        shape = f"layers {s.layers}" if s.layers else "every other layer"
+        steps.append(Step(f"distil {s.name} ({shape})", paths[s.name],
+                          _call("edgebert.distill.distill", "distill", cfg, log)))
+    for p in recipe.prune:
+        parent = p.model or (recipe.students[-1].name if recipe.students else "teacher")
+        paths[p.name] = run / p.name
+        cfg = PruneConfig(model=str(paths[parent]), out=str(paths[p.name]), heads=p.heads,
+                          ffn=p.ffn, drop_layers=p.drop_layers, sparsity=p.sparsity,
+                          recover=p.recover,
+                          teacher=str(paths["teacher"]) if p.recover == "distill" else None,
+                          loss=p.loss, train=p.train)
+        steps.append(Step(f"prune {parent} into {p.name}", paths[p.name],
+                          _call("edgebert.prune.stage", "prune", cfg, log)))
+
+    def deployable(name: str | None) -> Path:
+        name = name or recipe.last_model()
+        if not recipe.trim_vocab or name == "teacher":
+            return paths[name]
+        trimmed = run / f"{name}_trimmed"
+        if trimmed not in {s.out for s in steps}:
+            cfg = TrimVocabConfig(model=str(paths[name]), out=str(trimmed))
+            steps.append(Step(f"trim the vocabulary of {name}", trimmed,
+                              _call("edgebert.distill.trim", "trim_vocab", cfg, log,
+                                    restartable=False)))
+        return trimmed
+
+    from edgebert.quantize.presets import native_target
+
+    targets = [native_target() if q.target == "native" else q.target for q in recipe.quantize]
+    for q, target in zip(recipe.quantize, targets):
+        src = deployable(q.model)
+        # one directory per target; the mode joins the name only when a target repeats
+        name = target if targets.count(target) == 1 else f"{target}-{q.mode}"
+        out = run / "int8" / name
+        cfg = QuantizeConfig(model=str(src), out=str(out), target=target, mode=q.mode,
+                             calibration=q.calibration, max_drop=q.max_drop)
+        steps.append(Step(f"INT8 {q.mode} for {target} from {src.name}", out,
+                          _call("edgebert.quantize.stage", "quantize", cfg, log,
+                                restartable=False)))
+    for e in recipe.export:
+        src = deployable(e.model)
+        out = run / "export" / e.format
+        cfg = ExportConfig(model=str(src), out=str(out), format=e.format)
+        steps.append(Step(f"export {src.name} to {e.format}", out,
+                          _call("edgebert.export.stage", "export", cfg, log, restartable=False)))
+    if recipe.bench.enabled:
+        steps.append(Step("measure latency (interleaved, one process per turn)",
+                          run / "bench" / "latency.json", lambda: _bench(recipe, run, steps, log)))
+    return steps
+
+
+def _call(module: str, name: str, cfg, log, restartable: bool = True):
+    """Import the stage lazily (torch loads only when a stage runs)."""
+    def go() -> Path:
+        import importlib
+
+        fn = getattr(importlib.import_module(module), name)
+        return fn(cfg, log=log) if not restartable else fn(cfg, restart=False, log=log)
+    return go
+
+
+def _copy_teacher(source: str, out: Path, log) -> Path:
+    src = Path(source)
+    if not (src / "metrics.json").exists() or not (src / "stage.json").exists():
+        raise UserError(f"teacher.model {source}: `finetuned: true` needs an `edgebert finetune` "
+                        f"artifact (stage.json and metrics.json)")
+    if artifact.already_done(out, log):
+        return out
+    work = artifact.partial_dir(out)
+    shutil.rmtree(work, ignore_errors=True)
+    shutil.copytree(src, work, ignore=shutil.ignore_patterns("checkpoint", "*.partial"))
+    (work / "metrics.json").unlink()  # written last, like every stage
+    artifact.write_json(work / "metrics.json", artifact.read_json(src / "metrics.json"))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    work.rename(out)
+    return out
+
+
+def _bench(recipe: Recipe, run: Path, steps: list[Step], log) -> Path:
+    from edgebert.bench.run import bench
+
+    out = run / "bench" / "latency.json"
+    if out.exists():
+        log(f"{out} is already measured; skipping")
+        return out
+    models = [s.out for s in steps if s.out.is_dir() and not _emulated_only(s.out)]
+    b = recipe.bench
+    data = bench([str(m) for m in models], b.batch, b.seq, b.threads, b.warmup, b.runs, b.rounds,
+                 log=log)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    artifact.write_json(out, data)
+    return out
+
+
+def _emulated_only(path: Path) -> bool:
+    """arm64 artifacts: timing them here would be x86 time, not the device's."""
+    stage = path / "stage.json"
+    return stage.exists() and artifact.read_json(stage).get("target") == "arm64"
+
+
+def compress(recipe: Recipe, out: str, log=print) -> dict:
+    """Run every stage of `recipe` into `out`; returns the report."""
+    import yaml
+
+    from edgebert.report.render import write_report
+
+    run = Path(out)
+    run.mkdir(parents=True, exist_ok=True)
+    resolved = yaml.safe_dump(to_dict(recipe), sort_keys=False)
+    saved = run / "recipe.yaml"
+    if saved.exists() and saved.read_text() != resolved:
+        raise UserError(f"--out {run}: holds a run of another recipe ({saved} differs); "
+                        f"choose another --out, or delete {run} to start over")
+    if not saved.exists():
+        tmp = saved.with_name("recipe.yaml.tmp")
+        tmp.write_text(resolved)
+        tmp.replace(saved)
+    steps = plan(recipe, run, log)
+    started = time.monotonic()
+    for i, step in enumerate(steps, 1):
+        done = step.out.is_file() if step.out.suffix == ".json" else artifact.is_complete(step.out)
+        log(f"[{i}/{len(steps)}] {step.title} -> {step.out}" + ("  (done)" if done else ""))
+        if done:
+            continue
+        t0 = time.monotonic()
+        step.run()
+        log(f"[{i}/{len(steps)}] finished in {time.monotonic() - t0:.0f} s")
+    report = write_report(run, "teacher", budget=recipe.max_accuracy_drop)
+    report["wall_seconds_this_invocation"] = round(time.monotonic() - started, 1)
+    return report

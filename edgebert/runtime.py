@@ -1,0 +1,183 @@
+"""The runtime apps embed: a deployment bundle in, labels and scores out.
+
+Needs only `onnxruntime`, `tokenizers` and `numpy` (`pip install
+'edgebert[runtime]'`); it never imports torch. A bundle is a directory:
+
+    manifest.json    schema edgebert.bundle/1: task kind, labels, max_length,
+                     target, precision, and the sha256 of every file below
+    model.onnx       (or model.ort) the FP32 or INT8 model
+    tokenizer.json   the model's fast tokenizer
+
+    >>> # model = load("bundles/rt")
+    >>> # model.predict(["a gripping, funny film"])
+    >>> # [{'label': 'positive', 'score': 0.93, 'scores': {'negative': 0.07, 'positive': 0.93}}]
+
+`predict` is safe to call from several threads at once: ONNX Runtime sessions
+are, and the tokenizer is configured once at load and only read afterwards.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import numpy as np
+
+SCHEMA = "edgebert.bundle/1"
+KINDS = ("classification", "pair", "regression", "ner")
+
+
+class BundleError(ValueError):
+    """A bundle that is missing, altered or unsafe; the message names the file."""
+
+
+def sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _inside(root: Path, name: str) -> Path:
+    """`root/name`, refusing names that leave `root` (.., absolute paths, links)."""
+    if not isinstance(name, str) or not name or "/" in name or "\\" in name or name in (".", ".."):
+        raise BundleError(f"{root}/manifest.json: file name {name!r} is not a plain file name")
+    path = root / name
+    if path.is_symlink():
+        raise BundleError(f"{path}: a link; bundles hold plain files only")
+    return path
+
+
+def read_manifest(root: Path) -> dict:
+    root = Path(root)
+    try:
+        manifest = json.loads((root / "manifest.json").read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise BundleError(f"{root}: no manifest.json; write a bundle with `edgebert bundle`") \
+            from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise BundleError(f"{root}/manifest.json: not valid JSON ({err})") from None
+    if not isinstance(manifest, dict) or manifest.get("schema") != SCHEMA:
+        raise BundleError(f"{root}/manifest.json: not an {SCHEMA} manifest")
+    if manifest.get("kind") not in KINDS:
+        raise BundleError(f"{root}/manifest.json: task kind {manifest.get('kind')!r} is not one "
+                          f"the runtime serves ({', '.join(KINDS)})")
+    return manifest
+
+
+def verify(root: Path, manifest: dict) -> None:
+    """Every file the manifest lists exists, is inside the bundle, and has its hash."""
+    files = manifest.get("files")
+    if not isinstance(files, dict) or "tokenizer.json" not in files or manifest.get("model") \
+            not in files:
+        raise BundleError(f"{root}/manifest.json: must list the model and tokenizer.json in "
+                          f"'files'")
+    for name, digest in files.items():
+        path = _inside(root, name)
+        if not path.is_file():
+            raise BundleError(f"{path}: missing from the bundle")
+        if sha256(path) != digest:
+            raise BundleError(f"{path}: sha256 differs from the manifest; the bundle was altered "
+                              f"or is incomplete")
+
+
+class Model:
+    """A loaded bundle. `predict(texts)` returns one dict per text."""
+
+    def __init__(self, root: str | Path, threads: int | None = None, batch_size: int = 32,
+                 verify_hashes: bool = True):
+        import onnxruntime as ort
+        from tokenizers import Tokenizer
+
+        self.root = Path(root)
+        self.manifest = read_manifest(self.root)
+        if verify_hashes:
+            verify(self.root, self.manifest)
+        self.kind = self.manifest["kind"]
+        self.labels = list(self.manifest.get("labels") or [])
+        self.max_length = int(self.manifest["max_length"])
+        self.batch_size = batch_size
+        opts = ort.SessionOptions()
+        if threads:
+            opts.intra_op_num_threads = threads
+            opts.inter_op_num_threads = 1
+        model = _inside(self.root, self.manifest["model"])
+        try:
+            self.session = ort.InferenceSession(str(model), opts,
+                                                providers=["CPUExecutionProvider"])
+        except Exception as err:  # ORT raises its own exception types for bad files
+            raise BundleError(f"{model}: ONNX Runtime cannot load it ({err})") from None
+        self.inputs = {i.name for i in self.session.get_inputs()}
+        self.tokenizer = Tokenizer.from_file(str(_inside(self.root, "tokenizer.json")))
+        self.tokenizer.enable_truncation(self.max_length)
+        self.tokenizer.no_padding()  # padded per batch below, to the batch's longest text
+        self.pad_id = int(self.manifest.get("pad_token_id", 0))
+
+    def _encode(self, texts: list[str], pairs: list[str] | None):
+        items = list(zip(texts, pairs)) if pairs is not None else texts
+        encs = self.tokenizer.encode_batch(items)
+        width = max(len(e.ids) for e in encs)
+        ids = np.full((len(encs), width), self.pad_id, dtype=np.int64)
+        mask = np.zeros_like(ids)
+        types = np.zeros_like(ids)
+        for i, e in enumerate(encs):
+            n = len(e.ids)
+            ids[i, :n], mask[i, :n], types[i, :n] = e.ids, e.attention_mask, e.type_ids
+        feed = {"input_ids": ids, "attention_mask": mask, "token_type_ids": types}
+        return encs, {k: v for k, v in feed.items() if k in self.inputs}
+
+    def predict(self, texts: list[str] | str, pairs: list[str] | None = None) -> list[dict]:
+        """Labels and scores (classification, pair), a value (regression), or tags
+        with character offsets (ner), for each text; long texts are truncated."""
+        if isinstance(texts, str):
+            texts = [texts]
+        texts = [str(t) for t in texts]
+        if pairs is not None:
+            if self.kind != "pair" or len(pairs) != len(texts):
+                raise ValueError("pairs: only for a sentence-pair model, one per text")
+            pairs = [str(p) for p in pairs]
+        elif self.kind == "pair":
+            raise ValueError("this is a sentence-pair model: pass pairs=[...]")
+        out: list[dict] = []
+        for i in range(0, len(texts), self.batch_size):
+            chunk = texts[i:i + self.batch_size]
+            encs, feed = self._encode(chunk, pairs[i:i + self.batch_size] if pairs else None)
+            logits = self.session.run(None, feed)[0]
+            out += [self._result(logits[j], encs[j], chunk[j]) for j in range(len(chunk))]
+        return out
+
+    def _result(self, logits: np.ndarray, enc, text: str) -> dict:
+        if self.kind == "regression":
+            return {"value": float(logits.reshape(-1)[0])}
+        if self.kind == "ner":
+            return {"entities": self._tags(logits, enc, text)}
+        p = _softmax(logits.astype(np.float64))
+        best = int(p.argmax())
+        return {"label": self.labels[best], "score": float(p[best]),
+                "scores": {name: float(v) for name, v in zip(self.labels, p)}}
+
+    def _tags(self, logits: np.ndarray, enc, text: str) -> list[dict]:
+        """One tag per word (its first sub-token), with character offsets into `text`."""
+        words, seen = [], set()
+        for t, (word, span) in enumerate(zip(enc.word_ids, enc.offsets)):
+            if word is None or word in seen:
+                continue
+            seen.add(word)
+            p = _softmax(logits[t].astype(np.float64))
+            best = int(p.argmax())
+            end = max(e for w, (_, e) in zip(enc.word_ids, enc.offsets) if w == word)
+            words.append({"word": text[span[0]:end], "start": span[0], "end": end,
+                          "tag": self.labels[best], "score": float(p[best])})
+        return words
+
+
+def _softmax(x: np.ndarray) -> np.ndarray:
+    e = np.exp(x - x.max())
+    return e / e.sum()
+
+
+def load(bundle: str | Path, threads: int | None = None, batch_size: int = 32) -> Model:
+    """Open a bundle written by `edgebert bundle` (hashes checked)."""
+    return Model(bundle, threads=threads, batch_size=batch_size)

@@ -1,0 +1,133 @@
+"""`edgebert compress` on the tiny recipe with a tiny teacher: the whole chain, the
+report and recommendation, and SIGKILL at several points followed by resumes."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.slow
+
+
+def compress_cmd(teacher: Path, out: Path, *sets: str) -> list[str]:
+    """The tiny recipe with the test's fine-tuned tiny teacher (copied, not retrained)."""
+    base = [f"teacher.model={teacher}", "teacher.finetuned=true", "task.limit=null",
+            "quantize=[{target: native, max_drop: 100}]", "bench.enabled=false"]
+    cmd = [sys.executable, "-m", "edgebert.cli", "compress", "tiny", "--out", str(out)]
+    for s in base + list(sets):
+        cmd += ["--set", s]
+    return cmd
+
+
+def env() -> dict:
+    return os.environ | {"EDGEBERT_QUIET": "1", "PYTHONUNBUFFERED": "1"}
+
+
+@pytest.fixture(scope="module")
+def reference(tiny_teacher, tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("compress") / "run"
+    res = subprocess.run(compress_cmd(tiny_teacher, out), env=env(), capture_output=True,
+                         text=True, timeout=600)
+    assert res.returncode == 0, res.stderr[-3000:]
+    assert "report:" in res.stdout and "[6/6]" in res.stdout
+    return out
+
+
+def rows(run: Path) -> dict[str, dict]:
+    return {r["artifact"]: r for r in json.loads((run / "report.json").read_text())["rows"]}
+
+
+def test_compress_writes_every_artifact_and_the_report(reference):
+    expected = {"teacher", "student", "pruned", "pruned_trimmed", "int8/x86-avx2",
+                "export/torchscript"}
+    native = json.loads((reference / "int8" / "x86-avx2" / "stage.json").read_text()) \
+        if (reference / "int8" / "x86-avx2").exists() else None
+    got = rows(reference)
+    if native is None:  # another CPU: the native preset names the directory
+        expected = {e for e in expected if not e.startswith("int8/")}
+        assert any(a.startswith("int8/") for a in got)
+    assert expected <= set(got)
+    assert (reference / "recipe.yaml").read_text().count("finetuned: true") == 1
+    for name in ("report.json", "report.md", "report.html"):
+        assert (reference / name).stat().st_size > 0
+    # the pruned model really is smaller, the trimmed one smaller still
+    assert got["pruned"]["params"] < got["student"]["params"] < got["teacher"]["params"]
+    assert got["pruned_trimmed"]["params"] < got["pruned"]["params"]
+    assert all(r["accuracy"] is not None for r in got.values())
+    report = json.loads((reference / "report.json").read_text())
+    assert report["teacher"] == "teacher" and report["budget_points"] == 100.0
+
+
+def test_recommendation_follows_the_budget_and_latency(reference, tmp_path):
+    """With latency in bench/, the fastest artifact within budget is recommended."""
+    from edgebert.report.render import write_report
+
+    got = rows(reference)
+    fake = {"schema": "edgebert.bench/1", "machine": {"cpu": "test"}, "settings": {},
+            "results": [{"artifact": a, "path": str(reference / a), "format": "x", "batch": 1,
+                         "seq": 128, "source": "measured", "samples_ms": [ms], "p50_ms": ms,
+                         "p90_ms": ms, "p99_ms": ms, "throughput_seq_s": 1000 / ms}
+                        for a, ms in [("teacher", 10.0), ("student", 5.0), ("pruned", 2.0)]]}
+    (reference / "bench").mkdir(exist_ok=True)
+    (reference / "bench" / "fake.json").write_text(json.dumps(fake))
+    try:
+        loose = write_report(reference, "teacher", budget=100.0)
+        assert loose["recommended"] == {"x86": "pruned"}
+        drop = got["teacher"]["accuracy"] - got["pruned"]["accuracy"]
+        strict = write_report(reference, "teacher", budget=max(0.0, 100 * drop - 1e-6))
+        if drop > 0:  # the pruned model is out of budget: the next fastest within it wins
+            assert strict["recommended"]["x86"] != "pruned"
+        assert "Recommended for x86" in (reference / "report.md").read_text()
+    finally:
+        (reference / "bench" / "fake.json").unlink()
+        write_report(reference, "teacher", budget=100.0)
+
+
+def _created(run: Path) -> dict[str, str]:
+    return {str(p.parent.relative_to(run)): json.loads(p.read_text())["created"]
+            for p in run.rglob("stage.json") if ".partial" not in str(p)}
+
+
+def test_sigkill_at_several_points_resumes_without_redoing_work(reference, tiny_teacher,
+                                                               tmp_path):
+    run = tmp_path / "run"
+    cmd = compress_cmd(tiny_teacher, run)
+    # kill when each of these appears: mid-distillation, mid-pruning, mid-quantization
+    for marker in ("student.partial", "pruned.partial", "int8"):
+        proc = subprocess.Popen(cmd, env=env(), stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 300
+        while not (run / marker).exists() and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.02)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        finished = _created(run)
+        # no artifact directory is ever half written: finished means metrics.json is there
+        for name in finished:
+            assert (run / name / "metrics.json").exists()
+        res = subprocess.run(cmd[:], env=env(), capture_output=True, text=True, timeout=600) \
+            if marker == "int8" else None
+        if res is not None:
+            assert res.returncode == 0, res.stderr[-3000:]
+            after = _created(run)
+            assert all(after[k] == v for k, v in finished.items()), "a finished stage was redone"
+            assert res.stdout.count("(done)") >= len(finished)
+    ref, got = rows(reference), rows(run)
+    assert set(ref) == set(got)
+    for name in ref:
+        for key in ("accuracy", "params", "size_mb", "delta_vs_teacher"):
+            assert got[name].get(key) == pytest.approx(ref[name].get(key)), (name, key)
+
+
+def test_a_run_directory_refuses_another_recipe(reference, tiny_teacher):
+    res = subprocess.run(compress_cmd(tiny_teacher, reference, "students.0.layers=[1,2]"),
+                         env=env(), capture_output=True, text=True, timeout=120)
+    assert res.returncode == 2
+    assert "holds a run of another recipe" in res.stderr and "Traceback" not in res.stderr

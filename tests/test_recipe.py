@@ -1,0 +1,77 @@
+"""Recipes: defaults filled in, unknown keys and bad values named, --set overrides."""
+
+from __future__ import annotations
+
+import pytest
+
+from edgebert.compress.recipe import Recipe, load
+from edgebert.config import to_dict
+from edgebert.errors import UserError
+
+
+def write(tmp_path, text: str):
+    path = tmp_path / "r.yaml"
+    path.write_text(text)
+    return str(path)
+
+
+def test_packaged_recipes_resolve_with_every_default():
+    default = load(None)
+    assert default.teacher.model == "minilm-l6"
+    assert [s.layers for s in default.students] == [[0, 2, 4]]
+    assert default.prune[0].heads == 0.5 and default.prune[0].recover == "distill"
+    assert {q.target for q in default.quantize} == {"native", "arm64"}
+    assert default.teacher.train.warmup == 0.06  # a field the file does not name
+    tiny = load("tiny")
+    assert tiny.task.limit == 300 and tiny.teacher.train.max_steps == 8
+
+
+def test_unknown_key_is_named(tmp_path):
+    with pytest.raises(UserError, match=r"teacher\.trian"):
+        load(write(tmp_path, "teacher:\n  trian: {epochs: 1}\n"))
+    with pytest.raises(UserError, match=r"students\.0\.layerz"):
+        load(write(tmp_path, "students:\n  - {name: s, layerz: [0]}\n"))
+
+
+def test_wrong_types_are_named(tmp_path):
+    with pytest.raises(UserError, match=r"teacher\.train\.epochs must be float"):
+        load(write(tmp_path, "teacher:\n  train: {epochs: many}\n"))
+    with pytest.raises(UserError, match=r"students must be a list"):
+        load(write(tmp_path, "students: {name: s}\n"))
+    with pytest.raises(UserError, match=r"--epochs: must be > 0"):
+        load(write(tmp_path, "teacher:\n  train: {epochs: 0}\n"))
+    with pytest.raises(UserError, match=r"not valid YAML"):
+        load(write(tmp_path, "teacher: [\n"))
+
+
+def test_references_between_artifacts_are_checked(tmp_path):
+    with pytest.raises(UserError, match=r"prune\.0\.model: 'nope'"):
+        load(write(tmp_path, "prune:\n  - {name: p, model: nope, heads: 1}\n"))
+    with pytest.raises(UserError, match=r"names repeat: student"):
+        load(write(tmp_path, "students:\n  - {name: student}\n  - {name: student}\n"))
+    with pytest.raises(UserError, match=r"quantize\.0\.target"):
+        load(write(tmp_path, "quantize:\n  - {target: x86}\n"))
+
+
+def test_set_overrides_any_field_and_rejects_unknown_ones():
+    r = load(None, ["teacher.train.epochs=3", "students.0.layers=[1,3]",
+                    "quantize=[{target: arm64, mode: static}]", "max_accuracy_drop=0.5"])
+    assert r.teacher.train.epochs == 3.0 and r.students[0].layers == [1, 3]
+    assert [(q.target, q.mode) for q in r.quantize] == [("arm64", "static")]
+    assert r.max_accuracy_drop == 0.5
+    with pytest.raises(UserError, match=r"unknown key 'teacher\.epochs'"):
+        load(None, ["teacher.epochs=3"])
+    with pytest.raises(UserError, match=r"'7' is not one of 0\.\.0"):
+        load(None, ["students.7.layers=[0]"])
+    with pytest.raises(UserError, match="KEY=VALUE"):
+        load(None, ["teacher.model"])
+
+
+def test_resolved_recipe_round_trips():
+    r = load("tiny")
+    import yaml
+
+    from edgebert.compress.recipe import build
+
+    again = build(Recipe, yaml.safe_load(yaml.safe_dump(to_dict(r))))
+    assert to_dict(again) == to_dict(r)

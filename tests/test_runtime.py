@@ -1,0 +1,110 @@
+"""`edgebert bundle` and `edgebert.runtime`: torch-free, thread-safe, refuses altered bundles."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+import venv
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+
+from edgebert.errors import UserError
+from edgebert.runtime import BundleError, load
+
+TEXTS = ["a good movie", "awful boring plot", "", "the the the " * 400, "superb!", "é 東京 🙂",
+         "bad\x00\x07 film", "it was fine and lovely"]
+
+
+@pytest.fixture(scope="module")
+def bundle_dir(tiny_teacher, tmp_path_factory) -> Path:
+    from edgebert.bundle import bundle
+
+    out = tmp_path_factory.mktemp("bundle") / "b"
+    bundle(str(tiny_teacher), str(out), log=lambda *_: None)
+    return out
+
+
+def test_bundle_has_manifest_hashes_and_reproduces_the_artifact(bundle_dir, tiny_teacher):
+    manifest = json.loads((bundle_dir / "manifest.json").read_text())
+    assert manifest["kind"] == "classification" and manifest["labels"] == ["neg", "pos"]
+    assert set(manifest["files"]) == {"model.onnx", "tokenizer.json"}
+    model = load(bundle_dir)
+    got = model.predict(TEXTS)
+    assert len(got) == len(TEXTS)
+    for g in got:
+        assert g["label"] in ("neg", "pos") and 0.5 <= g["score"] <= 1.0
+        assert sum(g["scores"].values()) == pytest.approx(1.0)
+    assert model.predict("a good movie")[0]["label"] == "pos"
+
+
+def test_runtime_gives_the_same_answers_from_eight_threads(bundle_dir):
+    model = load(bundle_dir, threads=1, batch_size=3)
+    single = [model.predict(TEXTS) for _ in range(2)]
+    with ThreadPoolExecutor(8) as pool:
+        many = list(pool.map(lambda _: model.predict(TEXTS), range(32)))
+    assert all(m == single[0] for m in many + single)
+
+
+def test_altered_or_escaping_bundles_are_refused(bundle_dir, tmp_path):
+    bad = tmp_path / "bad"
+    shutil.copytree(bundle_dir, bad)
+    with open(bad / "model.onnx", "ab") as fh:
+        fh.write(b"\0")
+    with pytest.raises(BundleError, match="sha256 differs"):
+        load(bad)
+    for name in ("../outside.onnx", "/etc/passwd", "sub/model.onnx"):
+        m = json.loads((bundle_dir / "manifest.json").read_text())
+        m["files"][name] = "0" * 64
+        shutil.rmtree(bad)
+        shutil.copytree(bundle_dir, bad)
+        (bad / "manifest.json").write_text(json.dumps(m))
+        with pytest.raises(BundleError, match="not a plain file name"):
+            load(bad)
+    shutil.rmtree(bad)
+    shutil.copytree(bundle_dir, bad)
+    (bad / "tokenizer.json").unlink()
+    (bad / "tokenizer.json").symlink_to(bundle_dir / "tokenizer.json")
+    with pytest.raises(BundleError, match="a link"):
+        load(bad)
+
+
+def test_bundle_refuses_an_existing_directory(tiny_teacher, tmp_path):
+    from edgebert.bundle import bundle
+
+    (tmp_path / "b").mkdir()
+    with pytest.raises(UserError, match="exists"):
+        bundle(str(tiny_teacher), str(tmp_path / "b"), log=lambda *_: None)
+
+
+@pytest.mark.slow
+def test_runtime_runs_in_a_venv_without_torch(bundle_dir, tmp_path):
+    """Install just the runtime's three dependencies next to the package sources."""
+    env_dir = tmp_path / "venv"
+    venv.create(env_dir, with_pip=True)
+    py = env_dir / "bin" / "python"
+    import numpy
+    import onnxruntime
+    import tokenizers
+
+    pins = [f"onnxruntime=={onnxruntime.__version__}", f"tokenizers=={tokenizers.__version__}",
+            f"numpy=={numpy.__version__}"]
+    res = subprocess.run([str(py), "-m", "pip", "install", "-q", *pins], capture_output=True,
+                         text=True, timeout=600)
+    if res.returncode != 0:
+        pytest.skip(f"cannot install the runtime's dependencies here: {res.stderr[-300:]}")
+    src = Path(__file__).resolve().parent.parent
+    code = ("import sys, json; from edgebert.runtime import load; m = load(sys.argv[1]); "
+            "print(json.dumps([m.predict(['a good movie', ''])[0]['label'], "
+            "'torch' in sys.modules]))")
+    res = subprocess.run([str(py), "-c", code, str(bundle_dir)], capture_output=True, text=True,
+                         env={"PYTHONPATH": str(src), "PATH": "/usr/bin:/bin"}, timeout=120)
+    assert res.returncode == 0, res.stderr[-2000:]
+    label, torch_loaded = json.loads(res.stdout.strip().splitlines()[-1])
+    assert label == "pos" and torch_loaded is False
+    no_torch = subprocess.run([str(py), "-c", "import torch"], capture_output=True)
+    assert no_torch.returncode != 0  # torch really is absent there
+    assert sys.executable != str(py)
