@@ -108,3 +108,13 @@ def test_runtime_runs_in_a_venv_without_torch(bundle_dir, tmp_path):
     no_torch = subprocess.run([str(py), "-c", "import torch"], capture_output=True)
     assert no_torch.returncode != 0  # torch really is absent there
     assert sys.executable != str(py)
+
+
+def test_desktop_example_classifies_piped_text(bundle_dir):
+    app = Path(__file__).resolve().parent.parent / "examples" / "desktop" / "classify.py"
+    res = subprocess.run([sys.executable, str(app), str(bundle_dir), "--threads", "1"],
+                         input="a good movie\nawful boring plot\n", capture_output=True,
+                         text=True, timeout=60)
+    assert res.returncode == 0, res.stderr
+    labels = [line.split("\t")[0] for line in res.stdout.splitlines()]
+    assert labels == ["pos", "neg"]

@@ -173,7 +173,8 @@ def compress(recipe: Recipe, out: str, log=print) -> dict:
         tmp.write_text(resolved)
         tmp.replace(saved)
     steps = plan(recipe, run, log)
-    started = time.monotonic()
+    timings_path = run / "timings.json"  # seconds per stage, summed over resumed invocations
+    timings = artifact.read_json(timings_path) if timings_path.exists() else {}
     for i, step in enumerate(steps, 1):
         done = step.out.is_file() if step.out.suffix == ".json" else artifact.is_complete(step.out)
         log(f"[{i}/{len(steps)}] {step.title} -> {step.out}" + ("  (done)" if done else ""))
@@ -181,7 +182,11 @@ def compress(recipe: Recipe, out: str, log=print) -> dict:
             continue
         t0 = time.monotonic()
         step.run()
-        log(f"[{i}/{len(steps)}] finished in {time.monotonic() - t0:.0f} s")
+        seconds = time.monotonic() - t0
+        key = str(step.out.relative_to(run))
+        timings[key] = round(timings.get(key, 0.0) + seconds, 1)
+        artifact.write_json(timings_path, timings)
+        log(f"[{i}/{len(steps)}] finished in {seconds:.0f} s")
     report = write_report(run, "teacher", budget=recipe.max_accuracy_drop)
-    report["wall_seconds_this_invocation"] = round(time.monotonic() - started, 1)
+    report["stage_seconds"] = timings
     return report

@@ -1,0 +1,58 @@
+"""Summarise a finished `edgebert compress` run of the default recipe.
+
+    python3 -m venv .venv && .venv/bin/pip install -e '.[full]' && .venv/bin/edgebert compress
+    python benchmarks/compress_default.py runs/default [WALL_SECONDS]
+        -> benchmarks/results/compress_default.json
+
+WALL_SECONDS is the wall time of the command above, install included, when it
+was timed from outside (`/usr/bin/time`); else the sum of the stage times.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+
+
+def main() -> None:
+    run = Path(sys.argv[1] if len(sys.argv) > 1 else "runs/default")
+    report = json.loads((run / "report.json").read_text())
+    timings = json.loads((run / "timings.json").read_text())
+    rows = {r["artifact"]: r for r in report["rows"]}
+    teacher = rows[report["teacher"]]
+    rec = report.get("recommended", {}).get("x86")
+    best = rows.get(rec, {})
+    wall = float(sys.argv[2]) if len(sys.argv) > 2 else round(sum(timings.values()), 1)
+    result = {
+        "teacher_accuracy": teacher["accuracy"],
+        "teacher_p50_ms": teacher.get("p50_ms"),
+        "recommended": rec,
+        "accuracy": best.get("accuracy"),
+        "delta_points": best.get("delta_vs_teacher"),
+        "speedup": best.get("speedup_vs_teacher"),
+        "p50_ms": best.get("p50_ms"),
+        "size_mb": best.get("size_mb"),
+        "recommended_arm64": report.get("recommended", {}).get("arm64"),
+        "wall_seconds": wall,
+        "stage_seconds": timings,
+        "bars": {"speedup_at_least_10x": (best.get("speedup_vs_teacher") or 0) >= 10,
+                 "drop_at_most_1_point": (best.get("delta_vs_teacher") or -99) >= -1.0,
+                 "size_at_most_10_mb": (best.get("size_mb") or 99) <= 10,
+                 "under_30_minutes": wall < 1800},
+        "rows": [{k: r.get(k) for k in ("artifact", "format", "precision", "target", "params",
+                                        "size_mb", "accuracy", "delta_vs_teacher", "p50_ms",
+                                        "speedup_vs_teacher", "latency_source")}
+                 for r in report["rows"]],
+        "machines": report["machines"],
+        "command": "python3 -m venv .venv && .venv/bin/pip install -e '.[full]' && "
+                   ".venv/bin/edgebert compress",
+    }
+    (HERE / "results" / "compress_default.json").write_text(json.dumps(result, indent=2) + "\n")
+    print(json.dumps({k: v for k, v in result.items() if k not in ("rows", "machines")}, indent=2))
+
+
+if __name__ == "__main__":
+    main()
