@@ -11,8 +11,9 @@ clocks): treating them as independent made the interval too narrow, and a first
 calibration here gave 3 false alarms in 20 A/A trials at 5 %. So when a result
 keeps its samples per process (`rounds_ms`, written by `edgebert bench`), the
 bootstrap resamples whole processes and the test compares per-process medians.
-That version is not calibrated yet (benchmarks/gate_calibration.py); use 8 or
-more rounds a side.
+Use 8 or more rounds a side: with n per-process medians a side the smallest
+one-sided Mann-Whitney p is 1/C(2n, n), 1/70 for n = 4, so 4 rounds can never
+pass alpha 0.01. Calibrated on this machine by benchmarks/gate_calibration.py.
 """
 
 from __future__ import annotations
