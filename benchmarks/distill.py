@@ -32,6 +32,9 @@ STUDENTS = {
     # copy of each training text (Tang et al. 2019) give it more of the teacher to learn from
     "distilled_2l_augmented": ["--layers", "0,3", "--kl", "1", "--ce", "0.5", "--temperature",
                                "2", "--augment", "1", "--epochs", "1"],
+    # keep the teacher's top layer (its task-tuned features) and align hidden states (cosine)
+    "distilled_2l_top_cos": ["--layers", "0,5", "--kl", "1", "--ce", "0.5", "--temperature", "2",
+                             "--cos", "1"],
     "control_3l_no_distillation": ["--layers", "0,2,4", "--kl", "0", "--ce", "1"],
 }
 

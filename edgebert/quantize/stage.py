@@ -110,7 +110,7 @@ def quantize(cfg: QuantizeConfig, log=print) -> Path:
     except BaseException:
         shutil.rmtree(work, ignore_errors=True)
         raise
-    arm = _arm64_check(final, opened, log) if cfg.target == "arm64" else None
+    arm = _arm64_check(final, fused, opened, log) if cfg.target == "arm64" else None
     fwd = ort_forward(session(final), opened.kind)
     int8_dev_out = opened.outputs(fwd, dev)
     parity = compare(fp32_dev_out, int8_dev_out, opened.kind)
@@ -135,8 +135,13 @@ def quantize(cfg: QuantizeConfig, log=print) -> Path:
     return artifact.finish(work, out, record, metrics)
 
 
-def _arm64_check(model: Path, opened, log) -> dict:
-    """Parity under aarch64 emulation when the environment is built, else why not."""
+def _arm64_check(model: Path, fp32: Path, opened, log) -> dict:
+    """Parity under aarch64 emulation when the environment is built, else why not.
+
+    The x86 side is not ground truth: an AVX2 CPU without VNNI saturates the u8s8
+    products of an S8S8 arm64 model where ARM's SDOT does not. So argmax flips
+    between the two fail the stage only when aarch64 is the less faithful one
+    (agrees with the FP32 parent less often than x86 does)."""
     from edgebert.targets.arm64 import env_dir, missing_tools
 
     if not (env_dir() / "ready").exists():
@@ -146,12 +151,15 @@ def _arm64_check(model: Path, opened, log) -> dict:
         return {"checked": False, "reason": why}
     from edgebert.targets.check import arm64_parity
 
-    res = arm64_parity(model, opened)
-    if res["top1_agreement"] < 1.0:
+    res = arm64_parity(model, opened, fp32=fp32)
+    if res["top1_agreement"] < 1.0 and not res["arm64_at_least_as_faithful"]:
         raise UserError(f"arm64 artifact: aarch64 and x86 disagree on "
-                        f"{1 - res['top1_agreement']:.1%} of dev predictions under emulation")
-    log(f"arm64: emulated aarch64 ORT {res['onnxruntime']} agrees with x86 (max |delta| "
-        f"{res['max_abs_diff']:.2e}, top-1 {res['top1_agreement']:.0%})")
+                        f"{1 - res['top1_agreement']:.1%} of dev predictions under emulation, "
+                        f"and aarch64 agrees less with FP32 ({res['arm64_top1_vs_fp32']:.1%} vs "
+                        f"x86 {res['x86_top1_vs_fp32']:.1%})")
+    log(f"arm64: emulated aarch64 ORT {res['onnxruntime']} vs x86: max |delta| "
+        f"{res['max_abs_diff']:.2e}, top-1 {res['top1_agreement']:.1%}; top-1 vs FP32 "
+        f"aarch64 {res['arm64_top1_vs_fp32']:.1%}, x86 {res['x86_top1_vs_fp32']:.1%}")
     return {"checked": True} | res
 
 

@@ -13,9 +13,14 @@ from edgebert.predict import INPUTS
 from edgebert.targets.arm64 import run_onnx
 
 
-def arm64_parity(model: Path, opened, examples: int = 64, batch: int = 16) -> dict:
+def arm64_parity(model: Path, opened, examples: int = 64, batch: int = 16,
+                 fp32: Path | None = None) -> dict:
     """Same argmax, and max |delta| within a few quantisation steps (not bit-exactness:
-    x86 without VNNI saturates u8s8 differently)."""
+    x86 without VNNI saturates u8s8 differently).
+
+    With `fp32` (the FP32 parent) also each one's top-1 agreement with FP32, so a
+    disagreement can be blamed: `arm64_at_least_as_faithful` is true when aarch64
+    agrees with FP32 at least as often as x86 does."""
     feats = opened.encode("dev").features
     picked = random.Random(0).sample(feats, min(examples, len(feats)))
     batches = [pad_batch(picked[i:i + batch], opened.tokenizer.pad_token_id, INPUTS)
@@ -23,14 +28,23 @@ def arm64_parity(model: Path, opened, examples: int = 64, batch: int = 16) -> di
     arm = run_onnx(model, batches)
     sess = session(model)
     wanted = {i.name for i in sess.get_inputs()}
-    diffs, agree, total = [], 0, 0
+    ref = session(fp32) if fp32 else None
+    diffs, agree, total, arm_fp32, x86_fp32 = [], 0, 0, 0, 0
     for b, feeds in enumerate(batches):
         x86 = sess.run(None, {k: v for k, v in feeds.items() if k in wanted})
-        for a, x in zip(arm["outputs"][b], x86):
+        full = ref.run(None, {k: v for k, v in feeds.items() if k in wanted}) if ref else x86
+        for a, x, f in zip(arm["outputs"][b], x86, full):
             diffs.append(float(np.abs(a - x).max()))
             same = a.argmax(-1) == x.argmax(-1)
             agree += int(np.sum(same))
             total += same.size
-    return {"machine": arm["machine"], "onnxruntime": arm["onnxruntime"],
-            "examples": len(picked), "max_abs_diff": max(diffs),
-            "top1_agreement": agree / max(total, 1)}
+            arm_fp32 += int(np.sum(a.argmax(-1) == f.argmax(-1)))
+            x86_fp32 += int(np.sum(x.argmax(-1) == f.argmax(-1)))
+    out = {"machine": arm["machine"], "onnxruntime": arm["onnxruntime"],
+           "examples": len(picked), "max_abs_diff": max(diffs),
+           "top1_agreement": agree / max(total, 1)}
+    if ref:
+        out |= {"arm64_top1_vs_fp32": arm_fp32 / max(total, 1),
+                "x86_top1_vs_fp32": x86_fp32 / max(total, 1),
+                "arm64_at_least_as_faithful": arm_fp32 >= x86_fp32}
+    return out
