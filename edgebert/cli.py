@@ -14,8 +14,8 @@ import typing
 import click
 
 from edgebert.config import (DistillConfig, DistillLossConfig, ExportConfig, FinetuneConfig,
-                             PruneConfig, QuantizeConfig, TaskConfig, TrainConfig, TrimVocabConfig,
-                             field_docs)
+                             PretrainConfig, PruneConfig, QuantizeConfig, TaskConfig, TrainConfig,
+                             TrimVocabConfig, field_docs)
 from edgebert.errors import UserError
 
 
@@ -553,6 +553,91 @@ def bundle(model, out):
     from edgebert.bundle import bundle as run
 
     run(model, out, log=click.echo)
+
+
+@main.group()
+def corpus():
+    """Pretraining corpora: one sentence per line, a blank line between documents."""
+
+
+@corpus.command("build")
+@click.option("--out", required=True, help="Directory for <package>.txt files.")
+@click.option("--packages", default=None,
+              help="Comma-separated Debian packages [default: dict-gcide, wordnet-base, "
+                   "fortunes-min, python3.11-doc].")
+def corpus_build(out, packages):
+    """An offline English corpus from Debian packages (apt-get download + dpkg-deb -x).
+
+    No install and no root: each .deb is downloaded into a temporary directory,
+    unpacked, and cleaned into plain text by a cleaner for that package.
+
+    \b
+    Example:
+      edgebert corpus build --out corpus/
+      edgebert tokenizer train --corpus corpus/ --vocab-size 8000 --out tok/
+    """
+    from pathlib import Path
+
+    from edgebert.pretrain.corpus import build_debian
+
+    build_debian(Path(out), packages.split(",") if packages else None, log=click.echo)
+
+
+@main.group()
+def tokenizer():
+    """WordPiece tokenizers."""
+
+
+@tokenizer.command("train")
+@click.option("--corpus", "corpus_path", required=True, help="Text file or directory of .txt.")
+@click.option("--out", required=True, help="Tokenizer directory (AutoTokenizer opens it).")
+@click.option("--vocab-size", default=8000, show_default=True)
+@click.option("--lowercase/--no-lowercase", default=True, show_default=True)
+@click.option("--strip-accents/--no-strip-accents", default=True, show_default=True)
+@click.option("--min-frequency", default=2, show_default=True,
+              help="Pieces seen fewer times are not added.")
+def tokenizer_train(corpus_path, out, vocab_size, lowercase, strip_accents, min_frequency):
+    """Train a WordPiece vocabulary with BERT normalisation and special tokens.
+
+    \b
+    Example:
+      edgebert tokenizer train --corpus corpus/ --vocab-size 8000 --out tok/
+    """
+    from pathlib import Path
+
+    from edgebert.pretrain.tokenizer import train_tokenizer
+
+    train_tokenizer(Path(corpus_path), Path(out), vocab_size, lowercase, strip_accents,
+                    min_frequency, log=click.echo)
+
+
+@main.command()
+@_dataclass_options(PretrainConfig, skip=("train",))
+@_dataclass_options(TrainConfig)
+@click.option("--restart", is_flag=True, help="Discard an unfinished run in --out.")
+def pretrain(restart, **options):
+    """MLM + NSP pretraining of a BERT (from scratch, or continued from an encoder).
+
+    On a GPU: bf16 autocast and SDPA attention; several GPUs or nodes with
+    torchrun (each rank reads its own slice of every batch; rank 0 writes).
+    A killed run resumes with the same command.
+
+    \b
+    Examples:
+      edgebert pretrain --corpus corpus/ --tokenizer tok/ --config tiny --out runs/x/pretrained
+      edgebert pretrain --corpus corpus/ --init minilm-l6 --no-nsp --out runs/x/continued
+      torchrun --nproc-per-node 8 -m edgebert.cli pretrain --corpus corpus/ --tokenizer tok/ \\
+          --config bert-base --out runs/x/base
+      edgebert finetune --model runs/x/pretrained --task rotten-tomatoes --out runs/x/teacher
+    """
+    from edgebert.pretrain.stage import pretrain as run
+
+    cfg = _pick(PretrainConfig, options)
+    names = {f.name for f in dataclasses.fields(TrainConfig)}
+    # pretraining's own training defaults (lr 5e-4, warmup 0.1), overridden option by option
+    cfg.train = dataclasses.replace(cfg.train, **{k: v for k, v in options.items()
+                                                  if k in names and v is not None})
+    run(cfg, restart=restart, log=click.echo)
 
 
 @main.command("arm-env")

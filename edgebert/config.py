@@ -56,6 +56,9 @@ class TrainConfig:
     """auto (bf16 autocast on a GPU that has it, fp32 on CPU), fp32, bf16 or fp16."""
     threads: int | None = None
     """CPU threads for PyTorch (default: what torch picks)."""
+    group_by_length: bool = False
+    """Batch examples of similar length together (sorted within shuffled windows of 50
+    batches; batch order shuffled): less padding, so faster steps on short, varied texts."""
 
     def __post_init__(self):
         _check(self.epochs > 0, "--epochs", f"must be > 0, got {self.epochs}")
@@ -341,3 +344,43 @@ class PruneConfig:
         _check(self.importance_batches > 0, "--importance-batches", "must be > 0")
         _check(bool(self.heads or self.ffn or self.drop_layers or self.sparsity),
                "--heads/--ffn/--drop-layers/--sparsity", "nothing to prune: set at least one")
+
+
+MODEL_PRESETS = ("tiny", "bert-small", "bert-base")
+
+
+@dataclass
+class PretrainConfig:
+    """Pretrain a BERT with MLM (+ NSP) on a plain-text corpus."""
+
+    corpus: str = "corpus"
+    """Text file or directory of .txt files: one sentence per line, a blank line between
+    documents (`edgebert corpus build` makes one)."""
+    tokenizer: str | None = None
+    """Tokenizer directory (`edgebert tokenizer train`); default: the --init model's own."""
+    config: str = "tiny"
+    """Model shape: tiny (2 layers, 128 wide), bert-small (4 x 512), bert-base (12 x 768), or
+    a config.json. Ignored with --init."""
+    init: str | None = None
+    """Continue pretraining this encoder (packaged, local or hub): MLM/NSP heads start fresh,
+    the output embedding tied to the input one."""
+    out: str = "runs/pretrained"
+    """Artifact directory to write."""
+    max_length: int = 128
+    """Tokens per packed example ([CLS] A [SEP] B [SEP])."""
+    nsp: bool = True
+    """Next-sentence prediction (50 % IsNext); --no-nsp packs single segments (RoBERTa style)."""
+    whole_word: bool = False
+    """Whole-word masking: all WordPiece pieces of a chosen word are masked together."""
+    dynamic_masking: bool = True
+    """A fresh mask each time an example is drawn; --no-dynamic-masking draws it once."""
+    heldout: float = 0.02
+    """Fraction of documents held out for MLM loss / accuracy, NSP accuracy, perplexity."""
+    cache: str | None = None
+    """Token cache directory (default: $EDGEBERT_CACHE/tokens)."""
+    train: TrainConfig = field(default_factory=lambda: TrainConfig(epochs=1.0, lr=5e-4,
+                                                                     batch_size=32, warmup=0.1))
+
+    def __post_init__(self):
+        _check(16 <= self.max_length <= 4096, "--max-length", "must be between 16 and 4096")
+        _check(0 < self.heldout < 0.5, "--heldout", "is a fraction in (0, 0.5)")

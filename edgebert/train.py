@@ -49,6 +49,12 @@ class TrainResult:
     stopped_early: bool = False
     history: list[dict] = field(default_factory=list)
     """One entry per evaluation: step, epoch, train loss, dev metrics."""
+    ranks: int = 1
+    """Processes that trained together (torchrun + DistributedDataParallel)."""
+    ranks_in_sync: bool | None = None
+    """Under DDP: every rank ended with the same weights (checked by all-gather)."""
+    checkpoint_writers: int = 0
+    """Ranks that wrote a checkpoint (1 under DDP: rank 0 only)."""
 
 
 @dataclass
@@ -66,7 +72,24 @@ class _State:
 
 
 def pick_device(cfg: TrainConfig) -> torch.device:
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if torch.cuda.is_available():  # under torchrun, each rank its own GPU
+        return torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+    return torch.device("cpu")
+
+
+def distributed(device: torch.device) -> tuple[int, int]:
+    """(rank, world size): under `torchrun` (WORLD_SIZE > 1) the process group is set up
+    once, NCCL on GPUs, gloo on the CPU; a plain run is (0, 1)."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world <= 1:
+        return 0, 1
+    import torch.distributed as dist
+
+    if not dist.is_initialized():
+        if device.type == "cuda":
+            torch.cuda.set_device(device)
+        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+    return dist.get_rank(), dist.get_world_size()
 
 
 def autocast_dtype(cfg: TrainConfig, device: torch.device) -> torch.dtype | None:
@@ -98,8 +121,16 @@ def train(model: torch.nn.Module, features: list[dict], loss_fn: LossFn, cfg: Tr
         torch.set_num_threads(cfg.threads)
     device = pick_device(cfg)
     model.to(device)
+    rank, world = distributed(device)
+    net = model  # what the loss calls: the DDP wrapper syncs gradients across ranks
+    if world > 1:
+        from torch.nn.parallel import DistributedDataParallel
+
+        net = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda"
+                                      else None)
     amp = autocast_dtype(cfg, device)
-    micro_per_epoch = math.ceil(len(features) / cfg.batch_size)
+    # a micro-batch is batch_size examples on each rank: world * batch_size in all
+    micro_per_epoch = math.ceil(len(features) / (cfg.batch_size * world))
     steps_per_epoch = math.ceil(micro_per_epoch / cfg.grad_accum)
     total = cfg.max_steps or max(1, math.ceil(cfg.epochs * steps_per_epoch))
     eval_every = cfg.eval_every or steps_per_epoch
@@ -123,21 +154,30 @@ def train(model: torch.nn.Module, features: list[dict], loss_fn: LossFn, cfg: Tr
     # In a log file (CI, nohup) a bar redrawn every second is noise: update every 30 s.
     interactive = sys.stderr.isatty()
     bar = tqdm(total=total, initial=state.step, desc=desc, unit="step", dynamic_ncols=True,
-               mininterval=1.0 if interactive else 30.0, disable=os.environ.get("EDGEBERT_QUIET") == "1")
+               mininterval=1.0 if interactive else 30.0,
+               disable=os.environ.get("EDGEBERT_QUIET") == "1" or rank != 0)
     model.train()
     running, seen = 0.0, 0  # mean train loss since the last evaluation
     stop = state.step >= total
+    wrote = False
     while not stop:
         order = torch.randperm(len(features), generator=torch.Generator().manual_seed(
             cfg.seed * 100_003 + state.epoch)).tolist()
+        if cfg.group_by_length:
+            order = _group_by_length(order, features, cfg.batch_size * world,
+                                     torch.Generator().manual_seed(cfg.seed * 7 + state.epoch))
+        if world > 1:  # every rank needs a full micro-batch at every step: wrap around
+            order += order[:micro_per_epoch * cfg.batch_size * world - len(order)]
         while state.micro < micro_per_epoch and not stop:
             group_end = min(micro_per_epoch, state.micro + cfg.grad_accum)
             n_micro = group_end - state.micro
             for m in range(state.micro, group_end):
-                idx = order[m * cfg.batch_size:(m + 1) * cfg.batch_size]
+                # rank r reads its own slice of each global micro-batch
+                first = (m * world + rank) * cfg.batch_size
+                idx = order[first:first + cfg.batch_size]
                 batch = {k: v.to(device) for k, v in collate([features[i] for i in idx]).items()}
                 with torch.autocast(device.type, dtype=amp or torch.float32, enabled=amp is not None):
-                    out = loss_fn(model, batch)
+                    out = loss_fn(net, batch)
                 scaler.scale(out["loss"] / n_micro).backward()
                 running += float(out["loss"].detach()) / n_micro
             seen += 1
@@ -173,21 +213,57 @@ def train(model: torch.nn.Module, features: list[dict], loss_fn: LossFn, cfg: Tr
                                     for k, v in model.state_dict().items()}
                 else:
                     state.bad_evals += 1
-                bar.write(f"[{desc}] step {state.step}/{total}: "
-                          + ", ".join(f"{k} {v:.4f}" for k, v in entry.items()
-                                      if isinstance(v, float)))
+                if rank == 0:
+                    bar.write(f"[{desc}] step {state.step}/{total}: "
+                              + ", ".join(f"{k} {v:.4f}" for k, v in entry.items()
+                                          if isinstance(v, float)))
                 if cfg.patience and state.bad_evals >= cfg.patience:
                     bar.write(f"[{desc}] no better {metric} in {cfg.patience} evaluations: "
                               f"stopping early at step {state.step}")
                     stop = True
             if checkpoint_dir is not None and (state.step % save_every == 0 or stop):
-                _save_checkpoint(checkpoint_dir, model, optimizer, scheduler, scaler, state,
-                                 best_weights)
+                if rank == 0:  # one writer; the others wait so none reads a half checkpoint
+                    _save_checkpoint(checkpoint_dir, model, optimizer, scheduler, scaler, state,
+                                     best_weights)
+                    wrote = True
+                if world > 1:
+                    torch.distributed.barrier()
     bar.close()
     if best_weights is not None:
         model.load_state_dict(best_weights)
     return TrainResult(state.step, time.perf_counter() - start, state.best_metric,
-                       state.best_step, stopped_early=state.step < total, history=state.history)
+                       state.best_step, stopped_early=state.step < total, history=state.history,
+                       ranks=world, **(_gather_checks(model, wrote) if world > 1 else
+                                       {"checkpoint_writers": int(wrote)}))
+
+
+def _gather_checks(model: torch.nn.Module, wrote: bool) -> dict:
+    """Under DDP: do all ranks hold the same weights (a checksum of every parameter), and
+    how many ranks wrote checkpoints."""
+    import torch.distributed as dist
+
+    # on the model's device: NCCL gathers GPU tensors
+    local = torch.stack([p.detach().double().sum() for p in model.parameters()]
+                        + [torch.tensor(float(wrote), dtype=torch.double,
+                                        device=next(model.parameters()).device)])
+    gathered = [torch.zeros_like(local) for _ in range(dist.get_world_size())]
+    dist.all_gather(gathered, local)
+    return {"ranks_in_sync": all(torch.equal(g[:-1], gathered[0][:-1]) for g in gathered),
+            "checkpoint_writers": int(sum(float(g[-1]) for g in gathered))}
+
+
+def _group_by_length(order: list[int], features: list[dict], batch: int,
+                     generator: torch.Generator) -> list[int]:
+    """Within windows of 50 batches of the shuffled order, sort by length; then shuffle
+    whole batches, so each batch pads to a similar length and the order stays random."""
+    window = 50 * batch
+    sorted_order = []
+    for i in range(0, len(order), window):
+        chunk = order[i:i + window]
+        sorted_order += sorted(chunk, key=lambda j: -len(features[j].get("input_ids", ())))
+    batches = [sorted_order[i:i + batch] for i in range(0, len(sorted_order), batch)]
+    perm = torch.randperm(len(batches), generator=generator).tolist()
+    return [j for b in perm for j in batches[b]]
 
 
 def _adamw(model: torch.nn.Module, cfg: TrainConfig, device: torch.device):

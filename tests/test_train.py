@@ -99,3 +99,22 @@ def test_bf16_autocast_path_runs_on_cpu():
                 collate=pad, evaluate=lambda: {"loss": float(model(**pad(feats)).loss)},
                 metric="loss", greater_is_better=False)
     assert res.steps == 5 and all(torch.isfinite(p).all() for p in model.parameters())
+
+
+def test_group_by_length_is_a_permutation_with_tight_batches():
+    import random
+
+    from edgebert.train import _group_by_length
+
+    rng = random.Random(0)
+    feats = [{"input_ids": [1] * rng.randint(3, 120)} for _ in range(2000)]
+    order = torch.randperm(2000, generator=torch.Generator().manual_seed(0)).tolist()
+    grouped = _group_by_length(order, feats, 16, torch.Generator().manual_seed(1))
+    assert sorted(grouped) == list(range(2000))
+
+    def padding(o):  # padded tokens when each batch pads to its longest example
+        return sum(16 * max(len(feats[j]["input_ids"]) for j in o[i:i + 16])
+                   - sum(len(feats[j]["input_ids"]) for j in o[i:i + 16])
+                   for i in range(0, len(o), 16))
+
+    assert padding(grouped) < 0.1 * padding(order)

@@ -1,0 +1,165 @@
+"""Pretraining corpora: plain text, one sentence per line, documents separated by
+a blank line (the original BERT release's format), read lazily.
+
+`build_debian` makes a real English corpus offline from Debian packages:
+`apt-get download` (no install, no root needed) and `dpkg-deb -x`, then one
+cleaner per package turns its files into that format.
+
+    build_debian(Path("corpus"))   # corpus/dict-gcide.txt, corpus/wordnet-base.txt, ...
+    for doc in documents(Path("corpus")): ...   # lists of sentences, file by file
+"""
+
+from __future__ import annotations
+
+import gzip
+import re
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+from edgebert.errors import UserError
+
+SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z\"'(])")
+
+
+def corpus_files(path: Path) -> list[Path]:
+    path = Path(path)
+    files = sorted(path.rglob("*.txt")) if path.is_dir() else [path]
+    if not files or not all(f.is_file() for f in files):
+        raise UserError(f"--corpus {path}: no .txt files (one sentence per line, a blank line "
+                        f"between documents); `edgebert corpus build --out {path}` makes one")
+    return files
+
+
+def documents(path: Path) -> Iterator[list[str]]:
+    """Each document as a list of sentences, streamed: corpora larger than memory work."""
+    for f in corpus_files(path):
+        doc: list[str] = []
+        try:
+            with open(f, encoding="utf-8") as fh:
+                for line in fh:
+                    line = line.strip()
+                    if line:
+                        doc.append(line)
+                    elif doc:
+                        yield doc
+                        doc = []
+        except UnicodeDecodeError:
+            raise UserError(f"{f}: not UTF-8 text; re-save it as UTF-8") from None
+        if doc:
+            yield doc
+
+
+def sentences(text: str) -> list[str]:
+    text = " ".join(text.split())
+    return [s for s in SENTENCE_END.split(text) if len(s) > 1]
+
+
+# ------------------------------------------------------------ Debian packages
+
+def _gcide(root: Path) -> Iterator[list[str]]:
+    """One document per headword entry of the 1913 Webster / GCIDE dictionary."""
+    src = root / "usr/share/dictd/gcide.dict.dz"  # dictzip is gzip-compatible
+    text = gzip.open(src, "rt", encoding="utf-8", errors="replace").read()
+    start = text.find("Begin file 1 of 26")
+    entries = re.split(r"\n(?=[A-Z][^\n\\]*\\[^\n]*\\)", text[start:])
+    for entry in entries[1:]:
+        body = re.sub(r"^[^\n]*\\[^\n]*\\[^\n]*\n", "", entry, count=1)  # headword line
+        body = re.sub(r"\[[^\]]{0,400}\]", " ", body)  # [1913 Webster], [Obs.], etymologies
+        body = re.sub(r"[{}]", "", body)
+        body = re.sub(r"--[A-Z][\w. ]*", " ", body)  # --Bacon. (quotation sources)
+        paras = [" ".join(p.split()) for p in re.split(r"\n\s*\n", body)]
+        sents = [s for p in paras for s in sentences(re.sub(r"^\d+\.\s*", "", p))
+                 if len(s.split()) >= 3]
+        if sents:
+            yield sents
+
+
+def _wordnet(root: Path) -> Iterator[list[str]]:
+    """WordNet glosses: one document per synset, its definition and examples."""
+    for name in ("data.noun", "data.verb", "data.adj", "data.adv"):
+        for line in open(root / "usr/share/wordnet" / name, encoding="utf-8", errors="replace"):
+            if line.startswith(" ") or "|" not in line:
+                continue  # the licence header
+            parts = [p.strip().strip('"').strip() for p in line.split("|", 1)[1].split(";")]
+            parts = [p[0].upper() + p[1:] + ("" if p.endswith((".", "!", "?")) else ".")
+                     for p in parts if len(p.split()) >= 3]
+            if parts:
+                yield parts
+
+
+def _fortunes(root: Path) -> Iterator[list[str]]:
+    for f in sorted((root / "usr/share/games/fortunes").glob("*")):
+        if f.suffix == ".dat" or not f.is_file():
+            continue
+        for item in f.read_text(encoding="utf-8", errors="replace").split("\n%\n"):
+            sents = sentences(re.sub(r"\s*--\s*\S.*$", "", item, flags=re.S))
+            if sents:
+                yield sents
+
+
+def _python_doc(root: Path) -> Iterator[list[str]]:
+    """Python's reST sources: one document per file, prose paragraphs only."""
+    for f in sorted(root.rglob("*.rst.txt")):
+        doc = []
+        for para in re.split(r"\n\s*\n", f.read_text(encoding="utf-8", errors="replace")):
+            if para.startswith((" ", "..", "*", "=", "-", "+", "|", ">>>")) or "::" in para:
+                continue  # directives, code, tables, titles
+            para = re.sub(r"^[=~^\-#*]{3,}$", "", para, flags=re.M)  # title underlines
+            para = re.sub(r":\w+:`~?([^`<]*?)(?: <[^>]*>)?`", r"\1", para)  # :func:`x` -> x
+            para = para.replace("``", "").replace("`", "").replace("**", "").replace("*", "")
+            doc += [s for s in sentences(para) if len(s.split()) >= 4]
+        if doc:
+            yield doc
+
+
+PACKAGES = {"dict-gcide": _gcide, "wordnet-base": _wordnet, "fortunes-min": _fortunes,
+            "python3.11-doc": _python_doc}
+
+
+def download(package: str, into: Path) -> Path:
+    """`apt-get download` one .deb and unpack it with `dpkg-deb -x` (no install)."""
+    if not shutil.which("apt-get") or not shutil.which("dpkg-deb"):
+        raise UserError("corpus build: needs apt-get and dpkg-deb (a Debian or Ubuntu machine)")
+    res = subprocess.run(["apt-get", "download", package], cwd=into, capture_output=True,
+                         text=True)
+    debs = sorted(into.glob(f"{package}_*.deb"))
+    if res.returncode != 0 or not debs:
+        raise UserError(f"corpus build: `apt-get download {package}` failed: "
+                        f"{(res.stderr or res.stdout).strip().splitlines()[-1:]}")
+    root = into / package
+    subprocess.run(["dpkg-deb", "-x", str(debs[0]), str(root)], check=True)
+    return root
+
+
+def build_debian(out: Path, packages: list[str] | None = None, log=print) -> dict:
+    """Write `<out>/<package>.txt` for each package; returns counts per package."""
+    from tqdm.auto import tqdm
+
+    packages = packages or list(PACKAGES)
+    unknown = [p for p in packages if p not in PACKAGES]
+    if unknown:
+        raise UserError(f"--packages: no cleaner for {', '.join(unknown)}; known: "
+                        f"{', '.join(PACKAGES)}")
+    out.mkdir(parents=True, exist_ok=True)
+    counts = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for package in tqdm(packages, desc="corpus", unit="package"):
+            dst = out / f"{package}.txt"
+            if dst.exists():
+                log(f"{dst} exists; skipping")
+                continue
+            root = download(package, Path(tmp))
+            docs = sents = words = 0
+            part = dst.with_name(dst.name + ".partial")
+            with open(part, "w", encoding="utf-8") as fh:
+                for doc in PACKAGES[package](root):
+                    fh.write("\n".join(doc) + "\n\n")
+                    docs, sents = docs + 1, sents + len(doc)
+                    words += sum(len(s.split()) for s in doc)
+            part.rename(dst)
+            counts[package] = {"documents": docs, "sentences": sents, "words": words}
+            log(f"{package}: {docs} documents, {sents} sentences, {words / 1e6:.1f} M words")
+    return counts

@@ -1,0 +1,168 @@
+"""The pretrain stage: corpus + tokenizer in, a `BertForPreTraining` artifact out.
+
+Through the one training loop (checkpoints, exact resume, bf16 autocast on a
+GPU, DDP under torchrun). Held-out documents give the metrics: MLM loss and
+accuracy on masked positions, perplexity, NSP accuracy. `edgebert finetune
+--model <out>` starts from the result.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from functools import partial
+from pathlib import Path
+
+import torch
+
+from edgebert import artifact
+from edgebert.config import PretrainConfig, to_dict
+from edgebert.errors import UserError
+from edgebert.pretrain.examples import (Corpus, collate_pretrain, make_pairs, mask_statically,
+                                        tokenize_corpus, word_starts)
+from edgebert.sources import cache_dir, resolve_model
+from edgebert.train import distributed, pick_device, train
+
+SHAPES = {"tiny": dict(num_hidden_layers=2, hidden_size=128, num_attention_heads=2,
+                       intermediate_size=512),
+          "bert-small": dict(num_hidden_layers=4, hidden_size=512, num_attention_heads=8,
+                             intermediate_size=2048),
+          "bert-base": dict(num_hidden_layers=12, hidden_size=768, num_attention_heads=12,
+                            intermediate_size=3072)}
+
+
+def build_model(cfg: PretrainConfig, tokenizer):
+    from transformers import BertConfig, BertForPreTraining
+
+    if cfg.init:
+        return BertForPreTraining.from_pretrained(resolve_model(cfg.init), use_safetensors=True,
+                                                  attn_implementation="sdpa")
+    if cfg.config in SHAPES:
+        shape = SHAPES[cfg.config]
+    elif Path(cfg.config).is_file():
+        shape = {k: v for k, v in artifact.read_json(Path(cfg.config)).items()
+                 if k in BertConfig().to_dict()}
+    else:
+        raise UserError(f"--config {cfg.config}: not one of {', '.join(SHAPES)} nor a "
+                        f"config.json file")
+    config = BertConfig(vocab_size=len(tokenizer), max_position_embeddings=max(512,
+                        cfg.max_length), pad_token_id=tokenizer.pad_token_id,
+                        **{k: v for k, v in shape.items() if k != "vocab_size"})
+    config._attn_implementation = "sdpa"  # fused scaled-dot-product attention kernels
+    torch.manual_seed(cfg.train.seed)
+    return BertForPreTraining(config)
+
+
+def pretrain(cfg: PretrainConfig, restart: bool = False, log=print) -> Path:
+    from transformers import AutoTokenizer
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.set_verbosity_error()
+    out = Path(cfg.out)
+    if artifact.already_done(out, log):
+        return out
+    tok_dir = cfg.tokenizer or (resolve_model(cfg.init) if cfg.init else None)
+    if tok_dir is None:
+        raise UserError("--tokenizer: needed when pretraining from scratch "
+                        "(`edgebert tokenizer train` makes one)")
+    tokenizer = AutoTokenizer.from_pretrained(str(tok_dir))
+    rank, world = distributed(pick_device(cfg.train))
+    cache_root = Path(cfg.cache) if cfg.cache else cache_dir() / "tokens"
+    if rank == 0:  # one rank tokenises; the others wait and read the cache
+        cache = tokenize_corpus(Path(cfg.corpus), tokenizer, cache_root, log)
+    if world > 1:
+        torch.distributed.barrier()
+    from edgebert.pretrain.examples import cache_key
+
+    corpus = Corpus(cache_root / cache_key(Path(cfg.corpus), tokenizer))
+    if len(corpus) < 2:
+        raise UserError(f"--corpus {cfg.corpus}: needs at least 2 documents (blank lines "
+                        f"between them) for next-sentence pairs")
+    doc_ids = list(range(len(corpus)))
+    random.Random(cfg.train.seed).shuffle(doc_ids)
+    n_held = max(1, int(len(doc_ids) * cfg.heldout))
+    held, kept = doc_ids[:n_held], doc_ids[n_held:]
+    special = [tokenizer.cls_token_id, tokenizer.sep_token_id]
+    pairs = partial(make_pairs, corpus, max_length=cfg.max_length, nsp=cfg.nsp,
+                    cls_id=tokenizer.cls_token_id, sep_id=tokenizer.sep_token_id)
+    features, heldout = pairs(kept, seed=cfg.train.seed), pairs(held, seed=cfg.train.seed + 1)
+    mask = dict(pad_id=tokenizer.pad_token_id, mask_id=tokenizer.mask_token_id,
+                vocab_size=len(tokenizer), special_ids=special)
+    if not cfg.dynamic_masking:
+        features = mask_statically(features, cfg.train.seed, **mask)
+    heldout = mask_statically(heldout[:2048], 0, **mask)  # the same masks at every evaluation
+    starts = word_starts(tokenizer) if cfg.whole_word else None
+    collate = partial(collate_pretrain, whole_word=starts, **mask)
+    if rank == 0:
+        log(f"{len(features)} training and {len(heldout)} held-out examples of up to "
+            f"{cfg.max_length} tokens ({'MLM + NSP' if cfg.nsp else 'MLM only'}, "
+            f"{'dynamic' if cfg.dynamic_masking else 'static'}"
+            f"{', whole-word' if cfg.whole_word else ''} masking)")
+    model = build_model(cfg, tokenizer)
+    work = artifact.begin(out, "pretrain", to_dict(cfg), inputs=[str(cfg.corpus)],
+                          restart=restart) if rank == 0 else artifact.partial_dir(out)
+    if world > 1:
+        torch.distributed.barrier()
+
+    def evaluate() -> dict:
+        return heldout_metrics(model, heldout, collate, cfg.train.batch_size)
+
+    before = evaluate()
+    result = train(model, features, lambda m, b: {"loss": m(**b).loss}, cfg.train,
+                   collate=collate, evaluate=evaluate, metric="mlm_loss",
+                   greater_is_better=False, checkpoint_dir=work / "checkpoint",
+                   desc="pretrain")
+    after = evaluate()
+    if world > 1:  # no collective calls after training; rank 0 writes alone
+        torch.distributed.destroy_process_group()
+    if rank != 0:
+        return out
+    model.save_pretrained(work, safe_serialization=True)
+    tokenizer.save_pretrained(work)
+    metrics = {"before": before, "heldout": after, "params": sum(p.numel() for p in
+                                                                  model.parameters()),
+               "examples": {"train": len(features), "heldout": len(heldout)},
+               "train": {"seconds": result.seconds, "steps": result.steps,
+                         "ranks": result.ranks, "ranks_in_sync": result.ranks_in_sync,
+                         "checkpoint_writers": result.checkpoint_writers,
+                         "tokens_per_step": cfg.train.batch_size * cfg.max_length
+                         * cfg.train.grad_accum * result.ranks,
+                         "history": result.history},
+               "size_mb": artifact.dir_size_mb(work)}
+    log(f"held-out MLM loss {before['mlm_loss']:.3f} -> {after['mlm_loss']:.3f}, accuracy "
+        f"{after['mlm_accuracy']:.3f}" + (f", NSP accuracy {after['nsp_accuracy']:.3f}"
+                                          if "nsp_accuracy" in after else ""))
+    record = {"stage": "pretrain", "corpus": str(cfg.corpus), "tokenizer": str(tok_dir),
+              "config": to_dict(cfg), "world_size": result.ranks}
+    artifact.finish(work, out, record, metrics)
+    return out
+
+
+def heldout_metrics(model, heldout: list[dict], collate, batch_size: int) -> dict:
+    """MLM loss / accuracy over masked positions, perplexity, NSP accuracy."""
+    device = next(model.parameters()).device
+    model.eval()
+    loss_sum = correct = masked = nsp_right = nsp_n = 0
+    with torch.no_grad():
+        for i in range(0, len(heldout), batch_size):
+            b = {k: v.to(device) for k, v in collate(heldout[i:i + batch_size]).items()}
+            out = model(**{k: v for k, v in b.items()
+                           if k not in ("labels", "next_sentence_label")})
+            sel = b["labels"] != -100
+            logits = out.prediction_logits[sel].float()
+            loss_sum += float(torch.nn.functional.cross_entropy(logits, b["labels"][sel],
+                                                                reduction="sum"))
+            correct += int((logits.argmax(-1) == b["labels"][sel]).sum())
+            masked += int(sel.sum())
+            if "next_sentence_label" in b:
+                nsp_right += int((out.seq_relationship_logits.argmax(-1)
+                                  == b["next_sentence_label"]).sum())
+                nsp_n += len(b["next_sentence_label"])
+    model.train()
+    mlm = loss_sum / max(masked, 1)
+    res = {"mlm_loss": mlm, "mlm_accuracy": correct / max(masked, 1),
+           "perplexity": math.exp(min(mlm, 50)), "masked_tokens": float(masked)}
+    if nsp_n:
+        res["nsp_accuracy"] = nsp_right / nsp_n
+    return res
+

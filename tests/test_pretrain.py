@@ -1,0 +1,165 @@
+"""Pretraining: masking statistics, NSP pairs, the tokenizer, a tiny run, and DDP on 2 CPUs."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from edgebert.data.masking import mask_tokens
+
+WORDS = ("the cat dog sat ran on under mat tree house river bird sang flew over hill small "
+         "large red green quickly slowly morning evening happy sad old young").split()
+
+
+def write_corpus(path: Path, docs: int = 120, seed: int = 0) -> Path:
+    rng = random.Random(seed)
+    with open(path, "w") as fh:
+        for d in range(docs):
+            topic = WORDS[d % len(WORDS)]
+            for _ in range(rng.randint(1, 6)):
+                fh.write(" ".join([topic] + rng.sample(WORDS, 6)).capitalize() + ".\n")
+            fh.write("\n")
+    return path
+
+
+def test_mlm_masking_statistics_hold():
+    """15 % chosen; of those 80 % [MASK], 10 % random, 10 % kept; specials never chosen."""
+    g = torch.Generator().manual_seed(0)
+    ids = torch.randint(10, 1000, (400, 128), generator=g)
+    special = torch.zeros_like(ids, dtype=torch.bool)
+    special[:, 0] = special[:, -1] = True  # [CLS] ... [SEP]
+    special[:, 100:] = True  # padding
+    x, y = mask_tokens(ids, special, mask_id=4, vocab_size=1000, generator=g)
+    chosen = y != -100
+    assert not chosen[special].any()
+    frac = chosen.sum().item() / (~special).sum().item()
+    assert abs(frac - 0.15) < 0.005
+    n = chosen.sum().item()
+    masked = (x[chosen] == 4).sum().item() / n
+    kept = (x[chosen] == ids[chosen]).sum().item() / n
+    assert abs(masked - 0.8) < 0.01
+    assert abs(kept - 0.1) < 0.01  # (a random draw equal to the original is negligible)
+    assert abs(1 - masked - kept - 0.1) < 0.01
+    assert torch.equal(x[~chosen], ids[~chosen])
+
+
+def test_whole_word_masking_masks_every_piece_of_a_word():
+    from edgebert.pretrain.examples import mask_whole_words
+
+    starts = torch.ones(50, dtype=torch.bool)
+    starts[20:40] = False  # ids 20..39 are '##' continuations
+    torch.manual_seed(0)
+    ids = torch.tensor([[2] + [5, 25, 26, 6, 27, 7, 8, 28, 29, 30] * 30 + [3]])
+    special = (ids == 2) | (ids == 3)
+    _, y = mask_whole_words(ids, special, starts, mask_id=4, vocab_size=50)
+    chosen = (y != -100)[0].tolist()
+    words, cur = [], []
+    for i, t in enumerate(ids[0].tolist()):
+        if special[0, i] or starts[t]:
+            if cur:
+                words.append(cur)
+            cur = [] if special[0, i] else [i]
+        else:
+            cur.append(i)
+    assert any(chosen)
+    for w in words:
+        assert len({chosen[i] for i in w}) == 1  # all pieces or none
+
+
+@pytest.fixture(scope="module")
+def corpus_and_tok(tmp_path_factory):
+    from edgebert.pretrain.tokenizer import train_tokenizer
+
+    root = tmp_path_factory.mktemp("pretrain")
+    corpus = write_corpus(root / "corpus.txt")
+    tok = train_tokenizer(corpus, root / "tok", vocab_size=300, min_frequency=1,
+                          log=lambda *_: None)
+    return corpus, tok
+
+
+def test_tokenizer_opens_with_autotokenizer(corpus_and_tok):
+    from transformers import AutoTokenizer
+
+    _, tok_dir = corpus_and_tok
+    tok = AutoTokenizer.from_pretrained(str(tok_dir))
+    enc = tok("The Cát sat", "on the mat")
+    pieces = tok.convert_ids_to_tokens(enc["input_ids"])
+    assert pieces[0] == "[CLS]" and pieces.count("[SEP]") == 2
+    assert "cat" in pieces  # lowercased, accent stripped
+    assert enc["token_type_ids"][-1] == 1
+    for special in ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"):
+        assert special in tok.get_vocab()
+
+
+def test_nsp_pairs_are_balanced_and_negatives_come_from_other_documents(corpus_and_tok,
+                                                                        tmp_path):
+    from transformers import AutoTokenizer
+
+    from edgebert.pretrain.examples import Corpus, make_pairs, tokenize_corpus
+
+    corpus_path, tok_dir = corpus_and_tok
+    tok = AutoTokenizer.from_pretrained(str(tok_dir))
+    cache = tokenize_corpus(corpus_path, tok, tmp_path, log=lambda *_: None)
+    assert tokenize_corpus(corpus_path, tok, tmp_path, log=lambda *_: None) == cache  # reused
+    corpus = Corpus(cache)
+    assert len(corpus) == 120
+    pairs = make_pairs(corpus, list(range(len(corpus))), 48, True, 0, tok.cls_token_id,
+                       tok.sep_token_id)
+    labels = [p["next_sentence_label"] for p in pairs]
+    assert labels.count(0) == labels.count(1) > 20
+    for p in pairs:
+        assert len(p["input_ids"]) <= 48
+        assert p["input_ids"][0] == tok.cls_token_id and p["input_ids"][-1] == tok.sep_token_id
+        if p["next_sentence_label"] == 1:  # NotNext
+            assert p["doc_b"] != p["doc_a"]
+        else:
+            assert p["doc_b"] == p["doc_a"]
+
+
+def test_tiny_pretraining_lowers_mlm_loss_and_finetunes(corpus_and_tok, tmp_path):
+    from edgebert.config import PretrainConfig, TrainConfig
+    from edgebert.pretrain.stage import pretrain
+
+    corpus, tok = corpus_and_tok
+    out = tmp_path / "pre"
+    cfg = PretrainConfig(corpus=str(corpus), tokenizer=str(tok), config="tiny", max_length=48,
+                         out=str(out), cache=str(tmp_path / "cache"), heldout=0.2,
+                         train=TrainConfig(max_steps=40, batch_size=16, lr=1e-3, warmup=0.1,
+                                           eval_every=20, threads=1))
+    pretrain(cfg, log=lambda *_: None)
+    m = json.loads((out / "metrics.json").read_text())
+    assert m["heldout"]["mlm_loss"] < m["before"]["mlm_loss"] - 0.5
+    assert "nsp_accuracy" in m["heldout"]
+    from transformers import AutoModelForMaskedLM, AutoTokenizer
+
+    assert AutoTokenizer.from_pretrained(str(out)) is not None
+    assert AutoModelForMaskedLM.from_pretrained(str(out)) is not None
+
+
+@pytest.mark.slow
+def test_torchrun_two_cpu_ranks_stay_in_sync(corpus_and_tok, tmp_path):
+    if not shutil.which("torchrun", path=str(Path(sys.executable).parent)):
+        pytest.skip("torchrun is not installed next to this Python")
+    corpus, tok = corpus_and_tok
+    out = tmp_path / "ddp"
+    cmd = [str(Path(sys.executable).parent / "torchrun"), "--standalone", "--nproc-per-node", "2",
+           "-m", "edgebert.cli", "pretrain", "--corpus", str(corpus), "--tokenizer", str(tok),
+           "--config", "tiny", "--max-length", "48", "--max-steps", "6", "--batch-size", "8",
+           "--save-every", "3", "--threads", "1", "--cache", str(tmp_path / "cache"), "--out", str(out)]
+    res = subprocess.run(cmd, capture_output=True, text=True, timeout=300,
+                         env=os.environ | {"EDGEBERT_QUIET": "1", "OMP_NUM_THREADS": "1"})
+    assert res.returncode == 0, res.stderr[-3000:]
+    m = json.loads((out / "metrics.json").read_text())
+    assert m["train"]["ranks"] == 2 and m["train"]["ranks_in_sync"] is True
+    assert m["train"]["steps"] == 6
+    assert m["train"]["checkpoint_writers"] == 1  # rank 0 alone wrote the checkpoints
+    assert not (out / "checkpoint").exists()  # removed once finished
+    assert not list(tmp_path.glob("ddp.partial*"))
