@@ -195,7 +195,9 @@ def train(model: torch.nn.Module, features: list[dict], loss_fn: LossFn, cfg: Tr
             if state.micro >= micro_per_epoch:
                 state.epoch, state.micro = state.epoch + 1, 0
             bar.update(1)
-            bar.set_postfix(loss=f"{running / max(seen, 1):.4f}", lr=f"{scheduler.get_last_lr()[0]:.2e}")
+            # refresh=False: redraw at tqdm's interval (30 s in a log file), not every step
+            bar.set_postfix(loss=f"{running / max(seen, 1):.4f}",
+                            lr=f"{scheduler.get_last_lr()[0]:.2e}", refresh=False)
             stop = state.step >= total
             if evaluate and (state.step % eval_every == 0 or stop):
                 scores = _evaluate(model, evaluate)

@@ -163,3 +163,27 @@ def test_torchrun_two_cpu_ranks_stay_in_sync(corpus_and_tok, tmp_path):
     assert m["train"]["checkpoint_writers"] == 1  # rank 0 alone wrote the checkpoints
     assert not (out / "checkpoint").exists()  # removed once finished
     assert not list(tmp_path.glob("ddp.partial*"))
+
+
+def test_continued_pretraining_from_an_encoder_without_mlm_head(tiny_bert, tmp_path):
+    """The packaged MiniLM has no MLM head: heads start fresh, the decoder tied to the input
+    embedding; the encoder's own weights are where training starts."""
+    from safetensors.torch import load_file
+
+    from edgebert.config import PretrainConfig, TrainConfig
+    from edgebert.pretrain.stage import build_model, pretrain
+
+    corpus = write_corpus(tmp_path / "c.txt", docs=40)
+    cfg = PretrainConfig(corpus=str(corpus), init=str(tiny_bert), max_length=32,
+                         out=str(tmp_path / "cont"), cache=str(tmp_path / "cache"), heldout=0.2,
+                         nsp=False, train=TrainConfig(max_steps=4, batch_size=8, threads=1))
+    from transformers import AutoTokenizer
+
+    model = build_model(cfg, AutoTokenizer.from_pretrained(str(tiny_bert)))
+    start = load_file(str(tiny_bert / "model.safetensors"))
+    emb = model.bert.embeddings.word_embeddings.weight
+    assert torch.equal(emb, start["embeddings.word_embeddings.weight"])
+    assert model.cls.predictions.decoder.weight.data_ptr() == emb.data_ptr()  # tied
+    pretrain(cfg, log=lambda *_: None)
+    m = json.loads((tmp_path / "cont" / "metrics.json").read_text())
+    assert "nsp_accuracy" not in m["heldout"] and m["train"]["steps"] == 4
