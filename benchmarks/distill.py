@@ -34,7 +34,7 @@ STUDENTS = {
                                "2", "--augment", "1", "--epochs", "1"],
     # keep the teacher's top layer (its task-tuned features) and align hidden states (cosine)
     "distilled_2l_top_cos": ["--layers", "0,5", "--kl", "1", "--ce", "0.5", "--temperature", "2",
-                             "--cos", "1"],
+                             "--cos", "1", "--group-by-length"],
     "control_3l_no_distillation": ["--layers", "0,2,4", "--kl", "0", "--ce", "1"],
 }
 

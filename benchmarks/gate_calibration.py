@@ -9,8 +9,8 @@ known size. Each trial benches baseline and candidate interleaved in one run
 same code as `edgebert check`.
 - A/A: the same model against itself, 20 trials, --max-slowdown 5 %.
 - A/B: 10 layers against 11 (about 10 % slower), 20 trials, --max-slowdown 5 %.
-- smallest detectable: N against N+1 layers for N in 10, 20 (about 10 and 5 %),
-  10 trials each, --max-slowdown 0 (any confident slowdown).
+- smallest detectable: 20 against 21 layers (about 5 %), 10 trials, --max-slowdown 0
+  (any confident slowdown); the A/B trials above give the 10 % point.
 """
 
 from __future__ import annotations
@@ -70,12 +70,15 @@ def main() -> None:
         ab = [trial(m10, model(11, root), 0.05) for _ in range(20)]
         print("A/B detected:", sum(t["fired"] for t in ab), flush=True)
         sizes = {}
-        for n in (10, 20):
+        for n in (20,):
             ts = [trial(model(n, root), model(n + 1, root), 0.0) for _ in range(10)]
             sizes[n] = {"layers": f"{n} vs {n + 1}",
                         "median_slowdown": sorted(t["ratio"] for t in ts)[5] - 1,
                         "detected": sum(t["fired"] for t in ts), "trials": len(ts)}
             print(sizes[n], flush=True)
+    sizes[10] = {"layers": "10 vs 11", "median_slowdown": sorted(t["ratio"] for t in ab)[10] - 1,
+                 "detected": sum(t["fired"] for t in ab), "trials": len(ab),
+                 "note": "the A/B trials, gated at --max-slowdown 5 %"}
     reliable = [s["median_slowdown"] for s in sizes.values() if s["detected"] == s["trials"]]
     from edgebert.bench.machine import fingerprint
 

@@ -22,8 +22,9 @@ sys.path.insert(0, str(HERE.parent))
 RUNS = Path(os.environ.get("EDGEBERT_BENCH_RUNS", "runs/bench"))
 PARENT = RUNS / "student_distilled_3l"
 TEACHER = RUNS / "teacher_rt"
+# --group-by-length: batches of similar length, about 3x faster steps on these short texts
 RECOVER = ["--recover", "distill", "--teacher", str(TEACHER), "--epochs", "3", "--lr", "1e-4",
-           "--batch-size", "32", "--eval-every", "100", "--patience", "4"]
+           "--batch-size", "32", "--eval-every", "100", "--patience", "4", "--group-by-length"]
 VARIANTS = {
     "structured_heads50_ffn50": ["--heads", "0.5", "--ffn", "0.5"],
     "unstructured_sparsity80": ["--sparsity", "0.8"],
