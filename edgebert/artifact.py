@@ -28,12 +28,33 @@ def is_complete(out: Path) -> bool:
     return (out / "metrics.json").is_file()
 
 
-def already_done(out: Path, log=print) -> bool:
-    """True (and says so) when a stage's output is a finished artifact: skip the stage."""
+def already_done(out: Path, log=print, stage: str | None = None) -> bool:
+    """True (and says so) when a stage's output is a finished artifact: skip the stage.
+
+    A finished artifact of another stage there (for example `--out` naming the
+    input) is an error, not a reason to skip."""
     if is_complete(out):
+        made_by = read_json(Path(out) / "stage.json").get("stage") if stage else None
+        if stage and made_by != stage:
+            raise UserError(f"--out {out}: holds a finished {made_by} artifact, not a {stage} "
+                            f"one; choose another directory (a stage never writes over its "
+                            f"input)")
         log(f"{out} is already finished (metrics.json present); skipping")
         return True
     return False
+
+
+_OPEN: set[Path] = set()
+"""Partial directories this process began and has not finished."""
+
+
+def discard_unstarted() -> None:
+    """Remove this process's partial directories that hold no checkpoint: after a bad
+    input stops a stage there is nothing in them worth resuming."""
+    for work in list(_OPEN):
+        if not (work / "checkpoint").exists():
+            shutil.rmtree(work, ignore_errors=True)
+        _OPEN.discard(work)
 
 
 def partial_dir(out: Path) -> Path:
@@ -74,6 +95,7 @@ def begin(out: Path, stage: str, options: dict, inputs: list[str], restart: bool
     except OSError as err:
         raise UserError(f"--out {out}: cannot create {work} ({err.strerror})") from None
     write_json(marker, record)
+    _OPEN.add(work)
     return work
 
 
@@ -85,6 +107,7 @@ def finish(work: Path, out: Path, stage: dict, metrics: dict) -> Path:
                                               "created": dt.datetime.now(dt.UTC).isoformat()})
     write_json(work / "metrics.json", metrics)
     os.rename(work, out)
+    _OPEN.discard(work)
     return out
 
 

@@ -65,14 +65,10 @@ def open_artifact(path: str | Path) -> Opened:
 def load_torch(opened: Opened):
     from transformers.utils import logging as hf_logging
 
-    from edgebert.modeling import head_class
+    from edgebert.modeling import from_pretrained, head_class
 
     hf_logging.set_verbosity_error()
-    try:
-        return head_class(opened.kind).from_pretrained(opened.path, use_safetensors=True).eval()
-    except (OSError, ValueError, RuntimeError) as err:
-        raise UserError(f"{opened.path}: cannot load the model "
-                        f"({str(err).splitlines()[0]})") from None
+    return from_pretrained(head_class(opened.kind), opened.path).eval()
 
 
 def copy_tokenizer(src: Path, dst: Path) -> None:

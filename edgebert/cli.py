@@ -26,7 +26,15 @@ class _Group(click.Group):
         try:
             return super().invoke(ctx)
         except UserError as err:
-            click.echo(f"error: {err}", err=True)
+            from edgebert.artifact import discard_unstarted
+
+            discard_unstarted()  # no half artifact left behind by a bad input
+            click.echo(f"error: {' '.join(str(err).split())}", err=True)
+            sys.exit(2)
+        except click.UsageError as err:  # a bad option value: one line too, with the fix
+            hint = f" (see `edgebert {ctx.invoked_subcommand} --help`)" \
+                if ctx.invoked_subcommand else ""
+            click.echo(f"error: {err.format_message()}{hint}", err=True)
             sys.exit(2)
         except KeyboardInterrupt:
             click.echo("interrupted; rerun the same command to resume", err=True)

@@ -9,7 +9,7 @@ from edgebert.config import TaskConfig
 from edgebert.data.encode import encode
 from edgebert.data.tasks import load_task
 from edgebert.errors import UserError
-from edgebert.modeling import check_vocab, head_class, load_tokenizer
+from edgebert.modeling import check_vocab, from_pretrained, head_class, load_tokenizer
 from edgebert.predict import logits, score, torch_forward
 from edgebert.sources import resolve_model
 
@@ -43,10 +43,7 @@ def evaluate(model: str, task: TaskConfig | None = None, split: str = "test",
     from transformers.utils import logging as hf_logging
 
     hf_logging.set_verbosity_error()
-    try:
-        net = head_class(data.kind).from_pretrained(source, use_safetensors=True)
-    except (OSError, ValueError, RuntimeError) as err:
-        raise UserError(f"{source}: cannot load the model ({str(err).splitlines()[0]})") from None
+    net = from_pretrained(head_class(data.kind), source)
     known = [net.config.id2label[i] for i in range(net.config.num_labels)]
     if data.labels and known != data.labels:
         raise UserError(f"{model}: the model's labels ({', '.join(known)}) are not the task's "

@@ -38,11 +38,27 @@ def load_for_task(source: str, kind: str, labels: list[str]):
     elif labels:
         kwargs = {"num_labels": len(labels), "id2label": dict(enumerate(labels)),
                   "label2id": {name: i for i, name in enumerate(labels)}}
+    return from_pretrained(head_class(kind), source, **kwargs)
+
+
+def from_pretrained(cls, source, what: str = "model", **kwargs):
+    """`cls.from_pretrained(source)` from safetensors only, with one clear line on failure.
+
+    Truncated or corrupt weights, shapes that do not match the config, a missing
+    file: each becomes a UserError naming the file."""
+    from safetensors import SafetensorError
+
     try:
         # use_safetensors: never unpickle weights a user hands in
-        return head_class(kind).from_pretrained(source, use_safetensors=True, **kwargs)
+        return cls.from_pretrained(str(source), use_safetensors=True, **kwargs)
+    except SafetensorError as err:
+        raise UserError(f"{source}/model.safetensors: unreadable weights "
+                        f"({_first_line(err)}); the file is truncated or corrupt, re-export "
+                        f"or re-copy it") from None
     except (OSError, ValueError, RuntimeError) as err:
-        raise UserError(f"{source}: cannot load the model ({_first_line(err)})") from None
+        hint = (" (the config's shapes do not match the weights: check config.json)"
+                if "size mismatch" in str(err) or "shape" in str(err) else "")
+        raise UserError(f"{source}: cannot load the {what} ({_first_line(err)}){hint}") from None
 
 
 def load_tokenizer(source: str):

@@ -23,7 +23,9 @@ def test_help_is_fast_and_imports_no_torch():
 
 
 def test_every_command_has_help_with_examples():
-    for cmd in (["finetune"], ["evaluate"], ["sources", "list"], ["sources", "fetch"]):
+    for cmd in (["finetune"], ["evaluate"], ["sources", "list"], ["sources", "fetch"],
+                ["compress"], ["bundle"], ["pretrain"], ["corpus", "build"],
+                ["tokenizer", "train"], ["distill"], ["prune"], ["quantize"], ["export"]):
         res = CliRunner().invoke(main, [*cmd, "--help"])
         assert res.exit_code == 0 and "Usage:" in res.output
     assert "Examples:" in CliRunner().invoke(main, ["finetune", "--help"]).output

@@ -16,7 +16,7 @@ from edgebert.data.tasks import load_task
 from edgebert.distill.losses import distill_loss, view
 from edgebert.distill.students import every_other, from_teacher_layers, layer_map, narrow
 from edgebert.errors import UserError
-from edgebert.modeling import check_vocab, head_class, load_tokenizer
+from edgebert.modeling import check_vocab, from_pretrained, head_class, load_tokenizer
 from edgebert.sources import resolve_model
 
 
@@ -60,10 +60,7 @@ def load_teacher(source: str, kind: str, eager: bool):
 
     hf_logging.set_verbosity_error()
     kwargs = {"attn_implementation": "eager"} if eager else {}  # SDPA returns no attention maps
-    try:
-        return head_class(kind).from_pretrained(source, use_safetensors=True, **kwargs).eval()
-    except (OSError, ValueError, RuntimeError) as err:
-        raise UserError(f"{source}: cannot load the teacher ({str(err).splitlines()[0]})") from None
+    return from_pretrained(head_class(kind), source, "teacher", **kwargs).eval()
 
 
 def build_student(teacher, cfg: DistillConfig):
@@ -80,7 +77,7 @@ def distill(cfg: DistillConfig, restart: bool = False, log=print) -> Path:
     >>> # distill(DistillConfig(teacher="runs/rt/teacher", layers=[0, 2, 4], out="runs/rt/student"))
     """
     out = Path(cfg.out)
-    if artifact.already_done(out, log):
+    if artifact.already_done(out, log, "distill"):
         return out
     source = resolve_model(cfg.teacher)
     task_cfg, max_length = teacher_task(source)

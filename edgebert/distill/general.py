@@ -20,7 +20,7 @@ from edgebert.distill.distill import Trainable, build_student
 from edgebert.distill.losses import distill_loss, view
 from edgebert.distill.students import every_other, layer_map
 from edgebert.errors import UserError
-from edgebert.modeling import count_params, load_tokenizer
+from edgebert.modeling import count_params, from_pretrained, load_tokenizer
 from edgebert.sources import resolve_data, resolve_model
 
 
@@ -38,10 +38,7 @@ def load_encoder(source: str, eager: bool):
         with safe_open(str(weights), "pt") as fh:
             has_mlm = any(k.startswith("cls.predictions") for k in fh.keys())
     cls = transformers.BertForMaskedLM if has_mlm else transformers.BertModel
-    try:
-        return cls.from_pretrained(source, use_safetensors=True, **kwargs).eval(), has_mlm
-    except (OSError, ValueError, RuntimeError) as err:
-        raise UserError(f"{source}: cannot load the teacher ({str(err).splitlines()[0]})") from None
+    return from_pretrained(cls, source, "teacher", **kwargs).eval(), has_mlm
 
 
 def corpus_features(path: Path, tokenizer, max_length: int) -> list[dict]:
@@ -65,7 +62,7 @@ def distill_general(cfg: DistillConfig, restart: bool = False, log=print) -> Pat
     >>> #                               layers=[0, 2, 4], out="runs/general-3l"))
     """
     out = Path(cfg.out)
-    if artifact.already_done(out, log):
+    if artifact.already_done(out, log, "distill-general"):
         return out
     source = resolve_model(cfg.teacher)
     tokenizer = load_tokenizer(source)

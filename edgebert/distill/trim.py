@@ -11,7 +11,7 @@ from edgebert.data.encode import encode
 from edgebert.data.tasks import QAExample, TextExample, TokenExample, load_task
 from edgebert.distill.vocab import check_same_tokens, trim_embeddings_, trimmed_tokenizer, used_ids
 from edgebert.errors import UserError
-from edgebert.modeling import head_class, load_tokenizer
+from edgebert.modeling import from_pretrained, head_class, load_tokenizer
 from edgebert.predict import logits, score, torch_forward
 from edgebert.sources import resolve_data, resolve_model
 
@@ -34,7 +34,7 @@ def trim_vocab(cfg: TrimVocabConfig, log=print) -> Path:
     >>> # trim_vocab(TrimVocabConfig(model="runs/rt/student", out="runs/rt/student-trim"))
     """
     out = Path(cfg.out)
-    if artifact.already_done(out, log):
+    if artifact.already_done(out, log, "trim-vocab"):
         return out
     source = resolve_model(cfg.model)
     record = artifact.read_json(Path(source) / "stage.json")
@@ -60,7 +60,7 @@ def trim_vocab(cfg: TrimVocabConfig, log=print) -> Path:
     from transformers.utils import logging as hf_logging
 
     hf_logging.set_verbosity_error()
-    model = head_class(task.kind).from_pretrained(source, use_safetensors=True)
+    model = from_pretrained(head_class(task.kind), source)
     fwd = torch_forward(model)
 
     def outputs(tok, split):

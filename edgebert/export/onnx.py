@@ -51,7 +51,13 @@ def session(path: Path, threads: int | None = None):
     if threads:
         opts.intra_op_num_threads = threads
         opts.inter_op_num_threads = 1
-    return ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+    try:
+        return ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+    except Exception as err:  # ORT raises its own types (InvalidProtobuf, Fail, ...)
+        from edgebert.errors import UserError
+
+        raise UserError(f"{path}: ONNX Runtime cannot load it ({str(err).splitlines()[0][:200]});"
+                        f" the file is corrupt or not an ONNX model, export it again") from None
 
 
 def ort_forward(sess, kind: str) -> Forward:

@@ -48,7 +48,7 @@ def export(cfg: ExportConfig, log=print) -> Path:
     >>> # export(ExportConfig(model="runs/rt/student", format="onnx", out="runs/rt/onnx"))
     """
     out = Path(cfg.out)
-    if artifact.already_done(out, log):
+    if artifact.already_done(out, log, "export"):
         return out
     opened = open_artifact(cfg.model)
     forward, parent_format = parent_forward(opened)

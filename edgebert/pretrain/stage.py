@@ -18,8 +18,8 @@ import torch
 from edgebert import artifact
 from edgebert.config import PretrainConfig, to_dict
 from edgebert.errors import UserError
-from edgebert.pretrain.examples import (Corpus, collate_pretrain, make_pairs, mask_statically,
-                                        tokenize_corpus, word_starts)
+from edgebert.pretrain.examples import (Corpus, cache_key, collate_pretrain, make_pairs,
+                                        mask_statically, tokenize_corpus, word_starts)
 from edgebert.sources import cache_dir, resolve_model
 from edgebert.train import distributed, pick_device, train
 
@@ -59,7 +59,7 @@ def pretrain(cfg: PretrainConfig, restart: bool = False, log=print) -> Path:
 
     hf_logging.set_verbosity_error()
     out = Path(cfg.out)
-    if artifact.already_done(out, log):
+    if artifact.already_done(out, log, "pretrain"):
         return out
     tok_dir = cfg.tokenizer or (resolve_model(cfg.init) if cfg.init else None)
     if tok_dir is None:
@@ -69,11 +69,9 @@ def pretrain(cfg: PretrainConfig, restart: bool = False, log=print) -> Path:
     rank, world = distributed(pick_device(cfg.train))
     cache_root = Path(cfg.cache) if cfg.cache else cache_dir() / "tokens"
     if rank == 0:  # one rank tokenises; the others wait and read the cache
-        cache = tokenize_corpus(Path(cfg.corpus), tokenizer, cache_root, log)
+        tokenize_corpus(Path(cfg.corpus), tokenizer, cache_root, log)
     if world > 1:
         torch.distributed.barrier()
-    from edgebert.pretrain.examples import cache_key
-
     corpus = Corpus(cache_root / cache_key(Path(cfg.corpus), tokenizer))
     if len(corpus) < 2:
         raise UserError(f"--corpus {cfg.corpus}: needs at least 2 documents (blank lines "

@@ -18,7 +18,7 @@ from edgebert.config import PruneConfig, to_dict
 from edgebert.distill.distill import Trainable, load_teacher, teacher_loss
 from edgebert.distill.students import layer_map
 from edgebert.errors import UserError
-from edgebert.modeling import count_params, head_class
+from edgebert.modeling import count_params, from_pretrained, head_class
 from edgebert.prune.importance import importance
 from edgebert.prune.magnitude import MagnitudePruner, sparsity_report
 from edgebert.prune.structured import (choose_ffn, choose_heads, drop_layers_, heads_per_layer,
@@ -32,7 +32,7 @@ def prune(cfg: PruneConfig, restart: bool = False, log=print) -> Path:
     >>> # prune(PruneConfig(model="runs/rt/student", heads=0.5, ffn=0.5, out="runs/rt/pruned"))
     """
     out = Path(cfg.out)
-    if artifact.already_done(out, log):
+    if artifact.already_done(out, log, "prune"):
         return out
     opened = open_artifact(cfg.model)
     if not (opened.path / "model.safetensors").exists():
@@ -41,8 +41,7 @@ def prune(cfg: PruneConfig, restart: bool = False, log=print) -> Path:
 
     hf_logging.set_verbosity_error()
     # eager attention: the head mask that ranks heads is ignored by SDPA
-    model = head_class(opened.kind).from_pretrained(opened.path, use_safetensors=True,
-                                                    attn_implementation="eager")
+    model = from_pretrained(head_class(opened.kind), opened.path, attn_implementation="eager")
     parent = artifact.read_json(opened.path / "metrics.json")
     data = stage.prepare(opened.task, opened.tokenizer, opened.max_length, log)
     teacher = None

@@ -40,7 +40,7 @@ def quantize(cfg: QuantizeConfig, log=print) -> Path:
     >>> # quantize(QuantizeConfig(model="runs/rt/student", target="x86-vnni", out="runs/int8"))
     """
     out = Path(cfg.out)
-    if artifact.already_done(out, log):
+    if artifact.already_done(out, log, "quantize"):
         return out
     p = preset(cfg.target)
     opened = open_artifact(cfg.model)
@@ -59,6 +59,7 @@ def quantize(cfg: QuantizeConfig, log=print) -> Path:
                              opened.kind)
             require(parity, f"FP32 ONNX export of {cfg.model}", 1e-3, 0.999)
         elif (opened.path / "model.onnx").exists():
+            session(opened.path / "model.onnx")  # a corrupt file fails here, named
             shutil.copy2(opened.path / "model.onnx", fp32)
         else:
             raise UserError(f"{cfg.model}: no model.safetensors or model.onnx to quantize")

@@ -4,7 +4,6 @@ no network), from the rows `collect` gathers."""
 from __future__ import annotations
 
 import html
-import json
 from pathlib import Path
 
 from edgebert.artifact import write_json

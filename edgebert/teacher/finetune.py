@@ -23,7 +23,7 @@ def finetune(cfg: FinetuneConfig, restart: bool = False, log=print) -> Path:
     >>> # finetune(FinetuneConfig(model="minilm-l6", out="runs/rt/teacher"))
     """
     out = Path(cfg.out)
-    if artifact.already_done(out, log):
+    if artifact.already_done(out, log, "finetune"):
         return out
     # Every input is checked before anything is written, so bad input leaves no trace.
     task = load_task(cfg.task)

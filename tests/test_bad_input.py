@@ -1,0 +1,273 @@
+"""Bad input to every stage: one line naming the file or option, exit 2, no traceback, and
+no artifact (finished or partial) left behind. Fine-tuning's own cases are in
+test_finetune.py; these cover the stages after it."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from edgebert.cli import main
+
+
+def run_cli(*args) -> tuple[int, str]:
+    res = CliRunner().invoke(main, [str(a) for a in args])
+    if res.exception and not isinstance(res.exception, SystemExit):
+        raise res.exception
+    return res.exit_code, res.output
+
+
+def refused(out: Path | None, *args, says: str = "") -> str:
+    code, output = run_cli(*args)
+    lines = [ln for ln in output.splitlines() if ln.strip()]
+    assert code == 2, output
+    assert lines and lines[-1].startswith("error: "), output
+    assert "Traceback" not in output
+    assert says.lower() in lines[-1].lower(), output
+    if out is not None:
+        assert not out.exists() and not out.with_name(out.name + ".partial").exists()
+    return lines[-1]
+
+
+def copy_with(src: Path, dst: Path, **files: bytes | str) -> Path:
+    shutil.copytree(src, dst)
+    for name, data in files.items():
+        name = name.replace("__", ".")
+        (dst / name).write_bytes(data if isinstance(data, bytes) else data.encode())
+    return dst
+
+
+# ------------------------------------------------------------------ model files
+
+def test_truncated_safetensors_is_refused(tiny_teacher, tmp_path):
+    weights = (tiny_teacher / "model.safetensors").read_bytes()
+    bad = copy_with(tiny_teacher, tmp_path / "m", model__safetensors=weights[:len(weights) // 2])
+    out = tmp_path / "out"
+    refused(out, "export", "--model", bad, "--format", "onnx", "--out", out,
+            says="model.safetensors")
+
+
+def test_garbage_safetensors_is_refused(tiny_teacher, tmp_path):
+    bad = copy_with(tiny_teacher, tmp_path / "m", model__safetensors=b"\x00" * 100)
+    out = tmp_path / "out"
+    refused(out, "distill", "--teacher", bad, "--layers", "0", "--max-steps", "1", "--out", out,
+            says="model.safetensors")
+
+
+def test_config_shapes_that_do_not_match_the_weights(tiny_teacher, tmp_path):
+    cfg = json.loads((tiny_teacher / "config.json").read_text())
+    cfg["hidden_size"] = 48
+    bad = copy_with(tiny_teacher, tmp_path / "m", config__json=json.dumps(cfg))
+    out = tmp_path / "out"
+    refused(out, "export", "--model", bad, "--format", "onnx", "--out", out, says="config")
+
+
+def test_config_that_is_not_json(tiny_teacher, tmp_path):
+    bad = copy_with(tiny_teacher, tmp_path / "m", config__json="{not json")
+    out = tmp_path / "out"
+    refused(out, "quantize", "--model", bad, "--target", "x86-avx2", "--out", out,
+            says="config.json")
+
+
+def test_config_vocabulary_that_does_not_match_the_weights(tiny_teacher, tmp_path):
+    cfg = json.loads((tiny_teacher / "config.json").read_text())
+    cfg["vocab_size"] = 40
+    src = copy_with(tiny_teacher, tmp_path / "m", config__json=json.dumps(cfg))
+    out = tmp_path / "out"
+    refused(out, "prune", "--model", src, "--heads", "1", "--recover", "none", "--out", out,
+            says="config.json")
+
+
+def test_tokenizer_that_does_not_fit_the_model(tiny_teacher, tmp_path):
+    vocab = (tiny_teacher / "vocab.txt").read_text().splitlines()
+    vocab += [f"extra{i}" for i in range(200)]  # ids beyond the embedding's rows
+    src = copy_with(tiny_teacher, tmp_path / "m", vocab__txt="\n".join(vocab) + "\n")
+    (src / "tokenizer.json").unlink()  # rebuilt from vocab.txt
+    out = tmp_path / "out"
+    refused(out, "distill", "--teacher", src, "--layers", "0", "--out", out, says="tokenizer has")
+
+
+def test_corrupt_onnx_is_refused(tiny_teacher, tmp_path):
+    d = tmp_path / "onnx"
+    d.mkdir()
+    for f in ("stage.json", "metrics.json", "config.json", "tokenizer.json", "vocab.txt",
+              "tokenizer_config.json", "special_tokens_map.json"):
+        shutil.copy(tiny_teacher / f, d / f)
+    (d / "model.onnx").write_bytes(b"not an onnx file")
+    out = tmp_path / "out"
+    refused(out, "quantize", "--model", d, "--target", "x86-avx2", "--out", out,
+            says="model.onnx")
+    code, output = run_cli("evaluate", d)
+    assert code == 2 and "model.onnx" in output and "Traceback" not in output
+
+
+def test_missing_stage_json_says_what_to_pass(tiny_teacher, tmp_path):
+    bad = tmp_path / "m"
+    shutil.copytree(tiny_teacher, bad)
+    (bad / "stage.json").unlink()
+    out = tmp_path / "out"
+    refused(out, "quantize", "--model", bad, "--target", "arm64", "--out", out,
+            says="stage.json")
+
+
+def test_distilling_from_a_directory_that_is_no_model(tmp_path):
+    (tmp_path / "empty").mkdir()
+    out = tmp_path / "out"
+    refused(out, "distill", "--teacher", tmp_path / "empty", "--out", out)
+
+
+# ------------------------------------------------------------------ options
+
+@pytest.mark.parametrize("args,says", [
+    (["--target", "x86"], "--target"),
+    (["--mode", "fast"], "--mode"),
+    (["--calibration", "mean"], "--calibration"),
+    (["--max-drop", "-1"], "--max-drop"),
+])
+def test_bad_quantize_options(tiny_teacher, tmp_path, args, says):
+    out = tmp_path / "out"
+    refused(out, "quantize", "--model", tiny_teacher, *args, "--out", out, says=says)
+
+
+@pytest.mark.parametrize("args,says", [
+    (["--format", "tflite"], "--format"),
+    (["--opset", "5"], "--opset"),
+    (["--min-agreement", "2"], "--min-agreement"),
+])
+def test_bad_export_options(tiny_teacher, tmp_path, args, says):
+    out = tmp_path / "out"
+    refused(out, "export", "--model", tiny_teacher, *args, "--out", out, says=says)
+
+
+@pytest.mark.parametrize("args,says", [
+    (["--sparsity", "1.5"], "--sparsity"),
+    (["--heads", "0"], "nothing to prune"),
+    (["--heads", "1", "--recover", "distill"], "--teacher"),
+    (["--heads", "1", "--scope", "model"], "--scope"),
+    (["--drop-layers", "9"], "layer"),
+    (["--heads", "99"], "head"),
+])
+def test_bad_prune_options(tiny_teacher, tmp_path, args, says):
+    out = tmp_path / "out"
+    refused(out, "prune", "--model", tiny_teacher, *args, "--out", out, says=says)
+
+
+@pytest.mark.parametrize("args,says", [
+    (["--layers", "0,0"], "--layers"),
+    (["--layers", "7"], "layer"),
+    (["--layers", "a,b"], "--layers"),
+    (["--temperature", "0"], "--temperature"),
+    (["--kl", "0", "--ce", "0"], "at least one weight"),
+])
+def test_bad_distill_options(tiny_teacher, tmp_path, args, says):
+    out = tmp_path / "out"
+    refused(out, "distill", "--teacher", tiny_teacher, *args, "--out", out, says=says)
+
+
+def test_output_that_is_the_input(tiny_teacher):
+    refused(None, "export", "--model", tiny_teacher, "--format", "onnx", "--out", tiny_teacher,
+            says="--out")
+
+
+def test_read_only_output_directory(tiny_teacher, tmp_path):
+    import os
+
+    if os.geteuid() == 0:
+        pytest.skip("root writes into read-only directories")
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    ro.chmod(0o500)
+    try:
+        refused(ro / "out", "export", "--model", tiny_teacher, "--format", "onnx", "--out",
+                ro / "out", says="--out")
+    finally:
+        ro.chmod(0o700)
+
+
+# ------------------------------------------------------------------ bench, check, report
+
+def test_bench_of_something_that_is_no_artifact(tmp_path):
+    (tmp_path / "x").mkdir()
+    refused(None, "bench", tmp_path / "x", says="not an artifact")
+    refused(None, "bench", tmp_path / "nope", says="no such artifact")
+    refused(None, "bench", tmp_path / "x", "--batch", "0", says="--batch")
+
+
+@pytest.mark.parametrize("content", ["", "{", '{"schema": "other"}', '{"schema": '
+                                     '"edgebert.bench/1", "results": [{"artifact": "a"}]}'])
+def test_check_with_bad_bench_files(tmp_path, content):
+    bad = tmp_path / "b.json"
+    bad.write_text(content)
+    refused(None, "check", "--baseline", bad, "--candidate", bad, says=str(bad))
+
+
+def test_check_with_a_bad_threshold(tmp_path):
+    refused(None, "check", "--baseline", tmp_path / "a.json", "--candidate", tmp_path / "b.json",
+            "--max-slowdown", "lots", says="--max-slowdown")
+
+
+def test_report_of_an_empty_directory(tmp_path):
+    refused(None, "report", tmp_path, says="no artifacts")
+
+
+# ------------------------------------------------------------------ recipes, bundles, corpora
+
+@pytest.mark.parametrize("recipe,says", [
+    ("teacher:\n  trian: {}\n", "teacher.trian"),
+    ("students: 3\n", "students must be a list"),
+    ("quantize:\n  - {target: x86}\n", "quantize.0.target"),
+    ("teacher: [\n", "not valid YAML"),
+    ("prune:\n  - {model: ghost, heads: 1}\n", "prune.0.model"),
+])
+def test_bad_recipes(tmp_path, recipe, says):
+    path = tmp_path / "r.yaml"
+    path.write_text(recipe)
+    refused(tmp_path / "run", "compress", path, "--out", tmp_path / "run", says=says)
+
+
+def test_unknown_recipe_and_bad_set(tmp_path):
+    refused(None, "compress", "nope", says="not a packaged recipe")
+    refused(None, "compress", "--set", "teacher", "--show", says="KEY=VALUE")
+    refused(None, "compress", "--set", "teacher.train.epochs=-1", "--show", says="--epochs")
+
+
+def test_bundle_of_a_torchscript_only_artifact(tiny_teacher, tmp_path):
+    d = tmp_path / "ts"
+    d.mkdir()
+    for f in ("stage.json", "metrics.json", "config.json", "tokenizer.json", "vocab.txt",
+              "tokenizer_config.json", "special_tokens_map.json"):
+        shutil.copy(tiny_teacher / f, d / f)
+    (d / "model.pt").write_bytes(b"x")
+    out = tmp_path / "b"
+    refused(out, "bundle", "--model", d, "--out", out, says="TorchScript")
+
+
+def test_pretrain_on_a_corpus_that_is_missing_or_not_utf8(tmp_path, tiny_bert):
+    refused(tmp_path / "p", "pretrain", "--corpus", tmp_path / "none", "--tokenizer", tiny_bert,
+            "--out", tmp_path / "p", says="--corpus")
+    bad = tmp_path / "c.txt"
+    bad.write_bytes("caf\xe9 au lait\n\nmore\n".encode("latin-1"))
+    refused(tmp_path / "p", "pretrain", "--corpus", bad, "--tokenizer", tiny_bert,
+            "--cache", tmp_path / "cache", "--out", tmp_path / "p", says="UTF-8")
+    one = tmp_path / "one.txt"
+    one.write_text("only one document here.\n")
+    refused(tmp_path / "p", "pretrain", "--corpus", one, "--tokenizer", tiny_bert,
+            "--cache", tmp_path / "cache", "--out", tmp_path / "p", says="2 documents")
+
+
+def test_pretrain_without_a_tokenizer(tmp_path):
+    corpus = tmp_path / "c.txt"
+    corpus.write_text("a b c.\n\nd e f.\n")
+    refused(tmp_path / "p", "pretrain", "--corpus", corpus, "--out", tmp_path / "p",
+            says="--tokenizer")
+
+
+def test_tokenizer_train_with_a_tiny_vocabulary(tmp_path):
+    corpus = tmp_path / "c.txt"
+    corpus.write_text("a b c.\n")
+    refused(None, "tokenizer", "train", "--corpus", corpus, "--vocab-size", "10", "--out",
+            tmp_path / "t", says="--vocab-size")
