@@ -1,0 +1,71 @@
+"""SIGKILL each long stage at seeded random points: the same command resumes, no
+artifact directory is ever half written, and the result equals an uninterrupted run."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import sentiment_rows
+
+pytestmark = pytest.mark.slow
+
+
+def stage_cmd(stage: str, tiny_teacher: Path, tmp: Path, out: Path) -> list[str]:
+    common = ["--max-steps", "40", "--save-every", "2", "--eval-every", "10", "--threads", "1",
+              "--batch-size", "8", "--out", str(out)]
+    if stage == "distill":
+        return ["distill", "--teacher", str(tiny_teacher), "--layers", "0,2", *common]
+    if stage == "prune":
+        return ["prune", "--model", str(tiny_teacher), "--heads", "1", "--ffn", "0.5",
+                "--recover", "distill", "--teacher", str(tiny_teacher), *common]
+    corpus = tmp / "corpus.txt"
+    if not corpus.exists():
+        rows = sentiment_rows(300)
+        corpus.write_text("".join(f"{rows[i]['text']}.\n{rows[i + 1]['text']}.\n\n"
+                                  for i in range(0, 300, 2)))
+    return ["pretrain", "--corpus", str(corpus), "--tokenizer", str(tiny_teacher),
+            "--max-length", "32", "--cache", str(tmp / "cache"), *common]
+
+
+def run(cmd: list[str]) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "edgebert.cli", *cmd],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            env=os.environ | {"EDGEBERT_QUIET": "1"})
+
+
+def result(out: Path) -> dict:
+    m = json.loads((out / "metrics.json").read_text())
+    return m.get("test") or m.get("heldout")
+
+
+@pytest.mark.parametrize("stage", ["distill", "prune", "pretrain"])
+def test_sigkill_at_random_points_then_resume(stage, tiny_teacher, tmp_path):
+    ref = tmp_path / "ref"
+    p = run(stage_cmd(stage, tiny_teacher, tmp_path, ref))
+    assert p.wait(timeout=300) == 0, p.stderr.read().decode()[-2000:]
+    out = tmp_path / "out"
+    rng = random.Random(f"{stage}-kill")
+    kills = 0
+    for _ in range(2):
+        p = run(stage_cmd(stage, tiny_teacher, tmp_path, out))
+        time.sleep(rng.uniform(3.0, 7.0))  # import takes ~3 s: land inside the stage
+        if p.poll() is None:
+            p.send_signal(signal.SIGKILL)
+            kills += 1
+        p.wait()
+        # never half written: `out` exists only when finished
+        assert not out.exists() or (out / "metrics.json").exists()
+    p = run(stage_cmd(stage, tiny_teacher, tmp_path, out))
+    assert p.wait(timeout=300) == 0, p.stderr.read().decode()[-2000:]
+    assert kills >= 1
+    assert not out.with_name("out.partial").exists()
+    assert result(out) == result(ref)  # exact resume on the CPU
