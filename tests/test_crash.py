@@ -47,23 +47,22 @@ def result(out: Path) -> dict:
     return m.get("test") or m.get("heldout")
 
 
-@pytest.mark.parametrize("stage", ["distill", "prune", "pretrain"])
+# distillation is killed mid-stage by tests/test_compress.py, fine-tuning by test_finetune.py
+@pytest.mark.parametrize("stage", ["prune", "pretrain"])
 def test_sigkill_at_random_points_then_resume(stage, tiny_teacher, tmp_path):
     ref = tmp_path / "ref"
     p = run(stage_cmd(stage, tiny_teacher, tmp_path, ref))
     assert p.wait(timeout=300) == 0, p.stderr.read().decode()[-2000:]
     out = tmp_path / "out"
     rng = random.Random(f"{stage}-kill")
-    kills = 0
-    for _ in range(2):
-        p = run(stage_cmd(stage, tiny_teacher, tmp_path, out))
-        time.sleep(rng.uniform(3.0, 7.0))  # import takes ~3 s: land inside the stage
-        if p.poll() is None:
-            p.send_signal(signal.SIGKILL)
-            kills += 1
-        p.wait()
-        # never half written: `out` exists only when finished
-        assert not out.exists() or (out / "metrics.json").exists()
+    # one kill per stage keeps CI inside its ten minutes
+    p = run(stage_cmd(stage, tiny_teacher, tmp_path, out))
+    time.sleep(rng.uniform(3.5, 6.0))  # imports take ~3 s: land inside the stage
+    kills = int(p.poll() is None)
+    p.send_signal(signal.SIGKILL)
+    p.wait()
+    # never half written: `out` exists only when finished
+    assert not out.exists() or (out / "metrics.json").exists()
     p = run(stage_cmd(stage, tiny_teacher, tmp_path, out))
     assert p.wait(timeout=300) == 0, p.stderr.read().decode()[-2000:]
     assert kills >= 1

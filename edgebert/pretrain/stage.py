@@ -106,7 +106,7 @@ def pretrain(cfg: PretrainConfig, restart: bool = False, log=print) -> Path:
         return heldout_metrics(model, heldout, collate, cfg.train.batch_size)
 
     before = evaluate()
-    result = train(model, features, lambda m, b: {"loss": m(**b).loss}, cfg.train,
+    result = train(model, features, _loss, cfg.train,
                    collate=collate, evaluate=evaluate, metric="mlm_loss",
                    greater_is_better=False, checkpoint_dir=work / "checkpoint",
                    desc="pretrain")
@@ -134,6 +134,17 @@ def pretrain(cfg: PretrainConfig, restart: bool = False, log=print) -> Path:
               "config": to_dict(cfg), "world_size": result.ranks}
     artifact.finish(work, out, record, metrics)
     return out
+
+
+def _loss(model, batch: dict) -> dict:
+    """MLM + NSP loss; MLM alone without NSP labels (HF returns no loss then)."""
+    out = model(**batch)
+    if out.loss is not None:
+        return {"loss": out.loss}
+    logits = out.prediction_logits
+    return {"loss": torch.nn.functional.cross_entropy(logits.reshape(-1, logits.size(-1)),
+                                                      batch["labels"].reshape(-1),
+                                                      ignore_index=-100)}
 
 
 def heldout_metrics(model, heldout: list[dict], collate, batch_size: int) -> dict:
