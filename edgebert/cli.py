@@ -31,6 +31,17 @@ class _Group(click.Group):
             discard_unstarted()  # no half artifact left behind by a bad input
             click.echo(f"error: {' '.join(str(err).split())}", err=True)
             sys.exit(2)
+        except OSError as err:
+            import errno
+
+            if err.errno not in (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES):
+                raise
+            from edgebert.artifact import discard_unstarted
+
+            discard_unstarted()  # frees the space a half-written artifact took
+            click.echo(f"error: {err.filename or 'output'}: {err.strerror}; free space or "
+                       f"choose another --out, then run the same command again", err=True)
+            sys.exit(2)
         except click.UsageError as err:  # a bad option value: one line too, with the fix
             hint = f" (see `edgebert {ctx.invoked_subcommand} --help`)" \
                 if ctx.invoked_subcommand else ""

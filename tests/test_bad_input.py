@@ -271,3 +271,20 @@ def test_tokenizer_train_with_a_tiny_vocabulary(tmp_path):
     corpus.write_text("a b c.\n")
     refused(None, "tokenizer", "train", "--corpus", corpus, "--vocab-size", "10", "--out",
             tmp_path / "t", says="--vocab-size")
+
+
+def test_full_disk_is_one_line_and_leaves_nothing(tiny_teacher, tmp_path):
+    import subprocess
+
+    disk = tmp_path / "small"
+    disk.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(disk)],
+                      capture_output=True).returncode != 0:
+        pytest.skip("cannot mount a small tmpfs here (needs root) to simulate a full disk")
+    try:
+        out = disk / "out"
+        refused(out, "export", "--model", tiny_teacher, "--format", "onnx", "--out", out,
+                says="No space left")
+        assert list(disk.iterdir()) == []
+    finally:
+        subprocess.run(["umount", str(disk)], check=False)
