@@ -43,7 +43,7 @@ def prepare(task: Task, tokenizer, max_length: int, log=print) -> Prepared:
 
 
 def fit(model, data: Prepared, loss_fn, cfg: TrainConfig, work: Path, desc: str,
-        scored=None, after_step=None) -> dict:
+        scored=None, after_step=None, select_after: float = 0.0) -> dict:
     """Train `model` and return dev/test metrics and the run record.
 
     `scored` is the model evaluated on dev when the trainable module wraps it
@@ -55,7 +55,8 @@ def fit(model, data: Prepared, loss_fn, cfg: TrainConfig, work: Path, desc: str,
     started = time.perf_counter()
     result = train(model, data.encoded["train"].features, loss_fn, cfg, collate=data.collate,
                    evaluate=lambda: data.score(scored, "dev"), metric=data.task.metric,
-                   checkpoint_dir=work / "checkpoint", desc=desc, after_step=after_step)
+                   checkpoint_dir=work / "checkpoint", desc=desc, after_step=after_step,
+                   select_after=select_after)
     seconds = time.perf_counter() - started
     metrics = {split: data.score(scored, split) for split in ("dev", "test")}
     return metrics | {"metric": data.task.metric, "params": count_params(scored),

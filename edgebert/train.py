@@ -109,10 +109,13 @@ def train(model: torch.nn.Module, features: list[dict], loss_fn: LossFn, cfg: Tr
           collate: Callable[[list[dict]], dict], evaluate: Callable[[], dict] | None = None,
           metric: str | None = None, greater_is_better: bool = True,
           checkpoint_dir: Path | None = None, desc: str = "train",
-          after_step: Callable[[int, int], None] | None = None) -> TrainResult:
+          after_step: Callable[[int, int], None] | None = None,
+          select_after: float = 0.0) -> TrainResult:
     """Train `model` in place on `features`; at the end it holds the best weights seen.
 
     `after_step(step, total)` runs after every optimizer step (pruning uses it).
+    `select_after`: evaluations before this fraction of the steps neither become the best
+    weights nor count towards patience (gradual pruning: the model is not final yet).
 
     >>> # result = train(model, feats, lambda m, b: {"loss": m(**b).loss}, TrainConfig(),
     >>> #                collate=lambda fs: collate(fs, pad_id=0))
@@ -205,7 +208,8 @@ def train(model: torch.nn.Module, features: list[dict], loss_fn: LossFn, cfg: Tr
                          "train_loss": running / max(seen, 1)} | scores
                 state.history.append(entry)
                 running, seen = 0.0, 0
-                value = scores[metric] if metric else None
+                eligible = state.step >= select_after * total
+                value = scores[metric] if metric and eligible else None
                 better = value is not None and (
                     state.best_metric is None
                     or (value > state.best_metric if greater_is_better else value < state.best_metric))
@@ -213,7 +217,7 @@ def train(model: torch.nn.Module, features: list[dict], loss_fn: LossFn, cfg: Tr
                     state.best_metric, state.best_step, state.bad_evals = value, state.step, 0
                     best_weights = {k: v.detach().to("cpu", copy=True)
                                     for k, v in model.state_dict().items()}
-                else:
+                elif value is not None:
                     state.bad_evals += 1
                 if rank == 0:
                     bar.write(f"[{desc}] step {state.step}/{total}: "

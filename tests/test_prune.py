@@ -73,10 +73,15 @@ def test_removing_a_dead_ffn_neuron_is_exact(tiny_teacher):
 def test_unstructured_sparsity_reaches_its_target(tiny_teacher, tmp_path):
     out = tmp_path / "sparse"
     code, output = run_cli("prune", "--model", tiny_teacher, "--sparsity", "0.8", "--epochs",
-                           "2", "--batch-size", "16", "--lr", "1e-3", "--out", out)
+                           "2", "--batch-size", "16", "--lr", "1e-3", "--eval-every", "2",
+                           "--patience", "1", "--out", out)
     assert code == 0, output
     m = json.loads((out / "metrics.json").read_text())
     assert m["sparsity"]["overall"] == pytest.approx(0.8, abs=0.01)
+    # the kept model is one trained at the final sparsity, and patience did not stop the
+    # schedule before it got there
+    steps = m["train"]["steps"]
+    assert m["train"]["best_step"] >= 0.7 * steps and steps >= 0.7 * 20
     model = load(out)
     linear = [mod.weight for mod in model.bert.encoder.modules()
               if isinstance(mod, torch.nn.Linear)]

@@ -55,15 +55,19 @@ def masks(params: dict[str, torch.Tensor], sparsity: float, scope: str) -> dict[
 class MagnitudePruner:
     """`after_step` hook for the training loop."""
 
-    def __init__(self, model, target: float, scope: str = "global", every: int = 10):
+    def __init__(self, model, target: float, scope: str = "global", every: int = 10,
+                 end: float = 0.7):
         self.params = prunable(model)
         self.target, self.scope, self.every = target, scope, every
+        self.end = end
+        """Fraction of the steps at which the target sparsity is reached (then held)."""
         self.current: dict[str, torch.Tensor] | None = None
 
     @torch.no_grad()
     def __call__(self, step: int, total: int) -> None:
         if self.current is None or step % self.every == 0 or step == total:
-            self.current = masks(self.params, cubic(step, total, self.target), self.scope)
+            self.current = masks(self.params, cubic(step, total, self.target, end=self.end),
+                                 self.scope)
         for name, p in self.params.items():
             p.mul_(self.current[name])
 
