@@ -44,10 +44,15 @@ def export_onnx(model, kind: str, path: Path, opset: int = 17) -> Path:
     return path
 
 
-def session(path: Path, threads: int | None = None):
+def session(path: Path, threads: int | None = None, exact_int8: bool = False):
+    """An ORT CPU session. `exact_int8`: on x86 without VNNI use U8U8 products instead of
+    the U8S8 ones whose int16 pair sums saturate (ORT's `session.x64quantprecision`):
+    slower, but the reference an ARM (SDOT, no saturation) result should match."""
     import onnxruntime as ort
 
     opts = ort.SessionOptions()
+    if exact_int8:
+        opts.add_session_config_entry("session.x64quantprecision", "1")
     if threads:
         opts.intra_op_num_threads = threads
         opts.inter_op_num_threads = 1

@@ -139,10 +139,10 @@ def quantize(cfg: QuantizeConfig, log=print) -> Path:
 def _arm64_check(model: Path, fp32: Path, opened, log) -> dict:
     """Parity under aarch64 emulation when the environment is built, else why not.
 
-    The x86 side is not ground truth: an AVX2 CPU without VNNI saturates the u8s8
-    products of an S8S8 arm64 model where ARM's SDOT does not. So argmax flips
-    between the two fail the stage only when aarch64 is the less faithful one
-    (agrees with the FP32 parent less often than x86 does)."""
+    An AVX2 CPU without VNNI saturates the u8s8 products of an S8S8 model where
+    ARM's SDOT does not, so the x86 side runs ORT's exact U8U8 path
+    (`session.x64quantprecision`). Argmax flips left over fail the stage only when
+    aarch64 is the less faithful one (agrees with the FP32 parent less often)."""
     from edgebert.targets.arm64 import env_dir, missing_tools
 
     if not (env_dir() / "ready").exists():
