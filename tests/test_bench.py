@@ -116,24 +116,3 @@ def test_gate_uses_processes_as_units_when_it_has_them():
         assert g.high - g.low > f.high - f.low
     (v,), _ = compare(grouped(100), grouped(101, scale=1.2), 0.05, 1.0)
     assert v.slowdown
-
-
-def test_paired_rounds_see_through_noise_that_slows_both_processes():
-    """One interleaved run: rounds 2, 4, 5 ran during a burst that slowed A and B alike."""
-    import numpy as np
-
-    from edgebert.bench.compare import compare
-
-    rng = np.random.default_rng(0)
-    burst = [1.0, 1.0, 1.6, 1.0, 1.5, 1.7, 1.0, 1.0]
-
-    def result(scale):
-        rounds = [list(10.0 * scale * b * (1 + 0.01 * rng.standard_normal(20))) for b in burst]
-        return {"created": "t", "machine": {"cpu": "x"},
-                "results": [{"artifact": "m", "batch": 1, "seq": 128, "rounds_ms": rounds,
-                             "samples_ms": [x for r in rounds for x in r]}]}
-
-    (slow,), _ = compare(result(1.0), result(1.10), 0.05, 1.0)
-    assert slow.slowdown and 1.08 < slow.ratio < 1.12
-    (same,), _ = compare(result(1.0), result(1.0), 0.05, 1.0)
-    assert not same.slowdown

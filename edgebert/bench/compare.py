@@ -12,8 +12,6 @@ calibration here gave 3 false alarms in 20 A/A trials at 5 %. So when a result
 keeps its samples per process (`rounds_ms`, written by `edgebert bench`), each
 process is summarised by its lower quartile (noise only adds time), the
 bootstrap resamples whole processes, and the test compares those summaries.
-When both come from one interleaved bench run (the same `created`), the rounds are
-paired: a per-round ratio cancels noise that slows both processes of a round.
 Use 8 or more rounds a side: with n per-process medians a side the smallest
 one-sided Mann-Whitney p is 1/C(2n, n), 1/70 for n = 4, so 4 rounds can never
 pass alpha 0.01. Calibrated on this machine by benchmarks/gate_calibration.py.
@@ -83,23 +81,6 @@ def cluster_ratio_ci(base: list[list[float]], cand: list[list[float]], resamples
     return ratio, float(np.percentile(ratios, 2.5)), float(np.percentile(ratios, 97.5))
 
 
-def paired_ratio_ci(base: list[list[float]], cand: list[list[float]], resamples: int = 2000,
-                    seed: int = 0):
-    """Baseline and candidate measured in the same rounds of one bench run (A B, A B, ...):
-    the ratio of each round's two processes (lower quartiles) cancels a burst of noise
-    that slows both; the median over rounds, bootstrapped over rounds, and a one-sided
-    Wilcoxon signed-rank p on the per-round log ratios."""
-    from scipy.stats import wilcoxon
-
-    logs = np.log(per_process(cand) / per_process(base))
-    rng = np.random.default_rng(seed)
-    idx = rng.integers(0, logs.size, (resamples, logs.size))
-    boot = np.exp(np.median(logs[idx], axis=1))
-    p = float(wilcoxon(logs, alternative="greater").pvalue) if np.any(logs) else 1.0
-    return (float(np.exp(np.median(logs))), float(np.percentile(boot, 2.5)),
-            float(np.percentile(boot, 97.5)), p)
-
-
 def compare(baseline: dict, candidate: dict, max_slowdown: float, max_accuracy_drop: float,
             alpha: float = 0.01) -> tuple[list[Verdict], list[str]]:
     """Verdicts per shared (artifact, batch, seq), and warnings (machines that differ)."""
@@ -118,11 +99,7 @@ def compare(baseline: dict, candidate: dict, max_slowdown: float, max_accuracy_d
             warnings.append(f"{key[0]} (batch {key[1]}, seq {key[2]}): not in the baseline")
             continue
         bg, cg = base[key].get("rounds_ms"), r.get("rounds_ms")
-        paired = (bg and cg and len(bg) == len(cg) >= 6 and baseline.get("created")
-                  and baseline.get("created") == candidate.get("created"))
-        if paired:  # both from one interleaved run: compare round by round
-            ratio, low, high, p = paired_ratio_ci(bg, cg)
-        elif bg and cg and len(bg) >= 3 and len(cg) >= 3:  # per-process units
+        if bg and cg and len(bg) >= 3 and len(cg) >= 3:  # per-process units
             ratio, low, high = cluster_ratio_ci(bg, cg)
             p = float(mannwhitneyu(per_process(cg), per_process(bg),
                                    alternative="greater").pvalue)
