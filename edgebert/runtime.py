@@ -160,15 +160,17 @@ class Model:
 
     def _tags(self, logits: np.ndarray, enc, text: str) -> list[dict]:
         """One tag per word (its first sub-token), with character offsets into `text`."""
-        words, seen = [], set()
-        for t, (word, span) in enumerate(zip(enc.word_ids, enc.offsets)):
-            if word is None or word in seen:
-                continue
-            seen.add(word)
+        first: dict[int, int] = {}  # word -> its first token
+        end: dict[int, int] = {}  # word -> where its last piece ends
+        for t, (word, (_, stop)) in enumerate(zip(enc.word_ids, enc.offsets)):
+            if word is not None:
+                first.setdefault(word, t)
+                end[word] = stop
+        words = []
+        for word, t in first.items():
             p = _softmax(logits[t].astype(np.float64))
-            best = int(p.argmax())
-            end = max(e for w, (_, e) in zip(enc.word_ids, enc.offsets) if w == word)
-            words.append({"word": text[span[0]:end], "start": span[0], "end": end,
+            best, start = int(p.argmax()), enc.offsets[t][0]
+            words.append({"word": text[start:end[word]], "start": start, "end": end[word],
                           "tag": self.labels[best], "score": float(p[best])})
         return words
 

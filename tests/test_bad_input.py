@@ -122,50 +122,34 @@ def test_distilling_from_a_directory_that_is_no_model(tmp_path):
 
 # ------------------------------------------------------------------ options
 
-@pytest.mark.parametrize("args,says", [
-    (["--target", "x86"], "--target"),
-    (["--mode", "fast"], "--mode"),
-    (["--calibration", "mean"], "--calibration"),
-    (["--max-drop", "-1"], "--max-drop"),
-])
-def test_bad_quantize_options(tiny_teacher, tmp_path, args, says):
+# (command, options after the model, what the error line must say)
+BAD_OPTIONS = [
+    ("quantize", ["--target", "x86"], "--target"),
+    ("quantize", ["--mode", "fast"], "--mode"),
+    ("quantize", ["--calibration", "mean"], "--calibration"),
+    ("quantize", ["--max-drop", "-1"], "--max-drop"),
+    ("export", ["--format", "tflite"], "--format"),
+    ("export", ["--opset", "5"], "--opset"),
+    ("export", ["--min-agreement", "2"], "--min-agreement"),
+    ("prune", ["--sparsity", "1.5"], "--sparsity"),
+    ("prune", ["--heads", "0"], "nothing to prune"),
+    ("prune", ["--heads", "1", "--recover", "distill"], "--teacher"),
+    ("prune", ["--heads", "1", "--scope", "model"], "--scope"),
+    ("prune", ["--drop-layers", "9"], "layer"),
+    ("prune", ["--heads", "99"], "head"),
+    ("distill", ["--layers", "0,0"], "--layers"),
+    ("distill", ["--layers", "7"], "layer"),
+    ("distill", ["--layers", "a,b"], "--layers"),
+    ("distill", ["--temperature", "0"], "--temperature"),
+    ("distill", ["--kl", "0", "--ce", "0"], "at least one weight"),
+]
+
+
+@pytest.mark.parametrize("command,args,says", BAD_OPTIONS)
+def test_bad_stage_options(tiny_teacher, tmp_path, command, args, says):
     out = tmp_path / "out"
-    refused(out, "quantize", "--model", tiny_teacher, *args, "--out", out, says=says)
-
-
-@pytest.mark.parametrize("args,says", [
-    (["--format", "tflite"], "--format"),
-    (["--opset", "5"], "--opset"),
-    (["--min-agreement", "2"], "--min-agreement"),
-])
-def test_bad_export_options(tiny_teacher, tmp_path, args, says):
-    out = tmp_path / "out"
-    refused(out, "export", "--model", tiny_teacher, *args, "--out", out, says=says)
-
-
-@pytest.mark.parametrize("args,says", [
-    (["--sparsity", "1.5"], "--sparsity"),
-    (["--heads", "0"], "nothing to prune"),
-    (["--heads", "1", "--recover", "distill"], "--teacher"),
-    (["--heads", "1", "--scope", "model"], "--scope"),
-    (["--drop-layers", "9"], "layer"),
-    (["--heads", "99"], "head"),
-])
-def test_bad_prune_options(tiny_teacher, tmp_path, args, says):
-    out = tmp_path / "out"
-    refused(out, "prune", "--model", tiny_teacher, *args, "--out", out, says=says)
-
-
-@pytest.mark.parametrize("args,says", [
-    (["--layers", "0,0"], "--layers"),
-    (["--layers", "7"], "layer"),
-    (["--layers", "a,b"], "--layers"),
-    (["--temperature", "0"], "--temperature"),
-    (["--kl", "0", "--ce", "0"], "at least one weight"),
-])
-def test_bad_distill_options(tiny_teacher, tmp_path, args, says):
-    out = tmp_path / "out"
-    refused(out, "distill", "--teacher", tiny_teacher, *args, "--out", out, says=says)
+    model = "--teacher" if command == "distill" else "--model"
+    refused(out, command, model, tiny_teacher, *args, "--out", out, says=says)
 
 
 def test_output_that_is_the_input(tiny_teacher):

@@ -26,31 +26,25 @@ def test_packaged_recipes_resolve_with_every_default():
     assert tiny.task.limit == 300 and tiny.teacher.train.max_steps == 8
 
 
-def test_unknown_key_is_named(tmp_path):
-    with pytest.raises(UserError, match=r"teacher\.trian"):
-        load(write(tmp_path, "teacher:\n  trian: {epochs: 1}\n"))
-    with pytest.raises(UserError, match=r"students\.0\.layerz"):
-        load(write(tmp_path, "students:\n  - {name: s, layerz: [0]}\n"))
+# a recipe file and the error it must give: unknown keys, wrong types and values, YAML
+# syntax, and references between artifacts, each named by its path in the recipe
+BAD_RECIPES = [
+    ("teacher:\n  trian: {epochs: 1}\n", r"teacher\.trian"),
+    ("students:\n  - {name: s, layerz: [0]}\n", r"students\.0\.layerz"),
+    ("teacher:\n  train: {epochs: many}\n", r"teacher\.train\.epochs must be float"),
+    ("students: {name: s}\n", r"students must be a list"),
+    ("teacher:\n  train: {epochs: 0}\n", r"--epochs: must be > 0"),
+    ("teacher: [\n", r"not valid YAML"),
+    ("prune:\n  - {name: p, model: nope, heads: 1}\n", r"prune\.0\.model: 'nope'"),
+    ("students:\n  - {name: student}\n  - {name: student}\n", r"names repeat: student"),
+    ("quantize:\n  - {target: x86}\n", r"quantize\.0\.target"),
+]
 
 
-def test_wrong_types_are_named(tmp_path):
-    with pytest.raises(UserError, match=r"teacher\.train\.epochs must be float"):
-        load(write(tmp_path, "teacher:\n  train: {epochs: many}\n"))
-    with pytest.raises(UserError, match=r"students must be a list"):
-        load(write(tmp_path, "students: {name: s}\n"))
-    with pytest.raises(UserError, match=r"--epochs: must be > 0"):
-        load(write(tmp_path, "teacher:\n  train: {epochs: 0}\n"))
-    with pytest.raises(UserError, match=r"not valid YAML"):
-        load(write(tmp_path, "teacher: [\n"))
-
-
-def test_references_between_artifacts_are_checked(tmp_path):
-    with pytest.raises(UserError, match=r"prune\.0\.model: 'nope'"):
-        load(write(tmp_path, "prune:\n  - {name: p, model: nope, heads: 1}\n"))
-    with pytest.raises(UserError, match=r"names repeat: student"):
-        load(write(tmp_path, "students:\n  - {name: student}\n  - {name: student}\n"))
-    with pytest.raises(UserError, match=r"quantize\.0\.target"):
-        load(write(tmp_path, "quantize:\n  - {target: x86}\n"))
+@pytest.mark.parametrize("text,error", BAD_RECIPES)
+def test_bad_recipes_are_named(tmp_path, text, error):
+    with pytest.raises(UserError, match=error):
+        load(write(tmp_path, text))
 
 
 def test_set_overrides_any_field_and_rejects_unknown_ones():

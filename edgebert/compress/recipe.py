@@ -26,6 +26,12 @@ from edgebert.quantize.presets import PRESETS
 RECIPES = Path(__file__).resolve().parent.parent / "recipes"
 
 
+def _one_epoch(lr: float):
+    """Default training of a recipe stage: one epoch, dev every 100 steps, patience 4."""
+    return field(default_factory=lambda: TrainConfig(epochs=1.0, lr=lr, eval_every=100,
+                                                     patience=4))
+
+
 @dataclass
 class TeacherRecipe:
     model: str = "minilm-l6"
@@ -35,8 +41,7 @@ class TeacherRecipe:
     """The model is already a fine-tuned teacher: copy it into the run, do not train."""
     max_length: int = 128
     """Tokens per example for every stage of the run."""
-    train: TrainConfig = field(default_factory=lambda: TrainConfig(epochs=1.0, eval_every=100,
-                                                                     patience=4))
+    train: TrainConfig = _one_epoch(5e-5)
 
 
 @dataclass
@@ -54,8 +59,7 @@ class StudentRecipe:
     augment: int = 0
     """Masked/dropped-word copies of each training text for the soft-target losses."""
     loss: DistillLossConfig = field(default_factory=DistillLossConfig)
-    train: TrainConfig = field(default_factory=lambda: TrainConfig(epochs=1.0, lr=1e-4,
-                                                                     eval_every=100, patience=4))
+    train: TrainConfig = _one_epoch(1e-4)
 
 
 @dataclass
@@ -75,8 +79,7 @@ class PruneRecipe:
     recover: str = "distill"
     """none, finetune, or distill (from the run's teacher)."""
     loss: DistillLossConfig = field(default_factory=DistillLossConfig)
-    train: TrainConfig = field(default_factory=lambda: TrainConfig(epochs=1.0, lr=1e-4,
-                                                                     eval_every=100, patience=4))
+    train: TrainConfig = _one_epoch(1e-4)
 
 
 @dataclass

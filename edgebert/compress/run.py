@@ -77,8 +77,7 @@ def plan(recipe: Recipe, run: Path, log) -> list[Step]:
         if trimmed not in {s.out for s in steps}:
             cfg = TrimVocabConfig(model=str(paths[name]), out=str(trimmed))
             steps.append(Step(f"trim the vocabulary of {name}", trimmed,
-                              _call("edgebert.distill.trim", "trim_vocab", cfg, log,
-                                    restartable=False)))
+                              _call("edgebert.distill.trim", "trim_vocab", cfg, log)))
         return trimmed
 
     from edgebert.quantize.presets import native_target
@@ -92,27 +91,26 @@ def plan(recipe: Recipe, run: Path, log) -> list[Step]:
         cfg = QuantizeConfig(model=str(src), out=str(out), target=target, mode=q.mode,
                              calibration=q.calibration, max_drop=q.max_drop)
         steps.append(Step(f"INT8 {q.mode} for {target} from {src.name}", out,
-                          _call("edgebert.quantize.stage", "quantize", cfg, log,
-                                restartable=False)))
+                          _call("edgebert.quantize.stage", "quantize", cfg, log)))
     for e in recipe.export:
         src = deployable(e.model)
         out = run / "export" / e.format
         cfg = ExportConfig(model=str(src), out=str(out), format=e.format)
         steps.append(Step(f"export {src.name} to {e.format}", out,
-                          _call("edgebert.export.stage", "export", cfg, log, restartable=False)))
+                          _call("edgebert.export.stage", "export", cfg, log)))
     if recipe.bench.enabled:
         steps.append(Step("measure latency (interleaved, one process per turn)",
                           run / "bench" / "latency.json", lambda: _bench(recipe, run, steps, log)))
     return steps
 
 
-def _call(module: str, name: str, cfg, log, restartable: bool = True):
-    """Import the stage lazily (torch loads only when a stage runs)."""
+def _call(module: str, name: str, cfg, log):
+    """Import the stage lazily (torch loads only when a stage runs); an unfinished output
+    is resumed, which is every stage's default."""
     def go() -> Path:
         import importlib
 
-        fn = getattr(importlib.import_module(module), name)
-        return fn(cfg, log=log) if not restartable else fn(cfg, restart=False, log=log)
+        return getattr(importlib.import_module(module), name)(cfg, log=log)
     return go
 
 
@@ -121,13 +119,13 @@ def _copy_teacher(source: str, out: Path, log) -> Path:
     if not (src / "metrics.json").exists() or not (src / "stage.json").exists():
         raise UserError(f"teacher.model {source}: `finetuned: true` needs an `edgebert finetune` "
                         f"artifact (stage.json and metrics.json)")
-    if artifact.already_done(out, log):
+    if artifact.already_done(out, log, "finetune"):
         return out
     work = artifact.partial_dir(out)
     shutil.rmtree(work, ignore_errors=True)
-    shutil.copytree(src, work, ignore=shutil.ignore_patterns("checkpoint", "*.partial"))
-    (work / "metrics.json").unlink()  # written last, like every stage
-    artifact.write_json(work / "metrics.json", artifact.read_json(src / "metrics.json"))
+    shutil.copytree(src, work, ignore=shutil.ignore_patterns("checkpoint", "*.partial",
+                                                             "metrics.json"))
+    artifact.write_json(work / "metrics.json", artifact.read_json(src / "metrics.json"))  # last
     out.parent.mkdir(parents=True, exist_ok=True)
     work.rename(out)
     return out

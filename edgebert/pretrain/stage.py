@@ -69,10 +69,12 @@ def pretrain(cfg: PretrainConfig, restart: bool = False, log=print) -> Path:
     rank, world = distributed(pick_device(cfg.train))
     cache_root = Path(cfg.cache) if cfg.cache else cache_dir() / "tokens"
     if rank == 0:  # one rank tokenises; the others wait and read the cache
-        tokenize_corpus(Path(cfg.corpus), tokenizer, cache_root, log)
+        cache = tokenize_corpus(Path(cfg.corpus), tokenizer, cache_root, log)
     if world > 1:
         torch.distributed.barrier()
-    corpus = Corpus(cache_root / cache_key(Path(cfg.corpus), tokenizer))
+        if rank != 0:
+            cache = cache_root / cache_key(Path(cfg.corpus), tokenizer)
+    corpus = Corpus(cache)
     if len(corpus) < 2:
         raise UserError(f"--corpus {cfg.corpus}: needs at least 2 documents (blank lines "
                         f"between them) for next-sentence pairs")
