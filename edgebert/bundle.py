@@ -46,11 +46,14 @@ def bundle(model: str, out: str, log=print) -> Path:
     work.mkdir(parents=True)
     try:
         name = _model_file(opened, work, log)
-        tok = opened.path / "tokenizer.json"
-        if not tok.exists():
-            raise UserError(f"{model}: no tokenizer.json (a fast tokenizer is needed)")
-        shutil.copy2(tok, work / "tokenizer.json")
         stage = opened.record
+        text_in_graph = stage.get("input") == "text"  # `export --with-tokenizer`
+        tok = opened.path / "tokenizer.json"
+        if not text_in_graph:
+            if not tok.exists():
+                raise UserError(f"{model}: no tokenizer.json (a fast tokenizer is needed)")
+            shutil.copy2(tok, work / "tokenizer.json")
+        files = [name] + ([] if text_in_graph else ["tokenizer.json"])
         metrics = artifact.read_json(opened.path / "metrics.json")
         manifest = {"schema": SCHEMA, "kind": opened.kind, "labels": opened.task.labels,
                     "max_length": opened.max_length,
@@ -59,15 +62,16 @@ def bundle(model: str, out: str, log=print) -> Path:
                     "precision": stage.get("precision", "fp32"), "source": str(opened.path),
                     "task": stage["task"]["name"], "metric": metrics.get("metric"),
                     "test": (metrics.get("test") or {}).get(metrics.get("metric")),
-                    "files": {n: sha256(work / n) for n in (name, "tokenizer.json")}}
+                    "input": "text" if text_in_graph else "ids",
+                    "files": {n: sha256(work / n) for n in files}}
         artifact.write_json(work / "manifest.json", manifest)
         _check(Model(work), opened, metrics, log)
         os.rename(work, dst)
     except BaseException:
         shutil.rmtree(work, ignore_errors=True)
         raise
-    log(f"bundle {dst}: {name} ({(dst / name).stat().st_size / 1e6:.1f} MB), tokenizer.json, "
-        f"manifest.json")
+    log(f"bundle {dst}: {name} ({(dst / name).stat().st_size / 1e6:.1f} MB), "
+        f"{'' if text_in_graph else 'tokenizer.json, '}manifest.json")
     return dst
 
 

@@ -262,8 +262,13 @@ class ExportConfig:
     """Largest |delta logits| against the PyTorch parent on dev examples before refusing."""
     min_agreement: float = 0.999
     """Smallest top-1 agreement with the parent on dev examples before refusing."""
+    with_tokenizer: bool = False
+    """onnx / ort only: put the WordPiece tokenizer in the graph (onnxruntime-extensions)
+    and a softmax and label lookup after it: strings in, labels and scores out."""
 
     def __post_init__(self):
+        _check(not self.with_tokenizer or self.format in ("onnx", "ort"), "--with-tokenizer",
+               f"is for --format onnx or ort, not {self.format}")
         _check(self.format in EXPORT_FORMATS, "--format",
                f"must be one of {', '.join(EXPORT_FORMATS)}, got '{self.format}'")
         _check(11 <= self.opset <= 21, "--opset", f"must be 11..21, got {self.opset}")

@@ -6,7 +6,9 @@ Needs only `onnxruntime`, `tokenizers` and `numpy` (`pip install
     manifest.json    schema edgebert.bundle/1: task kind, labels, max_length,
                      target, precision, and the sha256 of every file below
     model.onnx       (or model.ort) the FP32 or INT8 model
-    tokenizer.json   the model's fast tokenizer
+    tokenizer.json   the model's fast tokenizer (absent when the manifest's input is
+                     "text": the tokenizer is inside the model, an onnxruntime-extensions
+                     op, and `tokenizers` is not needed at all)
 
     >>> # model = load("bundles/rt")
     >>> # model.predict(["a gripping, funny film"])
@@ -70,10 +72,11 @@ def read_manifest(root: Path) -> dict:
 def verify(root: Path, manifest: dict) -> None:
     """Every file the manifest lists exists, is inside the bundle, and has its hash."""
     files = manifest.get("files")
-    if not isinstance(files, dict) or "tokenizer.json" not in files or manifest.get("model") \
-            not in files:
-        raise BundleError(f"{root}/manifest.json: must list the model and tokenizer.json in "
-                          f"'files'")
+    needs = [manifest.get("model")] + ([] if manifest.get("input") == "text"
+                                       else ["tokenizer.json"])
+    if not isinstance(files, dict) or any(n not in files for n in needs):
+        raise BundleError(f"{root}/manifest.json: must list {' and '.join(map(str, needs))} "
+                          f"in 'files'")
     for name, digest in files.items():
         path = _inside(root, name)
         if not path.is_file():
@@ -89,7 +92,6 @@ class Model:
     def __init__(self, root: str | Path, threads: int | None = None, batch_size: int = 32,
                  verify_hashes: bool = True):
         import onnxruntime as ort
-        from tokenizers import Tokenizer
 
         self.root = Path(root)
         self.manifest = read_manifest(self.root)
@@ -99,10 +101,19 @@ class Model:
         self.labels = list(self.manifest.get("labels") or [])
         self.max_length = int(self.manifest["max_length"])
         self.batch_size = batch_size
+        self.text_in_graph = self.manifest.get("input") == "text"
         opts = ort.SessionOptions()
         if threads:
             opts.intra_op_num_threads = threads
             opts.inter_op_num_threads = 1
+        if self.text_in_graph:
+            try:
+                from onnxruntime_extensions import get_library_path
+            except ImportError:
+                raise BundleError(f"{self.root}: the tokenizer is inside this model; it needs "
+                                  f"onnxruntime-extensions (pip install "
+                                  f"onnxruntime-extensions)") from None
+            opts.register_custom_ops_library(get_library_path())
         model = _inside(self.root, self.manifest["model"])
         try:
             self.session = ort.InferenceSession(str(model), opts,
@@ -110,10 +121,15 @@ class Model:
         except Exception as err:  # ORT raises its own exception types for bad files
             raise BundleError(f"{model}: ONNX Runtime cannot load it ({err})") from None
         self.inputs = {i.name for i in self.session.get_inputs()}
+        self.outputs = [o.name for o in self.session.get_outputs()]
+        self.pad_id = int(self.manifest.get("pad_token_id", 0))
+        if self.text_in_graph:
+            return
+        from tokenizers import Tokenizer
+
         self.tokenizer = Tokenizer.from_file(str(_inside(self.root, "tokenizer.json")))
         self.tokenizer.enable_truncation(self.max_length)
         self.tokenizer.no_padding()  # padded per batch below, to the batch's longest text
-        self.pad_id = int(self.manifest.get("pad_token_id", 0))
 
     def _encode(self, texts: list[str], pairs: list[str] | None):
         items = list(zip(texts, pairs)) if pairs is not None else texts
@@ -140,6 +156,8 @@ class Model:
             pairs = [str(p) for p in pairs]
         elif self.kind == "pair":
             raise ValueError("this is a sentence-pair model: pass pairs=[...]")
+        if self.text_in_graph:
+            return [self._from_text(t, pairs[i] if pairs else None) for i, t in enumerate(texts)]
         out: list[dict] = []
         for i in range(0, len(texts), self.batch_size):
             chunk = texts[i:i + self.batch_size]
@@ -147,6 +165,21 @@ class Model:
             logits = self.session.run(None, feed)[0]
             out += [self._result(logits[j], encs[j], chunk[j]) for j in range(len(chunk))]
         return out
+
+    def _from_text(self, text: str, pair: str | None) -> dict:
+        """One string through the one-file model (batch 1, its tokenizer op's limit)."""
+        out = dict(zip(self.outputs, self.session.run(None, text_feed(text, pair))))
+        if self.kind == "regression":
+            return {"value": float(out["value"][0])}
+        if self.kind == "ner":  # per token: the graph has no word ids ([CLS]/[SEP] dropped)
+            return {"entities": [
+                {"word": text[a:b], "start": int(a), "end": int(b), "tag": str(tag),
+                 "score": float(p)}
+                for tag, p, (a, b) in zip(out["tags"], out["tag_scores"], out["offsets"])
+                if b > a]}
+        scores = out["scores"][0].astype(np.float64)
+        return {"label": str(out["label"][0]), "score": float(out["score"][0]),
+                "scores": {name: float(v) for name, v in zip(self.labels, scores)}}
 
     def _result(self, logits: np.ndarray, enc, text: str) -> dict:
         if self.kind == "regression":
@@ -173,6 +206,15 @@ class Model:
             words.append({"word": text[start:end[word]], "start": start, "end": end[word],
                           "tag": self.labels[best], "score": float(p[best])})
         return words
+
+
+def text_feed(text: str, pair: str | None = None) -> dict:
+    """Inputs of a one-file model for one text. NUL ends a string in ONNX Runtime's
+    string tensors (every language binding), so it is dropped, as `tokenizers` does."""
+    feed = {"text": np.array([str(text).replace("\x00", "")], dtype=object)}
+    if pair is not None:
+        feed["text_pair"] = np.array([str(pair).replace("\x00", "")], dtype=object)
+    return feed
 
 
 def _softmax(x: np.ndarray) -> np.ndarray:

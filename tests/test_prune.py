@@ -103,3 +103,26 @@ def test_cubic_schedule_and_per_matrix_masks():
 def test_prune_needs_something_to_do(tiny_teacher, tmp_path):
     code, output = run_cli("prune", "--model", tiny_teacher, "--out", tmp_path / "x")
     assert code == 2 and "nothing to prune" in output
+
+
+def test_a_pruned_model_can_be_pruned_again(tiny_teacher, tmp_path):
+    """Importance ranks the heads a layer still has; later heads keep their original ids."""
+    first, second = tmp_path / "heads", tmp_path / "ffn"
+    code, output = run_cli("prune", "--model", tiny_teacher, "--heads", "0.5", "--recover",
+                           "none", "--out", first)
+    assert code == 0, output
+    code, output = run_cli("prune", "--model", first, "--ffn", "0.5", "--recover", "none",
+                           "--out", second)
+    assert code == 0, output
+    shapes = json.loads((second / "metrics.json").read_text())["shapes"]
+    assert shapes["heads_per_layer"] == [1, 1, 1, 1] and shapes["intermediate_size"] == 32
+
+    from transformers import BertConfig, BertForSequenceClassification
+
+    model = BertForSequenceClassification(BertConfig(
+        vocab_size=50, hidden_size=32, num_hidden_layers=1, num_attention_heads=4,
+        intermediate_size=16)).eval()
+    prune_heads_(model, {0: [1]})
+    prune_heads_(model, {0: [1]})  # the second of the three left is original head 2
+    assert sorted(model.config.pruned_heads[0]) == [1, 2]
+    assert model.bert.encoder.layer[0].attention.self.num_attention_heads == 2

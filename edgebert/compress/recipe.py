@@ -101,7 +101,10 @@ class ExportRecipe:
     format: str = "onnx"
     """onnx, ort or torchscript (FP32, checked against the PyTorch parent)."""
     model: str | None = None
-    """Artifact to export, by name (default: the last model)."""
+    """Artifact to export, by name (default: the last model), or an INT8 one as
+    int8/<target> (a target of `quantize`, native included)."""
+    with_tokenizer: bool = False
+    """onnx / ort: the tokenizer inside the file (strings in, labels out)."""
 
 
 @dataclass
@@ -146,13 +149,19 @@ class Recipe:
                    f"'{p.model}' is not an earlier artifact ({', '.join(known)})")
             _check(p.recover in ("none", "finetune", "distill"), f"prune.{i}.recover",
                    f"must be none, finetune or distill, got '{p.recover}'")
+        int8 = [f"int8/{q.target}" for q in self.quantize]
         for key, items in (("quantize", self.quantize), ("export", self.export)):
             for i, q in enumerate(items):
-                _check(q.model is None or q.model in names, f"{key}.{i}.model",
-                       f"'{q.model}' is not an artifact of the recipe ({', '.join(names)})")
+                known = names + (int8 if key == "export" else [])
+                _check(q.model is None or q.model in known, f"{key}.{i}.model",
+                       f"'{q.model}' is not an artifact of the recipe ({', '.join(known)})")
         for i, e in enumerate(self.export):
             _check(e.format in EXPORT_FORMATS, f"export.{i}.format",
                    f"must be one of {', '.join(EXPORT_FORMATS)}, got '{e.format}'")
+            _check(not e.with_tokenizer or e.format in ("onnx", "ort"),
+                   f"export.{i}.with_tokenizer", f"is for onnx or ort, not {e.format}")
+            _check(e.format != "torchscript" or not (e.model or "").startswith("int8/"),
+                   f"export.{i}.model", "TorchScript needs PyTorch weights, not an INT8 model")
         for i, q in enumerate(self.quantize):
             _check(q.target in ("native", *PRESETS), f"quantize.{i}.target",
                    f"must be native or one of {', '.join(PRESETS)}, got '{q.target}'")

@@ -10,7 +10,7 @@ running the same command again.
     <run>/<student>/         distilled students, <run>/<pruned>/ pruned ones
     <run>/<name>_trimmed/    vocabulary-trimmed copies (trim_vocab)
     <run>/int8/<target>/     INT8 ONNX per target
-    <run>/export/<format>/   FP32 ONNX / ORT / TorchScript exports
+    <run>/export/<format>/   ONNX / ORT / TorchScript exports (<format>-text: tokenizer inside)
     <run>/bench/latency.json interleaved latency of every artifact (arm64 excepted)
     <run>/report.*           the report, with the recommended artifact per target
 """
@@ -83,20 +83,24 @@ def plan(recipe: Recipe, run: Path, log) -> list[Step]:
     from edgebert.quantize.presets import native_target
 
     targets = [native_target() if q.target == "native" else q.target for q in recipe.quantize]
+    int8 = {}  # recipe name (int8/<target as written>) -> directory
     for q, target in zip(recipe.quantize, targets):
         src = deployable(q.model)
         # one directory per target; the mode joins the name only when a target repeats
         name = target if targets.count(target) == 1 else f"{target}-{q.mode}"
         out = run / "int8" / name
+        int8.setdefault(f"int8/{q.target}", out)
         cfg = QuantizeConfig(model=str(src), out=str(out), target=target, mode=q.mode,
                              calibration=q.calibration, max_drop=q.max_drop)
         steps.append(Step(f"INT8 {q.mode} for {target} from {src.name}", out,
                           _call("edgebert.quantize.stage", "quantize", cfg, log)))
     for e in recipe.export:
-        src = deployable(e.model)
-        out = run / "export" / e.format
-        cfg = ExportConfig(model=str(src), out=str(out), format=e.format)
-        steps.append(Step(f"export {src.name} to {e.format}", out,
+        src = int8[e.model] if e.model in int8 else deployable(e.model)
+        out = run / "export" / (e.format + ("-text" if e.with_tokenizer else ""))
+        cfg = ExportConfig(model=str(src), out=str(out), format=e.format,
+                           with_tokenizer=e.with_tokenizer)
+        what = f"{e.format} with the tokenizer inside" if e.with_tokenizer else e.format
+        steps.append(Step(f"export {src.name} to {what}", out,
                           _call("edgebert.export.stage", "export", cfg, log)))
     if recipe.bench.enabled:
         steps.append(Step("measure latency (interleaved, one process per turn)",

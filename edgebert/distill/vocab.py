@@ -4,6 +4,13 @@ WordPiece matches the longest piece in the vocabulary first. Every piece a
 kept text produced is kept, and no longer piece existed before, so every kept
 text tokenizes to the same pieces after trimming: its outputs are unchanged.
 Text outside the kept set can only lose pieces (to shorter ones or [UNK]).
+
+The single-character pieces (`c` and `##c`) of every character in the kept texts
+are kept too: a word of known characters then always splits into pieces and never
+falls back to [UNK]. That fallback is where `tokenizers` (one [UNK] for the whole
+word) and the onnxruntime-extensions tokenizer (the pieces found so far, then
+[UNK]) disagree, so the tokenizer-in-the-graph export needs it; shorter pieces
+never change a text that already tokenized, the longest match still wins.
 """
 
 from __future__ import annotations
@@ -14,11 +21,16 @@ from edgebert.errors import UserError
 
 
 def used_ids(tokenizer, texts: list[str]) -> list[int]:
-    """Sorted ids the texts use, plus every special token."""
+    """Sorted ids the texts use, every special token, and the single-character pieces
+    of the texts' characters (after normalisation)."""
     ids = set(tokenizer.all_special_ids)
     for start in range(0, len(texts), 1000):
         for row in tokenizer(texts[start:start + 1000], add_special_tokens=False)["input_ids"]:
             ids.update(row)
+    norm = tokenizer.backend_tokenizer.normalizer
+    chars = set().union(*(norm.normalize_str(t) if norm else t for t in texts))
+    vocab = tokenizer.get_vocab()
+    ids.update(vocab[p] for c in chars for p in (c, "##" + c) if p in vocab)
     return sorted(ids)
 
 

@@ -28,10 +28,12 @@ def parent_forward(opened):
     raise UserError(f"{opened.path}: no model.safetensors or model.onnx to export from")
 
 
-def convert_to_ort(onnx_path: Path, work: Path) -> Path:
-    """ONNX Runtime's own converter; the .ort file lands beside the .onnx one."""
+def convert_to_ort(onnx_path: Path, work: Path, custom_ops: str | None = None) -> Path:
+    """ONNX Runtime's own converter; the .ort file lands beside the .onnx one, with
+    required_operators.config (custom ops included) for a reduced Mobile build."""
+    extra = ["--custom_op_library", custom_ops] if custom_ops else []
     proc = subprocess.run([sys.executable, "-m", "onnxruntime.tools.convert_onnx_models_to_ort",
-                           str(onnx_path), "--output_dir", str(work)],
+                           str(onnx_path), "--output_dir", str(work), *extra],
                           capture_output=True, text=True)
     made = work / (onnx_path.stem + ".ort")
     if proc.returncode != 0 or not made.exists():
@@ -40,6 +42,34 @@ def convert_to_ort(onnx_path: Path, work: Path) -> Path:
     for extra in work.glob("*.required_operators*.config"):
         extra.rename(work / "required_operators.config")
     return made
+
+
+def _with_tokenizer(cfg: ExportConfig, onnx_path: Path, opened, log) -> dict:
+    """Replace the checked `onnx_path` (ids in) by the one-file model (text in): ONNX, or
+    ORT format converted with the extensions' custom ops; every dev example checked."""
+    from edgebert.export import text_check, text_graph
+
+    if cfg.format not in ("onnx", "ort"):
+        raise UserError("--with-tokenizer: only for --format onnx or ort")
+    work = onnx_path.parent
+    plain = onnx_path.rename(work / "ids_model.onnx")
+    merged = text_graph.merge(plain, opened.path / "tokenizer.json", opened.kind,
+                              list(opened.task.labels or []), opened.max_length)
+    import onnx
+
+    onnx.save(merged, str(onnx_path))
+    target = onnx_path
+    if cfg.format == "ort":
+        target = convert_to_ort(onnx_path, work, text_graph.extensions_library())
+        onnx_path.unlink()
+    parity = text_check.check(target, plain, opened)
+    text_check.require(parity, f"{cfg.format} export of {cfg.model} with the tokenizer")
+    log(f"tokenizer in the graph: {parity['examples']} dev examples, 0 token-id and 0 "
+        f"prediction mismatches (max |delta score| {parity['max_abs_score_diff']:.1e})")
+    parity["arm64_emulation"] = text_check.arm64(target, opened)
+    # Equal to the one-file model on every example (checked above), scored at its batch 1.
+    forward = text_check.one_at_a_time(ort_forward(session(plain), opened.kind))
+    return {"parity": parity, "plain_mb": plain.stat().st_size / 1e6, "forward": forward}
 
 
 def export(cfg: ExportConfig, log=print) -> Path:
@@ -69,28 +99,36 @@ def export(cfg: ExportConfig, log=print) -> Path:
                 onnx_path.write_bytes((opened.path / "model.onnx").read_bytes())
             else:
                 export_onnx(load_torch(opened), opened.kind, onnx_path, cfg.opset)
-            if cfg.format == "ort":
+            if cfg.format == "ort" and not cfg.with_tokenizer:
                 target = convert_to_ort(onnx_path, work)
                 onnx_path.unlink()
-            got_forward = ort_forward(session(target), opened.kind)
+            got_forward = ort_forward(session(onnx_path if cfg.with_tokenizer else target),
+                                      opened.kind)
         parity = compare(ref, opened.outputs(got_forward, dev), opened.kind)
         require(parity, f"{cfg.format} export of {cfg.model}", cfg.max_abs_diff,
                 cfg.min_agreement)
+        scores = {"dev": opened.score(got_forward, "dev", dev),
+                  "test": opened.score(got_forward, "test")}
+        text = _with_tokenizer(cfg, onnx_path, opened, log) if cfg.with_tokenizer else None
+        if text:
+            target = work / FILES[cfg.format]
+            scores = {split: opened.score(text["forward"], split) for split in ("dev", "test")}
+            (work / "ids_model.onnx").unlink()
     except BaseException:
         import shutil
 
         shutil.rmtree(work, ignore_errors=True)  # nothing half-made survives a refusal
         raise
     copy_tokenizer(opened.path, work)
-    metrics = {"dev": opened.score(got_forward, "dev", dev),
-               "test": opened.score(got_forward, "test"),
-               "metric": opened.task.metric, "parity": parity, "format": cfg.format,
+    metrics = {**scores, "metric": opened.task.metric, "parity": parity, "format": cfg.format,
                "precision": opened.record.get("precision", "fp32"),
                "size_mb": target.stat().st_size / 1e6,
                "params": artifact.read_json(opened.path / "metrics.json").get("params")}
+    if text:
+        metrics |= {"text_parity": text["parity"], "size_without_tokenizer_mb": text["plain_mb"]}
     log(f"{cfg.format}: max |delta logits| {parity['max_abs_diff']:.2e}, top-1 agreement "
         f"{parity['top1_agreement']:.2%}, {metrics['size_mb']:.1f} MB")
     record = {"stage": "export", "parent": cfg.model, "format": cfg.format,
               "precision": metrics["precision"], "task": opened.record["task"],
-              "file": target.name, "config": to_dict(cfg)}
+              "file": target.name, "input": "text" if text else "ids", "config": to_dict(cfg)}
     return artifact.finish(work, out, record, metrics)

@@ -1,7 +1,10 @@
 """First-order importance of attention heads and FFN neurons on training batches.
 
 Heads: Michel et al. (2019): |d loss / d mask_h| with a head mask of ones,
-accumulated over batches, then L2-normalised within each layer.
+accumulated over batches, then L2-normalised within each layer. The mask scales
+each head's context vectors (a hook on the self-attention output, the same
+gradient as transformers' head_mask on the attention probabilities), so models
+whose heads were pruned before, with fewer heads per layer, are ranked too.
 FFN neurons: |activation * d loss / d activation| at the intermediate output
 (a Taylor estimate of the loss change when the neuron is removed).
 """
@@ -12,13 +15,11 @@ import torch
 
 
 def importance(model, batches: list[dict]) -> tuple[torch.Tensor, list[torch.Tensor]]:
-    """(head importance [layers, heads], FFN importance per layer [intermediate]).
-
-    The model must use eager attention (SDPA ignores a head mask).
-    """
-    cfg = model.config
+    """(head importance [layers, most heads in a layer], padded with inf where a layer has
+    fewer heads; FFN importance per layer [intermediate])."""
     layers = model.base_model.encoder.layer
-    head_mask = torch.ones(cfg.num_hidden_layers, cfg.num_attention_heads, requires_grad=True)
+    counts = [layer.attention.self.num_attention_heads for layer in layers]
+    masks = [torch.ones(n, requires_grad=True) for n in counts]
     ffn = [torch.zeros(layer.intermediate.dense.out_features) for layer in layers]
     acts: dict[int, torch.Tensor] = {}
 
@@ -28,13 +29,22 @@ def importance(model, batches: list[dict]) -> tuple[torch.Tensor, list[torch.Ten
             acts[i] = output
         return hook
 
+    def scale(i):
+        def hook(_module, _inputs, output):
+            context = output[0]  # [batch, seq, heads * head_size]
+            shaped = context.view(*context.shape[:-1], counts[i], -1) * masks[i][:, None]
+            return (shaped.view_as(context), *output[1:])
+        return hook
+
     handles = [layer.intermediate.register_forward_hook(keep(i)) for i, layer in enumerate(layers)]
+    handles += [layer.attention.self.register_forward_hook(scale(i))
+                for i, layer in enumerate(layers)]
     was_training = model.training
     model.eval()  # no dropout: importance of the model as it will run
     try:
         for batch in batches:
             model.zero_grad(set_to_none=True)
-            model(**batch, head_mask=head_mask).loss.backward()
+            model(**batch).loss.backward()
             for i, a in acts.items():
                 ffn[i] += (a * a.grad).abs().sum(dim=(0, 1)).detach()
     finally:
@@ -42,6 +52,8 @@ def importance(model, batches: list[dict]) -> tuple[torch.Tensor, list[torch.Ten
             h.remove()
         model.zero_grad(set_to_none=True)
         model.train(was_training)
-    heads = head_mask.grad.abs()
-    heads = heads / heads.norm(dim=-1, keepdim=True).clamp(min=1e-12)
+    heads = torch.full((len(layers), max(counts)), float("inf"))
+    for i, m in enumerate(masks):
+        g = m.grad.abs() if m.grad is not None else torch.zeros(counts[i])
+        heads[i, :counts[i]] = g / g.norm().clamp(min=1e-12)
     return heads, ffn

@@ -25,28 +25,41 @@ def amount(value: float, total: int, option: str) -> int:
 
 
 def choose_heads(imp: torch.Tensor, value: float, scope: str) -> dict[int, list[int]]:
-    """The least important heads: `value` per layer (scope=layer) or over all (global),
+    """The least important heads (indices among each layer's current heads; inf marks a
+    head a layer no longer has): `value` per layer (scope=layer) or over all (global),
     never every head of a layer."""
-    layers, heads = imp.shape
+    counts = [int(torch.isfinite(row).sum()) for row in imp]
     if scope == "layer":
-        n = amount(value, heads, "--heads")
-        return {i: sorted(imp[i].argsort()[:n].tolist()) for i in range(layers) if n}
-    n = amount(value, layers * heads, "--heads")
-    order = imp.flatten().argsort().tolist()
+        chosen = {}
+        for i, row in enumerate(imp):
+            n = amount(value, counts[i], "--heads")
+            if n:
+                chosen[i] = sorted(row.argsort()[:n].tolist())
+        return chosen
+    n = amount(value, sum(counts), "--heads")
+    order = imp.flatten().argsort().tolist()[:sum(counts)]
     chosen: dict[int, list[int]] = {}
     for flat in order:
         if sum(len(v) for v in chosen.values()) == n:
             break
-        layer, head = divmod(flat, heads)
-        if len(chosen.get(layer, [])) < heads - 1:
+        layer, head = divmod(flat, imp.shape[1])
+        if len(chosen.get(layer, [])) < counts[layer] - 1:
             chosen.setdefault(layer, []).append(head)
     return {k: sorted(v) for k, v in sorted(chosen.items())}
 
 
 def prune_heads_(model, heads: dict[int, list[int]]) -> None:
-    """Remove heads in place (transformers rewrites the q/k/v/o matrices)."""
-    if heads:
-        model.prune_heads(heads)
+    """Remove heads in place (transformers rewrites the q/k/v/o matrices). `heads` index
+    each layer's current heads; transformers wants the original numbering, which skips
+    the heads pruned before (config.pruned_heads)."""
+    before = {int(k): set(v) for k, v in (model.config.pruned_heads or {}).items()}
+    total = model.config.num_attention_heads
+    original = {}
+    for layer, current in heads.items():
+        alive = [h for h in range(total) if h not in before.get(layer, set())]
+        original[layer] = [alive[h] for h in current]
+    if original:
+        model.prune_heads(original)
 
 
 def choose_ffn(imp: list[torch.Tensor], value: float) -> dict[int, torch.Tensor]:

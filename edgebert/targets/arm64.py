@@ -4,7 +4,7 @@ Built once into `$EDGEBERT_CACHE/arm64-env` (about 400 MB), with no root-only
 steps beyond having `qemu-user-static` and `debootstrap` installed:
 - `debootstrap --foreign` (first stage only: it runs no arm64 code) for python3;
 - every downloaded .deb unpacked with `dpkg -x`;
-- aarch64 wheels of onnxruntime and numpy with `pip install --target`;
+- aarch64 wheels of onnxruntime, onnxruntime-extensions and numpy (`pip install --target`);
 - a fake `/sys/devices/system/cpu/{possible,present}` and an ARM `/proc/cpuinfo`:
   ONNX Runtime segfaults under emulation when it reads the host's x86 ones.
 
@@ -34,7 +34,7 @@ CPU variant\t: 0x3
 CPU part\t: 0xd0c
 CPU revision\t: 1
 """
-WHEELS = ["onnxruntime", "numpy"]
+EXTENSIONS = "onnxruntime-extensions==0.15.2"  # the version pyproject.toml pins
 
 
 def env_dir() -> Path:
@@ -72,20 +72,30 @@ def build(log=print) -> Path:
         (cpu / "present").write_text("0\n")
         (root / "proc").mkdir(exist_ok=True)
         (root / "proc/cpuinfo").write_text(NEOVERSE_N1_CPUINFO)
-        log("arm64-env: aarch64 wheels of onnxruntime and numpy...")
+        log("arm64-env: aarch64 wheels of onnxruntime, onnxruntime-extensions and numpy...")
         import onnxruntime
 
-        _run([sys.executable, "-m", "pip", "install", "-q", "--disable-pip-version-check",
-              "--target", str(site), "--platform", "manylinux_2_28_aarch64",
-              "--platform", "manylinux2014_aarch64", "--python-version", "3.11",
-              "--implementation", "cp", "--only-binary=:all:",
-              f"onnxruntime=={onnxruntime.__version__}", "numpy"], "pip install (aarch64)")
+        _pip_aarch64(site, f"onnxruntime=={onnxruntime.__version__}", "numpy", EXTENSIONS)
         (Path(tmp) / "ready").write_text("ok\n")
         if final.exists():
             shutil.rmtree(final)
         os.rename(tmp, final)
         os.mkdir(tmp)  # TemporaryDirectory removes it on exit
     return final
+
+
+def _pip_aarch64(site: Path, *packages: str) -> None:
+    _run([sys.executable, "-m", "pip", "install", "-q", "--disable-pip-version-check",
+          "--target", str(site), "--platform", "manylinux_2_28_aarch64",
+          "--platform", "manylinux2014_aarch64", "--python-version", "3.11",
+          "--implementation", "cp", "--only-binary=:all:", *packages],
+         "pip install (aarch64)")
+
+
+def _with_extensions(env: Path) -> None:
+    """Environments built before the tokenizer-in-graph export lack the extensions."""
+    if not (env / "site" / "onnxruntime_extensions").is_dir():
+        _pip_aarch64(env / "site", EXTENSIONS)
 
 
 def _run(cmd: list[str], what: str) -> None:
@@ -95,9 +105,13 @@ def _run(cmd: list[str], what: str) -> None:
         raise UserError(f"arm64-env: {what} failed ({tail[0]})")
 
 
-def run_onnx(model: Path, batches: list[dict[str, np.ndarray]], timeout: int = 900) -> dict:
-    """Outputs of `model` on `batches` from ONNX Runtime for aarch64, under qemu."""
+def run_onnx(model: Path, batches: list[dict[str, np.ndarray]], timeout: int = 900,
+             extensions: bool = False) -> dict:
+    """Outputs of `model` on `batches` from ONNX Runtime for aarch64, under qemu;
+    `extensions`: register onnxruntime-extensions' custom ops (string-in models)."""
     env = build(log=lambda *_: None)
+    if extensions:
+        _with_extensions(env)
     root, site = env / "root", env / "site"
     runner = Path(__file__).with_name("arm64_runner.py")
     with tempfile.TemporaryDirectory() as tmp:
@@ -106,7 +120,8 @@ def run_onnx(model: Path, batches: list[dict[str, np.ndarray]], timeout: int = 9
         np.savez(inputs, n_batches=len(batches), **flat)
         cmd = ["env", "-i", "PATH=/usr/bin:/bin", "QEMU_CPU=neoverse-n1", f"PYTHONPATH={site}",
                "qemu-aarch64-static", "-L", str(root), str(root / "usr/bin/python3.11"),
-               str(runner), str(model), str(inputs), str(outputs)]
+               str(runner), str(model), str(inputs), str(outputs)] \
+            + (["--extensions"] if extensions else [])
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
         if proc.returncode != 0 or not outputs.exists():
             tail = (proc.stderr or proc.stdout).strip().splitlines()[-1:] or [f"exit {proc.returncode}"]
