@@ -30,3 +30,17 @@ def test_arm64_int8_agrees_with_x86_under_emulation(tiny_teacher, tmp_path):
     arm = json.loads((out / "metrics.json").read_text())["arm64_emulation"]
     assert arm["checked"] and arm["machine"] == "aarch64"
     assert arm["top1_agreement"] == 1.0 and arm["max_abs_diff"] < 0.05
+
+
+def test_one_file_ort_model_runs_under_aarch64_with_the_extensions(tiny_teacher, tmp_path):
+    """The tokenizer-in-graph ORT file loads on aarch64 with the extensions' aarch64
+    library and gives the labels x86 gives."""
+    code, output = run_cli("arm-env")
+    assert code == 0, output
+    out = tmp_path / "ort-text"
+    code, output = run_cli("export", "--model", tiny_teacher, "--format", "ort",
+                           "--with-tokenizer", "--out", out)
+    assert code == 0, output
+    arm = json.loads((out / "metrics.json").read_text())["text_parity"]["arm64_emulation"]
+    assert arm["checked"] and arm["machine"] == "aarch64"
+    assert arm["same_labels"] == 1.0 and arm["examples"] > 0

@@ -48,8 +48,11 @@ def test_bad_recipes_are_named(tmp_path, text, error):
 
 
 def test_set_overrides_any_field_and_rejects_unknown_ones():
+    with pytest.raises(UserError, match=r"export\.2\.model: 'int8/native' is not an artifact"):
+        load(None, ["quantize=[{target: arm64, mode: static}]"])  # the default exports it
     r = load(None, ["teacher.train.epochs=3", "students.0.layers=[1,3]",
-                    "quantize=[{target: arm64, mode: static}]", "max_accuracy_drop=0.5"])
+                    "quantize=[{target: arm64, mode: static}]", "export=[{format: onnx}]",
+                    "max_accuracy_drop=0.5"])
     assert r.teacher.train.epochs == 3.0 and r.students[0].layers == [1, 3]
     assert [(q.target, q.mode) for q in r.quantize] == [("arm64", "static")]
     assert r.max_accuracy_drop == 0.5

@@ -81,17 +81,28 @@ def test_bundle_refuses_an_existing_directory(tiny_teacher, tmp_path):
 
 
 @pytest.mark.slow
-def test_runtime_runs_in_a_venv_without_torch(bundle_dir, tmp_path):
-    """Install just the runtime's three dependencies next to the package sources."""
+def test_runtime_runs_in_a_venv_without_torch(bundle_dir, tiny_teacher, tmp_path):
+    """Install just the runtime's dependencies next to the package sources; a bundle with
+    the tokenizer inside then runs with `tokenizers` blocked as well."""
+    from edgebert.bundle import bundle
+    from edgebert.config import ExportConfig
+    from edgebert.export.stage import export
+
+    quiet = lambda *_: None  # noqa: E731
+    export(ExportConfig(model=str(tiny_teacher), out=str(tmp_path / "text"), format="onnx",
+                        with_tokenizer=True), log=quiet)
+    bundle(str(tmp_path / "text"), str(tmp_path / "text-bundle"), log=quiet)
     env_dir = tmp_path / "venv"
     venv.create(env_dir, with_pip=True)
     py = env_dir / "bin" / "python"
     import numpy
     import onnxruntime
+    import onnxruntime_extensions
     import tokenizers
 
     pins = [f"onnxruntime=={onnxruntime.__version__}", f"tokenizers=={tokenizers.__version__}",
-            f"numpy=={numpy.__version__}"]
+            f"numpy=={numpy.__version__}",
+            f"onnxruntime-extensions=={onnxruntime_extensions.__version__}"]
     res = subprocess.run([str(py), "-m", "pip", "install", "-q", *pins], capture_output=True,
                          text=True, timeout=600)
     if res.returncode != 0:
@@ -105,6 +116,15 @@ def test_runtime_runs_in_a_venv_without_torch(bundle_dir, tmp_path):
     assert res.returncode == 0, res.stderr[-2000:]
     label, torch_loaded = json.loads(res.stdout.strip().splitlines()[-1])
     assert label == "pos" and torch_loaded is False
+    code = ("import sys, json; sys.modules['tokenizers'] = None; "
+            "from edgebert.runtime import load; m = load(sys.argv[1]); "
+            "print(json.dumps([m.predict(['a good movie'])[0]['label'], "
+            "'torch' in sys.modules]))")
+    res = subprocess.run([str(py), "-c", code, str(tmp_path / "text-bundle")],
+                         capture_output=True, text=True,
+                         env={"PYTHONPATH": str(src), "PATH": "/usr/bin:/bin"}, timeout=120)
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert json.loads(res.stdout.strip().splitlines()[-1]) == ["pos", False]
     no_torch = subprocess.run([str(py), "-c", "import torch"], capture_output=True)
     assert no_torch.returncode != 0  # torch really is absent there
     assert sys.executable != str(py)
