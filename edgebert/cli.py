@@ -442,9 +442,10 @@ def check(baseline, candidate, max_slowdown, max_accuracy_drop, alpha, summary,
           require_same_machine):
     """A CI gate: exit 1 on a real slowdown or accuracy drop, 0 otherwise.
 
-    Uses every sample: the ratio of medians with a bootstrap 95 % interval and
-    a Mann-Whitney test. It fails only when the whole interval lies beyond the
-    threshold, so noise does not fire it.
+    Uses every process: each is summarised by its lower quartile, the ratio is
+    the Hodges-Lehmann estimate over those with its rank-based 95 % interval, and
+    a Mann-Whitney test must agree. It fails only when the whole interval lies
+    beyond the threshold, so noise does not fire it.
 
     \b
     Example:
