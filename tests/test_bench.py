@@ -116,3 +116,23 @@ def test_gate_uses_processes_as_units_when_it_has_them():
         assert g.high - g.low > f.high - f.low
     (v,), _ = compare(grouped(100), grouped(101, scale=1.2), 0.05, 1.0)
     assert v.slowdown
+
+
+def test_a_process_caught_in_a_noise_burst_does_not_hide_a_real_slowdown():
+    """One baseline and one candidate process slowed by 40 % (another job on the machine):
+    the rank interval of a 15 % slowdown still clears the 5 % threshold."""
+    from edgebert.bench.compare import compare
+
+    caught = 0
+    for seed in range(10):
+        base, cand = grouped(200 + 2 * seed, process_sd=0.01), \
+            grouped(201 + 2 * seed, scale=1.15, process_sd=0.01)
+        for d in (base, cand):
+            r = d["results"][0]
+            r["rounds_ms"][seed % 8] = [1.4 * x for x in r["rounds_ms"][seed % 8]]
+            r["samples_ms"] = [x for g in r["rounds_ms"] for x in g]
+        (v,), _ = compare(base, cand, 0.05, 1.0)
+        caught += v.slowdown
+        (aa,), _ = compare(base, grouped(300 + seed, process_sd=0.01), 0.05, 1.0)
+        assert not aa.slowdown
+    assert caught == 10
