@@ -27,6 +27,7 @@ sys.path.insert(0, str(HERE.parent))
 # 8 processes a side: the test compares per-process medians, and with 4 a side a
 # one-sided Mann-Whitney cannot reach p < 0.01 at all (its smallest p is 1/70)
 ROUNDS, RUNS, WARMUP = 8, 20, 5
+RELIABLE = 0.95
 
 
 def model(layers: int, root: Path) -> Path:
@@ -81,7 +82,9 @@ def main() -> None:
     sizes[10] = {"layers": "10 vs 11", "median_slowdown": sorted(t["ratio"] for t in ab)[10] - 1,
                  "detected": sum(t["fired"] for t in ab), "trials": len(ab),
                  "note": "the A/B trials, gated at --max-slowdown 5 %"}
-    reliable = [s["median_slowdown"] for s in sizes.values() if s["detected"] == s["trials"]]
+    # "reliably": caught in at least 19 of 20 trials (95 %), the bar the A/B trials are held to
+    reliable = [s["median_slowdown"] for s in sizes.values()
+                if s["detected"] >= RELIABLE * s["trials"]]
     from edgebert.bench.machine import fingerprint
 
     result = {
@@ -91,7 +94,7 @@ def main() -> None:
         "ab_median_slowdown": sorted(t["ratio"] for t in ab)[10] - 1,
         "min_detectable": min(reliable) if reliable else None,
         "min_detectable_note": "smallest tested slowdown (median over its trials) that the gate "
-                               "flagged in every trial with --max-slowdown 0",
+                               "flagged in at least 95 % of its trials",
         "by_size": list(sizes.values()),
         "gate": {"statistic": "each process summarised by its lower quartile; Hodges-Lehmann "
                               "ratio over those (median of pairwise candidate/baseline "
