@@ -91,7 +91,7 @@ def _check(runtime: Model, opened, model_file: Path, metrics: dict, log) -> None
         want = metrics["dev"]["accuracy"]
     else:
         from edgebert.export.onnx import ort_forward, session
-        from edgebert.export.text_check import one_at_a_time
+        from edgebert.predict import one_at_a_time
 
         forward = one_at_a_time(ort_forward(session(model_file), opened.kind))
         want = opened.score(forward, "dev")["accuracy"]

@@ -97,3 +97,19 @@ def _qa_answers(task: Task, split: str, encoded: Encoded, outputs, max_answer_to
                     text = examples[i].context[offsets[s][0]:offsets[e][1]]
                     best[i] = (float(start[s] + end[e]), text)
     return [b[1] for b in best], [[a for _, a in ex.answers] for ex in examples]
+
+
+def one_at_a_time(forward):
+    """`forward` on each example of a batch alone, unpadded, outputs padded back: what an
+    app calling one text at a time gets (the one-file model always does). Dynamic INT8
+    picks activation scales per batch, so padded batches differ from it slightly."""
+    def run(batch: dict[str, np.ndarray]) -> np.ndarray:
+        lengths = batch["attention_mask"].sum(1)
+        outs = [forward({k: v[i:i + 1, :n] for k, v in batch.items()})
+                for i, n in enumerate(lengths)]
+        if outs[0].ndim == 3:  # per token: pad back to the batch's width
+            width = batch["attention_mask"].shape[1]
+            outs = [np.pad(o, ((0, 0), (0, width - o.shape[1]), (0, 0))) for o in outs]
+        return np.concatenate(outs)
+
+    return run

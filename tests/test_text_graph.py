@@ -12,6 +12,7 @@ from tokenizers import Tokenizer
 
 from conftest import ner_conll, sentiment_rows, write_csv
 from edgebert.export import text_graph
+from edgebert.export.onnx import session
 from edgebert.runtime import load, text_feed
 from test_finetune import finetune, run_cli
 
@@ -33,7 +34,7 @@ def reference(tokenizer_json: Path, max_length: int) -> Tokenizer:
 
 
 def graph_ids(model, text: str, pair: str | None = None) -> list[int]:
-    sess = text_graph.session(model.SerializeToString())
+    sess = session(model.SerializeToString(), custom_ops=True)
     return sess.run(None, text_feed(text, pair))[0].tolist()
 
 
@@ -53,8 +54,8 @@ def test_every_code_point_alone_tokenizes_like_tokenizers(tiny_teacher):
 
     path = tiny_teacher / "tokenizer.json"
     tok = reference(path, 32)
-    sess = text_graph.session(text_graph.tokenizer_model(path, "classification",
-                                                         32).SerializeToString())
+    sess = session(text_graph.tokenizer_model(path, "classification", 32).SerializeToString(),
+                   custom_ops=True)
     differ = [hex(cp) for cp in range(1, 0x10000)
               if not 0xD800 <= cp <= 0xDFFF and unicodedata.category(chr(cp)) != "Cn"
               and sess.run(None, text_feed(f"a {chr(cp)} b"))[0].tolist()
@@ -67,7 +68,7 @@ def test_pairs_are_truncated_longest_first_like_tokenizers(tiny_teacher):
     for max_length in (16, 17, 32):
         tok = reference(path, max_length)
         model = text_graph.tokenizer_model(path, "pair", max_length)
-        sess = text_graph.session(model.SerializeToString())
+        sess = session(model.SerializeToString(), custom_ops=True)
         for a, b in PAIRS:
             want = tok.encode(a, b)
             assert sess.run(None, text_feed(a, b))[0].tolist() == want.ids, (max_length, a, b)
@@ -132,7 +133,7 @@ def test_ner_and_pair_models_take_strings(tiny_bert, tmp_path):
     code, out = run_cli("export", "--model", ner, "--format", "onnx", "--with-tokenizer",
                         "--out", tmp_path / "ner-text")
     assert code == 0, out
-    sess = text_graph.session(tmp_path / "ner-text" / "model.onnx")
+    sess = session(tmp_path / "ner-text" / "model.onnx", custom_ops=True)
     tags, scores, offsets = sess.run(None, text_feed("john works at acme"))
     words = {"john works at acme"[a:b]: str(t) for t, (a, b) in zip(tags, offsets) if b > a}
     assert words["john"] == "B-person" and words["acme"] == "B-company"

@@ -48,9 +48,8 @@ def _with_tokenizer(cfg: ExportConfig, onnx_path: Path, opened, log) -> dict:
     """Replace the checked `onnx_path` (ids in) by the one-file model (text in): ONNX, or
     ORT format converted with the extensions' custom ops; every dev example checked."""
     from edgebert.export import text_check, text_graph
+    from edgebert.predict import one_at_a_time
 
-    if cfg.format not in ("onnx", "ort"):
-        raise UserError("--with-tokenizer: only for --format onnx or ort")
     work = onnx_path.parent
     plain = onnx_path.rename(work / "ids_model.onnx")
     merged = text_graph.merge(plain, opened.path / "tokenizer.json", opened.kind,
@@ -68,8 +67,11 @@ def _with_tokenizer(cfg: ExportConfig, onnx_path: Path, opened, log) -> dict:
         f"prediction mismatches (max |delta score| {parity['max_abs_score_diff']:.1e})")
     parity["arm64_emulation"] = text_check.arm64(target, opened)
     # Equal to the one-file model on every example (checked above), scored at its batch 1.
-    forward = text_check.one_at_a_time(ort_forward(session(plain), opened.kind))
-    return {"parity": parity, "plain_mb": plain.stat().st_size / 1e6, "forward": forward}
+    forward = one_at_a_time(ort_forward(session(plain), opened.kind))
+    scores = {split: opened.score(forward, split) for split in ("dev", "test")}
+    plain_mb = plain.stat().st_size / 1e6
+    plain.unlink()
+    return {"parity": parity, "plain_mb": plain_mb, "scores": scores}
 
 
 def export(cfg: ExportConfig, log=print) -> Path:
@@ -107,13 +109,12 @@ def export(cfg: ExportConfig, log=print) -> Path:
         parity = compare(ref, opened.outputs(got_forward, dev), opened.kind)
         require(parity, f"{cfg.format} export of {cfg.model}", cfg.max_abs_diff,
                 cfg.min_agreement)
-        scores = {"dev": opened.score(got_forward, "dev", dev),
-                  "test": opened.score(got_forward, "test")}
         text = _with_tokenizer(cfg, onnx_path, opened, log) if cfg.with_tokenizer else None
         if text:
-            target = work / FILES[cfg.format]
-            scores = {split: opened.score(text["forward"], split) for split in ("dev", "test")}
-            (work / "ids_model.onnx").unlink()
+            target, scores = work / FILES[cfg.format], text["scores"]
+        else:
+            scores = {"dev": opened.score(got_forward, "dev", dev),
+                      "test": opened.score(got_forward, "test")}
     except BaseException:
         import shutil
 

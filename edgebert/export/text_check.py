@@ -14,7 +14,8 @@ from pathlib import Path
 import numpy as np
 
 from edgebert.errors import UserError
-from edgebert.export.text_graph import session, tokenizer_model
+from edgebert.export.onnx import session
+from edgebert.export.text_graph import tokenizer_model
 from edgebert.runtime import text_feed as feed
 
 
@@ -26,22 +27,6 @@ def texts(opened, split: str) -> list[tuple[str, str | None]]:
     return [(ex.text, ex.text_pair) for ex in examples]
 
 
-def one_at_a_time(forward):
-    """`forward` on each example of a batch alone, unpadded, outputs padded back: the
-    scores the one-file model (batch 1) has, which dynamic INT8 makes differ slightly
-    from padded batches."""
-    def run(batch: dict[str, np.ndarray]) -> np.ndarray:
-        lengths = batch["attention_mask"].sum(1)
-        outs = [forward({k: v[i:i + 1, :n] for k, v in batch.items()})
-                for i, n in enumerate(lengths)]
-        if outs[0].ndim == 3:  # per token: pad back to the batch's width
-            width = batch["attention_mask"].shape[1]
-            outs = [np.pad(o, ((0, 0), (0, width - o.shape[1]), (0, 0))) for o in outs]
-        return np.concatenate(outs)
-
-    return run
-
-
 def _softmax(x: np.ndarray) -> np.ndarray:
     e = np.exp(x - x.max(-1, keepdims=True))
     return e / e.sum(-1, keepdims=True)
@@ -50,11 +35,9 @@ def _softmax(x: np.ndarray) -> np.ndarray:
 def check(merged: Path, plain: Path, opened, split: str = "dev") -> dict:
     """Counts of token-id and prediction mismatches (0 expected), the largest score
     difference, and up to three examples of each mismatch."""
-    from edgebert.export.onnx import session as plain_session
-
     tok = session(tokenizer_model(opened.path / "tokenizer.json", opened.kind,
-                                  opened.max_length).SerializeToString())
-    text_model, ids_model = session(merged), plain_session(plain)
+                                  opened.max_length).SerializeToString(), custom_ops=True)
+    text_model, ids_model = session(merged, custom_ops=True), session(plain)
     wanted = {i.name for i in ids_model.get_inputs()}
     names = [o.name for o in text_model.get_outputs()]
     labels = list(opened.task.labels or [])
@@ -102,16 +85,15 @@ def require(result: dict, what: str) -> None:
 def arm64(model: Path, opened, examples: int = 64) -> dict:
     """The file under the emulated aarch64 ONNX Runtime with the extensions' aarch64
     library: the same labels as on x86 for the first dev examples, or why unchecked."""
-    from edgebert.targets.arm64 import env_dir, missing_tools, run_onnx
+    from edgebert.targets.arm64 import run_onnx, unavailable
 
-    if not (env_dir() / "ready").exists():
-        why = (f"missing {', '.join(missing_tools())}" if missing_tools()
-               else "emulator not built: run `edgebert arm-env` once")
+    why = unavailable()
+    if why:
         return {"checked": False, "reason": why}
     feeds = [{k: v.astype(str) for k, v in feed(t, p).items()}  # str arrays: no pickles
              for t, p in texts(opened, "dev")[:examples]]
     arm = run_onnx(model, feeds, extensions=True)
-    x86 = session(model)
+    x86 = session(model, custom_ops=True)
     same, diff = 0, 0.0
     for f, got in zip(feeds, arm["outputs"]):
         want = x86.run(None, {k: v.astype(object) for k, v in f.items()})

@@ -24,6 +24,7 @@ NUL (`edgebert.runtime` does), which is what `tokenizers`' clean_text does too.
 
 from __future__ import annotations
 
+import functools
 import json
 from pathlib import Path
 
@@ -50,7 +51,15 @@ def extensions_library() -> str:
 
 def settings(tokenizer_json: Path) -> dict:
     """The BertTokenizer op's attributes from a `tokenizers` tokenizer.json, refusing
-    what the op cannot reproduce (another model type, normaliser or pre-tokenizer)."""
+    what the op cannot reproduce (another model type, normaliser or pre-tokenizer).
+    Read once per file (and modification time): an export builds the graph twice, the
+    merged model and the tokenizer alone for its check, and the table takes a second."""
+    path = Path(tokenizer_json)
+    return _settings(str(path), path.stat().st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=4)
+def _settings(tokenizer_json: str, _mtime_ns: int) -> dict:
     spec = json.loads(Path(tokenizer_json).read_text(encoding="utf-8"))
     model, norm = spec.get("model") or {}, spec.get("normalizer") or {}
     where = f"{tokenizer_json}"
@@ -271,17 +280,4 @@ def merge(model_path: Path, tokenizer_json: Path, kind: str, labels: list[str],
     model.doc_string = (f"edgebert: text in, {', '.join(OUTPUTS[kind])} out; tokenizer from "
                         f"onnxruntime-extensions (register its custom-op library to load)")
     return model
-
-
-def session(path: Path | bytes, threads: int | None = None):
-    """An ORT session with the extensions' custom ops registered."""
-    import onnxruntime as ort
-
-    opts = ort.SessionOptions()
-    opts.register_custom_ops_library(extensions_library())
-    if threads:
-        opts.intra_op_num_threads = threads
-        opts.inter_op_num_threads = 1
-    src = path if isinstance(path, bytes) else str(path)
-    return ort.InferenceSession(src, opts, providers=["CPUExecutionProvider"])
 

@@ -143,11 +143,10 @@ def _arm64_check(model: Path, fp32: Path, opened, log) -> dict:
     ARM's SDOT does not, so the x86 side runs ORT's exact U8U8 path
     (`session.x64quantprecision`). Argmax flips left over fail the stage only when
     aarch64 is the less faithful one (agrees with the FP32 parent less often)."""
-    from edgebert.targets.arm64 import env_dir, missing_tools
+    from edgebert.targets.arm64 import unavailable
 
-    if not (env_dir() / "ready").exists():
-        why = (f"missing {', '.join(missing_tools())}" if missing_tools()
-               else "emulator not built: run `edgebert arm-env` once")
+    why = unavailable()
+    if why:
         log(f"arm64: not checked under emulation ({why})")
         return {"checked": False, "reason": why}
     from edgebert.targets.check import arm64_parity

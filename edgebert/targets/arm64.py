@@ -45,6 +45,15 @@ def missing_tools() -> list[str]:
     return [t for t in ("qemu-aarch64-static", "debootstrap", "dpkg") if not shutil.which(t)]
 
 
+def unavailable() -> str | None:
+    """Why arm64 outputs cannot be checked here, or None when the emulator is ready."""
+    if (env_dir() / "ready").exists():
+        return None
+    if missing_tools():
+        return f"missing {', '.join(missing_tools())}"
+    return "emulator not built: run `edgebert arm-env` once"
+
+
 def build(log=print) -> Path:
     """Build the environment once; later calls return the cached one."""
     final = env_dir()
