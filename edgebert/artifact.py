@@ -16,6 +16,10 @@ from pathlib import Path
 
 from edgebert.errors import UserError
 
+# every model file a stage writes, and its format, in the order a directory is read
+MODEL_FILES = (("model.safetensors", "pytorch"), ("model.onnx", "onnx"), ("model.ort", "ort"),
+               ("model.pt", "torchscript"), ("model.pt2", "pt2"))
+
 VERSION = "0.1.0"
 
 

@@ -10,7 +10,7 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from edgebert.artifact import read_json
+from edgebert.artifact import MODEL_FILES, read_json
 from edgebert.config import TaskConfig
 from edgebert.data.encode import Encoded, encode
 from edgebert.data.tasks import Task, load_task
@@ -95,4 +95,8 @@ def artifact_forward(opened: Opened) -> Forward:
                                 f"({str(err).splitlines()[0][:200]})") from None
     if (path / "model.pt").exists():
         return torchscript_forward(path / "model.pt")
-    raise UserError(f"{path}: no model file (model.safetensors, model.onnx, model.ort, model.pt)")
+    if (path / "model.pt2").exists():  # INT8 PyTorch from `quantize --engine inc`
+        from edgebert.quantize.inc import load_program, program_forward
+
+        return program_forward(load_program(path / "model.pt2"))
+    raise UserError(f"{path}: no model file ({', '.join(f for f, _ in MODEL_FILES)})")

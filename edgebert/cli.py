@@ -66,8 +66,9 @@ def main():
     """
 
 
-def _dataclass_options(cls, skip=()):
-    """click options from a config dataclass: names, types and help from its fields."""
+def _dataclass_options(cls, skip=(), defaults: dict | None = None):
+    """click options from a config dataclass: names, types and help from its fields.
+    `defaults`: what this command uses instead of the dataclass default (shown in --help)."""
     docs = field_docs(cls)
     hints = typing.get_type_hints(cls)
 
@@ -79,6 +80,7 @@ def _dataclass_options(cls, skip=()):
             if isinstance(kind, types.UnionType):  # `int | None`
                 kind = next(a for a in typing.get_args(kind) if a is not type(None))
             default = f.default if f.default is not dataclasses.MISSING else None
+            default = (defaults or {}).get(f.name, default)
             flag = f.name.replace("_", "-")
             if kind is bool:
                 fn = click.option(f"--{flag}/--no-{flag}", f.name, default=None,
@@ -299,16 +301,25 @@ def quantize(**options):
       arm64     static QDQ with symmetric s8 activations (S8S8), what ARM's SDOT runs
     The guard compares INT8 with FP32 ONNX on the dev split; past --max-drop it
     leaves the most sensitive nodes in FP32 and records which.
+    --engine inc instead tunes an INT8 PyTorch program (model.pt2) with Intel
+    Neural Compressor against the same dev metric and budget (x86; measured
+    slower than FP32 on a CPU without VNNI, so not the default).
 
     \b
     Examples:
       edgebert quantize --model runs/rt/student --target x86-vnni --out runs/rt/int8/x86-vnni
       edgebert quantize --model runs/rt/student --target arm64 --mode static \\
           --calibration entropy --max-drop 1.0 --out runs/rt/int8/arm64
+      edgebert quantize --model runs/rt/student --engine inc --target x86-avx2 \\
+          --out runs/rt/int8/inc
     """
     from edgebert.quantize.stage import quantize as run
 
     run(_pick(QuantizeConfig, options), log=click.echo)
+
+
+# structured pruning's recovery: shorter than fine-tuning (its `--epochs` and `--lr` defaults)
+PRUNE_RECOVERY = {"epochs": 2.0, "lr": 1e-4}
 
 
 @main.command()
@@ -329,7 +340,7 @@ def quantize(**options):
               default="finetune", show_default=True, help=field_docs(PruneConfig)["recover"])
 @click.option("--teacher", default=None, help=field_docs(PruneConfig)["teacher"])
 @_dataclass_options(DistillLossConfig)
-@_dataclass_options(TrainConfig)
+@_dataclass_options(TrainConfig, defaults=PRUNE_RECOVERY)
 @click.option("--restart", is_flag=True, help="Discard an unfinished run in --out instead of "
               "resuming it.")
 def prune(model, out, heads, ffn, drop_layers, scope, sparsity, sparsity_scope,
@@ -338,7 +349,7 @@ def prune(model, out, heads, ffn, drop_layers, scope, sparsity, sparsity_scope,
 
     Structured pruning makes the matrices smaller (and faster on any runtime);
     unstructured sparsity only shrinks the compressed file on stock CPU runtimes.
-    Recovery trains afterwards (default 2 epochs, lr 1e-4).
+    Recovery trains afterwards (shorter than fine-tuning: 2 epochs, lr 1e-4).
 
     \b
     Examples:
@@ -350,8 +361,8 @@ def prune(model, out, heads, ffn, drop_layers, scope, sparsity, sparsity_scope,
     from edgebert.prune.stage import prune as run
 
     # recovery is shorter than fine-tuning: the stage's own defaults, then the user's options
-    train = _pick(TrainConfig, {"epochs": 2.0, "lr": 1e-4} | {k: v for k, v in options.items()
-                                                            if v is not None})
+    train = _pick(TrainConfig, PRUNE_RECOVERY | {k: v for k, v in options.items()
+                                                 if v is not None})
     cfg = PruneConfig(model=model, out=out, heads=heads, ffn=ffn,
                       drop_layers=_int_list("--drop-layers", drop_layers) or [], scope=scope,
                       sparsity=sparsity, sparsity_scope=sparsity_scope,
@@ -633,7 +644,7 @@ def tokenizer_train(corpus_path, out, vocab_size, lowercase, strip_accents, min_
 
 @main.command()
 @_dataclass_options(PretrainConfig, skip=("train",))
-@_dataclass_options(TrainConfig)
+@_dataclass_options(TrainConfig, defaults=dataclasses.asdict(PretrainConfig().train))
 @click.option("--restart", is_flag=True, help="Discard an unfinished run in --out.")
 def pretrain(restart, **options):
     """MLM + NSP pretraining of a BERT (from scratch, or continued from an encoder).

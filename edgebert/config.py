@@ -296,8 +296,13 @@ class QuantizeConfig:
     """Accuracy budget: largest drop of the dev metric (in points) against FP32 ONNX."""
     fuse: bool = True
     """Apply ONNX Runtime's BERT fusions (Attention, SkipLayerNorm, BiasGelu) first."""
+    engine: str = "ort"
+    """ort (ONNX Runtime + our per-node guard: INT8 ONNX) or inc (Intel Neural Compressor's
+    accuracy-driven tuning: INT8 PyTorch, model.pt2, x86 only; slower here, see
+    benchmarks/results/int8_inc_rt.json)."""
 
     def __post_init__(self):
+        _check(self.engine in ("ort", "inc"), "--engine", f"must be ort or inc, got '{self.engine}'")
         _check(self.mode in ("dynamic", "static"), "--mode",
                f"must be dynamic or static, got '{self.mode}'")
         _check(self.calibration in ("minmax", "entropy", "percentile"), "--calibration",

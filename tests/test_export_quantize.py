@@ -145,3 +145,29 @@ def test_quantize_refuses_an_unknown_target(tiny_teacher, tmp_path):
                            "--out", tmp_path / "x")
     assert code == 2 and "unknown target" in output and not (tmp_path / "x").exists()
     shutil.rmtree(tmp_path, ignore_errors=True)
+
+
+def test_inc_engine_writes_an_int8_program_that_evaluates_and_benches(tiny_teacher, tmp_path):
+    """`--engine inc`: Neural Compressor's tuning, kept within the budget, saved as a
+    torch.export program that `evaluate` and the bench worker open in new processes."""
+    out = tmp_path / "inc"
+    code, output = run_cli("quantize", "--model", tiny_teacher, "--engine", "inc", "--target",
+                           "x86-avx2", "--max-drop", "5", "--out", out)
+    assert code == 0, output
+    m = json.loads((out / "metrics.json").read_text())
+    stage = json.loads((out / "stage.json").read_text())
+    assert stage["engine"] == "inc" and stage["format"] == "pt2" and (out / "model.pt2").exists()
+    assert -5 <= m["delta_vs_fp32"]["dev"] <= 5 and m["parity_vs_fp32"]["top1_agreement"] >= 0.9
+    assert 0 < m["parity_vs_fp32"]["max_abs_diff"] < 1.0  # quantized, so not bit-identical
+    code, output = run_cli("evaluate", out, "--json")
+    assert code == 0 and json.loads(output)["accuracy"] == pytest.approx(m["test"]["accuracy"])
+    import subprocess
+    import sys
+
+    res = subprocess.run([sys.executable, "-m", "edgebert.bench.worker", str(out), "--seq", "16",
+                          "--warmup", "1", "--runs", "3", "--threads", "1"],
+                         capture_output=True, text=True, check=True)
+    assert len(json.loads(res.stdout.strip().splitlines()[-1])["samples_ms"]) == 3
+    code, output = run_cli("quantize", "--model", tiny_teacher, "--engine", "inc", "--target",
+                           "arm64", "--out", tmp_path / "arm")
+    assert code == 2 and "targets x86" in output and not (tmp_path / "arm").exists()

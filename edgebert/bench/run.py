@@ -20,6 +20,7 @@ import datetime as dt
 import json
 from pathlib import Path
 
+from edgebert.artifact import MODEL_FILES
 from edgebert.bench.latency import interleaved
 from edgebert.bench.machine import fingerprint
 from edgebert.errors import UserError
@@ -31,12 +32,11 @@ def artifact_format(path: Path) -> str:
     if path.suffix in (".onnx", ".ort"):
         return path.suffix[1:]
     if path.is_dir():
-        for name, fmt in (("model.safetensors", "pytorch"), ("model.onnx", "onnx"),
-                          ("model.ort", "ort"), ("model.pt", "torchscript")):
+        for name, fmt in MODEL_FILES:
             if (path / name).exists():
                 return fmt
-    raise UserError(f"{path}: not an artifact (a directory with model.safetensors, model.onnx, "
-                    f"model.ort or model.pt, or an .onnx/.ort file)")
+    raise UserError(f"{path}: not an artifact (a directory with "
+                    f"{', '.join(f for f, _ in MODEL_FILES)}, or an .onnx/.ort file)")
 
 
 def accuracy_of(path: Path) -> dict | None:

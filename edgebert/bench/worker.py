@@ -132,15 +132,25 @@ def time_artifact(path: str, **kw) -> dict:
         return time_onnx(str(p), **kw)
     if p.is_dir() and (p / "model.pt").exists() and not (p / "model.safetensors").exists():
         return time_torchscript(str(p / "model.pt"), **kw)
+    if p.is_dir() and (p / "model.pt2").exists() and not (p / "model.safetensors").exists():
+        return time_torchscript(str(p / "model.pt2"), **kw)
     return time_pytorch(str(p), **kw)
 
 
 def time_torchscript(path: str, batch: int, seq: int, threads: int, warmup: int,
                      runs: int) -> dict:
+    """A TorchScript module (model.pt) or an exported INT8 program (model.pt2)."""
     import torch
 
     torch.set_num_threads(threads)
-    module = torch.jit.load(path, map_location="cpu").eval()
+    if path.endswith(".pt2"):
+        from pathlib import Path
+
+        from edgebert.quantize.inc import load_program
+
+        module = load_program(Path(path))
+    else:
+        module = torch.jit.load(path, map_location="cpu").eval()
     low, high = _id_range(path)
     g = torch.Generator().manual_seed(0)
     args = (torch.randint(low, high, (batch, seq), generator=g),

@@ -1,6 +1,7 @@
 """The quantize stage: model artifact in, INT8 ONNX artifact for one target out.
 
     <out>/model.onnx      INT8, fused for the target's ONNX Runtime
+                          (model.pt2 instead with --engine inc: INT8 PyTorch, quantize/inc.py)
     <out>/stage.json      preset (and why), CPU flags at build time, excluded nodes
     <out>/metrics.json    dev/test metrics, drop vs FP32, parity, fusion counts, sizes
 """
@@ -44,6 +45,8 @@ def quantize(cfg: QuantizeConfig, log=print) -> Path:
         return out
     p = preset(cfg.target)
     opened = open_artifact(cfg.model)
+    if cfg.engine == "inc":
+        return _with_inc(cfg, opened, log)
     config = artifact.read_json(opened.path / "config.json")
     dev = opened.encode("dev")
     work = artifact.begin(out, "quantize", to_dict(cfg), inputs=[str(opened.path)])
@@ -134,6 +137,55 @@ def quantize(cfg: QuantizeConfig, log=print) -> Path:
               "target": cfg.target, "preset": p.record(), "built_on": cpu_flags(),
               "task": opened.record["task"], "config": to_dict(cfg)}
     return artifact.finish(work, out, record, metrics)
+
+
+def _with_inc(cfg: QuantizeConfig, opened, log) -> Path:
+    """INT8 PyTorch by Neural Compressor's accuracy-driven tuning, same budget and data."""
+    from edgebert.quantize.inc import MODEL_FILE, load_program, program_forward, quantize_inc
+
+    if cfg.target.startswith("arm"):
+        raise UserError("--engine inc: its PyTorch INT8 path (PT2E, X86InductorQuantizer) "
+                        "targets x86; for arm64 use --engine ort")
+    if not (opened.path / "model.safetensors").exists():
+        raise UserError(f"{cfg.model}: --engine inc quantizes a PyTorch model "
+                        f"(model.safetensors); this artifact has none")
+    dev = opened.encode("dev")
+    metric = opened.task.metric
+    work = artifact.begin(Path(cfg.out), "quantize", to_dict(cfg), inputs=[str(opened.path)])
+    try:
+        model = load_torch(opened)
+        fp32_fwd = torch_forward(model)
+        fp32_dev_out = opened.outputs(fp32_fwd, dev)
+        fp32 = {"dev": opened.score(fp32_fwd, "dev", dev), "test": opened.score(fp32_fwd, "test")}
+        quantize_inc(model, opened.kind, cfg.mode, opened.max_length,
+                     lambda fwd: _points(opened.score(fwd, "dev", dev), metric), cfg.max_drop,
+                     _calibration(opened, cfg.calibration_examples), work / MODEL_FILE, log)
+        fwd = program_forward(load_program(work / MODEL_FILE))  # the saved file, not the tuned
+        int8 = {"dev": opened.score(fwd, "dev", dev), "test": opened.score(fwd, "test")}
+        drop = _points(fp32["dev"], metric) - _points(int8["dev"], metric)
+        if drop > cfg.max_drop:
+            raise UserError(f"--max-drop {cfg.max_drop}: the saved INC model loses {drop:.2f} "
+                            f"dev points; raise the budget or use --engine ort")
+    except BaseException:
+        shutil.rmtree(work, ignore_errors=True)
+        raise
+    parity = compare(fp32_dev_out, opened.outputs(fwd, dev), opened.kind)
+    copy_tokenizer(opened.path, work)
+    sizes = {"fp32_mb": (opened.path / "model.safetensors").stat().st_size / 1e6,
+             "size_mb": (work / MODEL_FILE).stat().st_size / 1e6}
+    metrics = {"dev": int8["dev"], "test": int8["test"], "metric": metric, "fp32": fp32,
+               "delta_vs_fp32": {"dev": -drop, "test": _points(int8["test"], metric)
+                                 - _points(fp32["test"], metric)},
+               "parity_vs_fp32": parity, "engine": "inc", "format": "pt2",
+               "precision": "int8",
+               "params": artifact.read_json(opened.path / "metrics.json").get("params")} | sizes
+    log(f"INT8 (INC {cfg.mode}): test {metric} {int8['test'][metric]:.4f} (FP32 "
+        f"{fp32['test'][metric]:.4f}), top-1 agreement {parity['top1_agreement']:.2%}, "
+        f"{sizes['size_mb']:.1f} MB")
+    record = {"stage": "quantize", "parent": cfg.model, "format": "pt2", "precision": "int8",
+              "engine": "inc", "target": cfg.target, "built_on": cpu_flags(),
+              "task": opened.record["task"], "config": to_dict(cfg)}
+    return artifact.finish(work, Path(cfg.out), record, metrics)
 
 
 def _arm64_check(model: Path, fp32: Path, opened, log) -> dict:

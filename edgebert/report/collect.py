@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from edgebert.artifact import MODEL_FILES
 from edgebert.errors import UserError
 
 SETTING = (1, 128)  # (batch, seq) shown in the table when measured
@@ -37,8 +38,7 @@ def bench_results(run: Path) -> list[dict]:
 
 
 def _format(stage: dict, path: Path) -> str:
-    for name, fmt in (("model.onnx", "onnx"), ("model.ort", "ort"), ("model.pt", "torchscript"),
-                      ("model.safetensors", "pytorch")):
+    for name, fmt in sorted(MODEL_FILES, key=lambda f: f[1] == "pytorch"):  # exports first
         if (path / name).exists():
             return stage.get("format", fmt) if fmt != "pytorch" else "pytorch"
     return stage.get("format", "?")

@@ -1,0 +1,101 @@
+"""INT8 PyTorch with Intel Neural Compressor (the `--engine inc` option of quantize).
+
+INC's torch API quantizes a graph captured with `torch.export` (PT2E) and tunes it
+against our dev metric (`autotune` with a tolerable loss): the accuracy-driven
+search the issue asked to compare with our ONNX Runtime guard. On this project's
+benchmark (`benchmarks/int8_inc.py`) the ORT guard won: same accuracy, INC's INT8
+model slower than FP32 PyTorch on a CPU without VNNI. So ORT is the default and
+this is the option, for users who deploy PyTorch rather than ONNX Runtime.
+
+    <out>/model.pt2     a `torch.export` program, batch and sequence dynamic
+"""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+import numpy as np
+
+from edgebert.errors import UserError
+from edgebert.predict import INPUTS, Forward
+
+MODEL_FILE = "model.pt2"
+
+
+def load_program(path: Path):
+    """The module of a saved INT8 program (its quantize ops must be registered first)."""
+    import torch
+    import torch.ao.quantization.fx._decomposed  # noqa: F401  (registers quantized_decomposed)
+
+    try:
+        return torch.export.load(str(path)).module()
+    except Exception as err:  # torch raises RuntimeError/KeyError/... for a bad file
+        raise UserError(f"{path}: torch cannot load this program ({str(err).splitlines()[0]}); "
+                        f"quantize again") from None
+
+
+def program_forward(module) -> Forward:
+    import torch
+
+    def forward(batch: dict[str, np.ndarray]) -> np.ndarray:
+        with torch.no_grad():
+            return module(*(torch.from_numpy(batch[k]) for k in INPUTS)).float().numpy()
+
+    return forward
+
+
+def quantize_inc(model, kind: str, mode: str, max_length: int, metric_points, budget: float,
+                 calibration: list[dict[str, np.ndarray]], dst: Path, log=print) -> dict:
+    """Tune `model` to INT8 within `budget` points of `metric_points(forward)`; save it.
+
+    `calibration`: padded training batches the observers see (activations in static
+    mode, weights in both); the first with two or more rows is the tracing example."""
+    import torch
+    from torch.export import Dim
+
+    from edgebert.export.wrap import PlainOutputs
+
+    try:
+        from neural_compressor.torch.export import export
+        from neural_compressor.torch.quantization import (DynamicQuantConfig,
+                                                          StaticQuantConfig, TuningConfig,
+                                                          autotune)
+    except ImportError as err:
+        raise UserError(f"--engine inc needs neural-compressor-pt ({err}); "
+                        f"pip install 'neural-compressor-pt==3.10' py-cpuinfo") from None
+    plain = PlainOutputs(model, kind, stack_qa=True).eval()
+    batches = [tuple(torch.from_numpy(b[k]) for k in INPUTS) for b in calibration]
+    example = next((b for b in batches if b[0].shape[0] > 1), None)
+    if example is None:
+        raise UserError("--engine inc: needs at least 2 training examples to trace the model")
+    # batch and sequence stay dynamic: the saved program runs any padded batch
+    batch, seq = Dim("batch", min=1, max=4096), Dim("seq", min=2, max=max_length)
+    shapes = tuple({0: batch, 1: seq} for _ in INPUTS)
+    fp32 = metric_points(program_forward(plain))
+
+    def evaluate(candidate) -> float:
+        return metric_points(program_forward(candidate))
+
+    def calibrate(candidate) -> None:
+        with torch.no_grad():
+            for b in batches:
+                candidate(*b)
+
+    configs = [DynamicQuantConfig()] if mode == "dynamic" else [StaticQuantConfig()]
+    # INC's tolerable loss is relative to the baseline; ours is in points
+    tune = TuningConfig(config_set=configs, tolerable_loss=budget / max(fp32, 1e-9), max_trials=1)
+    torch.manual_seed(0)
+    random.seed(0)
+    # run_fn in both modes: PT2E's weight observers see data only through it; without it
+    # a dynamic model keeps default scales (measured: 30 % dev accuracy on the tiny test
+    # model, while the model INC had scored inside autotune passed)
+    tuned = autotune(export(plain, example, dynamic_shapes=shapes), tune, eval_fn=evaluate,
+                     run_fn=calibrate, example_inputs=example)
+    if tuned is None:
+        raise UserError(f"--max-drop {budget}: Neural Compressor found no {mode} INT8 model "
+                        f"within the budget; raise it, or use --engine ort")
+    program = torch.export.export(tuned, example, dynamic_shapes=shapes)
+    torch.export.save(program, str(dst))
+    log(f"INC {mode} INT8 saved: {dst} ({dst.stat().st_size / 1e6:.1f} MB)")
+    return {"fp32_dev_points": fp32}
