@@ -204,6 +204,7 @@ def _int_list(option: str, value: str | None) -> list[int] | None:
               help=field_docs(DistillConfig)["hidden_size"])
 @click.option("--heads", type=int, default=None, help=field_docs(DistillConfig)["heads"])
 @click.option("--ffn", type=int, default=None, help=field_docs(DistillConfig)["ffn"])
+@click.option("--student", default=None, help=field_docs(DistillConfig)["student"])
 @click.option("--corpus", default=None, help=field_docs(DistillConfig)["corpus"])
 @click.option("--max-length", type=int, default=128, show_default=True,
               help=field_docs(DistillConfig)["max_length"])
@@ -214,8 +215,8 @@ def _int_list(option: str, value: str | None) -> list[int] | None:
 @_dataclass_options(TrainConfig)
 @click.option("--restart", is_flag=True, help="Discard an unfinished run in --out instead of "
               "resuming it.")
-def distill(teacher, out, task, layers, hidden_size, heads, ffn, corpus, max_length, augment,
-            augment_file, restart, **options):
+def distill(teacher, out, task, layers, hidden_size, heads, ffn, student, corpus, max_length,
+            augment, augment_file, restart, **options):
     """Distil a fine-tuned teacher into a smaller student (DistilBERT / TinyBERT losses).
 
     The student starts from teacher layers (--layers) or is built narrower with
@@ -230,13 +231,15 @@ def distill(teacher, out, task, layers, hidden_size, heads, ffn, corpus, max_len
           --ffn 768 --hidden-mse 1 --out runs/rt/narrow
       edgebert distill --teacher runs/rt/teacher --layers 0,2,4 --kl 0 --ce 1 --out runs/rt/ctrl
       edgebert distill --teacher minilm-l6 --corpus corpus.txt --layers 0,2,4 --out runs/g3l
+      edgebert distill --teacher runs/rt/teacher --student runs/g3l --out runs/rt/s3  # TinyBERT
     """
     from edgebert.distill.distill import distill as run
 
     if corpus:
         from edgebert.distill.general import distill_general as run
     cfg = DistillConfig(teacher=teacher, out=out, task=task, layers=_int_list("--layers", layers),
-                        hidden_size=hidden_size, heads=heads, ffn=ffn, corpus=corpus,
+                        hidden_size=hidden_size, heads=heads, ffn=ffn, student=student,
+                        corpus=corpus,
                         max_length=max_length, augment=augment,
                         augment_file=augment_file, loss=_pick(DistillLossConfig, options),
                         train=_pick(TrainConfig, options))

@@ -192,6 +192,9 @@ class DistillConfig:
     """Attention heads of a narrower student (default: the teacher's)."""
     ffn: int | None = None
     """Feed-forward size of a narrower student (default: the teacher's)."""
+    student: str | None = None
+    """Start from this model instead of teacher layers, all of its layers (a new task head
+    when it has none): TinyBERT's second stage after general distillation (--corpus)."""
     corpus: str | None = None
     """General (task-agnostic) distillation on this text file, one text per line: hidden
     states (and attention) always, MLM soft targets too when the teacher has an MLM head.
@@ -218,6 +221,11 @@ class DistillConfig:
         for name in ("hidden_size", "heads", "ffn"):
             value = getattr(self, name)
             _check(value is None or value > 0, f"--{name.replace('_', '-')}", "must be > 0")
+        _check(not (self.student and self.corpus), "--student",
+               "is for task distillation after general distillation; drop --corpus")
+        _check(not (self.student and (self.layers or self.narrow)), "--student",
+               "starts from that model's own layers and sizes: drop --layers and the width "
+               "options")
 
     @property
     def narrow(self) -> bool:

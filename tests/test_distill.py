@@ -155,7 +155,7 @@ def _corpus(path, n=120):
     return path
 
 
-def test_general_distillation_without_mlm_head(tiny_bert, tmp_path):
+def test_general_distillation_without_mlm_head(tiny_bert, tiny_teacher, tmp_path):
     """The packaged MiniLM's case: an encoder only, so hidden states are the signal."""
     corpus = _corpus(tmp_path / "corpus.txt")
     out = tmp_path / "general"
@@ -176,6 +176,16 @@ def test_general_distillation_without_mlm_head(tiny_bert, tmp_path):
     code, output = run_cli("finetune", "--model", out, "--task", data, "--kind", "classification",
                            "--max-steps", "3", "--out", tmp_path / "ft")
     assert code == 0, output
+    # TinyBERT's second stage: task distillation that starts from the general student
+    code, output = run_cli("distill", "--teacher", tiny_teacher, "--student", out, "--cos", "1",
+                           "--max-steps", "3", "--threads", "1", "--out", tmp_path / "task")
+    assert code == 0, output
+    task = json.loads((tmp_path / "task" / "stage.json").read_text())
+    assert task["layers"] is None and task["config"]["student"] == str(out)
+    assert load(tmp_path / "task").config.hidden_size == 16  # the general student's, not copied
+    code, output = run_cli("distill", "--teacher", tiny_teacher, "--student", out, "--layers",
+                           "0", "--out", tmp_path / "both")
+    assert code == 2 and "--student" in output
 
 
 def test_general_distillation_with_mlm_head(tiny_bert, tmp_path):

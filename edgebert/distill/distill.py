@@ -63,8 +63,18 @@ def load_teacher(source: str, kind: str, eager: bool):
     return from_pretrained(head_class(kind), source, "teacher", **kwargs).eval()
 
 
-def build_student(teacher, cfg: DistillConfig):
+def build_student(teacher, cfg: DistillConfig, kind: str | None = None,
+                  labels: list[str] | None = None):
     n = teacher.config.num_hidden_layers
+    if cfg.student:  # e.g. the encoder general distillation wrote; a task head is added
+        from edgebert.modeling import load_for_task
+
+        student = load_for_task(resolve_model(cfg.student), kind, labels)
+        if student.config.vocab_size != teacher.config.vocab_size:
+            raise UserError(f"--student {cfg.student}: vocabulary of {student.config.vocab_size} "
+                            f"tokens, the teacher's has {teacher.config.vocab_size}; both must "
+                            f"read the same token ids")
+        return student
     if cfg.narrow:
         count = len(cfg.layers) if cfg.layers else max(1, n // 2)
         return narrow(teacher, count, cfg.hidden_size, cfg.heads, cfg.ffn, cfg.train.seed)
@@ -93,7 +103,7 @@ def distill(cfg: DistillConfig, restart: bool = False, log=print) -> Path:
     teacher = load_teacher(source, task.kind, eager=cfg.loss.attn_mse > 0)
     check_vocab(teacher, tokenizer, source)
     torch.manual_seed(cfg.train.seed)
-    student = build_student(teacher, cfg)
+    student = build_student(teacher, cfg, task.kind, task.labels)
     s_cfg, t_cfg = student.config, teacher.config
     if cfg.loss.attn_mse and s_cfg.num_attention_heads != t_cfg.num_attention_heads:
         raise UserError(f"--attn-mse: the student has {s_cfg.num_attention_heads} heads and "
@@ -135,6 +145,7 @@ def distill(cfg: DistillConfig, restart: bool = False, log=print) -> Path:
         f"{teacher_metrics['test'][metric]:.4f}: retention {metrics['retention']:.2%}")
     record = {"stage": "distill", "parent": cfg.teacher, "parent_path": source,
               "task": artifact.read_json(Path(source) / "stage.json")["task"],
-              "layers": None if cfg.narrow else (cfg.layers or every_other(t_cfg.num_hidden_layers)),
+              "layers": None if cfg.narrow or cfg.student
+              else (cfg.layers or every_other(t_cfg.num_hidden_layers)),
               "layer_map": mapping, "config": to_dict(cfg)}
     return stage.save(work, out, student, tokenizer, record, metrics)
