@@ -88,6 +88,32 @@ def test_each_preset_writes_a_loadable_int8_model(tiny_teacher, tmp_path, target
     ops = {n.op_type for n in onnx.load(str(out / "model.onnx")).graph.node}
     assert "MatMulInteger" in ops or "DynamicQuantizeMatMul" in ops or "QAttention" in ops
     assert not (out / "scratch").exists()
+    # SkipLayerNormalization split into Add + LayerNormalization (ORT's kernel is slower), and
+    # ORT's default session optimizations do not fuse it back
+    assert m["skip_layernorm_split"] == 8 and "SkipLayerNormalization" not in ops
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    opts.optimized_model_filepath = str(tmp_path / "as_run.onnx")
+    ort.InferenceSession(str(out / "model.onnx"), opts, providers=["CPUExecutionProvider"])
+    as_run = {n.op_type for n in onnx.load(str(tmp_path / "as_run.onnx")).graph.node}
+    assert "SkipLayerNormalization" not in as_run and "LayerNormalization" in as_run
+
+
+def test_skip_layernorm_split_keeps_the_numbers(onnx_artifact, tmp_path):
+    from edgebert.quantize.onnx import split_skip_layernorm
+
+    fused = optimize(onnx_artifact / "model.onnx", tmp_path / "fused.onnx", heads=2, hidden=32,
+                     layers=4).path
+    shutil.copy(fused, tmp_path / "split.onnx")
+    assert split_skip_layernorm(tmp_path / "split.onnx") == 8
+    feeds = {"input_ids": np.array([[2, 10, 11, 12, 3, 0]] * 2),
+             "attention_mask": np.array([[1] * 5 + [0]] * 2),
+             "token_type_ids": np.zeros((2, 6), np.int64)}
+    a = ort_forward(session(fused), "classification")(feeds)
+    b = ort_forward(session(tmp_path / "split.onnx"), "classification")(feeds)
+    assert np.abs(a - b).max() < 1e-5
+    assert split_skip_layernorm(tmp_path / "split.onnx") == 0  # nothing left to split
 
 
 def test_static_qdq_for_arm64(tiny_teacher, tmp_path):

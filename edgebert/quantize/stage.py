@@ -24,7 +24,7 @@ from edgebert.export.parity import compare, require
 from edgebert.predict import INPUTS, torch_forward
 from edgebert.quantize.guard import guard
 from edgebert.quantize.onnx import (optimize, quantizable_nodes, quantize_dynamic_onnx,
-                                    quantize_static_onnx)
+                                    quantize_static_onnx, split_skip_layernorm)
 from edgebert.quantize.presets import cpu_flags, preset
 
 POINTS = 100.0  # metrics in [0, 1] -> points
@@ -110,6 +110,7 @@ def quantize(cfg: QuantizeConfig, log=print) -> Path:
                             f"the budget or try --mode dynamic / another --calibration")
         final = work / "model.onnx"
         shutil.move(result.path, final)
+        split = split_skip_layernorm(final)  # same numbers, faster kernels (see its docstring)
         sizes = {"fp32_onnx_mb": fp32.stat().st_size / 1e6, "size_mb": final.stat().st_size / 1e6}
     except BaseException:
         shutil.rmtree(work, ignore_errors=True)
@@ -126,7 +127,8 @@ def quantize(cfg: QuantizeConfig, log=print) -> Path:
                "fp32": {"dev": fp32_dev, "test": fp32_test},
                "delta_vs_fp32": {"dev": -result.drop,
                                  "test": _points(test, metric) - _points(fp32_test, metric)},
-               "parity_vs_fp32": parity, "fused_nodes": counts, "excluded_nodes": result.excluded,
+               "parity_vs_fp32": parity, "fused_nodes": counts,
+               "skip_layernorm_split": split, "excluded_nodes": result.excluded,
                "guard_tries": result.tries, "format": "onnx", "precision": "int8",
                "arm64_emulation": arm,
                "params": artifact.read_json(opened.path / "metrics.json").get("params")} | sizes
