@@ -40,8 +40,52 @@ STUDENTS = {
     # layers 0 and 2, i.e. teacher layers 0 and 4; the smaller gap is easier to close
     "distilled_2l_assistant": ["--teacher", "student_distilled_3l", "--layers", "0,2", "--kl",
                                "1", "--ce", "0.5", "--temperature", "2", "--group-by-length"],
+    # TinyBERT's two stages: general distillation of teacher layers 0 and 3 on unlabeled text
+    # (hidden states of the packaged MiniLM; see general_student()), then task distillation
+    # starting from that encoder
+    "distilled_2l_general_then_task": ["--student", "general_2l", "--kl", "1", "--ce", "0.5",
+                                       "--temperature", "2", "--group-by-length"],
     "control_3l_no_distillation": ["--layers", "0,2,4", "--kl", "0", "--ce", "1"],
 }
+GENERAL = ["--teacher", "minilm-l6", "--layers", "0,3", "--max-length", "64", "--epochs", "2",
+           "--batch-size", "32", "--lr", "2e-4", "--group-by-length"]
+
+
+def general_corpus(path: Path) -> Path:
+    """Unlabeled text for general distillation, never dev or test: the task's training
+    texts, the 1,097 plot summaries beside the reviews in the same packaged file, and
+    20,000 WordNet glosses (`edgebert corpus build`), shuffled with a fixed seed."""
+    import bz2
+    import csv
+    import io
+    import random
+
+    from edgebert.config import TaskConfig
+    from edgebert.data.tasks import load_task
+    from edgebert.sources import resolve_data
+
+    if path.exists():
+        return path
+    train = [ex.text for ex in load_task(TaskConfig("rotten-tomatoes")).splits["train"]]
+    raw = next(resolve_data("rotten-tomatoes").rglob("*.csv.bz2"))
+    with io.TextIOWrapper(bz2.open(raw), encoding="utf-8") as fh:
+        plots = [r["text"] for r in csv.DictReader(fh) if r["category"] == "plot"]
+    words = path.parent / "corpus_wordnet"
+    run(["edgebert", "corpus", "build", "--packages", "wordnet-base", "--out", str(words)])
+    glosses = [line.strip() for line in open(words / "wordnet-base.txt") if line.strip()]
+    random.Random(0).shuffle(glosses)
+    lines = train + plots + glosses[:20000]
+    random.Random(1).shuffle(lines)
+    path.write_text("\n".join(t.replace("\n", " ") for t in lines) + "\n")
+    return path
+
+
+def general_student() -> tuple[Path, str]:
+    out = RUNS / "general_2l"
+    cmd = ["edgebert", "distill", *GENERAL, "--corpus",
+           str(general_corpus(RUNS / "general_corpus.txt")), "--out", str(out)]
+    run(cmd)
+    return out, shlex.join(cmd)
 
 
 def run(cmd: list[str]) -> float:
@@ -60,6 +104,9 @@ def main() -> None:
         out = RUNS / f"student_{name}"
         if args[0] == "--teacher":  # another student of this run teaches (already trained)
             args = ["--teacher", str(RUNS / args[1]), *args[2:]]
+        elif args[0] == "--student":  # starts from the general-distillation encoder
+            general, commands[f"{name}_general_stage"] = general_student()
+            args = ["--teacher", str(TEACHER), "--student", str(general), *args[2:]]
         else:
             args = ["--teacher", str(TEACHER), *args]
         cmd = ["edgebert", "distill", *COMMON, *args, "--out", str(out)]
@@ -67,13 +114,18 @@ def main() -> None:
         run(cmd)
         m = json.loads((out / "metrics.json").read_text())
         stage = json.loads((out / "stage.json").read_text())
-        rows[name] = {"layers": stage["layers"], "params": m["params"],
+        # a student that started from the general-distillation encoder: that one's layers
+        layers = stage["layers"] or json.loads(
+            (Path(stage["config"]["student"]) / "stage.json").read_text())["layers"]
+        rows[name] = {"layers": layers, "params": m["params"],
                       "size_mb": round(m["size_mb"], 2), "test_accuracy": m["test"]["accuracy"],
                       "dev_accuracy": m["dev"]["accuracy"],
                       # over the fine-tuned teacher, whichever model taught this student
                       "retention": m["test"]["accuracy"] / teacher["test"]["accuracy"],
                       "train_seconds": round(m["train"]["seconds"], 1),
                       "command": commands[name]}
+        if f"{name}_general_stage" in commands:
+            rows[name]["general_stage_command"] = commands[f"{name}_general_stage"]
 
     trimmed = RUNS / "student_distilled_3l_trimmed"
     trim_cmd = ["edgebert", "trim-vocab", "--model", str(RUNS / "student_distilled_3l"),

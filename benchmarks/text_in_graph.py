@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -81,7 +82,13 @@ def main() -> None:
     if artifact is None:
         report = json.loads(Path("runs/default/report.json").read_text())
         artifact = Path("runs/default") / report["recommended"]["x86"]
+    # the exports and bundles below are reused only when made from this very model file
+    model = artifact / "model.onnx"
+    source = f"{model.resolve()} {model.stat().st_size} {model.stat().st_mtime_ns}"
+    if (RUNS / "source.txt").exists() and (RUNS / "source.txt").read_text() != source:
+        shutil.rmtree(RUNS)
     RUNS.mkdir(parents=True, exist_ok=True)
+    (RUNS / "source.txt").write_text(source)
     onnx_text, ort_text = RUNS / "onnx-text", RUNS / "ort-text"
     for fmt, out in (("onnx", onnx_text), ("ort", ort_text)):
         if not (out / "stage.json").exists():
