@@ -139,7 +139,12 @@ def time_artifact(path: str, **kw) -> dict:
 
 def time_torchscript(path: str, batch: int, seq: int, threads: int, warmup: int,
                      runs: int) -> dict:
-    """A TorchScript module (model.pt) or an exported INT8 program (model.pt2)."""
+    """A TorchScript module (model.pt) or an exported INT8 program (model.pt2).
+
+    A .pt2 from `quantize --engine inc` is a quantize/dequantize reference graph (FP32
+    weights and linear layers between Q/DQ pairs); only `torch.compile` (Inductor's x86
+    lowering) turns it into INT8 kernels, as Neural Compressor intends, so it is timed
+    compiled: the first warm-up call compiles."""
     import torch
 
     torch.set_num_threads(threads)
@@ -148,7 +153,7 @@ def time_torchscript(path: str, batch: int, seq: int, threads: int, warmup: int,
 
         from edgebert.quantize.inc import load_program
 
-        module = load_program(Path(path))
+        module = torch.compile(load_program(Path(path)))
     else:
         module = torch.jit.load(path, map_location="cpu").eval()
     low, high = _id_range(path)

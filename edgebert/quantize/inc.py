@@ -8,6 +8,10 @@ model slower than FP32 PyTorch on a CPU without VNNI. So ORT is the default and
 this is the option, for users who deploy PyTorch rather than ONNX Runtime.
 
     <out>/model.pt2     a `torch.export` program, batch and sequence dynamic
+
+The program is PT2E's reference form: FP32 weights and linear layers between
+quantize/dequantize pairs (as large as FP32). INT8 kernels appear when
+`torch.compile` lowers it (Inductor, x86); `edgebert bench` times it that way.
 """
 
 from __future__ import annotations
