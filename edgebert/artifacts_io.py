@@ -44,9 +44,13 @@ class Opened:
     def outputs(self, forward: Forward, enc: Encoded):
         return logits(forward, enc, self.tokenizer.pad_token_id, self.kind)
 
-    def score(self, forward: Forward, split: str, enc: Encoded | None = None) -> dict:
+    def score(self, forward: Forward, split: str, enc: Encoded | None = None,
+              outputs: list | None = None) -> dict:
+        """Task metrics of `forward` on `split`; pass `outputs` (of `self.outputs` on the
+        same `enc`) when they were computed already, to run the model once."""
         enc = enc or self.encode(split)
-        return score(self.task, split, enc, self.outputs(forward, enc))
+        return score(self.task, split, enc, outputs if outputs is not None
+                     else self.outputs(forward, enc))
 
 
 def open_artifact(path: str | Path) -> Opened:
@@ -96,7 +100,8 @@ def artifact_forward(opened: Opened) -> Forward:
     if (path / "model.pt").exists():
         return torchscript_forward(path / "model.pt")
     if (path / "model.pt2").exists():  # INT8 PyTorch from `quantize --engine inc`
-        from edgebert.quantize.inc import load_program, program_forward
+        from edgebert.export.torchscript import module_forward
+        from edgebert.quantize.inc import load_program
 
-        return program_forward(load_program(path / "model.pt2"))
+        return module_forward(load_program(path / "model.pt2"))
     raise UserError(f"{path}: no model file ({', '.join(f for f, _ in MODEL_FILES)})")

@@ -130,10 +130,9 @@ def time_artifact(path: str, **kw) -> dict:
         p = p / "model.ort"
     if p.suffix in (".onnx", ".ort"):
         return time_onnx(str(p), **kw)
-    if p.is_dir() and (p / "model.pt").exists() and not (p / "model.safetensors").exists():
-        return time_torchscript(str(p / "model.pt"), **kw)
-    if p.is_dir() and (p / "model.pt2").exists() and not (p / "model.safetensors").exists():
-        return time_torchscript(str(p / "model.pt2"), **kw)
+    for name in ("model.pt", "model.pt2"):  # TorchScript, or INC's exported program
+        if p.is_dir() and (p / name).exists() and not (p / "model.safetensors").exists():
+            return time_torchscript(str(p / name), **kw)
     return time_pytorch(str(p), **kw)
 
 

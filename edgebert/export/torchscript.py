@@ -29,10 +29,16 @@ def export_torchscript(model, kind: str, path: Path) -> Path:
 def torchscript_forward(path: Path) -> Forward:
     import torch
 
-    module = torch.jit.load(str(path), map_location="cpu").eval()
+    return module_forward(torch.jit.load(str(path), map_location="cpu").eval())
+
+
+def module_forward(module) -> Forward:
+    """A forward over any module that takes the three inputs positionally and returns one
+    tensor (PlainOutputs, a TorchScript module, an exported program)."""
+    import torch
 
     def forward(batch: dict[str, np.ndarray]) -> np.ndarray:
         with torch.no_grad():
-            return module(*(torch.from_numpy(batch[k]) for k in INPUTS)).numpy()
+            return module(*(torch.from_numpy(batch[k]) for k in INPUTS)).float().numpy()
 
     return forward

@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from edgebert.errors import UserError
-from edgebert.predict import INPUTS, Forward
+from edgebert.predict import INPUTS
 
 MODEL_FILE = "model.pt2"
 
@@ -39,25 +39,18 @@ def load_program(path: Path):
                         f"quantize again") from None
 
 
-def program_forward(module) -> Forward:
-    import torch
-
-    def forward(batch: dict[str, np.ndarray]) -> np.ndarray:
-        with torch.no_grad():
-            return module(*(torch.from_numpy(batch[k]) for k in INPUTS)).float().numpy()
-
-    return forward
-
-
-def quantize_inc(model, kind: str, mode: str, max_length: int, metric_points, budget: float,
-                 calibration: list[dict[str, np.ndarray]], dst: Path, log=print) -> dict:
-    """Tune `model` to INT8 within `budget` points of `metric_points(forward)`; save it.
+def quantize_inc(model, kind: str, mode: str, max_length: int, metric_points, fp32: float,
+                 budget: float, calibration: list[dict[str, np.ndarray]], dst: Path,
+                 log=print) -> Path:
+    """Tune `model` to INT8 within `budget` points of its `fp32` dev metric, as
+    `metric_points(forward)` scores a forward; save it to `dst`.
 
     `calibration`: padded training batches the observers see (activations in static
     mode, weights in both); the first with two or more rows is the tracing example."""
     import torch
     from torch.export import Dim
 
+    from edgebert.export.torchscript import module_forward
     from edgebert.export.wrap import PlainOutputs
 
     try:
@@ -76,10 +69,9 @@ def quantize_inc(model, kind: str, mode: str, max_length: int, metric_points, bu
     # batch and sequence stay dynamic: the saved program runs any padded batch
     batch, seq = Dim("batch", min=1, max=4096), Dim("seq", min=2, max=max_length)
     shapes = tuple({0: batch, 1: seq} for _ in INPUTS)
-    fp32 = metric_points(program_forward(plain))
 
     def evaluate(candidate) -> float:
-        return metric_points(program_forward(candidate))
+        return metric_points(module_forward(candidate))
 
     def calibrate(candidate) -> None:
         with torch.no_grad():
@@ -102,4 +94,4 @@ def quantize_inc(model, kind: str, mode: str, max_length: int, metric_points, bu
     program = torch.export.export(tuned, example, dynamic_shapes=shapes)
     torch.export.save(program, str(dst))
     log(f"INC {mode} INT8 saved: {dst} ({dst.stat().st_size / 1e6:.1f} MB)")
-    return {"fp32_dev_points": fp32}
+    return dst

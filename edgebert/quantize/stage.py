@@ -78,7 +78,7 @@ def quantize(cfg: QuantizeConfig, log=print) -> Path:
                             opened.kind), "fused FP32 graph", 1e-3, 0.999)
         fp32_fwd = ort_forward(session(fused), opened.kind)
         fp32_dev_out = opened.outputs(fp32_fwd, dev)
-        fp32_dev = opened.score(fp32_fwd, "dev", dev)
+        fp32_dev = opened.score(fp32_fwd, "dev", dev, fp32_dev_out)
         metric = opened.task.metric
 
         batches = _calibration(opened, cfg.calibration_examples) if cfg.mode == "static" else []
@@ -123,7 +123,7 @@ def quantize(cfg: QuantizeConfig, log=print) -> Path:
     fp32_test = opened.score(fp32_fwd, "test")
     shutil.rmtree(scratch)
     copy_tokenizer(opened.path, work)
-    metrics = {"dev": opened.score(fwd, "dev", dev), "test": test, "metric": metric,
+    metrics = {"dev": opened.score(fwd, "dev", dev, int8_dev_out), "test": test, "metric": metric,
                "fp32": {"dev": fp32_dev, "test": fp32_test},
                "delta_vs_fp32": {"dev": -result.drop,
                                  "test": _points(test, metric) - _points(fp32_test, metric)},
@@ -143,7 +143,8 @@ def quantize(cfg: QuantizeConfig, log=print) -> Path:
 
 def _with_inc(cfg: QuantizeConfig, opened, log) -> Path:
     """INT8 PyTorch by Neural Compressor's accuracy-driven tuning, same budget and data."""
-    from edgebert.quantize.inc import MODEL_FILE, load_program, program_forward, quantize_inc
+    from edgebert.export.torchscript import module_forward
+    from edgebert.quantize.inc import MODEL_FILE, load_program, quantize_inc
 
     if cfg.target.startswith("arm"):
         raise UserError("--engine inc: its PyTorch INT8 path (PT2E, X86InductorQuantizer) "
@@ -158,12 +159,17 @@ def _with_inc(cfg: QuantizeConfig, opened, log) -> Path:
         model = load_torch(opened)
         fp32_fwd = torch_forward(model)
         fp32_dev_out = opened.outputs(fp32_fwd, dev)
-        fp32 = {"dev": opened.score(fp32_fwd, "dev", dev), "test": opened.score(fp32_fwd, "test")}
-        quantize_inc(model, opened.kind, cfg.mode, opened.max_length,
-                     lambda fwd: _points(opened.score(fwd, "dev", dev), metric), cfg.max_drop,
-                     _calibration(opened, cfg.calibration_examples), work / MODEL_FILE, log)
-        fwd = program_forward(load_program(work / MODEL_FILE))  # the saved file, not the tuned
-        int8 = {"dev": opened.score(fwd, "dev", dev), "test": opened.score(fwd, "test")}
+        fp32 = {"dev": opened.score(fp32_fwd, "dev", dev, fp32_dev_out),
+                "test": opened.score(fp32_fwd, "test")}
+        saved = quantize_inc(model, opened.kind, cfg.mode, opened.max_length,
+                             lambda fwd: _points(opened.score(fwd, "dev", dev), metric),
+                             _points(fp32["dev"], metric), cfg.max_drop,
+                             _calibration(opened, cfg.calibration_examples), work / MODEL_FILE,
+                             log)
+        fwd = module_forward(load_program(saved))  # the saved file, not the tuned module
+        int8_dev_out = opened.outputs(fwd, dev)
+        int8 = {"dev": opened.score(fwd, "dev", dev, int8_dev_out),
+                "test": opened.score(fwd, "test")}
         drop = _points(fp32["dev"], metric) - _points(int8["dev"], metric)
         if drop > cfg.max_drop:
             raise UserError(f"--max-drop {cfg.max_drop}: the saved INC model loses {drop:.2f} "
@@ -171,7 +177,7 @@ def _with_inc(cfg: QuantizeConfig, opened, log) -> Path:
     except BaseException:
         shutil.rmtree(work, ignore_errors=True)
         raise
-    parity = compare(fp32_dev_out, opened.outputs(fwd, dev), opened.kind)
+    parity = compare(fp32_dev_out, int8_dev_out, opened.kind)
     copy_tokenizer(opened.path, work)
     sizes = {"fp32_mb": (opened.path / "model.safetensors").stat().st_size / 1e6,
              "size_mb": (work / MODEL_FILE).stat().st_size / 1e6}
