@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import json
 import os
-import platform
 import shlex
 import shutil
 import subprocess
 import sys
 import time
 from pathlib import Path
+
+from edgebert.bench.machine import fingerprint
 
 HERE = Path(__file__).resolve().parent
 RUNS = {
@@ -48,7 +49,7 @@ def main(which: str) -> None:
         "best_step": metrics["train"]["best_step"],
         "params": metrics["params"],
         "size_mb": round(metrics["size_mb"], 2),
-        "machine": {"cpu": _cpu(), "cores": os.cpu_count(), "python": platform.python_version()},
+        "machine": fingerprint(),
     }
     if metric == "accuracy":
         result |= {"test_accuracy": metrics["test"]["accuracy"],
@@ -62,16 +63,6 @@ def main(which: str) -> None:
     dest = HERE / "results" / f"teacher_{which}.json"
     dest.write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps(result, indent=2))
-
-
-def _cpu() -> str:
-    try:
-        for line in open("/proc/cpuinfo"):
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor()
 
 
 if __name__ == "__main__":

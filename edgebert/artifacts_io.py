@@ -67,11 +67,9 @@ def open_artifact(path: str | Path) -> Opened:
 
 
 def load_torch(opened: Opened):
-    from transformers.utils import logging as hf_logging
 
     from edgebert.modeling import from_pretrained, head_class
 
-    hf_logging.set_verbosity_error()
     return from_pretrained(head_class(opened.kind), opened.path).eval()
 
 

@@ -40,9 +40,7 @@ def evaluate(model: str, task: TaskConfig | None = None, split: str = "test",
         raise UserError(f"--split: must be one of {', '.join(data.splits)}, got '{split}'")
     max_length = max_length or (trained or {}).get("max_length", 128)
 
-    from transformers.utils import logging as hf_logging
 
-    hf_logging.set_verbosity_error()
     net = from_pretrained(head_class(data.kind), source)
     known = [net.config.id2label[i] for i in range(net.config.num_labels)]
     if data.labels and known != data.labels:

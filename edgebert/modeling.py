@@ -25,9 +25,8 @@ def load_for_task(source: str, kind: str, labels: list[str]):
     >>> # model = load_for_task(resolve_model("minilm-l6"), "classification", ["neg", "pos"])
     """
     from transformers import AutoConfig
-    from transformers.utils import logging as hf_logging
 
-    hf_logging.set_verbosity_error()  # "newly initialized weights" is expected for a new head
+    quiet_transformers()
     try:
         config = AutoConfig.from_pretrained(source)
     except (OSError, ValueError) as err:
@@ -44,11 +43,17 @@ def load_for_task(source: str, kind: str, labels: list[str]):
 def from_pretrained(cls, source, what: str = "model", **kwargs):
     """`cls.from_pretrained(source)` from safetensors only, with one clear line on failure.
 
-    Truncated or corrupt weights, shapes that do not match the config, a missing
-    file: each becomes a UserError naming the file."""
+    A model whose heads were pruned (config.pruned_heads) is loaded here, the same
+    under transformers 4.x and 5.x: 5 no longer prunes heads itself, and 4.x would
+    prune a second time what we cut. Truncated or corrupt weights, shapes that do not
+    match the config, a missing file: each becomes a UserError naming the file."""
     from safetensors import SafetensorError
 
+    quiet_transformers()
     try:
+        pruned = _pruned_heads_of(source)
+        if pruned:
+            return _load_pruned(cls, source, pruned, **kwargs)
         # use_safetensors: never unpickle weights a user hands in
         return cls.from_pretrained(str(source), use_safetensors=True, **kwargs)
     except SafetensorError as err:
@@ -57,8 +62,65 @@ def from_pretrained(cls, source, what: str = "model", **kwargs):
                         f"or re-copy it") from None
     except (OSError, ValueError, RuntimeError) as err:
         hint = (" (the config's shapes do not match the weights: check config.json)"
-                if "size mismatch" in str(err) or "shape" in str(err) else "")
+                if any(w in str(err) for w in ("size mismatch", "shape", "mismatched_sizes"))
+                else "")
         raise UserError(f"{source}: cannot load the {what} ({_first_line(err)}){hint}") from None
+
+
+def quiet_transformers() -> None:
+    """transformers' expected chatter off: "newly initialized weights" for a new head, and
+    5.x's "Loading weights" / "Writing model shards" bars (our stages show their own)."""
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+
+
+def _pruned_heads_of(source) -> dict[int, list[int]]:
+    import json
+    from pathlib import Path
+
+    from edgebert.prune.structured import pruned_heads
+
+    path = Path(str(source)) / "config.json"
+    if not path.is_file():
+        return {}  # a hub id: nothing of ours is pruned there
+    try:
+        return pruned_heads(json.loads(path.read_text(encoding="utf-8")).get("pruned_heads"))
+    except (UnicodeDecodeError, json.JSONDecodeError, AttributeError):
+        return {}  # transformers reports the unreadable config
+
+
+def _load_pruned(cls, source, pruned: dict[int, list[int]], **kwargs):
+    """Build the model at full width, cut the recorded heads, then load every tensor of
+    the checkpoint into it (shapes checked)."""
+    from pathlib import Path
+
+    from safetensors.torch import load_file
+    from transformers import AutoConfig
+
+    from edgebert.prune.structured import cut_heads_
+
+    build = {k: kwargs.pop(k) for k in ("attn_implementation",) if k in kwargs}
+    config = AutoConfig.from_pretrained(str(source), **kwargs)
+    config.pruned_heads = {}  # 4.x would prune at construction
+    model = cls.from_pretrained(str(source), config=config, use_safetensors=True,
+                                ignore_mismatched_sizes=True, **build)
+    layers = model.base_model.encoder.layer
+    for layer, heads in pruned.items():
+        cut_heads_(layers[layer].attention, heads)
+    mine = model.state_dict()
+    prefix = model.base_model_prefix
+    state = {}
+    for file in sorted(Path(str(source)).glob("*.safetensors")):
+        for key, tensor in load_file(str(file)).items():
+            for name in (key, f"{prefix}.{key}", key.removeprefix(f"{prefix}.")):
+                if name in mine:
+                    state[name] = tensor
+                    break
+    model.load_state_dict(state, strict=False)  # raises on a shape mismatch
+    model.config.pruned_heads = pruned
+    return model
 
 
 def load_tokenizer(source: str):
@@ -71,6 +133,27 @@ def load_tokenizer(source: str):
     if not tok.is_fast:
         raise UserError(f"{source}: needs a fast tokenizer (tokenizer.json)")
     return tok
+
+
+def save_pretrained(work, model, tokenizer) -> None:
+    """A transformers model directory: safetensors weights, config, tokenizer files."""
+    model.save_pretrained(work, safe_serialization=True)
+    save_tokenizer(tokenizer, work)
+
+
+def save_tokenizer(tokenizer, work) -> None:
+    """`tokenizer.save_pretrained`, plus vocab.txt for a WordPiece tokenizer where
+    transformers 5 no longer writes it: apps and mobile tokenizers read that file, and an
+    artifact should hold the same files whichever transformers made it."""
+    import json
+    from pathlib import Path
+
+    tokenizer.save_pretrained(str(work))
+    vocab_file = Path(work) / "vocab.txt"
+    model = json.loads(tokenizer.backend_tokenizer.to_str())["model"]
+    if not vocab_file.exists() and model["type"] == "WordPiece":
+        ordered = sorted(model["vocab"].items(), key=lambda item: item[1])
+        vocab_file.write_text("".join(token + "\n" for token, _ in ordered), encoding="utf-8")
 
 
 def check_vocab(model, tokenizer, source: str) -> None:

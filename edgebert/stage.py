@@ -14,7 +14,8 @@ from edgebert import artifact
 from edgebert.config import TrainConfig
 from edgebert.data.encode import Encoded, collate, encode
 from edgebert.data.tasks import Task
-from edgebert.modeling import count_params
+from edgebert.errors import UserError
+from edgebert.modeling import count_params, save_pretrained
 from edgebert.predict import logits, score, torch_forward
 
 
@@ -39,7 +40,25 @@ def prepare(task: Task, tokenizer, max_length: int, log=print) -> Prepared:
         if enc.truncated and task.kind != "qa":
             log(f"{split}: {enc.truncated} of {len(task.splits[split])} examples truncated "
                 f"to {max_length} tokens")
+    _check_unknown(encoded["train"], tokenizer)
     return Prepared(task, encoded, tokenizer.pad_token_id)
+
+
+MOSTLY_UNKNOWN = 0.5
+"""Above this fraction of [UNK] among the training tokens, the tokenizer does not fit the
+data (a wrong or empty vocabulary): a model trained on it learns nothing, silently."""
+
+
+def _check_unknown(train: Encoded, tokenizer) -> None:
+    unk, special = tokenizer.unk_token_id, set(tokenizer.all_special_ids) - {tokenizer.unk_token_id}
+    if unk is None:
+        return  # byte-level tokenizers have no unknown token
+    tokens = [t for f in train.features for t in f["input_ids"] if t not in special]
+    share = sum(t == unk for t in tokens) / max(len(tokens), 1)
+    if share > MOSTLY_UNKNOWN:
+        raise UserError(f"the tokenizer ({tokenizer.name_or_path}) maps {share:.0%} of the "
+                        f"training text to {tokenizer.unk_token}: its vocabulary does not fit "
+                        f"this data; check its vocab.txt / tokenizer.json")
 
 
 def fit(model, data: Prepared, loss_fn, cfg: TrainConfig, work: Path, desc: str,
@@ -72,8 +91,7 @@ def save(work: Path, out: Path, model, tokenizer, stage: dict, metrics: dict) ->
     """Save a transformers model directory and finish the artifact (metrics.json last)."""
     import gzip
 
-    model.save_pretrained(work, safe_serialization=True)
-    tokenizer.save_pretrained(work)
+    save_pretrained(work, model, tokenizer)
     metrics["size_mb"] = artifact.dir_size_mb(work)
     # zeros (unstructured pruning) compress on disk even where they buy no speed
     metrics["compressed_mb"] = len(gzip.compress((work / "model.safetensors").read_bytes(),

@@ -23,15 +23,16 @@ FILLER = ["movie", "film", "plot", "actor", "story", "was", "is", "the", "a", "a
 def build_tiny_bert(path: Path, layers: int = 2) -> Path:
     """Save an untrained BERT encoder and its fast tokenizer, like a hub checkpoint."""
     import torch
-    from transformers import BertConfig, BertModel, BertTokenizerFast
+    from transformers import BertConfig, BertModel
+
+    from edgebert.modeling import save_tokenizer
+    from edgebert.pretrain.tokenizer import wordpiece
 
     path.mkdir(parents=True, exist_ok=True)
     letters = list("abcdefghijklmnopqrstuvwxyz0123456789.,!?'-")
     vocab = list(dict.fromkeys(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + WORDS + letters
                                + [f"##{c}" for c in letters]))  # unique, order kept
-    (path / "vocab.txt").write_text("\n".join(vocab) + "\n")
-    tok = BertTokenizerFast(vocab_file=str(path / "vocab.txt"), do_lower_case=True)
-    tok.save_pretrained(path)
+    save_tokenizer(wordpiece(vocab), path)
     torch.manual_seed(0)
     config = BertConfig(vocab_size=len(vocab), hidden_size=32, num_hidden_layers=layers,
                         num_attention_heads=2, intermediate_size=64,

@@ -43,6 +43,16 @@ def copy_with(src: Path, dst: Path, **files: bytes | str) -> Path:
 
 # ------------------------------------------------------------------ model files
 
+def metadata_only(src: Path, dst: Path) -> Path:
+    """An artifact's records and tokenizer files without its weights (which files a
+    tokenizer saves differs between transformers 4 and 5)."""
+    dst.mkdir()
+    for f in src.iterdir():
+        if f.is_file() and f.suffix != ".safetensors":
+            shutil.copy(f, dst / f.name)
+    return dst
+
+
 def test_truncated_safetensors_is_refused(tiny_teacher, tmp_path):
     weights = (tiny_teacher / "model.safetensors").read_bytes()
     bad = copy_with(tiny_teacher, tmp_path / "m", model__safetensors=weights[:len(weights) // 2])
@@ -92,11 +102,7 @@ def test_tokenizer_that_does_not_fit_the_model(tiny_teacher, tmp_path):
 
 
 def test_corrupt_onnx_is_refused(tiny_teacher, tmp_path):
-    d = tmp_path / "onnx"
-    d.mkdir()
-    for f in ("stage.json", "metrics.json", "config.json", "tokenizer.json", "vocab.txt",
-              "tokenizer_config.json", "special_tokens_map.json"):
-        shutil.copy(tiny_teacher / f, d / f)
+    d = metadata_only(tiny_teacher, tmp_path / "onnx")
     (d / "model.onnx").write_bytes(b"not an onnx file")
     out = tmp_path / "out"
     refused(out, "quantize", "--model", d, "--target", "x86-avx2", "--out", out,
@@ -227,11 +233,7 @@ def test_unknown_recipe_and_bad_set(tmp_path):
 
 
 def test_bundle_of_a_torchscript_only_artifact(tiny_teacher, tmp_path):
-    d = tmp_path / "ts"
-    d.mkdir()
-    for f in ("stage.json", "metrics.json", "config.json", "tokenizer.json", "vocab.txt",
-              "tokenizer_config.json", "special_tokens_map.json"):
-        shutil.copy(tiny_teacher / f, d / f)
+    d = metadata_only(tiny_teacher, tmp_path / "ts")
     (d / "model.pt").write_bytes(b"x")
     out = tmp_path / "b"
     refused(out, "bundle", "--model", d, "--out", out, says="TorchScript")

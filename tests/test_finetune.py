@@ -104,7 +104,8 @@ def test_long_texts_are_truncated_and_counted(tiny_bert, tmp_path):
 
 
 @pytest.mark.parametrize("case", ["missing_column", "empty", "unknown_label", "non_utf8",
-                                  "bad_model", "bad_option", "vocab_mismatch"])
+                                  "bad_model", "bad_option", "vocab_mismatch",
+                                  "tokenizer_knows_no_word"])
 def test_bad_input_is_one_line_exit_2_and_no_artifact(case, tiny_bert, tmp_path):
     data, model, extra = tmp_path / "d.csv", tiny_bert, []
     rows = sentiment_rows(20)
@@ -136,6 +137,17 @@ def test_bad_input_is_one_line_exit_2_and_no_artifact(case, tiny_bert, tmp_path)
         cfg = json.loads((model / "config.json").read_text())
         cfg["vocab_size"] = 20
         (model / "config.json").write_text(json.dumps(cfg))
+    elif case == "tokenizer_knows_no_word":  # every word [UNK]: it would learn nothing, silently
+        from edgebert.modeling import save_tokenizer
+        from edgebert.pretrain.tokenizer import SPECIAL, wordpiece
+
+        write_csv(data, rows)
+        model = tmp_path / "unk-vocab"
+        model.mkdir()
+        for f in tiny_bert.glob("*.*"):
+            if f.name in ("config.json", "model.safetensors"):
+                (model / f.name).write_bytes(f.read_bytes())
+        save_tokenizer(wordpiece(SPECIAL + ["zzz"]), model)
     out = tmp_path / "out"
     code, output = run_cli("finetune", "--model", model, "--task", data, "--kind",
                            "classification", "--out", out, *extra)

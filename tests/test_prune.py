@@ -8,13 +8,14 @@ import pytest
 import torch
 from transformers import AutoModelForSequenceClassification
 
+from edgebert.modeling import from_pretrained
 from edgebert.prune.magnitude import cubic, masks
 from edgebert.prune.structured import choose_ffn, prune_ffn_, prune_heads_
 from test_finetune import run_cli
 
 
 def load(path, **kw):
-    return AutoModelForSequenceClassification.from_pretrained(path, **kw).eval()
+    return from_pretrained(AutoModelForSequenceClassification, path, **kw).eval()
 
 
 def inputs(model):
@@ -35,7 +36,7 @@ def test_structured_pruning_shapes_reload_and_export(tiny_teacher, tmp_path):
     assert m["shapes"]["heads_per_layer"] == [1, 1, 1]  # 2 heads, half removed; layer 3 gone
     assert m["shapes"]["intermediate_size"] == 32 and m["shapes"]["layers"] == 3
     assert m["params"] < m["parent"]["params"]
-    model = load(out)  # from_pretrained re-applies pruned heads and sizes from config.json
+    model = load(out)  # pruned heads and sizes come back from config.json
     layer = model.bert.encoder.layer[0]
     assert layer.attention.self.query.out_features == 16  # 1 head x 16 dims
     assert layer.intermediate.dense.out_features == 32

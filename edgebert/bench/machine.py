@@ -12,7 +12,7 @@ from edgebert.quantize.presets import cpu_flags
 def fingerprint(threads: int | None = None) -> dict:
     info = cpu_flags()
     versions = {}
-    for pkg in ("onnxruntime", "torch", "transformers", "numpy"):
+    for pkg in ("onnxruntime", "torch", "transformers", "huggingface-hub", "tokenizers", "numpy"):
         try:
             versions[pkg] = md.version(pkg)
         except md.PackageNotFoundError:

@@ -56,9 +56,7 @@ def teacher_task(teacher_dir: str) -> tuple[TaskConfig, int]:
 
 
 def load_teacher(source: str, kind: str, eager: bool):
-    from transformers.utils import logging as hf_logging
 
-    hf_logging.set_verbosity_error()
     kwargs = {"attn_implementation": "eager"} if eager else {}  # SDPA returns no attention maps
     return from_pretrained(head_class(kind), source, "teacher", **kwargs).eval()
 

@@ -20,7 +20,7 @@ from edgebert.distill.distill import Trainable, build_student
 from edgebert.distill.losses import distill_loss, view
 from edgebert.distill.students import every_other, layer_map
 from edgebert.errors import UserError
-from edgebert.modeling import count_params, from_pretrained, load_tokenizer
+from edgebert.modeling import count_params, from_pretrained, load_tokenizer, save_pretrained
 from edgebert.sources import resolve_data, resolve_model
 
 
@@ -28,9 +28,7 @@ def load_encoder(source: str, eager: bool):
     """(model, has_mlm): a BertForMaskedLM when the checkpoint has an MLM head."""
     import transformers
     from safetensors import safe_open
-    from transformers.utils import logging as hf_logging
 
-    hf_logging.set_verbosity_error()
     kwargs = {"attn_implementation": "eager"} if eager else {}
     has_mlm = False
     weights = Path(source) / "model.safetensors"
@@ -151,8 +149,7 @@ def distill_general(cfg: DistillConfig, restart: bool = False, log=print) -> Pat
     after = evaluate()
     log(f"held-out loss {before['heldout_loss']:.4f} -> {after['heldout_loss']:.4f}, last-layer "
         f"cosine to the teacher {before['heldout_cos']:.3f} -> {after['heldout_cos']:.3f}")
-    student.save_pretrained(work, safe_serialization=True)
-    tokenizer.save_pretrained(work)
+    save_pretrained(work, student, tokenizer)
     metrics = {"heldout": after, "heldout_before": before, "mlm": has_mlm,
                "params": count_params(student), "teacher_params": count_params(teacher),
                "size_mb": artifact.dir_size_mb(work),

@@ -11,7 +11,7 @@ from edgebert.data.encode import encode
 from edgebert.data.tasks import QAExample, TextExample, TokenExample, load_task
 from edgebert.distill.vocab import check_same_tokens, trim_embeddings_, trimmed_tokenizer, used_ids
 from edgebert.errors import UserError
-from edgebert.modeling import from_pretrained, head_class, load_tokenizer
+from edgebert.modeling import from_pretrained, head_class, load_tokenizer, save_pretrained
 from edgebert.predict import logits, score, torch_forward
 from edgebert.sources import resolve_data, resolve_model
 
@@ -50,16 +50,14 @@ def trim_vocab(cfg: TrimVocabConfig, log=print) -> Path:
             raise UserError(f"{path}: not UTF-8 text; re-save it as UTF-8") from None
     keep = used_ids(tokenizer, kept_texts)
     work = artifact.begin(out, "trim-vocab", to_dict(cfg), inputs=[source])
-    new_tok = trimmed_tokenizer(tokenizer, keep, work)
+    new_tok = trimmed_tokenizer(tokenizer, keep)
     changed = check_same_tokens(tokenizer, new_tok, keep, kept_texts)
     if changed:
         shutil.rmtree(work)
         raise UserError(f"{cfg.model}: {changed} kept texts tokenize differently after trimming; "
                         f"the tokenizer is not plain WordPiece, refusing to trim it")
 
-    from transformers.utils import logging as hf_logging
 
-    hf_logging.set_verbosity_error()
     model = from_pretrained(head_class(task.kind), source)
     fwd = torch_forward(model)
 
@@ -79,8 +77,7 @@ def trim_vocab(cfg: TrimVocabConfig, log=print) -> Path:
                         f"trimming; refusing the trimmed model")
     after = {s: score(task, s, *outputs(new_tok, s)) for s in ("dev", "test")}
     size_before = artifact.dir_size_mb(Path(source))
-    model.save_pretrained(work, safe_serialization=True)
-    new_tok.save_pretrained(work)
+    save_pretrained(work, model, new_tok)
     metric = task.metric
     metrics = after | {
         "metric": metric, "params": sum(p.numel() for p in model.parameters()),

@@ -34,26 +34,24 @@ def used_ids(tokenizer, texts: list[str]) -> list[int]:
     return sorted(ids)
 
 
-def trimmed_tokenizer(tokenizer, keep: list[int], workdir):
+def trimmed_tokenizer(tokenizer, keep: list[int]):
     """A BERT fast tokenizer over the kept pieces, with the original's normalisation."""
     from transformers import BertTokenizerFast
 
     if not isinstance(tokenizer, BertTokenizerFast):
         raise UserError(f"vocabulary trimming supports WordPiece (BERT) tokenizers, not "
                         f"{type(tokenizer).__name__}")
-    inverse = {i: t for t, i in tokenizer.get_vocab().items()}
-    vocab_file = workdir / "vocab.txt"
-    vocab_file.write_text("".join(inverse[i] + "\n" for i in keep))
-    norm = tokenizer.backend_tokenizer.normalizer
-    state = norm.__getstate__() if norm is not None else b"{}"
     import json
 
-    settings = json.loads(state)
-    return BertTokenizerFast(
-        vocab_file=str(vocab_file), do_lower_case=settings.get("lowercase", True),
-        strip_accents=settings.get("strip_accents"),
-        tokenize_chinese_chars=settings.get("handle_chinese_chars", True),
-        model_max_length=tokenizer.model_max_length)
+    from edgebert.pretrain.tokenizer import wordpiece
+
+    inverse = {i: t for t, i in tokenizer.get_vocab().items()}
+    norm = tokenizer.backend_tokenizer.normalizer
+    settings = json.loads(norm.__getstate__() if norm is not None else b"{}")
+    return wordpiece([inverse[i] for i in keep], lowercase=settings.get("lowercase", True),
+                     strip_accents=settings.get("strip_accents"),
+                     chinese_chars=settings.get("handle_chinese_chars", True),
+                     model_max_length=tokenizer.model_max_length)
 
 
 def trim_embeddings_(model, keep: list[int]) -> None:

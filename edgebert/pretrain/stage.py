@@ -55,9 +55,10 @@ def build_model(cfg: PretrainConfig, tokenizer):
 
 def pretrain(cfg: PretrainConfig, restart: bool = False, log=print) -> Path:
     from transformers import AutoTokenizer
-    from transformers.utils import logging as hf_logging
 
-    hf_logging.set_verbosity_error()
+    from edgebert.modeling import quiet_transformers, save_pretrained
+
+    quiet_transformers()
     out = Path(cfg.out)
     if artifact.already_done(out, log, "pretrain"):
         return out
@@ -117,8 +118,7 @@ def pretrain(cfg: PretrainConfig, restart: bool = False, log=print) -> Path:
         torch.distributed.destroy_process_group()
     if rank != 0:
         return out
-    model.save_pretrained(work, safe_serialization=True)
-    tokenizer.save_pretrained(work)
+    save_pretrained(work, model, tokenizer)
     metrics = {"before": before, "heldout": after, "params": sum(p.numel() for p in
                                                                   model.parameters()),
                "examples": {"train": len(features), "heldout": len(heldout)},

@@ -4,6 +4,10 @@ BERT's normaliser (lowercasing and accent stripping as options), its
 pre-tokenizer, the special tokens [PAD] [UNK] [CLS] [SEP] [MASK], and the
 [CLS] A [SEP] B [SEP] template; saved as a `BertTokenizerFast` so
 `transformers.AutoTokenizer.from_pretrained(out)` opens it.
+
+`wordpiece` builds such a tokenizer from a vocabulary, the same way under
+transformers 4 and 5 (5's `BertTokenizerFast(vocab_file=...)` ignores the file
+and maps every word to [UNK]): vocabulary trimming and the tests use it too.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from edgebert.errors import UserError
+from edgebert.modeling import save_tokenizer
 from edgebert.pretrain.corpus import corpus_files
 
 SPECIAL = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
@@ -18,30 +23,54 @@ SPECIAL = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
 
 def train_tokenizer(corpus: Path, out: Path, vocab_size: int = 8000, lowercase: bool = True,
                     strip_accents: bool = True, min_frequency: int = 2, log=print) -> Path:
-    from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors
+    from tokenizers import Tokenizer, models
     from tokenizers.trainers import WordPieceTrainer
-    from transformers import BertTokenizerFast
 
     if vocab_size < len(SPECIAL) + 100:
         raise UserError(f"--vocab-size: {vocab_size} is too small; use at least 1000")
     files = [str(f) for f in corpus_files(corpus)]
     tok = Tokenizer(models.WordPiece(unk_token="[UNK]"))
-    tok.normalizer = normalizers.BertNormalizer(clean_text=True, handle_chinese_chars=True,
-                                                strip_accents=strip_accents, lowercase=lowercase)
-    tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
-    tok.decoder = decoders.WordPiece(prefix="##")
+    _bert_pipeline(tok, lowercase, strip_accents)
     tok.train(files, WordPieceTrainer(vocab_size=vocab_size, min_frequency=min_frequency,
                                       special_tokens=SPECIAL, continuing_subword_prefix="##",
                                       show_progress=True))
-    cls, sep = tok.token_to_id("[CLS]"), tok.token_to_id("[SEP]")
-    tok.post_processor = processors.TemplateProcessing(
-        single="[CLS] $A [SEP]", pair="[CLS] $A [SEP] $B:1 [SEP]:1",
-        special_tokens=[("[CLS]", cls), ("[SEP]", sep)])
     out.mkdir(parents=True, exist_ok=True)
-    fast = BertTokenizerFast(tokenizer_object=tok, do_lower_case=lowercase,
-                             strip_accents=strip_accents, unk_token="[UNK]", sep_token="[SEP]",
-                             pad_token="[PAD]", cls_token="[CLS]", mask_token="[MASK]")
-    fast.save_pretrained(str(out))
+    save_tokenizer(wordpiece(tok.get_vocab(), lowercase=lowercase, strip_accents=strip_accents),
+                   out)
     log(f"WordPiece vocabulary of {tok.get_vocab_size()} tokens from {len(files)} file(s) "
         f"-> {out}")
     return out
+
+
+def wordpiece(vocab: dict[str, int] | list[str], lowercase: bool = True,
+              strip_accents: bool | None = None, chinese_chars: bool = True,
+              model_max_length: int | None = None):
+    """A BERT fast tokenizer over `vocab` (tokens in id order, or token -> id) with BERT's
+    normaliser, pre-tokenizer, decoder and [CLS] A [SEP] B [SEP] template."""
+    from tokenizers import Tokenizer, models, processors
+    from transformers import BertTokenizerFast
+
+    ids = vocab if isinstance(vocab, dict) else {t: i for i, t in enumerate(vocab)}
+    missing = [t for t in SPECIAL if t not in ids]
+    if missing:
+        raise UserError(f"the vocabulary lacks the special tokens {missing}")
+    tok = Tokenizer(models.WordPiece(ids, unk_token="[UNK]"))
+    _bert_pipeline(tok, lowercase, strip_accents, chinese_chars)
+    tok.post_processor = processors.TemplateProcessing(
+        single="[CLS] $A [SEP]", pair="[CLS] $A [SEP] $B:1 [SEP]:1",
+        special_tokens=[("[CLS]", ids["[CLS]"]), ("[SEP]", ids["[SEP]"])])
+    extra = {"model_max_length": model_max_length} if model_max_length else {}
+    return BertTokenizerFast(tokenizer_object=tok, do_lower_case=lowercase,
+                             strip_accents=strip_accents, tokenize_chinese_chars=chinese_chars,
+                             unk_token="[UNK]", sep_token="[SEP]", pad_token="[PAD]",
+                             cls_token="[CLS]", mask_token="[MASK]", **extra)
+
+
+def _bert_pipeline(tok, lowercase: bool, strip_accents: bool | None,
+                   chinese_chars: bool = True) -> None:
+    from tokenizers import decoders, normalizers, pre_tokenizers
+
+    tok.normalizer = normalizers.BertNormalizer(clean_text=True, handle_chinese_chars=chinese_chars,
+                                                strip_accents=strip_accents, lowercase=lowercase)
+    tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    tok.decoder = decoders.WordPiece(prefix="##")

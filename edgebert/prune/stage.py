@@ -37,9 +37,7 @@ def prune(cfg: PruneConfig, restart: bool = False, log=print) -> Path:
     opened = open_artifact(cfg.model)
     if not (opened.path / "model.safetensors").exists():
         raise UserError(f"{cfg.model}: pruning needs PyTorch weights (model.safetensors)")
-    from transformers.utils import logging as hf_logging
 
-    hf_logging.set_verbosity_error()
     # eager attention: the head mask that ranks heads is ignored by SDPA
     model = from_pretrained(head_class(opened.kind), opened.path, attn_implementation="eager")
     parent = artifact.read_json(opened.path / "metrics.json")

@@ -1,8 +1,11 @@
 """Structured pruning: remove heads, FFN neurons and layers so the matrices really shrink.
 
-Heads go through `transformers`' own `prune_heads` (recorded in config.pruned_heads,
-re-applied by from_pretrained). FFN neurons keep the same count in every layer,
-because a BertConfig has one intermediate_size; the ranking is within each layer.
+Heads are cut out of the query/key/value rows and the output columns here, and
+recorded in config.pruned_heads (original numbering) so `modeling.from_pretrained`
+cuts the same ones when it loads the model: transformers 5 dropped its own
+`prune_heads`, and 4.x re-applied it only through its own loader. FFN neurons keep
+the same count in every layer, because a BertConfig has one intermediate_size; the
+ranking is within each layer.
 """
 
 from __future__ import annotations
@@ -48,18 +51,53 @@ def choose_heads(imp: torch.Tensor, value: float, scope: str) -> dict[int, list[
     return {k: sorted(v) for k, v in sorted(chosen.items())}
 
 
+def pruned_heads(record: dict | None) -> dict[int, list[int]]:
+    """A config's pruned_heads as {layer: original head indices} (JSON keeps keys as text;
+    transformers 5 has no such field, so a fresh config may lack it)."""
+    return {int(k): sorted(v) for k, v in (record or {}).items() if v}
+
+
 def prune_heads_(model, heads: dict[int, list[int]]) -> None:
-    """Remove heads in place (transformers rewrites the q/k/v/o matrices). `heads` index
-    each layer's current heads; transformers wants the original numbering, which skips
-    the heads pruned before (config.pruned_heads)."""
-    before = {int(k): set(v) for k, v in (model.config.pruned_heads or {}).items()}
+    """Remove heads in place. `heads` index each layer's current heads; the record in
+    config.pruned_heads uses the original numbering, which skips the heads pruned before."""
+    before = pruned_heads(getattr(model.config, "pruned_heads", None))
     total = model.config.num_attention_heads
-    original = {}
+    layers = model.base_model.encoder.layer
     for layer, current in heads.items():
-        alive = [h for h in range(total) if h not in before.get(layer, set())]
-        original[layer] = [alive[h] for h in current]
-    if original:
-        model.prune_heads(original)
+        alive = [h for h in range(total) if h not in before.get(layer, [])]
+        before[layer] = sorted(set(before.get(layer, [])) | {alive[h] for h in current})
+        cut_heads_(layers[layer].attention, current)
+    model.config.pruned_heads = before
+
+
+def cut_heads_(attention, heads: list[int]) -> None:
+    """Drop heads (indices among the module's current heads) from one attention block:
+    their rows of query, key and value and their columns of the output projection."""
+    own = attention.self
+    n, size = own.num_attention_heads, own.attention_head_size
+    if not heads:
+        return
+    keep = torch.tensor([h * size + i for h in range(n) if h not in set(heads)
+                         for i in range(size)])
+    for name in ("query", "key", "value"):
+        setattr(own, name, _keep_rows(getattr(own, name), keep))
+    attention.output.dense = _keep_columns(attention.output.dense, keep)
+    own.num_attention_heads = n - len(set(heads))  # transformers 4.x reads these two
+    own.all_head_size = own.num_attention_heads * size
+
+
+def _keep_rows(linear: torch.nn.Linear, idx: torch.Tensor) -> torch.nn.Linear:
+    new = torch.nn.Linear(linear.in_features, len(idx))
+    new.weight.data = linear.weight.data[idx].clone()
+    new.bias.data = linear.bias.data[idx].clone()
+    return new
+
+
+def _keep_columns(linear: torch.nn.Linear, idx: torch.Tensor) -> torch.nn.Linear:
+    new = torch.nn.Linear(len(idx), linear.out_features)
+    new.weight.data = linear.weight.data[:, idx].clone()
+    new.bias.data = linear.bias.data.clone()
+    return new
 
 
 def choose_ffn(imp: list[torch.Tensor], value: float) -> dict[int, torch.Tensor]:
@@ -77,14 +115,8 @@ def prune_ffn_(model, keep: dict[int, torch.Tensor]) -> None:
         raise UserError("FFN pruning must keep the same number of neurons in every layer")
     for i, layer in enumerate(model.base_model.encoder.layer):
         idx = keep[i]
-        inter, out = layer.intermediate.dense, layer.output.dense
-        new_inter = torch.nn.Linear(inter.in_features, len(idx))
-        new_inter.weight.data = inter.weight.data[idx].clone()
-        new_inter.bias.data = inter.bias.data[idx].clone()
-        new_out = torch.nn.Linear(len(idx), out.out_features)
-        new_out.weight.data = out.weight.data[:, idx].clone()
-        new_out.bias.data = out.bias.data.clone()
-        layer.intermediate.dense, layer.output.dense = new_inter, new_out
+        layer.intermediate.dense = _keep_rows(layer.intermediate.dense, idx)
+        layer.output.dense = _keep_columns(layer.output.dense, idx)
     model.config.intermediate_size = sizes.pop()
 
 
@@ -97,7 +129,7 @@ def drop_layers_(model, drop: list[int]) -> None:
         raise UserError(f"--drop-layers: {drop} is not a proper subset of layers 0..{n - 1}")
     kept = [i for i in range(n) if i not in set(drop)]
     encoder.layer = torch.nn.ModuleList(encoder.layer[i] for i in kept)
-    old = {int(k): v for k, v in (model.config.pruned_heads or {}).items()}
+    old = pruned_heads(getattr(model.config, "pruned_heads", None))
     model.config.pruned_heads = {new: old[i] for new, i in enumerate(kept) if i in old}
     model.config.num_hidden_layers = len(kept)
 
