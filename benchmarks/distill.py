@@ -1,6 +1,7 @@
 """Distil the Rotten Tomatoes teacher into 3- and 2-layer students and measure them.
 
     python benchmarks/distill.py     # -> benchmarks/results/distill_rt.json
+    python benchmarks/distill.py distilled_3l    # only the students named (and the trim)
 
 Needs the teacher from `python benchmarks/teacher.py rt` (reused when present).
 Runs the real CLI for every student, a 3-layer control fine-tuned without
@@ -22,6 +23,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 RUNS = Path(os.environ.get("EDGEBERT_BENCH_RUNS", "runs/bench"))
+RESULTS = Path(os.environ.get("EDGEBERT_BENCH_RESULTS", HERE / "results"))
 TEACHER = RUNS / "teacher_rt"
 COMMON = ["--epochs", "4", "--batch-size", "32", "--lr", "1e-4", "--eval-every", "100",
           "--patience", "5"]
@@ -95,12 +97,17 @@ def run(cmd: list[str]) -> float:
     return time.perf_counter() - start
 
 
-def main() -> None:
+def main(only: list[str]) -> None:
+    unknown = sorted(set(only) - set(STUDENTS))
+    if unknown:
+        raise SystemExit(f"unknown students {unknown}; choose among {', '.join(STUDENTS)}")
     if not (TEACHER / "metrics.json").exists():
         run([sys.executable, str(HERE / "teacher.py"), "rt"])
     teacher = json.loads((TEACHER / "metrics.json").read_text())
     rows, commands = {}, {}
     for name, args in STUDENTS.items():
+        if only and name not in only:
+            continue
         out = RUNS / f"student_{name}"
         if args[0] == "--teacher":  # another student of this run teaches (already trained)
             args = ["--teacher", str(RUNS / args[1]), *args[2:]]
@@ -155,11 +162,11 @@ def main() -> None:
         "latency": {"setting": "PyTorch FP32, batch 1, sequence 128, 2 threads; each model in "
                                "its own process, 6 rounds (order rotated) x 25 runs after 10 warm-up",
                     "summary": lat},
-        "command": "python benchmarks/distill.py",
+        "command": shlex.join(["python", "benchmarks/distill.py", *only]),
     }
-    (HERE / "results" / "distill_rt.json").write_text(json.dumps(result, indent=2) + "\n")
+    (RESULTS / "distill_rt.json").write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps({k: v for k, v in result.items() if k != "latency"}, indent=2))
 
 
 if __name__ == "__main__":
-    main()
+    main(sys.argv[1:])

@@ -21,6 +21,7 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
+RESULTS = Path(os.environ.get("EDGEBERT_BENCH_RESULTS", HERE / "results"))
 sys.path.insert(0, str(HERE.parent))
 RUNS = Path(os.environ.get("EDGEBERT_BENCH_RUNS", "runs/bench"))
 STUDENT = Path(os.environ.get("EDGEBERT_INT8_MODEL", RUNS / "student_distilled_3l"))
@@ -104,7 +105,7 @@ def main() -> None:
                                      "each model in its own process, 8 alternated rounds x 40 "
                                      "runs after 20 warm-up", "summary": lat},
               "command": "python benchmarks/int8.py"}
-    (HERE / "results" / "int8_rt.json").write_text(json.dumps(result, indent=2) + "\n")
+    (RESULTS / "int8_rt.json").write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps({k: v for k, v in result.items() if k != "latency"}, indent=2))
 
 

@@ -21,6 +21,8 @@ from pathlib import Path
 from edgebert.bench.machine import fingerprint
 
 HERE = Path(__file__).resolve().parent
+# another stack's figures go beside these, say EDGEBERT_BENCH_RESULTS=benchmarks/results/transformers5
+RESULTS = Path(os.environ.get("EDGEBERT_BENCH_RESULTS", HERE / "results"))
 RUNS = {
     "rt": ["--model", "minilm-l6", "--task", "rotten-tomatoes", "--epochs", "3", "--lr", "5e-5",
            "--batch-size", "32", "--eval-every", "100", "--patience", "4"],
@@ -60,7 +62,7 @@ def main(which: str) -> None:
                    "dev_entity_f1": metrics["dev"]["entity_f1"],
                    "test_entity_precision": metrics["test"]["entity_precision"],
                    "test_entity_recall": metrics["test"]["entity_recall"]}
-    dest = HERE / "results" / f"teacher_{which}.json"
+    dest = RESULTS / f"teacher_{which}.json"
     dest.write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps(result, indent=2))
 

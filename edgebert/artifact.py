@@ -14,13 +14,13 @@ import os
 import shutil
 from pathlib import Path
 
+from edgebert import __version__
 from edgebert.errors import UserError
 
 # every model file a stage writes, and its format, in the order a directory is read
 MODEL_FILES = (("model.safetensors", "pytorch"), ("model.onnx", "onnx"), ("model.ort", "ort"),
                ("model.pt", "torchscript"), ("model.pt2", "pt2"))
 
-VERSION = "0.1.0"
 
 
 def is_complete(out: Path) -> bool:
@@ -107,7 +107,7 @@ def finish(work: Path, out: Path, stage: dict, metrics: dict) -> Path:
     """Write stage.json, then metrics.json, then rename `work` to `out`."""
     shutil.rmtree(work / "checkpoint", ignore_errors=True)
     (work / "options.json").unlink(missing_ok=True)
-    write_json(work / "stage.json", stage | {"edgebert": VERSION,
+    write_json(work / "stage.json", stage | {"edgebert": __version__,
                                               "created": dt.datetime.now(dt.UTC).isoformat()})
     write_json(work / "metrics.json", metrics)
     os.rename(work, out)

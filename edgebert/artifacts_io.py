@@ -29,6 +29,8 @@ class Opened:
     """stage.json"""
     task: Task
     tokenizer: object
+    length: int | None = None
+    """Tokens per input for this use (`evaluate --max-length`); None: the artifact's own."""
 
     @property
     def kind(self) -> str:
@@ -36,7 +38,7 @@ class Opened:
 
     @property
     def max_length(self) -> int:
-        return self.record["task"]["max_length"]
+        return self.length or self.record["task"]["max_length"]
 
     def encode(self, split: str) -> Encoded:
         return encode(self.task, split, self.tokenizer, self.max_length)
@@ -53,7 +55,7 @@ class Opened:
                      else self.outputs(forward, enc))
 
 
-def open_artifact(path: str | Path) -> Opened:
+def open_artifact(path: str | Path, max_length: int | None = None) -> Opened:
     path = Path(path)
     if not (path / "stage.json").exists():
         raise UserError(f"{path}: no stage.json; pass an artifact directory written by an "
@@ -63,7 +65,7 @@ def open_artifact(path: str | Path) -> Opened:
     if not t:
         raise UserError(f"{path}/stage.json: no task record")
     task = load_task(TaskConfig.from_record(t))
-    return Opened(path, record, task, load_tokenizer(str(path)))
+    return Opened(path, record, task, load_tokenizer(str(path)), max_length)
 
 
 def load_torch(opened: Opened):

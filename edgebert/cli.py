@@ -16,6 +16,7 @@ import click
 from edgebert.config import (DistillConfig, DistillLossConfig, ExportConfig, FinetuneConfig,
                              PretrainConfig, PruneConfig, QuantizeConfig, TaskConfig, TrainConfig,
                              TrimVocabConfig, field_docs)
+from edgebert import __version__
 from edgebert.errors import UserError
 
 
@@ -54,7 +55,7 @@ class _Group(click.Group):
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"],
                                            "max_content_width": 100})
-@click.version_option("0.1.0", prog_name="edgebert")
+@click.version_option(__version__, prog_name="edgebert")
 def main():
     """EdgeBERT: compress BERT for CPUs and phones, and measure what each step keeps.
 

@@ -350,7 +350,9 @@ class PruneConfig:
     train: TrainConfig = field(default_factory=lambda: TrainConfig(epochs=2.0, lr=1e-4))
 
     def __post_init__(self):
-        _check(self.heads >= 0 and self.ffn >= 0, "--heads/--ffn", "must be >= 0")
+        for option, value in (("--heads", self.heads), ("--ffn", self.ffn)):
+            _check(value >= 0 and (value < 1 or float(value).is_integer()), option,
+                   f"is a fraction below 1 or a whole count, got {value:g}")
         _check(0 <= self.sparsity < 1, "--sparsity", f"is a fraction in [0, 1), got {self.sparsity}")
         _check(self.scope in ("layer", "global"), "--scope", "must be layer or global")
         _check(self.sparsity_scope in ("layer", "global"), "--sparsity-scope",

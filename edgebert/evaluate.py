@@ -25,7 +25,7 @@ def evaluate(model: str, task: TaskConfig | None = None, split: str = "test",
     if task is None and stage_file.exists():  # any artifact a stage wrote, any format
         from edgebert.artifacts_io import artifact_forward, open_artifact
 
-        opened = open_artifact(source)
+        opened = open_artifact(source, max_length)
         if split not in opened.task.splits:
             raise UserError(f"--split: must be one of {', '.join(opened.task.splits)}")
         return opened.score(artifact_forward(opened), split) | {"split": split}

@@ -149,11 +149,11 @@ class Model:
         with character offsets (ner), for each text; long texts are truncated."""
         if isinstance(texts, str):
             texts = [texts]
-        texts = [str(t) for t in texts]
+        texts = _strings(texts, "texts")
         if pairs is not None:
             if self.kind != "pair" or len(pairs) != len(texts):
                 raise ValueError("pairs: only for a sentence-pair model, one per text")
-            pairs = [str(p) for p in pairs]
+            pairs = _strings(pairs, "pairs")
         elif self.kind == "pair":
             raise ValueError("this is a sentence-pair model: pass pairs=[...]")
         if self.text_in_graph:
@@ -225,3 +225,11 @@ def _softmax(x: np.ndarray) -> np.ndarray:
 def load(bundle: str | Path, threads: int | None = None, batch_size: int = 32) -> Model:
     """Open a bundle written by `edgebert bundle` (hashes checked)."""
     return Model(bundle, threads=threads, batch_size=batch_size)
+
+
+def _strings(values, name: str) -> list[str]:
+    """The inputs as they are: a None or a number is a caller's bug, not text to classify."""
+    bad = [i for i, v in enumerate(values) if not isinstance(v, str)]
+    if bad:
+        raise TypeError(f"{name}: item {bad[0]} is {type(values[bad[0]]).__name__}, not str")
+    return list(values)

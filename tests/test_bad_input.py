@@ -143,6 +143,8 @@ BAD_OPTIONS = [
     ("prune", ["--heads", "1", "--scope", "model"], "--scope"),
     ("prune", ["--drop-layers", "9"], "layer"),
     ("prune", ["--heads", "99"], "head"),
+    ("prune", ["--heads", "1.5"], "whole count"),  # neither a fraction nor a count
+    ("prune", ["--ffn", "2.5"], "--ffn"),
     ("distill", ["--layers", "0,0"], "--layers"),
     ("distill", ["--layers", "7"], "layer"),
     ("distill", ["--layers", "a,b"], "--layers"),

@@ -111,6 +111,19 @@ def test_distill_stage_writes_a_student(teacher, tmp_path):
     assert code == 2 and "out of range" in output and not (tmp_path / "bad").exists()
 
 
+def test_distill_on_another_task_records_that_task(teacher, tmp_path):
+    from conftest import sentiment_rows, write_csv
+
+    other = write_csv(tmp_path / "other.csv", sentiment_rows(60, seed=7))  # same labels
+    out = tmp_path / "student"
+    code, output = run_cli("distill", "--teacher", teacher, "--layers", "0", "--task", other,
+                           "--max-steps", "2", "--batch-size", "16", "--threads", "1",
+                           "--out", out)
+    assert code == 0, output
+    task = json.loads((out / "stage.json").read_text())["task"]
+    assert task["name"] == str(other) and task["sizes"]["train"] < 60
+
+
 def test_trim_vocab_keeps_outputs_on_kept_text(teacher, tmp_path):
     out = tmp_path / "trimmed"
     code, output = run_cli("trim-vocab", "--model", teacher, "--out", out)

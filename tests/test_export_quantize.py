@@ -39,6 +39,9 @@ def test_onnx_export_matches_its_parent(onnx_artifact, tiny_teacher):
     assert dims == ["batch", "sequence"]
     code, output = run_cli("evaluate", onnx_artifact, "--json")
     assert code == 0 and json.loads(output)["accuracy"] == pytest.approx(m["test"]["accuracy"])
+    assert json.loads(output)["truncated"] == 0
+    code, output = run_cli("evaluate", onnx_artifact, "--json", "--max-length", "4")
+    assert code == 0 and json.loads(output)["truncated"] > 0  # the option reaches stage artifacts
 
 
 def test_tampered_model_fails_parity(onnx_artifact, tmp_path):

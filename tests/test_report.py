@@ -70,3 +70,17 @@ def test_report_html_in_headless_chromium(run_dir, tmp_path):
     assert "<svg" in log.stdout and "Uncaught" not in log.stderr
     errors = [ln for ln in log.stderr.splitlines() if "CONSOLE" in ln and "error" in ln.lower()]
     assert not errors, errors
+
+
+def test_plot_labels_of_nearby_points_do_not_overlap():
+    from edgebert.report.render import place_labels
+
+    # the default run's exports: four artifacts within a fraction of a pixel of each other
+    anchors = [(300.0, 120.0), (300.4, 120.2), (301.0, 119.8), (300.2, 121.0), (500.0, 300.0)]
+    names = ["export/onnx", "export/ort", "export/ort-text", "torchscript", "teacher"]
+    boxes = place_labels(anchors, names, 640, 360)
+    for i, (x, y, w, h) in enumerate(boxes):
+        assert 0 <= x and x + w <= 640 and h <= y <= 360
+        for bx, by, bw, bh in boxes[i + 1:]:
+            assert x + w <= bx or bx + bw <= x or y <= by - bh or by <= y - h, (names, boxes)
+    assert boxes[-1][:2] == (508.0, 294.0)  # a point alone keeps its label beside it

@@ -49,6 +49,14 @@ def test_runtime_gives_the_same_answers_from_eight_threads(bundle_dir):
     assert all(m == single[0] for m in many + single)
 
 
+def test_runtime_refuses_what_is_not_text(bundle_dir):
+    model = load(bundle_dir)
+    for bad in ([None], ["fine", 3], [b"bytes"]):
+        with pytest.raises(TypeError, match="texts: item"):
+            model.predict(bad)
+    assert model.predict([""])[0]["label"] in ("pos", "neg")  # empty text is still text
+
+
 def test_altered_or_escaping_bundles_are_refused(bundle_dir, tmp_path):
     bad = tmp_path / "bad"
     shutil.copytree(bundle_dir, bad)

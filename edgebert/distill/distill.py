@@ -142,7 +142,7 @@ def distill(cfg: DistillConfig, restart: bool = False, log=print) -> Path:
     log(f"student test {metric} {metrics['test'][metric]:.4f} vs teacher "
         f"{teacher_metrics['test'][metric]:.4f}: retention {metrics['retention']:.2%}")
     record = {"stage": "distill", "parent": cfg.teacher, "parent_path": source,
-              "task": artifact.read_json(Path(source) / "stage.json")["task"],
+              "task": stage.task_record(task, task_cfg, max_length),  # the one trained on
               "layers": None if cfg.narrow or cfg.student
               else (cfg.layers or every_other(t_cfg.num_hidden_layers)),
               "layer_map": mapping, "config": to_dict(cfg)}

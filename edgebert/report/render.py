@@ -51,6 +51,35 @@ def markdown(report: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+CHAR_W, LINE_H = 6.2, 13.0  # px of an 11 px sans-serif character and line, roughly
+
+
+def place_labels(anchors: list[tuple[float, float]], labels: list[str], width: float,
+                 height: float) -> list[tuple[float, float, float, float]]:
+    """A text box (x, baseline y, width, height) per point whose labels do not overlap:
+    right of the point where free, else the nearest free slot above or below, else left.
+    Greedy, left to right; nearby points (an export and its ORT twin) get stacked labels."""
+    placed: list[tuple[float, float, float, float]] = []
+
+    def free(box):
+        x, y, w, h = box
+        inside = 0 <= x and x + w <= width and h <= y <= height
+        return inside and all(x + w <= bx or bx + bw <= x or y <= by - bh or by <= y - h
+                              for bx, by, bw, bh in placed)
+
+    order = sorted(range(len(anchors)), key=lambda i: anchors[i])
+    result: list = [None] * len(anchors)
+    for i in order:
+        (x, y), w = anchors[i], CHAR_W * len(labels[i])
+        shifts = [0.0] + [s * LINE_H * k for k in range(1, 12) for s in (-1, 1)]
+        slots = [(x + 8, y - 6 + d, w, LINE_H) for d in shifts]
+        slots += [(x - 8 - w, y - 6 + d, w, LINE_H) for d in shifts]
+        box = next((b for b in slots if free(b)), slots[0])
+        placed.append(box)
+        result[i] = box
+    return result
+
+
 def svg_plot(rows: list[dict], width: int = 640, height: int = 360) -> str:
     pts = [r for r in rows if r.get("p50_ms") and r.get("accuracy") is not None]
     if not pts:
@@ -85,13 +114,18 @@ def svg_plot(rows: list[dict], width: int = 640, height: int = 360) -> str:
         d = " ".join(f"{sx(r['p50_ms']):.1f},{sy(100 * r['accuracy']):.1f}" for r in line)
         parts.append(f'<polyline points="{d}" fill="none" stroke="#d62728" '
                      f'stroke-dasharray="4 3"/>')
-    for r in pts:
+    anchors = [(sx(r["p50_ms"]), sy(100 * r["accuracy"])) for r in pts]
+    boxes = place_labels(anchors, [r["artifact"] for r in pts], width, height)
+    for r, (x, y), (lx, ly, _, _) in zip(pts, anchors, boxes):
         on = r["artifact"] in front
-        parts.append(f'<circle cx="{sx(r["p50_ms"]):.1f}" cy="{sy(100 * r["accuracy"]):.1f}" '
-                     f'r="{6 if on else 4}" fill="{"#d62728" if on else "#1f77b4"}">'
-                     f'<title>{html.escape(r["artifact"])}</title></circle>'
-                     f'<text x="{sx(r["p50_ms"]) + 8:.1f}" y="{sy(100 * r["accuracy"]) - 6:.1f}" '
-                     f'font-size="11">{html.escape(r["artifact"])}</text>')
+        parts.append(f'<circle cx="{x:.1f}" cy="{y:.1f}" r="{6 if on else 4}" '
+                     f'fill="{"#d62728" if on else "#1f77b4"}">'
+                     f'<title>{html.escape(r["artifact"])}</title></circle>')
+        if (lx, ly) != (x + 8, y - 6):  # moved off its point: a thin line leads back
+            parts.append(f'<line x1="{x:.1f}" y1="{y:.1f}" x2="{lx:.1f}" y2="{ly - 4:.1f}" '
+                         f'stroke="#999" stroke-width="0.6"/>')
+        parts.append(f'<text x="{lx:.1f}" y="{ly:.1f}" font-size="11">'
+                     f'{html.escape(r["artifact"])}</text>')
     parts.append("</svg>")
     return "".join(parts)
 
