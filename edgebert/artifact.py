@@ -17,10 +17,6 @@ from pathlib import Path
 from edgebert import __version__
 from edgebert.errors import UserError
 
-# every model file a stage writes, and its format, in the order a directory is read
-MODEL_FILES = (("model.safetensors", "pytorch"), ("model.onnx", "onnx"), ("model.ort", "ort"),
-               ("model.pt", "torchscript"), ("model.pt2", "pt2"))
-
 
 
 def is_complete(out: Path) -> bool:

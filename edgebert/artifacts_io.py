@@ -10,7 +10,7 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from edgebert.artifact import MODEL_FILES, read_json
+from edgebert.artifact import read_json
 from edgebert.config import TaskConfig
 from edgebert.data.encode import Encoded, encode
 from edgebert.data.tasks import Task, load_task
@@ -83,25 +83,18 @@ def copy_tokenizer(src: Path, dst: Path) -> None:
 
 def artifact_forward(opened: Opened) -> Forward:
     """Run whichever model file the artifact holds, PyTorch weights first."""
-    from edgebert.export.onnx import ort_forward, session
-    from edgebert.export.torchscript import torchscript_forward
+    from edgebert.export.onnx import ort_forward
+    from edgebert.export.torchscript import module_forward, torchscript_forward
+    from edgebert.formats import require_model_file, session
     from edgebert.predict import torch_forward
 
-    path = opened.path
-    if (path / "model.safetensors").exists():
+    path, fmt = require_model_file(opened.path)
+    if fmt == "pytorch":
         return torch_forward(load_torch(opened))
-    for name in ("model.onnx", "model.ort"):
-        if (path / name).exists():
-            try:
-                return ort_forward(session(path / name), opened.kind)
-            except Exception as err:  # onnxruntime raises its own exception types
-                raise UserError(f"{path / name}: ONNX Runtime cannot load it "
-                                f"({str(err).splitlines()[0][:200]})") from None
-    if (path / "model.pt").exists():
-        return torchscript_forward(path / "model.pt")
-    if (path / "model.pt2").exists():  # INT8 PyTorch from `quantize --engine inc`
-        from edgebert.export.torchscript import module_forward
-        from edgebert.quantize.inc import load_program
+    if fmt in ("onnx", "ort"):
+        return ort_forward(session(path), opened.kind)
+    if fmt == "torchscript":
+        return torchscript_forward(path)
+    from edgebert.quantize.inc import load_program  # INT8 PyTorch from `quantize --engine inc`
 
-        return module_forward(load_program(path / "model.pt2"))
-    raise UserError(f"{path}: no model file ({', '.join(f for f, _ in MODEL_FILES)})")
+    return module_forward(load_program(path))

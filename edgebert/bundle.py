@@ -21,10 +21,12 @@ from edgebert.runtime import KINDS, SCHEMA, Model, sha256
 
 
 def _model_file(opened, work: Path, log) -> str:
-    for name in ("model.ort", "model.onnx"):
-        if (opened.path / name).exists():
-            shutil.copy2(opened.path / name, work / name)
-            return name
+    from edgebert.formats import model_file
+
+    found = model_file(opened.path, ("model.ort", "model.onnx"))
+    if found:
+        shutil.copy2(found[0], work / found[0].name)
+        return found[0].name
     if (opened.path / "model.safetensors").exists():
         from edgebert.artifacts_io import load_torch
         from edgebert.export.onnx import export_onnx
@@ -90,7 +92,8 @@ def _check(runtime: Model, opened, model_file: Path, metrics: dict, log) -> None
     if runtime.text_in_graph:  # its export scored it one text at a time already
         want = metrics["dev"]["accuracy"]
     else:
-        from edgebert.export.onnx import ort_forward, session
+        from edgebert.export.onnx import ort_forward
+        from edgebert.formats import session
         from edgebert.predict import one_at_a_time
 
         forward = one_at_a_time(ort_forward(session(model_file), opened.kind))

@@ -695,15 +695,12 @@ def arm_env(artifact, examples):
 
     click.echo(f"arm64 environment: {build(log=click.echo)}")
     if artifact:
-        from pathlib import Path
-
         from edgebert.artifacts_io import open_artifact
+        from edgebert.formats import require_model_file
         from edgebert.targets.check import arm64_parity
 
         opened = open_artifact(artifact)
-        model = Path(artifact) / "model.onnx"
-        if not model.exists():
-            raise UserError(f"{artifact}: no model.onnx to check")
+        model, _ = require_model_file(artifact, ("model.onnx",), "to check")
         res = arm64_parity(model, opened, examples)
         click.echo(json.dumps(res, indent=2))
         if res["top1_agreement"] < 1.0:

@@ -91,7 +91,7 @@ class Model:
 
     def __init__(self, root: str | Path, threads: int | None = None, batch_size: int = 32,
                  verify_hashes: bool = True):
-        import onnxruntime as ort
+        from edgebert.formats import session
 
         self.root = Path(root)
         self.manifest = read_manifest(self.root)
@@ -102,24 +102,8 @@ class Model:
         self.max_length = int(self.manifest["max_length"])
         self.batch_size = batch_size
         self.text_in_graph = self.manifest.get("input") == "text"
-        opts = ort.SessionOptions()
-        if threads:
-            opts.intra_op_num_threads = threads
-            opts.inter_op_num_threads = 1
-        if self.text_in_graph:
-            try:
-                from onnxruntime_extensions import get_library_path
-            except ImportError:
-                raise BundleError(f"{self.root}: the tokenizer is inside this model; it needs "
-                                  f"onnxruntime-extensions (pip install "
-                                  f"onnxruntime-extensions)") from None
-            opts.register_custom_ops_library(get_library_path())
         model = _inside(self.root, self.manifest["model"])
-        try:
-            self.session = ort.InferenceSession(str(model), opts,
-                                                providers=["CPUExecutionProvider"])
-        except Exception as err:  # ORT raises its own exception types for bad files
-            raise BundleError(f"{model}: ONNX Runtime cannot load it ({err})") from None
+        self.session = session(model, threads, custom_ops=self.text_in_graph, error=BundleError)
         self.inputs = {i.name for i in self.session.get_inputs()}
         self.outputs = [o.name for o in self.session.get_outputs()]
         self.pad_id = int(self.manifest.get("pad_token_id", 0))

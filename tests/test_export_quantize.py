@@ -12,7 +12,8 @@ import pytest
 from onnx import numpy_helper
 
 from edgebert.errors import UserError
-from edgebert.export.onnx import ort_forward, session
+from edgebert.export.onnx import ort_forward
+from edgebert.formats import session
 from edgebert.export.parity import compare, require
 from edgebert.quantize.guard import guard
 from edgebert.quantize.onnx import optimize, quantizable_nodes, quantize_dynamic_onnx

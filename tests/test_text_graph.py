@@ -12,7 +12,7 @@ from tokenizers import Tokenizer
 
 from conftest import ner_conll, sentiment_rows, write_csv
 from edgebert.export import text_graph
-from edgebert.export.onnx import session
+from edgebert.formats import session
 from edgebert.runtime import load, text_feed
 from test_finetune import finetune, run_cli
 

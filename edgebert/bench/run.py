@@ -20,23 +20,20 @@ import datetime as dt
 import json
 from pathlib import Path
 
-from edgebert.artifact import MODEL_FILES
 from edgebert.bench.latency import interleaved
 from edgebert.bench.machine import fingerprint
 from edgebert.errors import UserError
+from edgebert.formats import FORMAT, model_file
 
 SCHEMA = "edgebert.bench/1"
 
 
 def artifact_format(path: Path) -> str:
-    if path.suffix in (".onnx", ".ort"):
-        return path.suffix[1:]
-    if path.is_dir():
-        for name, fmt in MODEL_FILES:
-            if (path / name).exists():
-                return fmt
-    raise UserError(f"{path}: not an artifact (a directory with "
-                    f"{', '.join(f for f, _ in MODEL_FILES)}, or an .onnx/.ort file)")
+    found = model_file(path)
+    if found is None:
+        raise UserError(f"{path}: not an artifact (a directory with "
+                        f"{', '.join(FORMAT)}, or an .onnx/.ort file)")
+    return found[1]
 
 
 def accuracy_of(path: Path) -> dict | None:

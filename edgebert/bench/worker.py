@@ -65,17 +65,11 @@ def time_pytorch(path: str, batch: int, seq: int, threads: int, warmup: int, run
 def time_onnx(path: str, batch: int, seq: int, threads: int, warmup: int, runs: int) -> dict:
     """ONNX Runtime with the settings an app ships: fixed threads, default optimizations."""
     import numpy as np
-    import onnxruntime as ort
 
-    opts = ort.SessionOptions()
-    opts.intra_op_num_threads = threads
-    opts.inter_op_num_threads = 1
+    from edgebert.formats import session
+
     text = _text_input(path, batch, seq)
-    if text is not None:
-        from onnxruntime_extensions import get_library_path
-
-        opts.register_custom_ops_library(get_library_path())
-    sess = ort.InferenceSession(path, opts, providers=["CPUExecutionProvider"])
+    sess = session(path, threads, custom_ops=text is not None)
     rng = np.random.default_rng(0)
     low, high = _id_range(path)
     feeds = {"input_ids": rng.integers(low, high, (batch, seq), dtype=np.int64),
@@ -120,20 +114,16 @@ def _id_range(model_file: str) -> tuple[int, int]:
 
 
 def time_artifact(path: str, **kw) -> dict:
-    """A directory with model.safetensors (PyTorch), or an .onnx / .ort file."""
-    from pathlib import Path
+    """An artifact directory (its model file as `formats.model_file` picks it: PyTorch
+    weights first) or a model file."""
+    from edgebert.formats import model_file
 
-    p = Path(path)
-    if p.is_dir() and (p / "model.onnx").exists() and not (p / "model.safetensors").exists():
-        p = p / "model.onnx"
-    if p.is_dir() and (p / "model.ort").exists() and not (p / "model.safetensors").exists():
-        p = p / "model.ort"
-    if p.suffix in (".onnx", ".ort"):
-        return time_onnx(str(p), **kw)
-    for name in ("model.pt", "model.pt2"):  # TorchScript, or INC's exported program
-        if p.is_dir() and (p / name).exists() and not (p / "model.safetensors").exists():
-            return time_torchscript(str(p / name), **kw)
-    return time_pytorch(str(p), **kw)
+    file, fmt = model_file(path) or (path, "pytorch")
+    if fmt in ("onnx", "ort"):
+        return time_onnx(str(file), **kw)
+    if fmt in ("torchscript", "pt2"):  # TorchScript, or INC's exported program
+        return time_torchscript(str(file), **kw)
+    return time_pytorch(str(path), **kw)
 
 
 def time_torchscript(path: str, batch: int, seq: int, threads: int, warmup: int,

@@ -110,36 +110,6 @@ def _projection_width(name: str, producer: dict, consts: dict) -> int | None:
     return None
 
 
-def session(path: Path | bytes, threads: int | None = None, exact_int8: bool = False,
-            custom_ops: bool = False):
-    """An ORT CPU session over a file or serialized model bytes. `exact_int8`: on x86
-    without VNNI use U8U8 products instead of the U8S8 ones whose int16 pair sums
-    saturate (ORT's `session.x64quantprecision`): slower, but the reference an ARM (SDOT,
-    no saturation) result should match. `custom_ops`: register onnxruntime-extensions'
-    ops (the tokenizer-in-graph models)."""
-    import onnxruntime as ort
-
-    opts = ort.SessionOptions()
-    if exact_int8:
-        opts.add_session_config_entry("session.x64quantprecision", "1")
-    if custom_ops:
-        from edgebert.export.text_graph import extensions_library
-
-        opts.register_custom_ops_library(extensions_library())
-    if threads:
-        opts.intra_op_num_threads = threads
-        opts.inter_op_num_threads = 1
-    src = path if isinstance(path, bytes) else str(path)
-    try:
-        return ort.InferenceSession(src, opts, providers=["CPUExecutionProvider"])
-    except Exception as err:  # ORT raises its own types (InvalidProtobuf, Fail, ...)
-        from edgebert.errors import UserError
-
-        where = "model bytes" if isinstance(path, bytes) else path
-        raise UserError(f"{where}: ONNX Runtime cannot load it ({str(err).splitlines()[0][:200]});"
-                        f" the file is corrupt or not an ONNX model, export it again") from None
-
-
 def ort_forward(sess, kind: str) -> Forward:
     """A forward over an ONNX Runtime session, shaped like `predict.torch_forward`."""
     wanted = {i.name for i in sess.get_inputs()}

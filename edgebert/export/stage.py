@@ -11,7 +11,8 @@ from edgebert import artifact
 from edgebert.artifacts_io import copy_tokenizer, load_torch, open_artifact
 from edgebert.config import ExportConfig, to_dict
 from edgebert.errors import UserError
-from edgebert.export.onnx import export_onnx, ort_forward, session
+from edgebert.export.onnx import export_onnx, ort_forward
+from edgebert.formats import extensions_library, require_model_file, session
 from edgebert.export.parity import compare, require
 from edgebert.export.torchscript import export_torchscript, torchscript_forward
 from edgebert.predict import torch_forward
@@ -21,11 +22,11 @@ FILES = {"onnx": "model.onnx", "ort": "model.ort", "torchscript": "model.pt"}
 
 def parent_forward(opened):
     """Forward of the input artifact: PyTorch weights, else its ONNX model."""
-    if (opened.path / "model.safetensors").exists():
-        return torch_forward(load_torch(opened)), "pytorch"
-    if (opened.path / "model.onnx").exists():
-        return ort_forward(session(opened.path / "model.onnx"), opened.kind), "onnx"
-    raise UserError(f"{opened.path}: no model.safetensors or model.onnx to export from")
+    path, fmt = require_model_file(opened.path, ("model.safetensors", "model.onnx"),
+                                   "to export from")
+    if fmt == "pytorch":
+        return torch_forward(load_torch(opened)), fmt
+    return ort_forward(session(path), opened.kind), fmt
 
 
 def convert_to_ort(onnx_path: Path, work: Path, custom_ops: str | None = None) -> Path:
@@ -59,7 +60,7 @@ def _with_tokenizer(cfg: ExportConfig, onnx_path: Path, opened, log) -> dict:
     onnx.save(merged, str(onnx_path))
     target = onnx_path
     if cfg.format == "ort":
-        target = convert_to_ort(onnx_path, work, text_graph.extensions_library())
+        target = convert_to_ort(onnx_path, work, extensions_library())
         onnx_path.unlink()
     parity = text_check.check(target, plain, opened)
     text_check.require(parity, f"{cfg.format} export of {cfg.model} with the tokenizer")

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from edgebert.errors import UserError
-from edgebert.export.onnx import session
+from edgebert.formats import session
 from edgebert.export.text_graph import tokenizer_model
 from edgebert.runtime import text_feed as feed
 

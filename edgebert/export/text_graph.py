@@ -39,16 +39,6 @@ OUTPUTS = {"classification": ("label", "score", "scores"), "pair": ("label", "sc
            "regression": ("value",), "ner": ("tags", "tag_scores", "offsets")}
 
 
-def extensions_library() -> str:
-    """Path of the onnxruntime-extensions custom-op library (its Python wheel ships it)."""
-    try:
-        from onnxruntime_extensions import get_library_path
-    except ImportError:
-        raise UserError("a model with the tokenizer inside needs onnxruntime-extensions "
-                        "(pip install onnxruntime-extensions)") from None
-    return get_library_path()
-
-
 def settings(tokenizer_json: Path) -> dict:
     """The BertTokenizer op's attributes from a `tokenizers` tokenizer.json, refusing
     what the op cannot reproduce (another model type, normaliser or pre-tokenizer).

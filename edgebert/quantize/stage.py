@@ -19,7 +19,8 @@ from edgebert.artifacts_io import copy_tokenizer, load_torch, open_artifact
 from edgebert.config import QuantizeConfig, to_dict
 from edgebert.data.encode import pad_batch
 from edgebert.errors import UserError
-from edgebert.export.onnx import export_onnx, ort_forward, session
+from edgebert.export.onnx import export_onnx, ort_forward
+from edgebert.formats import require_model_file, session
 from edgebert.export.parity import compare, require
 from edgebert.predict import INPUTS, torch_forward
 from edgebert.quantize.guard import guard
@@ -48,24 +49,24 @@ def quantize(cfg: QuantizeConfig, log=print) -> Path:
     if cfg.engine == "inc":
         return _with_inc(cfg, opened, log)
     config = artifact.read_json(opened.path / "config.json")
+    source, source_format = require_model_file(opened.path, ("model.safetensors", "model.onnx"),
+                                               "to quantize")
     dev = opened.encode("dev")
     work = artifact.begin(out, "quantize", to_dict(cfg), inputs=[str(opened.path)])
     scratch = work / "scratch"
     scratch.mkdir(exist_ok=True)
     try:
         fp32 = scratch / "fp32.onnx"
-        if (opened.path / "model.safetensors").exists():
+        if source_format == "pytorch":
             model = load_torch(opened)
             export_onnx(model, opened.kind, fp32)
             parity = compare(opened.outputs(torch_forward(model), dev),
                              opened.outputs(ort_forward(session(fp32), opened.kind), dev),
                              opened.kind)
             require(parity, f"FP32 ONNX export of {cfg.model}", 1e-3, 0.999)
-        elif (opened.path / "model.onnx").exists():
-            session(opened.path / "model.onnx")  # a corrupt file fails here, named
-            shutil.copy2(opened.path / "model.onnx", fp32)
         else:
-            raise UserError(f"{cfg.model}: no model.safetensors or model.onnx to quantize")
+            session(source)  # a corrupt file fails here, named
+            shutil.copy2(source, fp32)
         fused, counts = fp32, {}
         if cfg.fuse:
             f = optimize(fp32, scratch / "fused.onnx", config["num_attention_heads"],

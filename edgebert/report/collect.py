@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from edgebert.artifact import MODEL_FILES
+from edgebert.formats import EXPORTS_FIRST, ORT_FILES, model_file
 from edgebert.errors import UserError
 
 SETTING = (1, 128)  # (batch, seq) shown in the table when measured
@@ -38,10 +38,10 @@ def bench_results(run: Path) -> list[dict]:
 
 
 def _format(stage: dict, path: Path) -> str:
-    for name, fmt in sorted(MODEL_FILES, key=lambda f: f[1] == "pytorch"):  # exports first
-        if (path / name).exists():
-            return stage.get("format", fmt) if fmt != "pytorch" else "pytorch"
-    return stage.get("format", "?")
+    found = model_file(path, EXPORTS_FIRST)
+    if found and found[1] == "pytorch":
+        return "pytorch"
+    return stage.get("format", found[1] if found else "?")
 
 
 def _setting(results: list[dict]) -> tuple[int, int]:
@@ -53,7 +53,7 @@ def _setting(results: list[dict]) -> tuple[int, int]:
 def _latency(path: Path, target: str | None, results: list[dict],
              setting: tuple[int, int] = SETTING) -> dict:
     mine = [r for r in results if Path(r.get("path", "")).resolve() in
-            (path.resolve(), (path / "model.onnx").resolve(), (path / "model.ort").resolve())]
+            (path.resolve(), *((path / name).resolve() for name in ORT_FILES))]
     if target == "arm64":
         mine = [r for r in mine if r.get("source") == "imported"]
     pick = [r for r in mine if (r["batch"], r["seq"]) == setting]

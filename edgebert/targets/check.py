@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from edgebert.data.encode import pad_batch
-from edgebert.export.onnx import session
+from edgebert.formats import session
 from edgebert.predict import INPUTS
 from edgebert.targets.arm64 import run_onnx
 

@@ -1,0 +1,41 @@
+"""formats: which model file an artifact runs from, and ORT sessions, without torch."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from edgebert.errors import UserError
+from edgebert.formats import EXPORTS_FIRST, model_file, require_model_file, session
+
+
+def test_model_file_order_and_refusal(tmp_path):
+    assert model_file(tmp_path) is None
+    for name in ("model.pt2", "model.ort", "model.onnx"):
+        (tmp_path / name).write_bytes(b"x")
+    assert model_file(tmp_path) == (tmp_path / "model.onnx", "onnx")
+    assert model_file(tmp_path, ("model.ort", "model.onnx")) == (tmp_path / "model.ort", "ort")
+    (tmp_path / "model.safetensors").write_bytes(b"x")
+    assert model_file(tmp_path)[1] == "pytorch"  # weights first: the model the rest came from
+    assert model_file(tmp_path, EXPORTS_FIRST)[1] == "onnx"  # a report names the export
+    assert model_file(tmp_path / "model.ort") == (tmp_path / "model.ort", "ort")  # a file itself
+    with pytest.raises(UserError, match=r"no model\.pt or model\.safetensors to do it"):
+        require_model_file(tmp_path / "model.onnx", ("model.pt", "model.safetensors"), "to do it")
+
+
+def test_session_names_the_file_it_cannot_load(tmp_path):
+    bad = tmp_path / "model.onnx"
+    bad.write_bytes(b"not onnx")
+    with pytest.raises(UserError, match="model.onnx: ONNX Runtime cannot load it"):
+        session(bad)
+    with pytest.raises(ValueError, match="cannot load"):  # the runtime's BundleError kind
+        session(bad, error=ValueError)
+
+
+def test_formats_and_runtime_import_no_torch():
+    code = ("import sys, edgebert.formats, edgebert.runtime; "
+            "print('torch' in sys.modules, 'transformers' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["False", "False"]
