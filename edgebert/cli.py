@@ -13,10 +13,10 @@ import typing
 
 import click
 
-from edgebert.config import (DistillConfig, DistillLossConfig, ExportConfig, FinetuneConfig,
-                             PretrainConfig, PruneConfig, QuantizeConfig, TaskConfig, TrainConfig,
-                             TrimVocabConfig, field_docs)
 from edgebert import __version__
+from edgebert.config import (TASK_KINDS, DistillConfig, DistillLossConfig, ExportConfig,
+                             FinetuneConfig, PretrainConfig, PruneConfig, QuantizeConfig, Recover,
+                             Scope, TaskConfig, TrainConfig, TrimVocabConfig, choices, field_docs)
 from edgebert.errors import UserError
 
 
@@ -78,8 +78,10 @@ def _dataclass_options(cls, skip=(), defaults: dict | None = None):
             if f.name in skip:
                 continue
             kind = hints[f.name]
-            if isinstance(kind, types.UnionType):  # `int | None`
+            if isinstance(kind, types.UnionType) or typing.get_origin(kind) is typing.Union:
                 kind = next(a for a in typing.get_args(kind) if a is not type(None))
+            if choices(kind):  # a Literal: its values, listed in --help
+                kind = click.Choice(choices(kind))
             default = f.default if f.default is not dataclasses.MISSING else None
             default = (defaults or {}).get(f.name, default)
             flag = f.name.replace("_", "-")
@@ -115,8 +117,7 @@ def _task_options(fn):
                       help=field_docs(TaskConfig)["columns"] + " Repeat for each role.")(fn)
     fn = click.option("--split-seed", type=int, default=None,
                       help=field_docs(TaskConfig)["seed"] + " [default: 13]")(fn)
-    fn = click.option("--kind", type=click.Choice(["classification", "pair", "regression",
-                                                   "ner", "qa"]), default=None,
+    fn = click.option("--kind", type=click.Choice(TASK_KINDS), default=None,
                       help=field_docs(TaskConfig)["kind"])(fn)
     return fn
 
@@ -333,14 +334,14 @@ PRUNE_RECOVERY = {"epochs": 2.0, "lr": 1e-4}
 @click.option("--ffn", type=float, default=0.0, help=field_docs(PruneConfig)["ffn"])
 @click.option("--drop-layers", default=None, metavar="1,3",
               help=field_docs(PruneConfig)["drop_layers"])
-@click.option("--scope", type=click.Choice(["layer", "global"]), default="layer",
+@click.option("--scope", type=click.Choice(choices(Scope)), default="layer",
               show_default=True, help=field_docs(PruneConfig)["scope"])
 @click.option("--sparsity", type=float, default=0.0, help=field_docs(PruneConfig)["sparsity"])
-@click.option("--sparsity-scope", type=click.Choice(["global", "layer"]), default="global",
+@click.option("--sparsity-scope", type=click.Choice(choices(Scope)), default="global",
               show_default=True, help=field_docs(PruneConfig)["sparsity_scope"])
 @click.option("--importance-batches", type=int, default=32, show_default=True,
               help=field_docs(PruneConfig)["importance_batches"])
-@click.option("--recover", type=click.Choice(["none", "finetune", "distill"]),
+@click.option("--recover", type=click.Choice(choices(Recover)),
               default="finetune", show_default=True, help=field_docs(PruneConfig)["recover"])
 @click.option("--teacher", default=None, help=field_docs(PruneConfig)["teacher"])
 @_dataclass_options(DistillLossConfig)
@@ -409,8 +410,9 @@ def bench(artifacts, batch, seq, threads, warmup, runs, rounds, out_path, import
       edgebert bench runs/rt/teacher runs/rt/int8/x86-avx2 --batch 1,8 --seq 32,128 --out b.json
       edgebert bench --import pi5.json --out runs/rt/bench/pi5.json
     """
-    from edgebert.bench.run import bench as run, imported, load
     from edgebert.artifact import write_json
+    from edgebert.bench.run import bench as run
+    from edgebert.bench.run import imported, load
 
     if import_path:
         data = imported(load(import_path))

@@ -9,13 +9,46 @@ from __future__ import annotations
 import ast
 import dataclasses
 import inspect
+import types
+import typing
 from dataclasses import dataclass, field
 from functools import cache
+from typing import Literal
 
 from edgebert.errors import UserError
 
-TASK_KINDS = ("classification", "pair", "regression", "ner", "qa")
-PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+# Every option with a fixed set of values is a Literal: the one list of its choices, which
+# the checks below, the CLI's click.Choice and the recipe loader all read.
+Kind = Literal["classification", "pair", "regression", "ner", "qa"]
+Precision = Literal["auto", "fp32", "bf16", "fp16"]
+ExportFormat = Literal["onnx", "ort", "torchscript"]
+QuantMode = Literal["dynamic", "static"]
+Calibration = Literal["minmax", "entropy", "percentile"]
+Engine = Literal["ort", "inc"]
+Scope = Literal["layer", "global"]
+Recover = Literal["none", "finetune", "distill"]
+TASK_KINDS = typing.get_args(Kind)
+PRECISIONS = typing.get_args(Precision)
+EXPORT_FORMATS = typing.get_args(ExportFormat)
+
+
+def choices(hint) -> tuple:
+    """The values a Literal type (or an optional one) allows; () for any other type."""
+    args = typing.get_args(hint) if typing.get_origin(hint) in (typing.Union, types.UnionType) \
+        else (hint,)
+    for arg in args:
+        if typing.get_origin(arg) is Literal:
+            return typing.get_args(arg)
+    return ()
+
+
+def _check_choices(cfg) -> None:
+    """Every Literal field of `cfg` holds one of its values (None where optional)."""
+    hints = typing.get_type_hints(type(cfg))
+    for f in dataclasses.fields(cfg):
+        allowed, value = choices(hints[f.name]), getattr(cfg, f.name)
+        _check(not allowed or value is None or value in allowed, f"--{f.name.replace('_', '-')}",
+               f"must be one of {', '.join(allowed)}, got '{value}'")
 
 
 def _check(cond: bool, option: str, message: str) -> None:
@@ -52,7 +85,7 @@ class TrainConfig:
     """Stop after this many evaluations without a better dev metric (0: never stop early)."""
     seed: int = 13
     """Seed for initialisation, dropout and data order."""
-    precision: str = "auto"
+    precision: Precision = "auto"
     """auto (bf16 autocast on a GPU that has it, fp32 on CPU), fp32, bf16 or fp16."""
     threads: int | None = None
     """CPU threads for PyTorch (default: what torch picks)."""
@@ -61,6 +94,7 @@ class TrainConfig:
     batches; batch order shuffled): less padding, so faster steps on short, varied texts."""
 
     def __post_init__(self):
+        _check_choices(self)
         _check(self.epochs > 0, "--epochs", f"must be > 0, got {self.epochs}")
         _check(self.max_steps is None or self.max_steps > 0, "--max-steps", "must be > 0")
         _check(self.batch_size > 0, "--batch-size", f"must be > 0, got {self.batch_size}")
@@ -71,8 +105,6 @@ class TrainConfig:
         _check(self.eval_every >= 0, "--eval-every", "must be >= 0")
         _check(self.save_every >= 0, "--save-every", "must be >= 0")
         _check(self.patience >= 0, "--patience", "must be >= 0")
-        _check(self.precision in PRECISIONS, "--precision",
-               f"must be one of {', '.join(PRECISIONS)}, got '{self.precision}'")
         _check(self.threads is None or self.threads > 0, "--threads", "must be > 0")
 
 
@@ -85,7 +117,7 @@ class TaskConfig:
     (csv, tsv, jsonl; CoNLL token<TAB>tag text for NER; SQuAD json for QA). A
     directory holds train.*, dev.* (or validation.*) and test.*; a single file is
     split 80/10/10 with the seed."""
-    kind: str | None = None
+    kind: Kind | None = None
     """classification, pair, regression, ner or qa; required for local files."""
     columns: dict[str, str] = field(default_factory=dict)
     """Map roles to column names: text, text_pair, label (ner jsonl: tokens, tags)."""
@@ -101,9 +133,8 @@ class TaskConfig:
                    record.get("limit"))
 
     def __post_init__(self):
+        _check_choices(self)
         _check(self.limit is None or self.limit > 0, "--limit", "must be > 0")
-        _check(self.kind is None or self.kind in TASK_KINDS, "--kind",
-               f"must be one of {', '.join(TASK_KINDS)}, got '{self.kind}'")
         roles = {"text", "text_pair", "label", "tokens", "tags"}
         unknown = sorted(set(self.columns) - roles)
         _check(not unknown, "--columns",
@@ -251,7 +282,6 @@ class TrimVocabConfig:
         _check(not bad, "--splits", f"unknown split(s) {bad}; use train, dev, test")
 
 
-EXPORT_FORMATS = ("onnx", "ort", "torchscript")
 
 
 @dataclass
@@ -262,7 +292,7 @@ class ExportConfig:
     """Model artifact to export (a transformers directory written by a stage)."""
     out: str = "runs/onnx"
     """Artifact directory to write."""
-    format: str = "onnx"
+    format: ExportFormat = "onnx"
     """onnx (dynamic batch and sequence axes), ort (ONNX Runtime Mobile), or torchscript."""
     opset: int = 17
     """ONNX opset."""
@@ -275,10 +305,9 @@ class ExportConfig:
     and a softmax and label lookup after it: strings in, labels and scores out."""
 
     def __post_init__(self):
+        _check_choices(self)
         _check(not self.with_tokenizer or self.format in ("onnx", "ort"), "--with-tokenizer",
                f"is for --format onnx or ort, not {self.format}")
-        _check(self.format in EXPORT_FORMATS, "--format",
-               f"must be one of {', '.join(EXPORT_FORMATS)}, got '{self.format}'")
         _check(11 <= self.opset <= 21, "--opset", f"must be 11..21, got {self.opset}")
         _check(self.max_abs_diff > 0, "--max-abs-diff", "must be > 0")
         _check(0 <= self.min_agreement <= 1, "--min-agreement", "is a fraction in [0, 1]")
@@ -294,9 +323,9 @@ class QuantizeConfig:
     """Artifact directory to write."""
     target: str = "x86-vnni"
     """x86-avx2 (reduce_range), x86-vnni, or arm64 (S8S8 static); see `edgebert quantize --help`."""
-    mode: str = "dynamic"
+    mode: QuantMode = "dynamic"
     """dynamic (INT8 weights, activations quantized at run time) or static (QDQ, calibrated)."""
-    calibration: str = "minmax"
+    calibration: Calibration = "minmax"
     """Static mode: minmax, entropy or percentile."""
     calibration_examples: int = 256
     """Static mode: training examples used to calibrate activation ranges."""
@@ -304,17 +333,13 @@ class QuantizeConfig:
     """Accuracy budget: largest drop of the dev metric (in points) against FP32 ONNX."""
     fuse: bool = True
     """Apply ONNX Runtime's BERT fusions (Attention, SkipLayerNorm, BiasGelu) first."""
-    engine: str = "ort"
+    engine: Engine = "ort"
     """ort (ONNX Runtime + our per-node guard: INT8 ONNX) or inc (Intel Neural Compressor's
     accuracy-driven tuning: INT8 PyTorch, model.pt2, x86 only; slower here, see
     benchmarks/results/int8_inc_rt.json)."""
 
     def __post_init__(self):
-        _check(self.engine in ("ort", "inc"), "--engine", f"must be ort or inc, got '{self.engine}'")
-        _check(self.mode in ("dynamic", "static"), "--mode",
-               f"must be dynamic or static, got '{self.mode}'")
-        _check(self.calibration in ("minmax", "entropy", "percentile"), "--calibration",
-               f"must be minmax, entropy or percentile, got '{self.calibration}'")
+        _check_choices(self)
         _check(self.calibration_examples > 0, "--calibration-examples", "must be > 0")
         _check(self.max_drop >= 0, "--max-drop", f"must be >= 0, got {self.max_drop}")
 
@@ -333,16 +358,16 @@ class PruneConfig:
     """FFN neurons to remove in every layer: a fraction (< 1) or a count."""
     drop_layers: list[int] = field(default_factory=list)
     """Whole encoder layers to remove, e.g. [1]."""
-    scope: str = "layer"
+    scope: Scope = "layer"
     """Head ranking: layer (the same count removed in each layer; keeps ONNX fusions) or
     global (the least important anywhere; layers end up with different head counts)."""
     sparsity: float = 0.0
     """Unstructured: fraction of encoder weights set to zero by magnitude (e.g. 0.8)."""
-    sparsity_scope: str = "global"
+    sparsity_scope: Scope = "global"
     """Magnitude threshold: global (one over all encoder matrices) or layer (one per matrix)."""
     importance_batches: int = 32
     """Training batches used to rank heads and FFN neurons."""
-    recover: str = "finetune"
+    recover: Recover = "finetune"
     """After pruning: none, finetune (hard labels) or distill (from --teacher)."""
     teacher: str | None = None
     """Teacher artifact for --recover distill."""
@@ -350,15 +375,11 @@ class PruneConfig:
     train: TrainConfig = field(default_factory=lambda: TrainConfig(epochs=2.0, lr=1e-4))
 
     def __post_init__(self):
+        _check_choices(self)
         for option, value in (("--heads", self.heads), ("--ffn", self.ffn)):
             _check(value >= 0 and (value < 1 or float(value).is_integer()), option,
                    f"is a fraction below 1 or a whole count, got {value:g}")
         _check(0 <= self.sparsity < 1, "--sparsity", f"is a fraction in [0, 1), got {self.sparsity}")
-        _check(self.scope in ("layer", "global"), "--scope", "must be layer or global")
-        _check(self.sparsity_scope in ("layer", "global"), "--sparsity-scope",
-               "must be layer or global")
-        _check(self.recover in ("none", "finetune", "distill"), "--recover",
-               f"must be none, finetune or distill, got '{self.recover}'")
         _check(self.recover != "distill" or bool(self.teacher), "--teacher",
                "--recover distill needs --teacher")
         _check(self.importance_batches > 0, "--importance-batches", "must be > 0")

@@ -221,6 +221,8 @@ def test_report_of_an_empty_directory(tmp_path):
     ("quantize:\n  - {target: x86}\n", "quantize.0.target"),
     ("teacher: [\n", "not valid YAML"),
     ("prune:\n  - {model: ghost, heads: 1}\n", "prune.0.model"),
+    ("quantize:\n  - {target: arm64, mode: fast}\n", "quantize.0.mode must be one of dynamic"),
+    ("teacher:\n  train: {precision: fp8}\n", "precision must be one of auto"),
 ])
 def test_bad_recipes(tmp_path, recipe, says):
     path = tmp_path / "r.yaml"

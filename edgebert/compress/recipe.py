@@ -18,8 +18,8 @@ import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from edgebert.config import (EXPORT_FORMATS, DistillLossConfig, TaskConfig, TrainConfig, _check,
-                             to_dict)
+from edgebert.config import (Calibration, DistillLossConfig, ExportFormat, QuantMode, Recover,
+                             TaskConfig, TrainConfig, _check, choices, to_dict)
 from edgebert.errors import UserError
 from edgebert.quantize.presets import PRESETS
 
@@ -76,7 +76,7 @@ class PruneRecipe:
     """Whole encoder layers to remove."""
     sparsity: float = 0.0
     """Unstructured magnitude sparsity (zeros compress on disk; no speed on stock runtimes)."""
-    recover: str = "distill"
+    recover: Recover = "distill"
     """none, finetune, or distill (from the run's teacher)."""
     loss: DistillLossConfig = field(default_factory=DistillLossConfig)
     train: TrainConfig = _one_epoch(1e-4)
@@ -86,11 +86,11 @@ class PruneRecipe:
 class QuantizeRecipe:
     target: str = "native"
     """native (this CPU's preset), x86-avx2, x86-vnni or arm64; written to int8/<target>."""
-    mode: str = "dynamic"
+    mode: QuantMode = "dynamic"
     """dynamic or static (QDQ, calibrated on training examples)."""
     model: str | None = None
     """Artifact to quantize, by name (default: the last model)."""
-    calibration: str = "minmax"
+    calibration: Calibration = "minmax"
     """Static mode: minmax, entropy or percentile."""
     max_drop: float = 1.0
     """Largest dev drop (points) against the FP32 parent before nodes fall back to FP32."""
@@ -98,7 +98,7 @@ class QuantizeRecipe:
 
 @dataclass
 class ExportRecipe:
-    format: str = "onnx"
+    format: ExportFormat = "onnx"
     """onnx, ort or torchscript (FP32, checked against the PyTorch parent)."""
     model: str | None = None
     """Artifact to export, by name (default: the last model), or an INT8 one as
@@ -147,8 +147,6 @@ class Recipe:
             known = names[: len(self.students) + 1 + i]
             _check(p.model is None or p.model in known, f"prune.{i}.model",
                    f"'{p.model}' is not an earlier artifact ({', '.join(known)})")
-            _check(p.recover in ("none", "finetune", "distill"), f"prune.{i}.recover",
-                   f"must be none, finetune or distill, got '{p.recover}'")
         int8 = [f"int8/{q.target}" for q in self.quantize]
         for key, items in (("quantize", self.quantize), ("export", self.export)):
             for i, q in enumerate(items):
@@ -156,8 +154,6 @@ class Recipe:
                 _check(q.model is None or q.model in known, f"{key}.{i}.model",
                        f"'{q.model}' is not an artifact of the recipe ({', '.join(known)})")
         for i, e in enumerate(self.export):
-            _check(e.format in EXPORT_FORMATS, f"export.{i}.format",
-                   f"must be one of {', '.join(EXPORT_FORMATS)}, got '{e.format}'")
             _check(not e.with_tokenizer or e.format in ("onnx", "ort"),
                    f"export.{i}.with_tokenizer", f"is for onnx or ort, not {e.format}")
             _check(e.format != "torchscript" or not (e.model or "").startswith("int8/"),
@@ -207,6 +203,11 @@ def build(cls, data, where: str = ""):
         if not isinstance(data, dict):
             raise UserError(f"recipe: {where} must be a mapping, got {data!r}")
         return {str(k): str(v) for k, v in data.items()}
+    if choices(hint):  # a Literal: one of its values
+        if data not in choices(hint):
+            raise UserError(f"recipe: {where} must be one of {', '.join(choices(hint))}, "
+                            f"got {data!r}")
+        return data
     if hint is float and isinstance(data, int) and not isinstance(data, bool):
         return float(data)
     if hint is str and isinstance(data, (int, float)) and not isinstance(data, bool):
