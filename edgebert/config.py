@@ -19,7 +19,7 @@ from edgebert.errors import UserError
 
 # Every option with a fixed set of values is a Literal: the one list of its choices, which
 # the checks below, the CLI's click.Choice and the recipe loader all read.
-Kind = Literal["classification", "pair", "regression", "ner", "qa"]
+KindName = Literal["classification", "pair", "regression", "ner", "qa"]
 Precision = Literal["auto", "fp32", "bf16", "fp16"]
 ExportFormat = Literal["onnx", "ort", "torchscript"]
 QuantMode = Literal["dynamic", "static"]
@@ -27,7 +27,7 @@ Calibration = Literal["minmax", "entropy", "percentile"]
 Engine = Literal["ort", "inc"]
 Scope = Literal["layer", "global"]
 Recover = Literal["none", "finetune", "distill"]
-TASK_KINDS = typing.get_args(Kind)
+TASK_KINDS = typing.get_args(KindName)  # edgebert.kinds.KINDS declares each
 PRECISIONS = typing.get_args(Precision)
 EXPORT_FORMATS = typing.get_args(ExportFormat)
 
@@ -117,7 +117,7 @@ class TaskConfig:
     (csv, tsv, jsonl; CoNLL token<TAB>tag text for NER; SQuAD json for QA). A
     directory holds train.*, dev.* (or validation.*) and test.*; a single file is
     split 80/10/10 with the seed."""
-    kind: Kind | None = None
+    kind: KindName | None = None
     """classification, pair, regression, ner or qa; required for local files."""
     columns: dict[str, str] = field(default_factory=dict)
     """Map roles to column names: text, text_pair, label (ner jsonl: tokens, tags)."""

@@ -5,21 +5,19 @@ from __future__ import annotations
 import os
 
 from edgebert.errors import UserError
+from edgebert.kinds import kind
 
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")  # we fork for resolves and tests
 
 
-def head_class(kind: str):
+def head_class(name: str):
+    """The transformers Auto class of a task kind's head."""
     import transformers as tf
 
-    return {"classification": tf.AutoModelForSequenceClassification,
-            "pair": tf.AutoModelForSequenceClassification,
-            "regression": tf.AutoModelForSequenceClassification,
-            "ner": tf.AutoModelForTokenClassification,
-            "qa": tf.AutoModelForQuestionAnswering}[kind]
+    return getattr(tf, kind(name).head)
 
 
-def load_for_task(source: str, kind: str, labels: list[str]):
+def load_for_task(source: str, kind_name: str, labels: list[str]):
     """A model with the task's head; a new head is initialised when `source` has none.
 
     >>> # model = load_for_task(resolve_model("minilm-l6"), "classification", ["neg", "pos"])
@@ -28,16 +26,10 @@ def load_for_task(source: str, kind: str, labels: list[str]):
 
     quiet_transformers()
     try:
-        config = AutoConfig.from_pretrained(source)
+        AutoConfig.from_pretrained(source)  # an unreadable config: one line, before the weights
     except (OSError, ValueError) as err:
         raise UserError(f"{source}: cannot read the model config ({_first_line(err)})") from None
-    kwargs: dict = {}
-    if kind == "regression":
-        kwargs = {"num_labels": 1, "problem_type": "regression"}
-    elif labels:
-        kwargs = {"num_labels": len(labels), "id2label": dict(enumerate(labels)),
-                  "label2id": {name: i for i, name in enumerate(labels)}}
-    return from_pretrained(head_class(kind), source, **kwargs)
+    return from_pretrained(head_class(kind_name), source, **kind(kind_name).head_options(labels))
 
 
 def from_pretrained(cls, source, what: str = "model", **kwargs):

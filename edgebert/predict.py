@@ -11,7 +11,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from edgebert import metrics
+from edgebert import kinds, metrics
 from edgebert.data.encode import IGNORE, Encoded, pad_batch
 from edgebert.data.tasks import Task
 
@@ -41,12 +41,12 @@ def logits(forward: Forward, encoded: Encoded, pad_id: int, kind: str, batch_siz
     feats = encoded.features
     order = sorted(range(len(feats)), key=lambda i: len(feats[i]["input_ids"]))
     out: list[np.ndarray | None] = [None] * len(feats)
+    trim = kinds.kind(kind).trim
     for b in range(0, len(order), batch_size):
         idx = order[b:b + batch_size]
         arr = forward(pad_batch([feats[i] for i in idx], pad_id, INPUTS))
         for j, i in enumerate(idx):
-            n = len(feats[i]["input_ids"])
-            out[i] = arr[j, :, :n] if kind == "qa" else arr[j, :n] if kind == "ner" else arr[j]
+            out[i] = trim(arr[j], len(feats[i]["input_ids"]))
     return out
 
 

@@ -26,8 +26,10 @@ from pathlib import Path
 
 import numpy as np
 
+from edgebert.kinds import KINDS as ALL_KINDS
+
 SCHEMA = "edgebert.bundle/1"
-KINDS = ("classification", "pair", "regression", "ner")
+KINDS = tuple(name for name, k in ALL_KINDS.items() if k.served)
 
 
 class BundleError(ValueError):

@@ -22,6 +22,7 @@ from pathlib import Path
 from edgebert.config import TaskConfig
 from edgebert.data.split import split_grouped
 from edgebert.errors import UserError
+from edgebert.kinds import kind
 from edgebert.sources import resolve_data
 
 
@@ -64,8 +65,7 @@ class Task:
     @property
     def metric(self) -> str:
         """The dev metric that early stopping and model selection follow."""
-        return {"classification": "accuracy", "pair": "accuracy", "regression": "pearson",
-                "ner": "entity_f1", "qa": "f1"}[self.kind]
+        return kind(self.kind).metric
 
 
 def load_task(cfg: TaskConfig) -> Task:
@@ -218,8 +218,7 @@ def _read_file(path: Path, cfg: TaskConfig) -> list:
                         f".jsonl (or .txt/.conll for ner, .json for qa)")
     if not records:
         raise UserError(f"{path}: no rows after the header")
-    roles = {"ner": ("tokens", "tags"), "pair": ("text", "text_pair", "label")}.get(
-        cfg.kind, ("text", "label"))
+    roles = kind(cfg.kind).roles
     mapping = {role: cfg.columns.get(role, role) for role in roles}
     missing = [f"{role} (column '{col}')" for role, col in mapping.items() if col not in columns]
     if missing:

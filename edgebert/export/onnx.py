@@ -10,13 +10,10 @@ from pathlib import Path
 
 import numpy as np
 
+from edgebert import kinds
 from edgebert.predict import INPUTS, Forward
 
 AXES = {0: "batch", 1: "sequence"}
-
-
-def output_names(kind: str) -> list[str]:
-    return ["start_logits", "end_logits"] if kind == "qa" else ["logits"]
 
 
 def export_onnx(model, kind: str, path: Path, opset: int = 17) -> Path:
@@ -35,9 +32,8 @@ def export_onnx(model, kind: str, path: Path, opset: int = 17) -> Path:
     model.set_attn_implementation("eager")
     ids = torch.full((2, 16), 5, dtype=torch.long)
     dummy = (ids, torch.ones_like(ids), torch.zeros_like(ids))
-    names = output_names(kind)
-    out_axes = {n: ({0: "batch"} if kind in ("classification", "pair", "regression") else AXES)
-                for n in names}
+    names = list(kinds.kind(kind).outputs)
+    out_axes = kinds.kind(kind).output_axes()
     import warnings
 
     with warnings.catch_warnings():
@@ -113,9 +109,10 @@ def _projection_width(name: str, producer: dict, consts: dict) -> int | None:
 def ort_forward(sess, kind: str) -> Forward:
     """A forward over an ONNX Runtime session, shaped like `predict.torch_forward`."""
     wanted = {i.name for i in sess.get_inputs()}
+    read = kinds.kind(kind).from_outputs
 
     def forward(batch: dict[str, np.ndarray]) -> np.ndarray:
         outs = sess.run(None, {k: v for k, v in batch.items() if k in wanted})
-        return np.stack(outs[:2], 1) if kind == "qa" else outs[0]
+        return read(outs)
 
     return forward

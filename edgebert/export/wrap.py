@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import torch
 
+from edgebert.kinds import kind
+
 
 class PlainOutputs(torch.nn.Module):
     """(input_ids, attention_mask, token_type_ids) -> logits; QA -> (start, end) or, with
@@ -18,7 +20,7 @@ class PlainOutputs(torch.nn.Module):
     def forward(self, input_ids, attention_mask, token_type_ids):
         out = self.inner(input_ids=input_ids, attention_mask=attention_mask,
                          token_type_ids=token_type_ids)
-        if self.kind != "qa":
+        if len(kind(self.kind).outputs) == 1:
             return out.logits
         if self.stack_qa:
             return torch.stack([out.start_logits, out.end_logits], 1)
