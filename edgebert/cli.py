@@ -15,8 +15,8 @@ import click
 
 from edgebert import __version__
 from edgebert.config import (TASK_KINDS, DistillConfig, DistillLossConfig, ExportConfig,
-                             FinetuneConfig, PretrainConfig, PruneConfig, QuantizeConfig, Recover,
-                             Scope, TaskConfig, TrainConfig, TrimVocabConfig, choices, field_docs)
+                             FinetuneConfig, PretrainConfig, PruneConfig, QuantizeConfig,
+                             TaskConfig, TrainConfig, TrimVocabConfig, choices, field_docs)
 from edgebert.errors import UserError
 
 
@@ -67,39 +67,72 @@ def main():
     """
 
 
-def _dataclass_options(cls, skip=(), defaults: dict | None = None):
-    """click options from a config dataclass: names, types and help from its fields.
-    `defaults`: what this command uses instead of the dataclass default (shown in --help)."""
+def _dataclass_options(cls, skip=(), defaults: dict | None = None, required=()):
+    """click options from a config dataclass: names, types and help from its fields (a
+    nested config is skipped: the command adds its options). A list of numbers is written
+    0,2,4. `defaults`: what this command uses instead of the dataclass default (shown in
+    --help). `required`: options without a default here (say --out)."""
     docs = field_docs(cls)
     hints = typing.get_type_hints(cls)
 
     def decorate(fn):
         for f in reversed(dataclasses.fields(cls)):
-            if f.name in skip:
+            kind = _bare(hints[f.name])
+            if f.name in skip or dataclasses.is_dataclass(kind):
                 continue
-            kind = hints[f.name]
-            if isinstance(kind, types.UnionType) or typing.get_origin(kind) is typing.Union:
-                kind = next(a for a in typing.get_args(kind) if a is not type(None))
+            default = f.default if f.default is not dataclasses.MISSING else None
+            if f.default_factory is not dataclasses.MISSING:
+                default = f.default_factory()
+            default = (defaults or {}).get(f.name, default)
+            flag, doc = f.name.replace("_", "-"), docs.get(f.name, "")
+            extra: dict = {"help": doc + ("" if f.name in required else f" [default: {default}]")}
             if choices(kind):  # a Literal: its values, listed in --help
                 kind = click.Choice(choices(kind))
-            default = f.default if f.default is not dataclasses.MISSING else None
-            default = (defaults or {}).get(f.name, default)
-            flag = f.name.replace("_", "-")
+            if typing.get_origin(kind) is list:
+                kind, extra["metavar"] = str, "0,2,4"
             if kind is bool:
-                fn = click.option(f"--{flag}/--no-{flag}", f.name, default=None,
-                                  help=f"{docs.get(f.name, '')} [default: {default}]")(fn)
+                fn = click.option(f"--{flag}/--no-{flag}", f.name, default=None, **extra)(fn)
                 continue
             fn = click.option(f"--{flag}", f.name, type=kind, default=None,
-                              help=f"{docs.get(f.name, '')} [default: {default}]")(fn)
+                              required=f.name in required, **extra)(fn)
         return fn
 
     return decorate
 
 
-def _pick(cls, values: dict):
-    """Build `cls` from the options the user set; the dataclass fills the rest."""
-    names = {f.name for f in dataclasses.fields(cls)}
-    return cls(**{k: v for k, v in values.items() if k in names and v is not None})
+def _bare(hint):
+    """`X | None` -> X."""
+    if isinstance(hint, types.UnionType) or typing.get_origin(hint) is typing.Union:
+        return next(a for a in typing.get_args(hint) if a is not type(None))
+    return hint
+
+
+def _pick(cls, values: dict, **nested):
+    """Build `cls` from the options the user set (lists of numbers parsed from 0,2,4) and
+    its `nested` configs; the dataclass fills the rest."""
+    hints = typing.get_type_hints(cls)
+    picked = {}
+    for f in dataclasses.fields(cls):
+        value = values.get(f.name)
+        if f.name in nested or value is None:
+            continue
+        if typing.get_origin(_bare(hints[f.name])) is list and isinstance(value, str):
+            value = _int_list(f"--{f.name.replace('_', '-')}", value)
+        picked[f.name] = value
+    return cls(**picked, **nested)
+
+
+def _stage_train(cls) -> TrainConfig:
+    """The training settings a stage's config defaults to (pruning's recovery and
+    pretraining have their own epochs and learning rate)."""
+    return next(f for f in dataclasses.fields(cls) if f.name == "train").default_factory()
+
+
+def _train(base: TrainConfig, options: dict) -> TrainConfig:
+    """`base` with the training options the user set."""
+    names = {f.name for f in dataclasses.fields(TrainConfig)}
+    return dataclasses.replace(base, **{k: v for k, v in options.items()
+                                        if k in names and v is not None})
 
 
 def _columns(values: tuple[str, ...]) -> dict[str, str]:
@@ -127,18 +160,14 @@ def _task(task, kind, columns, split_seed) -> TaskConfig:
 
 
 @main.command()
-@click.option("--model", default="minilm-l6", show_default=True,
-              help=field_docs(FinetuneConfig)["model"])
+@_dataclass_options(FinetuneConfig, required=("out",))
 @click.option("--task", default="rotten-tomatoes", show_default=True,
               help=field_docs(TaskConfig)["name"])
 @_task_options
-@click.option("--out", required=True, help=field_docs(FinetuneConfig)["out"])
-@click.option("--max-length", type=int, default=128, show_default=True,
-              help=field_docs(FinetuneConfig)["max_length"])
 @_dataclass_options(TrainConfig)
 @click.option("--restart", is_flag=True, help="Discard an unfinished run in --out instead of "
               "resuming it.")
-def finetune(model, task, kind, columns, split_seed, out, max_length, restart, **train):
+def finetune(task, kind, columns, split_seed, restart, **options):
     """Fine-tune a BERT checkpoint with a task head into a teacher.
 
     \b
@@ -152,9 +181,8 @@ def finetune(model, task, kind, columns, split_seed, out, max_length, restart, *
     """
     from edgebert.teacher.finetune import finetune as run
 
-    cfg = FinetuneConfig(model=model, out=out, max_length=max_length,
-                         task=_task(task, kind, columns, split_seed),
-                         train=_pick(TrainConfig, train))
+    cfg = _pick(FinetuneConfig, options, task=_task(task, kind, columns, split_seed),
+                train=_pick(TrainConfig, options))
     run(cfg, restart=restart, log=click.echo)
 
 
@@ -198,27 +226,12 @@ def _int_list(option: str, value: str | None) -> list[int] | None:
 
 
 @main.command()
-@click.option("--teacher", required=True, help=field_docs(DistillConfig)["teacher"])
-@click.option("--out", required=True, help=field_docs(DistillConfig)["out"])
-@click.option("--task", default=None, help=field_docs(DistillConfig)["task"])
-@click.option("--layers", default=None, metavar="0,2,4", help=field_docs(DistillConfig)["layers"])
-@click.option("--hidden-size", type=int, default=None,
-              help=field_docs(DistillConfig)["hidden_size"])
-@click.option("--heads", type=int, default=None, help=field_docs(DistillConfig)["heads"])
-@click.option("--ffn", type=int, default=None, help=field_docs(DistillConfig)["ffn"])
-@click.option("--student", default=None, help=field_docs(DistillConfig)["student"])
-@click.option("--corpus", default=None, help=field_docs(DistillConfig)["corpus"])
-@click.option("--max-length", type=int, default=128, show_default=True,
-              help=field_docs(DistillConfig)["max_length"])
-@click.option("--augment", type=int, default=0, show_default=True,
-              help=field_docs(DistillConfig)["augment"])
-@click.option("--augment-file", default=None, help=field_docs(DistillConfig)["augment_file"])
+@_dataclass_options(DistillConfig, required=("teacher", "out"))
 @_dataclass_options(DistillLossConfig)
 @_dataclass_options(TrainConfig)
 @click.option("--restart", is_flag=True, help="Discard an unfinished run in --out instead of "
               "resuming it.")
-def distill(teacher, out, task, layers, hidden_size, heads, ffn, student, corpus, max_length,
-            augment, augment_file, restart, **options):
+def distill(restart, **options):
     """Distil a fine-tuned teacher into a smaller student (DistilBERT / TinyBERT losses).
 
     The student starts from teacher layers (--layers) or is built narrower with
@@ -237,14 +250,10 @@ def distill(teacher, out, task, layers, hidden_size, heads, ffn, student, corpus
     """
     from edgebert.distill.distill import distill as run
 
-    if corpus:
+    if options.get("corpus"):
         from edgebert.distill.general import distill_general as run
-    cfg = DistillConfig(teacher=teacher, out=out, task=task, layers=_int_list("--layers", layers),
-                        hidden_size=hidden_size, heads=heads, ffn=ffn, student=student,
-                        corpus=corpus,
-                        max_length=max_length, augment=augment,
-                        augment_file=augment_file, loss=_pick(DistillLossConfig, options),
-                        train=_pick(TrainConfig, options))
+    cfg = _pick(DistillConfig, options, loss=_pick(DistillLossConfig, options),
+                train=_pick(TrainConfig, options))
     run(cfg, restart=restart, log=click.echo)
 
 
@@ -323,33 +332,13 @@ def quantize(**options):
     run(_pick(QuantizeConfig, options), log=click.echo)
 
 
-# structured pruning's recovery: shorter than fine-tuning (its `--epochs` and `--lr` defaults)
-PRUNE_RECOVERY = {"epochs": 2.0, "lr": 1e-4}
-
-
 @main.command()
-@click.option("--model", required=True, help=field_docs(PruneConfig)["model"])
-@click.option("--out", required=True, help=field_docs(PruneConfig)["out"])
-@click.option("--heads", type=float, default=0.0, help=field_docs(PruneConfig)["heads"])
-@click.option("--ffn", type=float, default=0.0, help=field_docs(PruneConfig)["ffn"])
-@click.option("--drop-layers", default=None, metavar="1,3",
-              help=field_docs(PruneConfig)["drop_layers"])
-@click.option("--scope", type=click.Choice(choices(Scope)), default="layer",
-              show_default=True, help=field_docs(PruneConfig)["scope"])
-@click.option("--sparsity", type=float, default=0.0, help=field_docs(PruneConfig)["sparsity"])
-@click.option("--sparsity-scope", type=click.Choice(choices(Scope)), default="global",
-              show_default=True, help=field_docs(PruneConfig)["sparsity_scope"])
-@click.option("--importance-batches", type=int, default=32, show_default=True,
-              help=field_docs(PruneConfig)["importance_batches"])
-@click.option("--recover", type=click.Choice(choices(Recover)),
-              default="finetune", show_default=True, help=field_docs(PruneConfig)["recover"])
-@click.option("--teacher", default=None, help=field_docs(PruneConfig)["teacher"])
+@_dataclass_options(PruneConfig, required=("model", "out"))
 @_dataclass_options(DistillLossConfig)
-@_dataclass_options(TrainConfig, defaults=PRUNE_RECOVERY)
+@_dataclass_options(TrainConfig, defaults=dataclasses.asdict(_stage_train(PruneConfig)))
 @click.option("--restart", is_flag=True, help="Discard an unfinished run in --out instead of "
               "resuming it.")
-def prune(model, out, heads, ffn, drop_layers, scope, sparsity, sparsity_scope,
-          importance_batches, recover, teacher, restart, **options):
+def prune(restart, **options):
     """Prune a model: remove heads, FFN neurons or layers, or zero weights by magnitude.
 
     Structured pruning makes the matrices smaller (and faster on any runtime);
@@ -366,13 +355,8 @@ def prune(model, out, heads, ffn, drop_layers, scope, sparsity, sparsity_scope,
     from edgebert.prune.stage import prune as run
 
     # recovery is shorter than fine-tuning: the stage's own defaults, then the user's options
-    train = _pick(TrainConfig, PRUNE_RECOVERY | {k: v for k, v in options.items()
-                                                 if v is not None})
-    cfg = PruneConfig(model=model, out=out, heads=heads, ffn=ffn,
-                      drop_layers=_int_list("--drop-layers", drop_layers) or [], scope=scope,
-                      sparsity=sparsity, sparsity_scope=sparsity_scope,
-                      importance_batches=importance_batches, recover=recover, teacher=teacher,
-                      loss=_pick(DistillLossConfig, options), train=train)
+    cfg = _pick(PruneConfig, options, loss=_pick(DistillLossConfig, options),
+                train=_train(_stage_train(PruneConfig), options))
     run(cfg, restart=restart, log=click.echo)
 
 
@@ -650,7 +634,7 @@ def tokenizer_train(corpus_path, out, vocab_size, lowercase, strip_accents, min_
 
 @main.command()
 @_dataclass_options(PretrainConfig, skip=("train",))
-@_dataclass_options(TrainConfig, defaults=dataclasses.asdict(PretrainConfig().train))
+@_dataclass_options(TrainConfig, defaults=dataclasses.asdict(_stage_train(PretrainConfig)))
 @click.option("--restart", is_flag=True, help="Discard an unfinished run in --out.")
 def pretrain(restart, **options):
     """MLM + NSP pretraining of a BERT (from scratch, or continued from an encoder).
@@ -669,11 +653,8 @@ def pretrain(restart, **options):
     """
     from edgebert.pretrain.stage import pretrain as run
 
-    cfg = _pick(PretrainConfig, options)
-    names = {f.name for f in dataclasses.fields(TrainConfig)}
     # pretraining's own training defaults (lr 5e-4, warmup 0.1), overridden option by option
-    cfg.train = dataclasses.replace(cfg.train, **{k: v for k, v in options.items()
-                                                  if k in names and v is not None})
+    cfg = _pick(PretrainConfig, options, train=_train(_stage_train(PretrainConfig), options))
     run(cfg, restart=restart, log=click.echo)
 
 
