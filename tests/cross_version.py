@@ -13,7 +13,7 @@ import json
 import sys
 from pathlib import Path
 
-from conftest import build_tiny_bert, sentiment_rows, write_csv
+from helpers import build_tiny_bert, sentiment_rows, write_csv
 
 ARTIFACTS = ("teacher", "pruned")
 

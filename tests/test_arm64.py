@@ -11,7 +11,7 @@ import shutil
 
 import pytest
 
-from test_finetune import run_cli
+from helpers import run_cli
 
 pytestmark = pytest.mark.skipif(
     not (shutil.which("qemu-aarch64-static") and shutil.which("debootstrap")),

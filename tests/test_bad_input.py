@@ -9,16 +9,8 @@ import shutil
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 
-from edgebert.cli import main
-
-
-def run_cli(*args) -> tuple[int, str]:
-    res = CliRunner().invoke(main, [str(a) for a in args])
-    if res.exception and not isinstance(res.exception, SystemExit):
-        raise res.exception
-    return res.exit_code, res.output
+from helpers import run_cli
 
 
 def refused(out: Path | None, *args, says: str = "") -> str:

@@ -10,7 +10,7 @@ import pytest
 from edgebert.bench.latency import summary
 from edgebert.bench.machine import fingerprint
 from edgebert.bench.run import SCHEMA, load
-from test_finetune import run_cli
+from helpers import run_cli
 
 
 def test_percentiles_by_hand():

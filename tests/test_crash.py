@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import sentiment_rows
+from helpers import sentiment_rows
 
 pytestmark = pytest.mark.slow
 

@@ -11,7 +11,7 @@ import torch
 from edgebert.config import DistillLossConfig
 from edgebert.distill.losses import distill_loss, soft_kl, view
 from edgebert.distill.students import from_teacher_layers, layer_map, narrow
-from test_finetune import run_cli
+from helpers import run_cli
 
 
 @pytest.fixture
@@ -112,7 +112,7 @@ def test_distill_stage_writes_a_student(teacher, tmp_path):
 
 
 def test_distill_on_another_task_records_that_task(teacher, tmp_path):
-    from conftest import sentiment_rows, write_csv
+    from helpers import sentiment_rows, write_csv
 
     other = write_csv(tmp_path / "other.csv", sentiment_rows(60, seed=7))  # same labels
     out = tmp_path / "student"
@@ -162,7 +162,7 @@ def test_distill_with_augmentation(teacher, tmp_path):
 
 
 def _corpus(path, n=120):
-    from conftest import sentiment_rows
+    from helpers import sentiment_rows
 
     path.write_text("\n".join(r["text"] for r in sentiment_rows(n, seed=3)) + "\n")
     return path
@@ -183,7 +183,7 @@ def test_general_distillation_without_mlm_head(tiny_bert, tiny_teacher, tmp_path
     assert m["heldout"]["heldout_loss"] < m["heldout_before"]["heldout_loss"]
     assert m["heldout"]["heldout_cos"] > m["heldout_before"]["heldout_cos"]
     data = tmp_path / "sent.csv"
-    from conftest import sentiment_rows, write_csv
+    from helpers import sentiment_rows, write_csv
 
     write_csv(data, sentiment_rows(40))
     code, output = run_cli("finetune", "--model", out, "--task", data, "--kind", "classification",

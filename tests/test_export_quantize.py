@@ -18,7 +18,7 @@ from edgebert.export.parity import compare, require
 from edgebert.quantize.guard import guard
 from edgebert.quantize.onnx import optimize, quantizable_nodes, quantize_dynamic_onnx
 from edgebert.quantize.presets import PRESETS
-from test_finetune import run_cli
+from helpers import run_cli
 
 
 @pytest.fixture(scope="module")

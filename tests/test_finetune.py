@@ -11,26 +11,8 @@ import time
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 
-from conftest import ner_conll, sentiment_rows, squad_json, write_csv
-from edgebert.cli import main
-
-FAST = ["--batch-size", "8", "--lr", "3e-3", "--warmup", "0", "--threads", "1"]
-
-
-def run_cli(*args) -> tuple[int, str]:
-    res = CliRunner().invoke(main, [str(a) for a in args])
-    if res.exception and not isinstance(res.exception, SystemExit):
-        raise res.exception
-    return res.exit_code, res.output
-
-
-def finetune(tiny_bert, task, out, *extra) -> dict:
-    code, output = run_cli("finetune", "--model", tiny_bert, "--task", task, "--out", out,
-                           *FAST, *extra)
-    assert code == 0, output
-    return json.loads((Path(out) / "metrics.json").read_text())
+from helpers import FAST, finetune, ner_conll, run_cli, sentiment_rows, squad_json, write_csv
 
 
 def check_artifact(out: Path, kind: str):

@@ -11,7 +11,7 @@ from transformers import AutoModelForSequenceClassification
 from edgebert.modeling import from_pretrained
 from edgebert.prune.magnitude import cubic, masks
 from edgebert.prune.structured import choose_ffn, prune_ffn_, prune_heads_
-from test_finetune import run_cli
+from helpers import run_cli
 
 
 def load(path, **kw):

@@ -8,7 +8,7 @@ import subprocess
 
 import pytest
 
-from test_finetune import run_cli
+from helpers import run_cli
 
 
 @pytest.fixture(scope="module")

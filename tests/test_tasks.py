@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from conftest import ner_conll, sentiment_rows, squad_json, write_csv
+from helpers import ner_conll, sentiment_rows, squad_json, write_csv
 from edgebert.config import TaskConfig
 from edgebert.data.split import split_grouped
 from edgebert.data.tasks import load_task

@@ -10,11 +10,10 @@ import numpy as np
 import pytest
 from tokenizers import Tokenizer
 
-from conftest import ner_conll, sentiment_rows, write_csv
 from edgebert.export import text_graph
 from edgebert.formats import session
 from edgebert.runtime import load, text_feed
-from test_finetune import finetune, run_cli
+from helpers import finetune, ner_conll, run_cli, sentiment_rows, write_csv
 
 EDGE_CASES = [
     "a good movie", "Café naïve RÉSUMÉ", "Ångström Ærø façade", "日本語 and 東京 film",

@@ -1,0 +1,108 @@
+"""What the tests share: tiny models and data built in a temporary directory, and the
+CLI run in-process. Nothing here touches the network."""
+
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+
+from click.testing import CliRunner
+
+FAST = ["--batch-size", "8", "--lr", "3e-3", "--warmup", "0", "--threads", "1"]
+"""Training options that make a tiny model learn the toy tasks in seconds."""
+WORDS = ("good great fine superb lovely bad awful poor dull boring movie film plot actor "
+         "story was is the a and but not very it this of to in paris john acme ibm works "
+         "at lives who where what when capital france").split()
+POSITIVE = ["good", "great", "fine", "superb", "lovely"]
+NEGATIVE = ["bad", "awful", "poor", "dull", "boring"]
+FILLER = ["movie", "film", "plot", "actor", "story", "was", "is", "the", "a", "and", "it"]
+
+
+def build_tiny_bert(path: Path, layers: int = 2) -> Path:
+    """Save an untrained BERT encoder and its fast tokenizer, like a hub checkpoint."""
+    import torch
+    from transformers import BertConfig, BertModel
+
+    from edgebert.modeling import save_tokenizer
+    from edgebert.pretrain.tokenizer import wordpiece
+
+    path.mkdir(parents=True, exist_ok=True)
+    letters = list("abcdefghijklmnopqrstuvwxyz0123456789.,!?'-")
+    vocab = list(dict.fromkeys(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + WORDS + letters
+                               + [f"##{c}" for c in letters]))  # unique, order kept
+    save_tokenizer(wordpiece(vocab), path)
+    torch.manual_seed(0)
+    config = BertConfig(vocab_size=len(vocab), hidden_size=32, num_hidden_layers=layers,
+                        num_attention_heads=2, intermediate_size=64,
+                        max_position_embeddings=128)
+    BertModel(config).save_pretrained(path, safe_serialization=True)
+    return path
+
+
+def sentiment_rows(n: int, seed: int = 0) -> list[dict]:
+    """Sentences whose label is carried by one sentiment word: learnable in a few steps."""
+    rng = random.Random(seed)
+    rows = []
+    for i in range(n):
+        label = i % 2
+        word = rng.choice(POSITIVE if label else NEGATIVE)
+        words = rng.sample(FILLER, 4) + [word]
+        rng.shuffle(words)
+        rows.append({"text": " ".join(words), "label": "pos" if label else "neg"})
+    return rows
+
+
+def write_csv(path: Path, rows: list[dict], delimiter: str = ",") -> Path:
+    import csv
+
+    with open(path, "w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=list(rows[0]), delimiter=delimiter)
+        writer.writeheader()
+        writer.writerows(rows)
+    return path
+
+
+def ner_conll(path: Path, n: int = 60, seed: int = 0) -> Path:
+    rng = random.Random(seed)
+    lines = []
+    for _ in range(n):
+        sent = [("john", "B-person"), ("works", "O"), ("at", "O"), ("acme", "B-company")]
+        if rng.random() < 0.5:
+            sent = [("the", "O"), ("film", "O"), ("was", "O"), ("in", "O"), ("paris", "B-loc")]
+        lines += [f"{t}\t{g}" for t, g in sent] + [""]
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+
+def squad_json(path: Path, n: int = 40) -> Path:
+    paragraphs = []
+    for i in range(n):
+        ctx = "paris is the capital of france and john works at acme"
+        qas = [{"id": f"q{i}", "question": "what is the capital of france",
+                "answers": [{"text": "paris", "answer_start": 0}]}]
+        if i % 2:
+            qas = [{"id": f"q{i}", "question": "where john works",
+                    "answers": [{"text": "acme", "answer_start": ctx.index("acme")}]}]
+        paragraphs.append({"context": ctx, "qas": qas})
+    path.write_text(json.dumps({"data": [{"title": "t", "paragraphs": paragraphs}]}))
+    return path
+
+
+def run_cli(*args) -> tuple[int, str]:
+    """`edgebert ARGS` in-process: (exit code, output); a crash re-raises its exception."""
+    from edgebert.cli import main
+
+    res = CliRunner().invoke(main, [str(a) for a in args])
+    if res.exception and not isinstance(res.exception, SystemExit):
+        raise res.exception
+    return res.exit_code, res.output
+
+
+def finetune(tiny_bert, task, out, *extra) -> dict:
+    """`edgebert finetune` with FAST settings; returns metrics.json."""
+    code, output = run_cli("finetune", "--model", tiny_bert, "--task", task, "--out", out,
+                           *FAST, *extra)
+    assert code == 0, output
+    return json.loads((Path(out) / "metrics.json").read_text())
