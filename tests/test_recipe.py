@@ -72,3 +72,37 @@ def test_resolved_recipe_round_trips():
 
     again = build(Recipe, yaml.safe_load(yaml.safe_dump(to_dict(r))))
     assert to_dict(again) == to_dict(r)
+
+
+def test_every_stage_option_has_a_recipe_entry_or_a_reason():
+    """A recipe entry carries its stage config's options (compress passes what they share),
+    so an option added to a stage and not to its recipe entry fails here, not silently."""
+    import dataclasses
+
+    from edgebert.compress.recipe import (RUN_SUPPLIED, ExportRecipe, PruneRecipe, QuantizeRecipe,
+                                          StudentRecipe, TeacherRecipe)
+    from edgebert.config import (DistillConfig, ExportConfig, FinetuneConfig, PruneConfig,
+                                 QuantizeConfig)
+
+    not_in_recipes = {  # what compress does not do with that stage, by design
+        DistillConfig: {"student", "corpus", "augment_file", "max_length"},
+    }
+    pairs = [(TeacherRecipe, FinetuneConfig), (StudentRecipe, DistillConfig),
+             (PruneRecipe, PruneConfig), (QuantizeRecipe, QuantizeConfig),
+             (ExportRecipe, ExportConfig)]
+    for entry, config in pairs:
+        names = {f.name for f in dataclasses.fields(entry)}
+        missing = ({f.name for f in dataclasses.fields(config)} - RUN_SUPPLIED - names
+                   - not_in_recipes.get(config, set()))
+        assert not missing, f"{entry.__name__} lacks {sorted(missing)} of {config.__name__}"
+
+
+def test_recipe_options_reach_the_stage():
+    from edgebert.compress.recipe import PruneRecipe, QuantizeRecipe, stage_options
+    from edgebert.config import PruneConfig, QuantizeConfig
+
+    q = stage_options(QuantizeRecipe(target="arm64", mode="static", fuse=False,
+                                     calibration_examples=8, engine="ort"), QuantizeConfig)
+    assert q["fuse"] is False and q["calibration_examples"] == 8 and "target" not in q
+    p = stage_options(PruneRecipe(heads=0.5, scope="global", importance_batches=4), PruneConfig)
+    assert p["scope"] == "global" and p["importance_batches"] == 4 and "name" not in p

@@ -18,8 +18,8 @@ import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from edgebert.config import (Calibration, DistillLossConfig, ExportFormat, QuantMode, Recover,
-                             TaskConfig, TrainConfig, _check, choices, to_dict)
+from edgebert.config import (Calibration, DistillLossConfig, Engine, ExportFormat, QuantMode,
+                             Recover, Scope, TaskConfig, TrainConfig, _check, choices, to_dict)
 from edgebert.errors import UserError
 from edgebert.quantize.presets import PRESETS
 
@@ -78,6 +78,13 @@ class PruneRecipe:
     """Unstructured magnitude sparsity (zeros compress on disk; no speed on stock runtimes)."""
     recover: Recover = "distill"
     """none, finetune, or distill (from the run's teacher)."""
+    scope: Scope = "layer"
+    """Head ranking: layer (the same count removed in each layer; keeps ONNX fusions) or
+    global (the least important anywhere; layers end up with different head counts)."""
+    sparsity_scope: Scope = "global"
+    """Magnitude threshold: global (one over all encoder matrices) or layer (one per matrix)."""
+    importance_batches: int = 32
+    """Training batches used to rank heads and FFN neurons."""
     loss: DistillLossConfig = field(default_factory=DistillLossConfig)
     train: TrainConfig = _one_epoch(1e-4)
 
@@ -94,6 +101,13 @@ class QuantizeRecipe:
     """Static mode: minmax, entropy or percentile."""
     max_drop: float = 1.0
     """Largest dev drop (points) against the FP32 parent before nodes fall back to FP32."""
+    calibration_examples: int = 256
+    """Static mode: training examples used to calibrate activation ranges."""
+    fuse: bool = True
+    """Apply ONNX Runtime's BERT fusions (Attention, SkipLayerNorm, BiasGelu) first."""
+    engine: Engine = "ort"
+    """ort (ONNX Runtime INT8 with its per-node guard) or inc (Intel Neural Compressor's
+    INT8 PyTorch program, x86 only)."""
 
 
 @dataclass
@@ -105,6 +119,12 @@ class ExportRecipe:
     int8/<target> (a target of `quantize`, native included)."""
     with_tokenizer: bool = False
     """onnx / ort: the tokenizer inside the file (strings in, labels out)."""
+    opset: int = 17
+    """ONNX opset."""
+    max_abs_diff: float = 1e-3
+    """Largest |delta logits| against the parent on dev examples before refusing."""
+    min_agreement: float = 0.999
+    """Smallest top-1 agreement with the parent on dev examples before refusing."""
 
 
 @dataclass
@@ -168,6 +188,18 @@ class Recipe:
         if self.prune:
             return self.prune[-1].name
         return self.students[-1].name if self.students else "teacher"
+
+
+RUN_SUPPLIED = {"model", "out", "teacher", "task", "target"}
+"""Stage-config fields `compress` fills from the run (paths, the run's task and teacher,
+the resolved target), not from a recipe entry."""
+
+
+def stage_options(entry, config_cls) -> dict:
+    """The options a recipe entry sets for its stage: every field the entry shares with the
+    stage's config, except what the run supplies. A field added to both flows through."""
+    mine = {f.name for f in dataclasses.fields(config_cls)} - RUN_SUPPLIED
+    return {f.name: getattr(entry, f.name) for f in dataclasses.fields(entry) if f.name in mine}
 
 
 def build(cls, data, where: str = ""):

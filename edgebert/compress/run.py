@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from edgebert import artifact
-from edgebert.compress.recipe import Recipe
+from edgebert.compress.recipe import Recipe, stage_options
 from edgebert.config import (DistillConfig, ExportConfig, FinetuneConfig, PruneConfig,
                              QuantizeConfig, TrimVocabConfig, to_dict)
 from edgebert.errors import UserError
@@ -46,26 +46,23 @@ def plan(recipe: Recipe, run: Path, log) -> list[Step]:
         steps.append(Step(f"copy the fine-tuned teacher {teacher.model}", paths["teacher"],
                           lambda: _copy_teacher(teacher.model, paths["teacher"], log)))
     else:
-        cfg = FinetuneConfig(model=teacher.model, out=str(paths["teacher"]),
-                             max_length=teacher.max_length, task=recipe.task, train=teacher.train)
+        cfg = FinetuneConfig(model=teacher.model, out=str(paths["teacher"]), task=recipe.task,
+                             **stage_options(teacher, FinetuneConfig))
         steps.append(Step(f"fine-tune the teacher from {teacher.model}", paths["teacher"],
                           _call("edgebert.teacher.finetune", "finetune", cfg, log)))
     for s in recipe.students:
         paths[s.name] = run / s.name
         cfg = DistillConfig(teacher=str(paths["teacher"]), out=str(paths[s.name]),
-                            layers=s.layers, hidden_size=s.hidden_size, heads=s.heads, ffn=s.ffn,
-                            augment=s.augment, loss=s.loss, train=s.train)
+                            **stage_options(s, DistillConfig))
         shape = f"layers {s.layers}" if s.layers else "every other layer"
         steps.append(Step(f"distil {s.name} ({shape})", paths[s.name],
                           _call("edgebert.distill.distill", "distill", cfg, log)))
     for p in recipe.prune:
         parent = p.model or (recipe.students[-1].name if recipe.students else "teacher")
         paths[p.name] = run / p.name
-        cfg = PruneConfig(model=str(paths[parent]), out=str(paths[p.name]), heads=p.heads,
-                          ffn=p.ffn, drop_layers=p.drop_layers, sparsity=p.sparsity,
-                          recover=p.recover,
+        cfg = PruneConfig(model=str(paths[parent]), out=str(paths[p.name]),
                           teacher=str(paths["teacher"]) if p.recover == "distill" else None,
-                          loss=p.loss, train=p.train)
+                          **stage_options(p, PruneConfig))
         steps.append(Step(f"prune {parent} into {p.name}", paths[p.name],
                           _call("edgebert.prune.stage", "prune", cfg, log)))
 
@@ -90,15 +87,14 @@ def plan(recipe: Recipe, run: Path, log) -> list[Step]:
         name = target if targets.count(target) == 1 else f"{target}-{q.mode}"
         out = run / "int8" / name
         int8.setdefault(f"int8/{q.target}", out)
-        cfg = QuantizeConfig(model=str(src), out=str(out), target=target, mode=q.mode,
-                             calibration=q.calibration, max_drop=q.max_drop)
+        cfg = QuantizeConfig(model=str(src), out=str(out), target=target,
+                             **stage_options(q, QuantizeConfig))
         steps.append(Step(f"INT8 {q.mode} for {target} from {src.name}", out,
                           _call("edgebert.quantize.stage", "quantize", cfg, log)))
     for e in recipe.export:
         src = int8[e.model] if e.model in int8 else deployable(e.model)
         out = run / "export" / (e.format + ("-text" if e.with_tokenizer else ""))
-        cfg = ExportConfig(model=str(src), out=str(out), format=e.format,
-                           with_tokenizer=e.with_tokenizer)
+        cfg = ExportConfig(model=str(src), out=str(out), **stage_options(e, ExportConfig))
         what = f"{e.format} with the tokenizer inside" if e.with_tokenizer else e.format
         steps.append(Step(f"export {src.name} to {what}", out,
                           _call("edgebert.export.stage", "export", cfg, log)))
