@@ -201,3 +201,35 @@ def test_inc_engine_writes_an_int8_program_that_evaluates_and_benches(tiny_teach
     code, output = run_cli("quantize", "--model", tiny_teacher, "--engine", "inc", "--target",
                            "arm64", "--out", tmp_path / "arm")
     assert code == 2 and "targets x86" in output and not (tmp_path / "arm").exists()
+
+
+def test_head_counts_are_pinned_into_minus_one_reshapes(tmp_path):
+    """transformers 5 reshapes q/k/v to (..., -1, head_size); the export writes the count
+    (projection width / head size) so ORT's fuser sees each layer's own heads."""
+    import numpy as np
+    from onnx import TensorProto, helper
+
+    from edgebert.export.onnx import pin_head_counts
+
+    w = numpy_helper.from_array(np.ones((8, 4), np.float32), "W")  # 4 wide: 2 heads of 2
+    b = numpy_helper.from_array(np.zeros(4, np.float32), "b")
+    parts = [numpy_helper.from_array(np.array([v], np.int64), f"p{i}")
+             for i, v in enumerate((0, 0, -1, 2))]
+    nodes = [helper.make_node("MatMul", ["x", "W"], ["xw"]),
+             helper.make_node("Add", ["xw", "b"], ["q"]),
+             helper.make_node("Concat", [p.name for p in parts], ["shape"], axis=0),
+             helper.make_node("Reshape", ["q", "shape"], ["y"])]
+    graph = helper.make_graph(
+        nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["B", "S", 8])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)], [w, b, *parts])
+    path = tmp_path / "m.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), path)
+    assert pin_head_counts(path) == 1
+    model = onnx.load(path)
+    concat = next(n for n in model.graph.node if n.op_type == "Concat")
+    pinned = next(i for i in model.graph.initializer if i.name == concat.input[2])
+    assert numpy_helper.to_array(pinned).tolist() == [2]
+    assert "p2" not in {i.name for i in model.graph.initializer}  # the -1 is gone
+    out = session(path).run(None, {"x": np.ones((1, 3, 8), np.float32)})[0]
+    assert out.shape == (1, 3, 2, 2)
+    assert pin_head_counts(path) == 0  # already pinned: nothing to do

@@ -73,13 +73,14 @@ def pin_head_counts(path: Path) -> int:
         width = _projection_width(node.input[0], producer, consts)
         if heads is None or size is None or width is None or heads.size != 1 or size.size != 1:
             continue
-        if int(heads.reshape(-1)[0]) != -1 or size.reshape(-1)[0] <= 0:
+        head_size = int(size.reshape(-1)[0])
+        if int(heads.reshape(-1)[0]) != -1 or head_size <= 0:
             continue
-        name = f"edgebert_heads_{width // int(size.reshape(-1)[0])}"
+        count = np.array([width // head_size], dtype=heads.dtype)
+        name = f"edgebert_heads_{count[0]}"
         if name not in consts:
-            graph.initializer.append(numpy_helper.from_array(
-                np.array([width // int(size.reshape(-1)[0])], dtype=heads.dtype), name))
-            consts[name] = heads
+            graph.initializer.append(numpy_helper.from_array(count, name))
+            consts[name] = count
         replaced.add(concat.input[2])
         concat.input[2] = name
         changed += 1
