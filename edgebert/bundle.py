@@ -17,6 +17,7 @@ from pathlib import Path
 from edgebert import artifact
 from edgebert.artifacts_io import open_artifact
 from edgebert.errors import UserError
+from edgebert.kinds import kind
 from edgebert.runtime import KINDS, SCHEMA, Model, sha256
 
 
@@ -81,14 +82,15 @@ def bundle(model: str, out: str, log=print) -> Path:
 
 
 def _check(runtime: Model, opened, model_file: Path, metrics: dict, log) -> None:
-    """The runtime's dev accuracy must be the model file's (classification kinds)."""
-    if opened.kind not in ("classification", "pair"):
-        return
+    """The runtime's dev accuracy must be the model file's (kinds that pick one class or
+    choice per example)."""
+    task = kind(opened.kind)
     dev = opened.task.splits["dev"]
-    texts = [ex.text for ex in dev]
-    pairs = [ex.text_pair for ex in dev] if opened.kind == "pair" else None
-    got = runtime.predict(texts, pairs)
-    acc = sum(runtime.labels.index(g["label"]) == ex.label for g, ex in zip(got, dev)) / len(dev)
+    inputs = task.check_inputs(dev)
+    if inputs is None:
+        return
+    got = runtime.predict(**inputs)
+    acc = sum(task.chosen(g, runtime.labels) == ex.label for g, ex in zip(got, dev)) / len(dev)
     if runtime.text_in_graph:  # its export scored it one text at a time already
         want = metrics["dev"]["accuracy"]
     else:

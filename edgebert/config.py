@@ -135,10 +135,11 @@ class TaskConfig:
     def __post_init__(self):
         _check_choices(self)
         _check(self.limit is None or self.limit > 0, "--limit", "must be > 0")
-        roles = {"text", "text_pair", "label", "tokens", "tags"}
-        unknown = sorted(set(self.columns) - roles)
+        from edgebert.kinds import ROLES
+
+        unknown = sorted(set(self.columns) - set(ROLES))
         _check(not unknown, "--columns",
-               f"unknown role(s) {', '.join(unknown)}; roles are {', '.join(sorted(roles))}")
+               f"unknown role(s) {', '.join(unknown)}; roles are {', '.join(ROLES)}")
 
 
 @dataclass

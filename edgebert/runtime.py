@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from edgebert.kinds import KINDS as ALL_KINDS
+from edgebert.kinds import kind
 
 SCHEMA = "edgebert.bundle/1"
 KINDS = tuple(name for name, k in ALL_KINDS.items() if k.served)
@@ -100,6 +101,7 @@ class Model:
         if verify_hashes:
             verify(self.root, self.manifest)
         self.kind = self.manifest["kind"]
+        self.task = kind(self.kind)
         self.labels = list(self.manifest.get("labels") or [])
         self.max_length = int(self.manifest["max_length"])
         self.batch_size = batch_size
@@ -114,12 +116,13 @@ class Model:
         from tokenizers import Tokenizer
 
         self.tokenizer = Tokenizer.from_file(str(_inside(self.root, "tokenizer.json")))
-        self.tokenizer.enable_truncation(self.max_length)
+        self.tokenizer.enable_truncation(self.max_length, strategy=self.task.truncation)
         self.tokenizer.no_padding()  # padded per batch below, to the batch's longest text
 
-    def _encode(self, texts: list[str], pairs: list[str] | None):
-        items = list(zip(texts, pairs)) if pairs is not None else texts
-        encs = self.tokenizer.encode_batch(items)
+    def _encode(self, seqs: list, items: int):
+        """Token ids of every sequence, padded to the longest: [items, L], or
+        [items, choices, L] where the model takes several sequences per input."""
+        encs = self.tokenizer.encode_batch(seqs)
         width = max(len(e.ids) for e in encs)
         ids = np.full((len(encs), width), self.pad_id, dtype=np.int64)
         mask = np.zeros_like(ids)
@@ -127,71 +130,43 @@ class Model:
         for i, e in enumerate(encs):
             n = len(e.ids)
             ids[i, :n], mask[i, :n], types[i, :n] = e.ids, e.attention_mask, e.type_ids
+        shape = self.task.input_shape(items, width)
         feed = {"input_ids": ids, "attention_mask": mask, "token_type_ids": types}
-        return encs, {k: v for k, v in feed.items() if k in self.inputs}
+        return encs, {k: v.reshape(shape) for k, v in feed.items() if k in self.inputs}
 
-    def predict(self, texts: list[str] | str, pairs: list[str] | None = None) -> list[dict]:
-        """Labels and scores (classification, pair), a value (regression), or tags
-        with character offsets (ner), for each text; long texts are truncated."""
-        if isinstance(texts, str):
-            texts = [texts]
-        texts = _strings(texts, "texts")
-        if pairs is not None:
-            if self.kind != "pair" or len(pairs) != len(texts):
-                raise ValueError("pairs: only for a sentence-pair model, one per text")
-            pairs = _strings(pairs, "pairs")
-        elif self.kind == "pair":
-            raise ValueError("this is a sentence-pair model: pass pairs=[...]")
+    def predict(self, texts: list[str] | str, pairs: list[str] | None = None,
+                choices: list[list[str]] | None = None) -> list[dict]:
+        """For each text: labels and scores (classification, pair), a value (regression),
+        tags with character offsets (ner), or, for a multiple-choice model given
+        contexts and `choices` (a list of candidate texts per context), the chosen
+        index, its text and each choice's score. Long texts are truncated."""
+        items = self.task.serve_items(texts, pairs, choices)
         if self.text_in_graph:
-            return [self._from_text(t, pairs[i] if pairs else None) for i, t in enumerate(texts)]
+            return [self._from_text(given, seqs[0]) for given, seqs in items]
         out: list[dict] = []
-        for i in range(0, len(texts), self.batch_size):
-            chunk = texts[i:i + self.batch_size]
-            encs, feed = self._encode(chunk, pairs[i:i + self.batch_size] if pairs else None)
-            logits = self.session.run(None, feed)[0]
-            out += [self._result(logits[j], encs[j], chunk[j]) for j in range(len(chunk))]
+        for i in range(0, len(items), self.batch_size):
+            chunk = items[i:i + self.batch_size]
+            if len({len(seqs) for _, seqs in chunk}) > 1:  # choice counts differ: one by one
+                for item in chunk:
+                    out += self._run([item])
+            else:
+                out += self._run(chunk)
         return out
 
-    def _from_text(self, text: str, pair: str | None) -> dict:
-        """One string through the one-file model (batch 1, its tokenizer op's limit)."""
+    def _run(self, chunk: list[tuple]) -> list[dict]:
+        seqs = [s for _, ss in chunk for s in ss]
+        encs, feed = self._encode(seqs, len(chunk))
+        logits = self.session.run(None, feed)[0]
+        per = len(seqs) // len(chunk)
+        return [self.task.serve_result(logits[j], encs[j * per:(j + 1) * per], given,
+                                       self.labels) for j, (given, _) in enumerate(chunk)]
+
+    def _from_text(self, given, seq) -> dict:
+        """One string (or pair) through the one-file model (batch 1, its tokenizer op's
+        limit)."""
+        text, pair = (seq, None) if isinstance(seq, str) else seq
         out = dict(zip(self.outputs, self.session.run(None, text_feed(text, pair))))
-        if self.kind == "regression":
-            return {"value": float(out["value"][0])}
-        if self.kind == "ner":  # per token: the graph has no word ids ([CLS]/[SEP] dropped)
-            return {"entities": [
-                {"word": text[a:b], "start": int(a), "end": int(b), "tag": str(tag),
-                 "score": float(p)}
-                for tag, p, (a, b) in zip(out["tags"], out["tag_scores"], out["offsets"])
-                if b > a]}
-        scores = out["scores"][0].astype(np.float64)
-        return {"label": str(out["label"][0]), "score": float(out["score"][0]),
-                "scores": {name: float(v) for name, v in zip(self.labels, scores)}}
-
-    def _result(self, logits: np.ndarray, enc, text: str) -> dict:
-        if self.kind == "regression":
-            return {"value": float(logits.reshape(-1)[0])}
-        if self.kind == "ner":
-            return {"entities": self._tags(logits, enc, text)}
-        p = _softmax(logits.astype(np.float64))
-        best = int(p.argmax())
-        return {"label": self.labels[best], "score": float(p[best]),
-                "scores": {name: float(v) for name, v in zip(self.labels, p)}}
-
-    def _tags(self, logits: np.ndarray, enc, text: str) -> list[dict]:
-        """One tag per word (its first sub-token), with character offsets into `text`."""
-        first: dict[int, int] = {}  # word -> its first token
-        end: dict[int, int] = {}  # word -> where its last piece ends
-        for t, (word, (_, stop)) in enumerate(zip(enc.word_ids, enc.offsets)):
-            if word is not None:
-                first.setdefault(word, t)
-                end[word] = stop
-        words = []
-        for word, t in first.items():
-            p = _softmax(logits[t].astype(np.float64))
-            best, start = int(p.argmax()), enc.offsets[t][0]
-            words.append({"word": text[start:end[word]], "start": start, "end": end[word],
-                          "tag": self.labels[best], "score": float(p[best])})
-        return words
+        return self.task.text_result(out, text, self.labels)
 
 
 def text_feed(text: str, pair: str | None = None) -> dict:
@@ -203,19 +178,6 @@ def text_feed(text: str, pair: str | None = None) -> dict:
     return feed
 
 
-def _softmax(x: np.ndarray) -> np.ndarray:
-    e = np.exp(x - x.max())
-    return e / e.sum()
-
-
 def load(bundle: str | Path, threads: int | None = None, batch_size: int = 32) -> Model:
     """Open a bundle written by `edgebert bundle` (hashes checked)."""
     return Model(bundle, threads=threads, batch_size=batch_size)
-
-
-def _strings(values, name: str) -> list[str]:
-    """The inputs as they are: a None or a number is a caller's bug, not text to classify."""
-    bad = [i for i, v in enumerate(values) if not isinstance(v, str)]
-    if bad:
-        raise TypeError(f"{name}: item {bad[0]} is {type(values[bad[0]]).__name__}, not str")
-    return list(values)

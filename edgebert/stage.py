@@ -13,8 +13,10 @@ from pathlib import Path
 from edgebert import artifact
 from edgebert.config import TrainConfig
 from edgebert.data.encode import Encoded, collate, encode
+from edgebert.data.features import sequences
 from edgebert.data.tasks import Task
 from edgebert.errors import UserError
+from edgebert.kinds import kind
 from edgebert.modeling import count_params, save_pretrained
 from edgebert.predict import logits, score, torch_forward
 
@@ -37,7 +39,7 @@ class Prepared:
 def prepare(task: Task, tokenizer, max_length: int, log=print) -> Prepared:
     encoded = {s: encode(task, s, tokenizer, max_length) for s in task.splits}
     for split, enc in encoded.items():
-        if enc.truncated and task.kind != "qa":
+        if enc.truncated and not kind(task.kind).windows:
             log(f"{split}: {enc.truncated} of {len(task.splits[split])} examples truncated "
                 f"to {max_length} tokens")
     _check_unknown(encoded["train"], tokenizer)
@@ -53,7 +55,8 @@ def _check_unknown(train: Encoded, tokenizer) -> None:
     unk, special = tokenizer.unk_token_id, set(tokenizer.all_special_ids) - {tokenizer.unk_token_id}
     if unk is None:
         return  # byte-level tokenizers have no unknown token
-    tokens = [t for f in train.features for t in f["input_ids"] if t not in special]
+    tokens = [t for f in train.features for seq in sequences(f) for t in seq
+              if t not in special]
     share = sum(t == unk for t in tokens) / max(len(tokens), 1)
     if share > MOSTLY_UNKNOWN:
         raise UserError(f"the tokenizer ({tokenizer.name_or_path}) maps {share:.0%} of the "

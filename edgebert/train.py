@@ -34,6 +34,7 @@ from safetensors.torch import load_model, save_model
 from tqdm.auto import tqdm
 
 from edgebert.config import TrainConfig
+from edgebert.data.features import length
 
 LossFn = Callable[[torch.nn.Module, dict], dict]
 """(model, batch) -> {"loss": tensor, other named scalars to log}."""
@@ -266,7 +267,7 @@ def _group_by_length(order: list[int], features: list[dict], batch: int,
     sorted_order = []
     for i in range(0, len(order), window):
         chunk = order[i:i + window]
-        sorted_order += sorted(chunk, key=lambda j: -len(features[j].get("input_ids", ())))
+        sorted_order += sorted(chunk, key=lambda j: -length(features[j]))
     batches = [sorted_order[i:i + batch] for i in range(0, len(sorted_order), batch)]
     perm = torch.randperm(len(batches), generator=generator).tolist()
     return [j for b in perm for j in batches[b]]

@@ -138,12 +138,14 @@ def test_trim_vocab_keeps_outputs_on_kept_text(teacher, tmp_path):
 
 
 def test_hard_loss_ignores_unlabeled_rows():
-    from edgebert.distill.losses import hard_loss
+    from edgebert.kinds import kind
+
+    hard_loss = kind("classification").hard_loss
 
     logits = torch.randn(4, 2, requires_grad=True)
-    none = hard_loss(logits, {"labels": torch.full((4,), -100)}, "classification")
+    none = hard_loss(logits, {"labels": torch.full((4,), -100)}, {})
     assert float(none.detach()) == 0.0 and not torch.isnan(none)
-    some = hard_loss(logits, {"labels": torch.tensor([1, -100, 0, -100])}, "classification")
+    some = hard_loss(logits, {"labels": torch.tensor([1, -100, 0, -100])}, {})
     ref = torch.nn.functional.cross_entropy(logits[[0, 2]], torch.tensor([1, 0]))
     assert torch.allclose(some, ref)
 

@@ -48,9 +48,10 @@ def time_pytorch(path: str, batch: int, seq: int, threads: int, warmup: int, run
     model = from_pretrained(getattr(transformers, arch), path).eval()
     g = torch.Generator().manual_seed(0)
     low, high = _id_range(str(Path(path) / "model.safetensors"))
-    inputs = {"input_ids": torch.randint(low, high, (batch, seq), generator=g),
-              "attention_mask": torch.ones(batch, seq, dtype=torch.long),
-              "token_type_ids": torch.zeros(batch, seq, dtype=torch.long)}
+    shape = _shape(path, batch, seq)
+    inputs = {"input_ids": torch.randint(low, high, shape, generator=g),
+              "attention_mask": torch.ones(shape, dtype=torch.long),
+              "token_type_ids": torch.zeros(shape, dtype=torch.long)}
     samples = []
     with torch.inference_mode():
         for i in range(warmup + runs):
@@ -72,9 +73,10 @@ def time_onnx(path: str, batch: int, seq: int, threads: int, warmup: int, runs: 
     sess = session(path, threads, custom_ops=text is not None)
     rng = np.random.default_rng(0)
     low, high = _id_range(path)
-    feeds = {"input_ids": rng.integers(low, high, (batch, seq), dtype=np.int64),
-             "attention_mask": np.ones((batch, seq), np.int64),
-             "token_type_ids": np.zeros((batch, seq), np.int64),
+    shape = _shape(path, batch, seq)
+    feeds = {"input_ids": rng.integers(low, high, shape, dtype=np.int64),
+             "attention_mask": np.ones(shape, np.int64),
+             "token_type_ids": np.zeros(shape, np.int64),
              "text": text, "text_pair": text}
     feeds = {i.name: feeds[i.name] for i in sess.get_inputs()}
     samples = []
@@ -102,6 +104,19 @@ def _text_input(model_file: str, batch: int, seq: int):
     vocab = json.loads(Path(model_file).with_name("tokenizer.json").read_text())["model"]["vocab"]
     word = "the" if "the" in vocab else next(w for w in vocab if w.isalpha() and w.islower())
     return np.array([" ".join([word] * (seq - 2))], dtype=object)
+
+
+def _shape(path: str, batch: int, seq: int) -> tuple[int, ...]:
+    """Each input's shape: [batch, seq], or what the artifact's task kind feeds (multiple
+    choice: [batch, choices, seq]), read from the stage.json beside the model."""
+    from pathlib import Path
+
+    from edgebert.kinds import kind
+
+    p = Path(path)
+    stage = (p if p.is_dir() else p.parent) / "stage.json"
+    task = json.loads(stage.read_text()).get("task") if stage.exists() else None
+    return kind(task["kind"]).input_shape(batch, seq) if task else (batch, seq)
 
 
 def _id_range(model_file: str) -> tuple[int, int]:
@@ -147,8 +162,9 @@ def time_torchscript(path: str, batch: int, seq: int, threads: int, warmup: int,
         module = torch.jit.load(path, map_location="cpu").eval()
     low, high = _id_range(path)
     g = torch.Generator().manual_seed(0)
-    args = (torch.randint(low, high, (batch, seq), generator=g),
-            torch.ones(batch, seq, dtype=torch.long), torch.zeros(batch, seq, dtype=torch.long))
+    shape = _shape(path, batch, seq)
+    args = (torch.randint(low, high, shape, generator=g),
+            torch.ones(shape, dtype=torch.long), torch.zeros(shape, dtype=torch.long))
     samples = []
     with torch.inference_mode():
         for i in range(warmup + runs):

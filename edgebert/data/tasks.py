@@ -22,36 +22,11 @@ from pathlib import Path
 from edgebert.config import TaskConfig
 from edgebert.data.split import split_grouped
 from edgebert.errors import UserError
-from edgebert.kinds import kind
+from edgebert.kinds import KINDS, QAExample, TextExample, TokenExample, kind
+from edgebert.kinds.tokens import read_conll, tag_names, to_token_example
 from edgebert.sources import resolve_data
 
-
-@dataclass
-class TextExample:
-    """One sentence (or sentence pair) with a class index or a regression target."""
-
-    text: str
-    label: int | float
-    text_pair: str | None = None
-    group: str | None = None
-    """What the split keeps together (the movie, for Rotten Tomatoes)."""
-
-
-@dataclass
-class TokenExample:
-    """One pre-split sentence with one tag index per token."""
-
-    tokens: list[str]
-    tags: list[int]
-
-
-@dataclass
-class QAExample:
-    id: str
-    question: str
-    context: str
-    answers: list[tuple[int, str]]
-    """(character start in context, answer text); SQuAD dev sets give several."""
+__all__ = ["QAExample", "Task", "TextExample", "TokenExample", "load_task"]
 
 
 @dataclass
@@ -59,7 +34,8 @@ class Task:
     name: str
     kind: str
     labels: list[str]
-    """Class names (classification, pair), tag names (ner); empty for regression and qa."""
+    """Class names (classification, pair), tag names (ner); empty for regression, qa and
+    multiple choice."""
     splits: dict[str, list]
 
     @property
@@ -82,8 +58,7 @@ def load_task(cfg: TaskConfig) -> Task:
     else:
         path = resolve_data(cfg.name)
         if cfg.kind is None:
-            raise UserError(f"{path}: a local task needs --kind "
-                            f"(classification, pair, regression, ner or qa)")
+            raise UserError(f"{path}: a local task needs --kind ({', '.join(KINDS)})")
         task = _local(path, cfg)
     if cfg.limit:
         rng = random.Random(cfg.seed)
@@ -111,9 +86,10 @@ def _rotten_tomatoes(seed: int) -> Task:
 
 
 def _wnut(seed: int) -> Task:
-    sentences = _read_conll(resolve_data("wnut-ner"))
-    labels = _tag_names(sentences, "wnut-ner")
-    examples = [_to_token_example(s, labels, "wnut-ner") for s in sentences]
+    path = resolve_data("wnut-ner")
+    sentences = read_conll(path, _read_text(path))
+    labels = tag_names(sentences, "wnut-ner")
+    examples = [to_token_example(s, labels, "wnut-ner") for s in sentences]
     return Task("wnut-ner", "ner", labels, split_grouped(examples, seed))
 
 
@@ -144,39 +120,9 @@ def _local(path: Path, cfg: TaskConfig) -> Task:
     return _build(path, cfg.kind, raw, files)
 
 
-def _build(path: Path, kind: str, raw: dict[str, list], files: dict[str, Path]) -> Task:
-    if kind == "qa":
-        return Task(path.name, kind, [], raw)
-    if kind == "regression":
-        splits = {s: [TextExample(r["text"], _float(r, files[s]), r.get("text_pair"))
-                      for r in rows] for s, rows in raw.items()}
-        return Task(path.name, kind, [], splits)
-    if kind == "ner":
-        labels = _tag_names(raw["train"], files["train"])
-        return Task(path.name, kind, labels,
-                    {s: [_to_token_example(r, labels, files[s]) for r in rows]
-                     for s, rows in raw.items()})
-    labels = sorted({r["label"] for r in raw["train"]})
-    if len(labels) < 2:
-        raise UserError(f"{files['train']}: the training split has {len(labels)} distinct "
-                        f"label(s); classification needs at least 2")
-    index = {name: i for i, name in enumerate(labels)}
-    splits = {}
-    for s, rows in raw.items():
-        for r in rows:
-            if r["label"] not in index:
-                raise UserError(f"{files[s]}: {r['_where']}: label '{r['label']}' does not "
-                                f"occur in the training data ({', '.join(labels)})")
-        splits[s] = [TextExample(r["text"], index[r["label"]], r.get("text_pair")) for r in rows]
-    return Task(path.name, kind, labels, splits)
-
-
-def _float(row: dict, path: Path) -> float:
-    try:
-        return float(row["label"])
-    except ValueError:
-        raise UserError(f"{path}: {row['_where']}: regression target '{row['label']}' "
-                        f"is not a number") from None
+def _build(path: Path, kind_name: str, raw: dict[str, list], files: dict[str, Path]) -> Task:
+    labels, splits = kind(kind_name).build(raw, files)
+    return Task(path.name, kind_name, labels, splits)
 
 
 def _read_text(path: Path) -> str:
@@ -193,10 +139,10 @@ def _read_text(path: Path) -> str:
 def _read_file(path: Path, cfg: TaskConfig) -> list:
     """Rows of a local file as dicts with the roles the task kind needs."""
     text = _read_text(path)
-    if cfg.kind == "qa":
-        return _read_squad(path, text)
-    if cfg.kind == "ner" and path.suffix in (".txt", ".conll"):
-        return _read_conll(path, text)
+    task_kind = kind(cfg.kind)
+    special = task_kind.read_special(path, text)
+    if special is not None:
+        return special
     if path.suffix == ".jsonl":
         records = []
         for n, line in enumerate(text.splitlines(), 1):
@@ -218,83 +164,4 @@ def _read_file(path: Path, cfg: TaskConfig) -> list:
                         f".jsonl (or .txt/.conll for ner, .json for qa)")
     if not records:
         raise UserError(f"{path}: no rows after the header")
-    roles = kind(cfg.kind).roles
-    mapping = {role: cfg.columns.get(role, role) for role in roles}
-    missing = [f"{role} (column '{col}')" for role, col in mapping.items() if col not in columns]
-    if missing:
-        raise UserError(f"{path}: missing {', '.join(missing)}; columns are "
-                        f"{', '.join(map(str, columns))}; map them with --columns ROLE=COLUMN")
-    rows = []
-    for where, rec in records:
-        row = {"_where": where}
-        for role, col in mapping.items():
-            value = rec.get(col)
-            if value is None or (role == "label" and str(value).strip() == ""):
-                raise UserError(f"{path}: {where}: empty '{col}'")
-            row[role] = value if cfg.kind == "ner" else str(value)
-        rows.append(row)
-    return rows
-
-
-def _read_conll(path: Path, text: str | None = None) -> list[dict]:
-    """token<TAB>tag lines; a blank (or tab-only) line ends a sentence."""
-    text = _read_text(path) if text is None else text
-    sentences, tokens, tags = [], [], []
-    for n, line in enumerate(text.splitlines(), 1):
-        if not line.strip():
-            if tokens:
-                sentences.append({"tokens": tokens, "tags": tags, "_where": f"line {n}"})
-            tokens, tags = [], []
-            continue
-        parts = line.split("\t") if "\t" in line else line.split()
-        if len(parts) < 2:
-            raise UserError(f"{path}: line {n}: expected 'token<TAB>tag', got {line[:40]!r}")
-        tokens.append(parts[0])
-        tags.append(parts[-1].strip())
-    if tokens:
-        sentences.append({"tokens": tokens, "tags": tags, "_where": f"line {n}"})
-    if not sentences:
-        raise UserError(f"{path}: no sentences found")
-    return sentences
-
-
-def _tag_names(sentences: list[dict], where) -> list[str]:
-    tags = {t for s in sentences for t in s["tags"]}
-    bad = sorted(str(t) for t in tags if t != "O" and not str(t).startswith(("B-", "I-")))
-    if bad:
-        raise UserError(f"{where}: tags {', '.join(bad[:5])} are not BIO tags "
-                        f"(O, B-TYPE, I-TYPE)")
-    return ["O"] + sorted(tags - {"O"}, key=lambda t: (t[2:], t[0]))
-
-
-def _to_token_example(s: dict, labels: list[str], where) -> TokenExample:
-    index = {t: i for i, t in enumerate(labels)}
-    if len(s["tokens"]) != len(s["tags"]):
-        raise UserError(f"{where}: {s['_where']}: {len(s['tokens'])} tokens but "
-                        f"{len(s['tags'])} tags")
-    for t in s["tags"]:
-        if t not in index:
-            raise UserError(f"{where}: {s['_where']}: tag '{t}' does not occur in the training "
-                            f"data")
-    return TokenExample([str(t) for t in s["tokens"]], [index[t] for t in s["tags"]])
-
-
-def _read_squad(path: Path, text: str) -> list[QAExample]:
-    try:
-        doc = json.loads(text)
-        examples = []
-        for article in doc["data"]:
-            for para in article["paragraphs"]:
-                for qa in para["qas"]:
-                    answers = [(a["answer_start"], a["text"]) for a in qa["answers"]]
-                    if not answers:
-                        raise UserError(f"{path}: question {qa['id']} has no answer "
-                                        f"(unanswerable questions are not supported)")
-                    examples.append(QAExample(str(qa["id"]), qa["question"], para["context"],
-                                              answers))
-    except (json.JSONDecodeError, KeyError, TypeError) as err:
-        raise UserError(f"{path}: not SQuAD json ({type(err).__name__}: {err}); expected "
-                        f"data[].paragraphs[].qas[] with id, question, answers") from None
-    if not examples:
-        raise UserError(f"{path}: no questions")
-    return examples
+    return task_kind.rows(path, records, columns, cfg.columns)

@@ -16,6 +16,7 @@ from edgebert.data.tasks import load_task
 from edgebert.distill.losses import distill_loss, view
 from edgebert.distill.students import every_other, from_teacher_layers, layer_map, narrow
 from edgebert.errors import UserError
+from edgebert.kinds import KINDS, kind
 from edgebert.modeling import check_vocab, from_pretrained, head_class, load_tokenizer
 from edgebert.sources import resolve_model
 
@@ -111,8 +112,9 @@ def distill(cfg: DistillConfig, restart: bool = False, log=print) -> Path:
         proj = torch.nn.ModuleList(torch.nn.Linear(s_cfg.hidden_size, t_cfg.hidden_size)
                                    for _ in range(s_cfg.num_hidden_layers + 1))
     mapping = layer_map(s_cfg.num_hidden_layers, t_cfg.num_hidden_layers)
-    if (cfg.augment or cfg.augment_file) and task.kind not in ("classification", "pair"):
-        raise UserError(f"--augment: supported for classification and pair tasks, not "
+    if (cfg.augment or cfg.augment_file) and not kind(task.kind).augment:
+        raise UserError(f"--augment: supported for "
+                        f"{', '.join(k.name for k in KINDS.values() if k.augment)} tasks, not "
                         f"{task.kind}")
     data = stage.prepare(task, tokenizer, max_length, log)
     if cfg.augment or cfg.augment_file:

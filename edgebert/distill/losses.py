@@ -10,6 +10,7 @@ import torch
 import torch.nn.functional as F
 
 from edgebert.config import DistillLossConfig
+from edgebert.kinds import kind as task_kind
 
 
 def view(output) -> dict:
@@ -49,24 +50,16 @@ def hidden_mse(s: torch.Tensor, t: torch.Tensor, mask: torch.Tensor) -> torch.Te
     return (err * mask).sum() / mask.sum().clamp(min=1)
 
 
-def hard_loss(logits: torch.Tensor, batch: dict, kind: str) -> torch.Tensor:
-    """Cross entropy over the labeled rows only (augmented rows carry label -100); zero
-    for a batch without labels, where transformers' mean would be NaN."""
-    labels = batch["labels"]
-    known = labels != -100
-    if not bool(known.any()):
-        return logits.sum() * 0.0
-    return F.cross_entropy(logits[known], labels[known])
-
-
 def distill_loss(s_out: dict, t_out: dict, batch: dict, cfg: DistillLossConfig, kind: str,
                  mapping: list[int], proj: torch.nn.ModuleList | None = None) -> dict:
-    """The weighted loss and each of its terms (for logging).
+    """The weighted loss and each of its terms (for logging). `kind` is a task kind (its
+    own soft and hard terms), or "mlm" for general distillation.
 
     `mapping[i]` is the teacher hidden-state index (1-based layer) that student
     layer i+1 mimics; index 0 (embeddings) maps to 0.
     """
-    mask = batch["attention_mask"].float()
+    # one row per sequence, as the encoder sees them: [B, L], or [B * choices, L]
+    mask = batch["attention_mask"].flatten(0, -2).float()
     s_logits = s_out["logits"]
     t_logits = t_out["logits"].detach() if t_out["logits"] is not None else None
     terms: dict[str, torch.Tensor] = {}
@@ -74,17 +67,11 @@ def distill_loss(s_out: dict, t_out: dict, batch: dict, cfg: DistillLossConfig, 
         if kind == "mlm":  # vocabulary distributions at the masked positions only
             terms["kl"] = soft_kl(s_logits, t_logits, cfg.temperature,
                                   (batch["labels"] != -100).float())
-        elif kind == "regression":
-            terms["kl"] = F.mse_loss(s_logits, t_logits)
-        elif kind == "ner":
-            terms["kl"] = soft_kl(s_logits, t_logits, cfg.temperature, mask)
-        elif kind == "qa":  # distributions over positions, for start and for end
-            terms["kl"] = soft_kl(s_logits, t_logits, cfg.temperature, dim=1)
         else:
-            terms["kl"] = soft_kl(s_logits, t_logits, cfg.temperature)
-    if cfg.ce:
-        terms["ce"] = hard_loss(s_logits, batch, kind) if kind in ("classification", "pair") \
-            else s_out["loss"]  # the model's own loss: MLM, token, span or regression
+            terms["kl"] = task_kind(kind).soft_loss(s_logits, t_logits, batch, cfg.temperature)
+    if cfg.ce:  # MLM: the model's own loss
+        terms["ce"] = s_out["loss"] if kind == "mlm" else \
+            task_kind(kind).hard_loss(s_logits, batch, s_out)
     if cfg.cos or cfg.hidden_mse:
         pairs = [(0, 0)] + [(i + 1, j) for i, j in enumerate(mapping)]
         cos, mse = [], []

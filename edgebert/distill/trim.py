@@ -8,24 +8,17 @@ from pathlib import Path
 from edgebert import artifact
 from edgebert.config import TaskConfig, TrimVocabConfig, to_dict
 from edgebert.data.encode import encode
-from edgebert.data.tasks import QAExample, TextExample, TokenExample, load_task
+from edgebert.data.tasks import load_task
 from edgebert.distill.vocab import check_same_tokens, trim_embeddings_, trimmed_tokenizer, used_ids
 from edgebert.errors import UserError
+from edgebert.kinds import kind
 from edgebert.modeling import from_pretrained, head_class, load_tokenizer, save_pretrained
 from edgebert.predict import logits, score, torch_forward
 from edgebert.sources import resolve_data, resolve_model
 
 
-def texts_of(examples: list) -> list[str]:
-    out = []
-    for ex in examples:
-        if isinstance(ex, TextExample):
-            out += [ex.text] + ([ex.text_pair] if ex.text_pair else [])
-        elif isinstance(ex, TokenExample):
-            out += ex.tokens
-        elif isinstance(ex, QAExample):
-            out += [ex.question, ex.context]
-    return out
+def texts_of(examples: list, kind_name: str) -> list[str]:
+    return [text for ex in examples for text in kind(kind_name).texts(ex)]
 
 
 def trim_vocab(cfg: TrimVocabConfig, log=print) -> Path:
@@ -41,7 +34,7 @@ def trim_vocab(cfg: TrimVocabConfig, log=print) -> Path:
     t = record["task"]
     task = load_task(TaskConfig.from_record(t))
     tokenizer = load_tokenizer(source)
-    kept_texts = [x for s in cfg.splits for x in texts_of(task.splits[s])]
+    kept_texts = [x for s in cfg.splits for x in texts_of(task.splits[s], task.kind)]
     if cfg.corpus:
         path = resolve_data(cfg.corpus)
         try:

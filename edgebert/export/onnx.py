@@ -13,8 +13,6 @@ import numpy as np
 from edgebert import kinds
 from edgebert.predict import INPUTS, Forward
 
-AXES = {0: "batch", 1: "sequence"}
-
 
 def export_onnx(model, kind: str, path: Path, opset: int = 17) -> Path:
     """Write `model` as ONNX with inputs input_ids / attention_mask / token_type_ids.
@@ -30,16 +28,17 @@ def export_onnx(model, kind: str, path: Path, opset: int = 17) -> Path:
     # graph ORT's fuser does not match (Attention 0 of N), the eager one fuses. 4.x chose
     # the attention class at load, and its SDPA class traces to the fusable pattern.
     model.set_attn_implementation("eager")
-    ids = torch.full((2, 16), 5, dtype=torch.long)
+    task = kinds.kind(kind)
+    ids = torch.full(task.input_shape(2, 16), 5, dtype=torch.long)
     dummy = (ids, torch.ones_like(ids), torch.zeros_like(ids))
-    names = list(kinds.kind(kind).outputs)
-    out_axes = kinds.kind(kind).output_axes()
+    names = list(task.outputs)
+    in_axes, out_axes = task.input_axes(), task.output_axes()
     import warnings
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # tracer warnings about Python control flow in HF code
         torch.onnx.export(PlainOutputs(model, kind), dummy, str(path), input_names=list(INPUTS),
-                          output_names=names, dynamic_axes={k: AXES for k in INPUTS} | out_axes,
+                          output_names=names, dynamic_axes={k: in_axes for k in INPUTS} | out_axes,
                           opset_version=opset, dynamo=False)
     pin_head_counts(path)
     return path

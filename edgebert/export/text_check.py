@@ -15,16 +15,14 @@ import numpy as np
 
 from edgebert.errors import UserError
 from edgebert.formats import session
+from edgebert.kinds import kind
 from edgebert.export.text_graph import tokenizer_model
 from edgebert.runtime import text_feed as feed
 
 
 def texts(opened, split: str) -> list[tuple[str, str | None]]:
     """The raw strings an app would pass: NER words joined by spaces."""
-    examples = opened.task.splits[split]
-    if opened.kind == "ner":
-        return [(" ".join(ex.tokens), None) for ex in examples]
-    return [(ex.text, ex.text_pair) for ex in examples]
+    return [kind(opened.kind).raw_text(ex) for ex in opened.task.splits[split]]
 
 
 def _softmax(x: np.ndarray) -> np.ndarray:
@@ -41,6 +39,7 @@ def check(merged: Path, plain: Path, opened, split: str = "dev") -> dict:
     wanted = {i.name for i in ids_model.get_inputs()}
     names = [o.name for o in text_model.get_outputs()]
     labels = list(opened.task.labels or [])
+    style = kind(opened.kind).text_graph
     feats = opened.encode(split).features
     bad_ids, bad_preds, max_diff = [], [], 0.0
     for (text, pair), feat in zip(texts(opened, split), feats):
@@ -52,10 +51,10 @@ def check(merged: Path, plain: Path, opened, split: str = "dev") -> dict:
                             "graph": ids[at:at + 5], "tokenizers": feat["input_ids"][at:at + 5]})
         ref = ids_model.run(None, {k: np.array([feat[k]], dtype=np.int64) for k in wanted})[0][0]
         out = dict(zip(names, text_model.run(None, feed(text, pair))))
-        if opened.kind == "regression":
+        if style == "value":
             diff = abs(float(ref.reshape(-1)[0]) - float(out["value"][0]))
             same = diff <= 1e-4
-        elif opened.kind == "ner":
+        elif style == "tags":
             want = [labels[i] for i in ref.argmax(-1)]
             got = [str(t) for t in out["tags"]]
             same = want == got

@@ -31,12 +31,15 @@ from pathlib import Path
 import numpy as np
 
 from edgebert.errors import UserError
+from edgebert.kinds import KINDS
+from edgebert.kinds import kind as task_kind
 
 CONTRIB = "ai.onnx.contrib"
 DROPPED = "\x07"  # what a removed character maps to: a control the op itself drops
 CODE_POINTS = 0x30000  # the BMP and the two planes after it (beyond: unassigned, private)
-OUTPUTS = {"classification": ("label", "score", "scores"), "pair": ("label", "score", "scores"),
-           "regression": ("value",), "ner": ("tags", "tag_scores", "offsets")}
+OUTPUTS = {"labels": ("label", "score", "scores"), "value": ("value",),
+           "tags": ("tags", "tag_scores", "offsets")}
+"""Outputs of each kind of post-processing (`Kind.text_graph`)."""
 
 
 def settings(tokenizer_json: Path) -> dict:
@@ -183,7 +186,7 @@ def _front(b: _Builder, kind: str, tok: dict, max_length: int):
     from onnx import helper, TensorProto
 
     inputs = [helper.make_tensor_value_info("text", TensorProto.STRING, [1])]
-    if kind == "pair":
+    if "text_pair" in task_kind(kind).roles:
         inputs.append(helper.make_tensor_value_info("text_pair", TensorProto.STRING, [1]))
         ids, types, mask = _tokenize_pair(b, "text", "text_pair", tok, max_length)
         return inputs, ids, types, mask, None
@@ -215,8 +218,10 @@ def merge(model_path: Path, tokenizer_json: Path, kind: str, labels: list[str],
     import onnx
     from onnx import helper, TensorProto
 
-    if kind not in OUTPUTS:
-        raise UserError(f"--with-tokenizer serves {', '.join(OUTPUTS)} models, not {kind}")
+    style = task_kind(kind).text_graph
+    if style is None:
+        served = ", ".join(k.name for k in KINDS.values() if k.text_graph)
+        raise UserError(f"--with-tokenizer serves {served} models, not {kind}")
     model = onnx.load(str(model_path))
     g = model.graph
     opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 0)
@@ -224,7 +229,7 @@ def merge(model_path: Path, tokenizer_json: Path, kind: str, labels: list[str],
         raise UserError(f"{model_path}: opset {opset}; the tokenizer graph needs opset 13 or "
                         f"later (export with --opset 17)")
     taken = {v for n in g.node for v in [*n.input, *n.output]} | {i.name for i in g.initializer}
-    clash = taken & {"text", "text_pair", *OUTPUTS[kind]}
+    clash = taken & {"text", "text_pair", *OUTPUTS[style]}
     if clash:
         raise UserError(f"{model_path}: already has tensors named {sorted(clash)}")
     b = _Builder()
@@ -239,7 +244,7 @@ def merge(model_path: Path, tokenizer_json: Path, kind: str, labels: list[str],
     b.nodes = []
     logits = g.output[0].name
     n_labels = len(labels)
-    if kind == "regression":
+    if style == "value":
         b.op("Reshape", [logits, b.const([1])], ["value"])
         outs = [("value", TensorProto.FLOAT, [1])]
     else:
@@ -247,7 +252,7 @@ def merge(model_path: Path, tokenizer_json: Path, kind: str, labels: list[str],
         probs = b.op("Softmax", [logits], axis=-1)
         top, idx = b.op("TopK", [probs, b.const([1])], 2, axis=-1)
         flat = b.const([-1])
-        if kind == "ner":
+        if style == "tags":
             b.op("Gather", [names, b.op("Reshape", [idx, flat])], ["tags"], axis=0)
             b.op("Reshape", [top, flat], ["tag_scores"])
             b.op("Identity", [offsets], ["offsets"])
@@ -267,7 +272,7 @@ def merge(model_path: Path, tokenizer_json: Path, kind: str, labels: list[str],
     del g.output[:]
     g.output.extend(helper.make_tensor_value_info(n, t, s) for n, t, s in outs)
     model.opset_import.append(helper.make_opsetid(CONTRIB, 1))
-    model.doc_string = (f"edgebert: text in, {', '.join(OUTPUTS[kind])} out; tokenizer from "
+    model.doc_string = (f"edgebert: text in, {', '.join(OUTPUTS[style])} out; tokenizer from "
                         f"onnxruntime-extensions (register its custom-op library to load)")
     return model
 

@@ -16,7 +16,9 @@ def export_torchscript(model, kind: str, path: Path) -> Path:
 
     from edgebert.export.wrap import PlainOutputs
 
-    ids = torch.full((2, 16), 5, dtype=torch.long)
+    from edgebert.kinds import kind as task_kind
+
+    ids = torch.full(task_kind(kind).input_shape(2, 16), 5, dtype=torch.long)
     with warnings.catch_warnings(), torch.no_grad():
         warnings.simplefilter("ignore")
         traced = torch.jit.trace(PlainOutputs(model, kind, stack_qa=True),

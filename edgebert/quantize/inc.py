@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from edgebert.errors import UserError
+from edgebert.kinds import kind as task_kind
 from edgebert.predict import INPUTS
 
 MODEL_FILE = "model.pt2"
@@ -67,8 +68,10 @@ def quantize_inc(model, kind: str, mode: str, max_length: int, metric_points, fp
     if example is None:
         raise UserError("--engine inc: needs at least 2 training examples to trace the model")
     # batch and sequence stay dynamic: the saved program runs any padded batch
-    batch, seq = Dim("batch", min=1, max=4096), Dim("seq", min=2, max=max_length)
-    shapes = tuple({0: batch, 1: seq} for _ in INPUTS)
+    dims = {"batch": Dim("batch", min=1, max=4096), "sequence": Dim("seq", min=2, max=max_length),
+            "choices": Dim("choices", min=2, max=64)}
+    axes = task_kind(kind).input_axes()
+    shapes = tuple({i: dims[name] for i, name in axes.items()} for _ in INPUTS)
 
     def evaluate(candidate) -> float:
         return metric_points(module_forward(candidate))

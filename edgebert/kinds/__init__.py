@@ -1,0 +1,42 @@
+"""Task kinds: each kind of head declares, once, everything that depends on its data's
+shape (see `base.Kind`). Stages ask `kind(name)` instead of branching on the name.
+Torch-free: the runtime imports it.
+
+Adding a kind is a module here (a `Kind` subclass and its example type), a line in
+KINDS below, and its name in `config.KindName`.
+"""
+
+from __future__ import annotations
+
+from edgebert.errors import UserError
+from edgebert.kinds.base import Kind
+from edgebert.kinds.sequence import Classification, Regression, TextExample
+from edgebert.kinds.spans import QAExample, Spans
+from edgebert.kinds.tokens import TokenExample, TokenTags
+
+SEQUENCE = "AutoModelForSequenceClassification"
+
+KINDS: dict[str, Kind] = {k.name: k for k in (
+    Classification("classification", SEQUENCE, "accuracy", ("text", "label"), augment=True,
+                   text_graph="labels"),
+    Classification("pair", SEQUENCE, "accuracy", ("text", "text_pair", "label"), augment=True,
+                   text_graph="labels"),
+    Regression("regression", SEQUENCE, "pearson", ("text", "label"), top1=False,
+               regression=True, text_graph="value"),
+    TokenTags("ner", "AutoModelForTokenClassification", "entity_f1", ("tokens", "tags"),
+              per_token=True, text_graph="tags"),
+    Spans("qa", "AutoModelForQuestionAnswering", "f1", ("question", "context", "answers"),
+          outputs=("start_logits", "end_logits"), per_token=True, served=False, windows=True),
+)}
+
+ROLES = sorted({role for k in KINDS.values() for role in k.roles + k.optional_roles})
+"""Every role a --columns mapping may name."""
+
+__all__ = ["KINDS", "ROLES", "Kind", "QAExample", "TextExample", "TokenExample", "kind"]
+
+
+def kind(name: str) -> Kind:
+    try:
+        return KINDS[name]
+    except KeyError:
+        raise UserError(f"task kind '{name}' is not one of {', '.join(KINDS)}") from None
