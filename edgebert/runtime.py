@@ -130,7 +130,8 @@ class Model:
         for i, e in enumerate(encs):
             n = len(e.ids)
             ids[i, :n], mask[i, :n], types[i, :n] = e.ids, e.attention_mask, e.type_ids
-        shape = self.task.input_shape(items, width)
+        # [items, L], or [items, choices, L] where the kind's inputs have a choices axis
+        shape = (items, width) if len(self.task.input_axes()) == 2 else (items, -1, width)
         feed = {"input_ids": ids, "attention_mask": mask, "token_type_ids": types}
         return encs, {k: v.reshape(shape) for k, v in feed.items() if k in self.inputs}
 
