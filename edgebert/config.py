@@ -19,7 +19,7 @@ from edgebert.errors import UserError
 
 # Every option with a fixed set of values is a Literal: the one list of its choices, which
 # the checks below, the CLI's click.Choice and the recipe loader all read.
-KindName = Literal["classification", "pair", "regression", "ner", "qa"]
+KindName = Literal["classification", "pair", "regression", "ner", "qa", "multiple_choice"]
 Precision = Literal["auto", "fp32", "bf16", "fp16"]
 ExportFormat = Literal["onnx", "ort", "torchscript"]
 QuantMode = Literal["dynamic", "static"]
@@ -114,13 +114,17 @@ class TaskConfig:
 
     name: str = "rotten-tomatoes"
     """A packaged task (rotten-tomatoes, wnut-ner), or a local file or directory
-    (csv, tsv, jsonl; CoNLL token<TAB>tag text for NER; SQuAD json for QA). A
+    (csv, tsv, jsonl; CoNLL token<TAB>tag text for NER; SQuAD json for QA; SWAG csv
+    or jsonl with a list of choices for multiple choice). A
     directory holds train.*, dev.* (or validation.*) and test.*; a single file is
     split 80/10/10 with the seed."""
     kind: KindName | None = None
-    """classification, pair, regression, ner or qa; required for local files."""
+    """classification, pair, regression, ner, qa or multiple_choice; required for local
+    files."""
     columns: dict[str, str] = field(default_factory=dict)
-    """Map roles to column names: text, text_pair, label (ner jsonl: tokens, tags)."""
+    """Map roles to column names: text, text_pair, label (ner jsonl: tokens, tags;
+    multiple choice: context, choices (a list, or the prefix of numbered columns), label,
+    start)."""
     seed: int = 13
     """Seed of the train/dev/test split."""
     limit: int | None = None

@@ -75,6 +75,25 @@ def ner_conll(path: Path, n: int = 60, seed: int = 0) -> Path:
     return path
 
 
+def choice_rows(n: int, seed: int = 0, choices: int = 4) -> list[dict]:
+    """Multiple choice: a filler context; the right ending is the one with a positive
+    word, the others carry negative ones (learnable pair by pair in a few steps)."""
+    rng = random.Random(seed)
+    rows = []
+    for _ in range(n):
+        endings = [" ".join(rng.sample(FILLER, 2) + [rng.choice(NEGATIVE)])
+                   for _ in range(choices - 1)]
+        label = rng.randrange(choices)
+        endings.insert(label, " ".join(rng.sample(FILLER, 2) + [rng.choice(POSITIVE)]))
+        rows.append({"context": " ".join(rng.sample(FILLER, 5)), "choices": endings,
+                     "label": label})
+    return rows
+
+
+def write_jsonl(path: Path, rows: list[dict]) -> Path:
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return path
+
 
 def squad_json(path: Path, n: int = 40) -> Path:
     paragraphs = []

@@ -31,6 +31,7 @@ def test_every_configurable_kind_is_declared_once():
     ("regression", (1,), 5, (1,)),
     ("ner", (9, 4), 5, (5, 4)),              # [tokens, tags]: padding rows cut
     ("qa", (2, 9), 5, (2, 5)),               # [start/end, tokens]
+    ("multiple_choice", (4,), 5, (4,)),      # [choices]
 ])
 def test_trim_cuts_padding_only_where_outputs_follow_tokens(name, shape, length, trimmed):
     row = np.arange(np.prod(shape), dtype=np.float32).reshape(shape)
@@ -59,7 +60,8 @@ def test_heads_and_their_options():
     assert kind("qa").head_options([]) == {}
     assert {k.head for k in KINDS.values()} == {"AutoModelForSequenceClassification",
                                                "AutoModelForTokenClassification",
-                                               "AutoModelForQuestionAnswering"}
+                                               "AutoModelForQuestionAnswering",
+                                               "AutoModelForMultipleChoice"}
     assert [k.name for k in KINDS.values() if not k.top1] == ["regression"]
     assert [k.name for k in KINDS.values() if not k.served] == ["qa"]
 

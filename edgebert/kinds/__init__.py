@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from edgebert.errors import UserError
 from edgebert.kinds.base import Kind
+from edgebert.kinds.choice import ChoiceExample, MultipleChoice
 from edgebert.kinds.sequence import Classification, Regression, TextExample
 from edgebert.kinds.spans import QAExample, Spans
 from edgebert.kinds.tokens import TokenExample, TokenTags
@@ -27,12 +28,15 @@ KINDS: dict[str, Kind] = {k.name: k for k in (
               per_token=True, text_graph="tags"),
     Spans("qa", "AutoModelForQuestionAnswering", "f1", ("question", "context", "answers"),
           outputs=("start_logits", "end_logits"), per_token=True, served=False, windows=True),
+    MultipleChoice("multiple_choice", "AutoModelForMultipleChoice", "accuracy",
+                   ("context", "choices", "label"), truncation="only_first"),
 )}
 
 ROLES = sorted({role for k in KINDS.values() for role in k.roles + k.optional_roles})
 """Every role a --columns mapping may name."""
 
-__all__ = ["KINDS", "ROLES", "Kind", "QAExample", "TextExample", "TokenExample", "kind"]
+__all__ = ["KINDS", "ROLES", "ChoiceExample", "Kind", "QAExample", "TextExample",
+           "TokenExample", "kind"]
 
 
 def kind(name: str) -> Kind:
