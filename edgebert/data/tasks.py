@@ -4,6 +4,8 @@ Packaged tasks:
 - `rotten-tomatoes`: review snippets, `fresh` = positive, `rotten` = negative;
   plot summaries and duplicate texts dropped; split grouped by movie.
 - `wnut-ner`: tweets with BIO tags over 10 entity types; split by tweet.
+- `wordnet-mc`: multiple choice, a word (and its example sentence) and four WordNet
+  glosses; split by word (`data/wordnet.py`).
 
 Local tasks: csv / tsv / jsonl with a column mapping, CoNLL-style text for NER,
 SQuAD json for QA; one file (split here) or a directory of train/dev/test.
@@ -44,6 +46,16 @@ class Task:
         return kind(self.kind).metric
 
 
+PACKAGED = {"rotten-tomatoes": "classification", "wnut-ner": "ner",
+            "wordnet-mc": "multiple_choice"}
+"""The packaged tasks and their kinds."""
+
+
+def task_kind(cfg: TaskConfig) -> str | None:
+    """The kind of a configured task without loading it (None: a local task without --kind)."""
+    return PACKAGED.get(cfg.name) or cfg.kind
+
+
 def load_task(cfg: TaskConfig) -> Task:
     """Load and split a task.
 
@@ -55,6 +67,10 @@ def load_task(cfg: TaskConfig) -> Task:
         task = _rotten_tomatoes(cfg.seed)
     elif cfg.name == "wnut-ner":
         task = _wnut(cfg.seed)
+    elif cfg.name == "wordnet-mc":
+        from edgebert.data.wordnet import wordnet_mc
+
+        task = Task("wordnet-mc", "multiple_choice", [], wordnet_mc(cfg.seed))
     else:
         path = resolve_data(cfg.name)
         if cfg.kind is None:

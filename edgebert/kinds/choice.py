@@ -8,7 +8,8 @@ SWAG's csv (`sent1` the context, `sent2` the start every ending continues,
 numbered columns ending0, ending1, ...; `start` is optional.
 
 A context past the token budget is truncated, never an ending (an ending is what is
-being judged); such examples are counted. An ending that alone does not fit is refused.
+being judged); such examples are counted. Only an ending that alone does not fit is cut
+too (counted the same; raise --max-length).
 """
 
 from __future__ import annotations
@@ -110,13 +111,11 @@ class MultipleChoice(Kind):
         seconds = [c for ex in examples for c in ex.choices]
         full = tokenizer(firsts, seconds)["input_ids"]
         alone = tokenizer(seconds)["input_ids"]  # [CLS] choice [SEP]
-        for i, ids in enumerate(alone):
-            if len(ids) + 2 > max_length:  # + [SEP] and one context token
-                n, c = divmod(i, len(examples[0].choices))
-                raise UserError(f"example {n}: choice {c} alone is longer than --max-length "
-                                f"{max_length} tokens; raise it (the context is cut to fit, "
-                                f"never a choice)")
-        enc = tokenizer(firsts, seconds, truncation="only_first", max_length=max_length)
+        # + [SEP] and one context token; an ending that alone is past the budget (rare: a
+        # raised --max-length fixes it) is cut too, or the tokenizer would refuse the batch
+        fits = [len(ids) + 2 <= max_length for ids in alone]
+        enc = tokenizer(firsts, seconds, truncation="only_first", max_length=max_length) \
+            if all(fits) else self._mixed(tokenizer, firsts, seconds, fits, max_length)
         feats, truncated, at = [], 0, 0
         for ex in examples:
             rows = range(at, at + len(ex.choices))
@@ -126,6 +125,21 @@ class MultipleChoice(Kind):
                           for k in ("input_ids", "attention_mask", "token_type_ids")}
                          | {"labels": ex.label})
         return Encoded(feats, truncated)
+
+    @staticmethod
+    def _mixed(tokenizer, firsts, seconds, fits, max_length) -> dict:
+        """Encodings where the rows that fit cut only the context, the others both."""
+        keys = ("input_ids", "attention_mask", "token_type_ids")
+        out = {k: [None] * len(firsts) for k in keys}
+        for ok, strategy in ((True, "only_first"), (False, "longest_first")):
+            rows = [i for i, f in enumerate(fits) if f == ok]
+            if rows:
+                enc = tokenizer([firsts[i] for i in rows], [seconds[i] for i in rows],
+                                truncation=strategy, max_length=max_length)
+                for k in keys:
+                    for j, i in enumerate(rows):
+                        out[k][i] = enc[k][j]
+        return out
 
     def score(self, labels, examples, encoded, outputs):
         return metrics.classification(np.stack(outputs),
