@@ -18,6 +18,7 @@ from edgebert.config import (TASK_KINDS, DistillConfig, DistillLossConfig, Expor
                              FinetuneConfig, PretrainConfig, PruneConfig, QuantizeConfig,
                              TaskConfig, TrainConfig, TrimVocabConfig, choices, field_docs)
 from edgebert.errors import UserError
+from edgebert.stages import STAGES
 
 
 class _Group(click.Group):
@@ -179,11 +180,9 @@ def finetune(task, kind, columns, split_seed, restart, **options):
 
     A killed run resumes from its last checkpoint when the same command runs again.
     """
-    from edgebert.teacher.finetune import finetune as run
-
     cfg = _pick(FinetuneConfig, options, task=_task(task, kind, columns, split_seed),
                 train=_pick(TrainConfig, options))
-    run(cfg, restart=restart, log=click.echo)
+    STAGES["finetune"].run(cfg, restart=restart, log=click.echo)
 
 
 @main.command()
@@ -248,13 +247,10 @@ def distill(restart, **options):
       edgebert distill --teacher minilm-l6 --corpus corpus.txt --layers 0,2,4 --out runs/g3l
       edgebert distill --teacher runs/rt/teacher --student runs/g3l --out runs/rt/s3  # TinyBERT
     """
-    from edgebert.distill.distill import distill as run
-
-    if options.get("corpus"):
-        from edgebert.distill.general import distill_general as run
     cfg = _pick(DistillConfig, options, loss=_pick(DistillLossConfig, options),
                 train=_pick(TrainConfig, options))
-    run(cfg, restart=restart, log=click.echo)
+    STAGES["distill-general" if cfg.corpus else "distill"].run(cfg, restart=restart,
+                                                               log=click.echo)
 
 
 @main.command("trim-vocab")
@@ -273,11 +269,9 @@ def trim_vocab(model, out, splits, corpus):
     Example:
       edgebert trim-vocab --model runs/rt/student --out runs/rt/student-trim
     """
-    from edgebert.distill.trim import trim_vocab as run
-
-    run(TrimVocabConfig(model=model, out=out,
-                        splits=[s.strip() for s in splits.split(",") if s.strip()],
-                        corpus=corpus), log=click.echo)
+    STAGES["trim-vocab"].run(TrimVocabConfig(
+        model=model, out=out, splits=[s.strip() for s in splits.split(",") if s.strip()],
+        corpus=corpus), log=click.echo)
 
 
 @main.command()
@@ -296,9 +290,7 @@ def export(**options):
       edgebert export --model runs/rt/int8/arm64 --format ort --out runs/rt/ort/arm64
       edgebert export --model runs/rt/student --format torchscript --out runs/rt/torchscript
     """
-    from edgebert.export.stage import export as run
-
-    run(_pick(ExportConfig, options), log=click.echo)
+    STAGES["export"].run(_pick(ExportConfig, options), log=click.echo)
 
 
 @main.command()
@@ -327,9 +319,7 @@ def quantize(**options):
       edgebert quantize --model runs/rt/student --engine inc --target x86-avx2 \\
           --out runs/rt/int8/inc
     """
-    from edgebert.quantize.stage import quantize as run
-
-    run(_pick(QuantizeConfig, options), log=click.echo)
+    STAGES["quantize"].run(_pick(QuantizeConfig, options), log=click.echo)
 
 
 @main.command()
@@ -352,12 +342,10 @@ def prune(restart, **options):
       edgebert prune --model runs/rt/student --sparsity 0.8 --out runs/rt/sparse
       edgebert prune --model runs/rt/teacher --drop-layers 1,3 --recover none --out runs/rt/p
     """
-    from edgebert.prune.stage import prune as run
-
     # recovery is shorter than fine-tuning: the stage's own defaults, then the user's options
     cfg = _pick(PruneConfig, options, loss=_pick(DistillLossConfig, options),
                 train=_train(_stage_train(PruneConfig), options))
-    run(cfg, restart=restart, log=click.echo)
+    STAGES["prune"].run(cfg, restart=restart, log=click.echo)
 
 
 def _ints(option: str, value: str) -> list[int]:
@@ -651,11 +639,9 @@ def pretrain(restart, **options):
           --config bert-base --out runs/x/base
       edgebert finetune --model runs/x/pretrained --task rotten-tomatoes --out runs/x/teacher
     """
-    from edgebert.pretrain.stage import pretrain as run
-
     # pretraining's own training defaults (lr 5e-4, warmup 0.1), overridden option by option
     cfg = _pick(PretrainConfig, options, train=_train(_stage_train(PretrainConfig), options))
-    run(cfg, restart=restart, log=click.echo)
+    STAGES["pretrain"].run(cfg, restart=restart, log=click.echo)
 
 
 @main.command("arm-env")

@@ -65,6 +65,20 @@ def test_compress_writes_every_artifact_and_the_report(reference):
     assert report["teacher"] == "teacher" and report["budget_points"] == 100.0
 
 
+def test_every_artifact_records_the_stage_that_made_it(reference):
+    """stage.json names the stage object the CLI and the plan ran, with its config's fields."""
+    import dataclasses
+
+    from edgebert.stages import STAGES
+
+    records = [json.loads(p.read_text()) for p in reference.rglob("stage.json")
+               if "checkpoint" not in p.parts]
+    assert len(records) >= 6
+    for rec in records:
+        stage = STAGES[rec["stage"]]
+        assert set(rec["config"]) == {f.name for f in dataclasses.fields(stage.config)}, rec
+
+
 def test_recommendation_follows_the_budget_and_latency(reference, tmp_path):
     """With latency in bench/, the fastest artifact within budget is recommended."""
     from edgebert.report.render import write_report

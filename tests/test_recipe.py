@@ -85,7 +85,7 @@ def test_every_stage_option_has_a_recipe_entry_or_a_reason():
                                  QuantizeConfig)
 
     not_in_recipes = {  # what compress does not do with that stage, by design
-        DistillConfig: {"student", "corpus", "augment_file", "max_length"},
+        DistillConfig: {"student", "corpus", "max_length"},
     }
     pairs = [(TeacherRecipe, FinetuneConfig), (StudentRecipe, DistillConfig),
              (PruneRecipe, PruneConfig), (QuantizeRecipe, QuantizeConfig),

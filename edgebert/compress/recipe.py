@@ -18,12 +18,17 @@ import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from edgebert.config import (Calibration, DistillLossConfig, Engine, ExportFormat, QuantMode,
-                             Recover, Scope, TaskConfig, TrainConfig, _check, choices, to_dict)
+from edgebert.config import (DistillConfig, ExportConfig, FinetuneConfig, PruneConfig,
+                             QuantizeConfig, TaskConfig, TrainConfig, _check, choices, to_dict)
 from edgebert.errors import UserError
 from edgebert.quantize.presets import PRESETS
 
 RECIPES = Path(__file__).resolve().parent.parent / "recipes"
+
+
+RUN_SUPPLIED = {"model", "out", "teacher", "task", "target"}
+"""Stage-config fields `compress` fills from the run (paths, the run's task and teacher,
+the resolved target), not from a recipe entry."""
 
 
 def _one_epoch(lr: float):
@@ -32,99 +37,56 @@ def _one_epoch(lr: float):
                                                      patience=4))
 
 
-@dataclass
-class TeacherRecipe:
-    model: str = "minilm-l6"
-    """Starting checkpoint (packaged name, local directory, hub id), or with
-    `finetuned: true` an existing `edgebert finetune` artifact to use as it is."""
-    finetuned: bool = False
-    """The model is already a fine-tuned teacher: copy it into the run, do not train."""
-    max_length: int = 128
-    """Tokens per example for every stage of the run."""
-    train: TrainConfig = _one_epoch(5e-5)
+def _entry(name: str, stage: type, own: list[tuple] = (), skip: set[str] = frozenset(),
+           **defaults):
+    """A recipe entry derived from a stage's config: its `own` fields (artifact names, ...),
+    then every field of the config except those the run supplies and `skip`, with the
+    config's types, checks' choices and defaults (`defaults` replace some: recipes train
+    for one epoch). An option added to a stage reaches recipes with nothing to write."""
+    taken = {f[0] for f in own} | RUN_SUPPLIED | set(skip)
+    fields = list(own)
+    for f in dataclasses.fields(stage):
+        if f.name in taken:
+            continue
+        if f.name in defaults:
+            spec = defaults[f.name]
+        elif f.default_factory is not dataclasses.MISSING:
+            spec = field(default_factory=f.default_factory)
+        else:
+            spec = field(default=f.default)
+        fields.append((f.name, f.type, spec))
+    cls = dataclasses.make_dataclass(name, fields)
+    cls.__module__ = stage.__module__  # its string annotations name the config's types
+    cls.__doc__ = f"A recipe entry for {stage.__name__}: {(stage.__doc__ or '').strip()}"
+    return cls
 
 
-@dataclass
-class StudentRecipe:
-    name: str = "student"
-    """Artifact name (directory in the run)."""
-    layers: list[int] | None = None
-    """Teacher layers to start from (default: every other layer)."""
-    hidden_size: int | None = None
-    """Narrower student with fresh weights: hidden size."""
-    heads: int | None = None
-    """Narrower student: attention heads."""
-    ffn: int | None = None
-    """Narrower student: feed-forward size."""
-    augment: int = 0
-    """Masked/dropped-word copies of each training text for the soft-target losses."""
-    loss: DistillLossConfig = field(default_factory=DistillLossConfig)
-    train: TrainConfig = _one_epoch(1e-4)
+def _name(default: str) -> tuple:
+    return ("name", "str", field(default=default))
 
 
-@dataclass
-class PruneRecipe:
-    name: str = "pruned"
-    """Artifact name (directory in the run)."""
-    model: str | None = None
-    """Artifact to prune, by name (default: the last student)."""
-    heads: float = 0.0
-    """Attention heads to remove per layer: a fraction (< 1) or a count."""
-    ffn: float = 0.0
-    """FFN neurons to remove per layer: a fraction (< 1) or a count."""
-    drop_layers: list[int] = field(default_factory=list)
-    """Whole encoder layers to remove."""
-    sparsity: float = 0.0
-    """Unstructured magnitude sparsity (zeros compress on disk; no speed on stock runtimes)."""
-    recover: Recover = "distill"
-    """none, finetune, or distill (from the run's teacher)."""
-    scope: Scope = "layer"
-    """Head ranking: layer (the same count removed in each layer; keeps ONNX fusions) or
-    global (the least important anywhere; layers end up with different head counts)."""
-    sparsity_scope: Scope = "global"
-    """Magnitude threshold: global (one over all encoder matrices) or layer (one per matrix)."""
-    importance_batches: int = 32
-    """Training batches used to rank heads and FFN neurons."""
-    loss: DistillLossConfig = field(default_factory=DistillLossConfig)
-    train: TrainConfig = _one_epoch(1e-4)
+def _model(default=None) -> tuple:
+    """Which artifact of the run a stage reads, by name."""
+    return ("model", "str | None" if default is None else "str", field(default=default))
 
 
-@dataclass
-class QuantizeRecipe:
-    target: str = "native"
-    """native (this CPU's preset), x86-avx2, x86-vnni or arm64; written to int8/<target>."""
-    mode: QuantMode = "dynamic"
-    """dynamic or static (QDQ, calibrated on training examples)."""
-    model: str | None = None
-    """Artifact to quantize, by name (default: the last model)."""
-    calibration: Calibration = "minmax"
-    """Static mode: minmax, entropy or percentile."""
-    max_drop: float = 1.0
-    """Largest dev drop (points) against the FP32 parent before nodes fall back to FP32."""
-    calibration_examples: int = 256
-    """Static mode: training examples used to calibrate activation ranges."""
-    fuse: bool = True
-    """Apply ONNX Runtime's BERT fusions (Attention, SkipLayerNorm, BiasGelu) first."""
-    engine: Engine = "ort"
-    """ort (ONNX Runtime INT8 with its per-node guard) or inc (Intel Neural Compressor's
-    INT8 PyTorch program, x86 only)."""
-
-
-@dataclass
-class ExportRecipe:
-    format: ExportFormat = "onnx"
-    """onnx, ort or torchscript (FP32, checked against the PyTorch parent)."""
-    model: str | None = None
-    """Artifact to export, by name (default: the last model), or an INT8 one as
-    int8/<target> (a target of `quantize`, native included)."""
-    with_tokenizer: bool = False
-    """onnx / ort: the tokenizer inside the file (strings in, labels out)."""
-    opset: int = 17
-    """ONNX opset."""
-    max_abs_diff: float = 1e-3
-    """Largest |delta logits| against the parent on dev examples before refusing."""
-    min_agreement: float = 0.999
-    """Smallest top-1 agreement with the parent on dev examples before refusing."""
+TeacherRecipe = _entry(
+    "TeacherRecipe", FinetuneConfig,
+    own=[_model("minilm-l6"),  # a checkpoint, or with finetuned: true a finetune artifact
+         ("finetuned", "bool", field(default=False))],  # copy it into the run, do not train
+    train=_one_epoch(5e-5))
+StudentRecipe = _entry(
+    "StudentRecipe", DistillConfig, own=[_name("student")],
+    # general distillation (corpus, max_length) and a pre-distilled student are `edgebert
+    # distill` runs of their own; a chain distils from its teacher on its task
+    skip={"student", "corpus", "max_length"}, train=_one_epoch(1e-4))
+PruneRecipe = _entry("PruneRecipe", PruneConfig, own=[_name("pruned"), _model()],
+                     train=_one_epoch(1e-4))
+QuantizeRecipe = _entry(
+    "QuantizeRecipe", QuantizeConfig,
+    # native: this CPU's preset, resolved when the run starts; written to int8/<target>
+    own=[("target", "str", field(default="native")), _model()])
+ExportRecipe = _entry("ExportRecipe", ExportConfig, own=[_model()])  # model: or int8/<target>
 
 
 @dataclass
@@ -188,11 +150,6 @@ class Recipe:
         if self.prune:
             return self.prune[-1].name
         return self.students[-1].name if self.students else "teacher"
-
-
-RUN_SUPPLIED = {"model", "out", "teacher", "task", "target"}
-"""Stage-config fields `compress` fills from the run (paths, the run's task and teacher,
-the resolved target), not from a recipe entry."""
 
 
 def stage_options(entry, config_cls) -> dict:

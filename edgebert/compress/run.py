@@ -27,6 +27,7 @@ from edgebert.compress.recipe import Recipe, stage_options
 from edgebert.config import (DistillConfig, ExportConfig, FinetuneConfig, PruneConfig,
                              QuantizeConfig, TrimVocabConfig, to_dict)
 from edgebert.errors import UserError
+from edgebert.stages import STAGES
 
 
 @dataclass
@@ -49,14 +50,14 @@ def plan(recipe: Recipe, run: Path, log) -> list[Step]:
         cfg = FinetuneConfig(model=teacher.model, out=str(paths["teacher"]), task=recipe.task,
                              **stage_options(teacher, FinetuneConfig))
         steps.append(Step(f"fine-tune the teacher from {teacher.model}", paths["teacher"],
-                          _call("edgebert.teacher.finetune", "finetune", cfg, log)))
+                          _call("finetune", cfg, log)))
     for s in recipe.students:
         paths[s.name] = run / s.name
         cfg = DistillConfig(teacher=str(paths["teacher"]), out=str(paths[s.name]),
                             **stage_options(s, DistillConfig))
         shape = f"layers {s.layers}" if s.layers else "every other layer"
         steps.append(Step(f"distil {s.name} ({shape})", paths[s.name],
-                          _call("edgebert.distill.distill", "distill", cfg, log)))
+                          _call("distill", cfg, log)))
     for p in recipe.prune:
         parent = p.model or (recipe.students[-1].name if recipe.students else "teacher")
         paths[p.name] = run / p.name
@@ -64,7 +65,7 @@ def plan(recipe: Recipe, run: Path, log) -> list[Step]:
                           teacher=str(paths["teacher"]) if p.recover == "distill" else None,
                           **stage_options(p, PruneConfig))
         steps.append(Step(f"prune {parent} into {p.name}", paths[p.name],
-                          _call("edgebert.prune.stage", "prune", cfg, log)))
+                          _call("prune", cfg, log)))
 
     def deployable(name: str | None) -> Path:
         name = name or recipe.last_model()
@@ -74,7 +75,7 @@ def plan(recipe: Recipe, run: Path, log) -> list[Step]:
         if trimmed not in {s.out for s in steps}:
             cfg = TrimVocabConfig(model=str(paths[name]), out=str(trimmed))
             steps.append(Step(f"trim the vocabulary of {name}", trimmed,
-                              _call("edgebert.distill.trim", "trim_vocab", cfg, log)))
+                              _call("trim-vocab", cfg, log)))
         return trimmed
 
     from edgebert.quantize.presets import native_target
@@ -90,7 +91,7 @@ def plan(recipe: Recipe, run: Path, log) -> list[Step]:
         cfg = QuantizeConfig(model=str(src), out=str(out), target=target,
                              **stage_options(q, QuantizeConfig))
         steps.append(Step(f"INT8 {q.mode} for {target} from {src.name}", out,
-                          _call("edgebert.quantize.stage", "quantize", cfg, log)))
+                          _call("quantize", cfg, log)))
     from edgebert.data.tasks import task_kind
     from edgebert.kinds import kind
 
@@ -105,21 +106,17 @@ def plan(recipe: Recipe, run: Path, log) -> list[Step]:
         cfg = ExportConfig(model=str(src), out=str(out), **stage_options(e, ExportConfig))
         what = f"{e.format} with the tokenizer inside" if e.with_tokenizer else e.format
         steps.append(Step(f"export {src.name} to {what}", out,
-                          _call("edgebert.export.stage", "export", cfg, log)))
+                          _call("export", cfg, log)))
     if recipe.bench.enabled:
         steps.append(Step("measure latency (interleaved, one process per turn)",
                           run / "bench" / "latency.json", lambda: _bench(recipe, run, steps, log)))
     return steps
 
 
-def _call(module: str, name: str, cfg, log):
-    """Import the stage lazily (torch loads only when a stage runs); an unfinished output
-    is resumed, which is every stage's default."""
-    def go() -> Path:
-        import importlib
-
-        return getattr(importlib.import_module(module), name)(cfg, log=log)
-    return go
+def _call(stage: str, cfg, log):
+    """Run a stage when the step comes (torch loads only then); an unfinished output is
+    resumed, which is every stage's default."""
+    return lambda: STAGES[stage].run(cfg, log=log)
 
 
 def _copy_teacher(source: str, out: Path, log) -> Path:
