@@ -17,16 +17,16 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 
 
-def main() -> None:
-    run = Path(sys.argv[1] if len(sys.argv) > 1 else "runs/default")
+def summary(run: Path, wall: float | None = None) -> dict:
+    """The recommended artifact against the teacher, the bars, and every row of a run."""
     report = json.loads((run / "report.json").read_text())
     timings = json.loads((run / "timings.json").read_text())
     rows = {r["artifact"]: r for r in report["rows"]}
     teacher = rows[report["teacher"]]
     rec = report.get("recommended", {}).get("x86")
     best = rows.get(rec, {})
-    wall = float(sys.argv[2]) if len(sys.argv) > 2 else round(sum(timings.values()), 1)
-    result = {
+    wall = wall or round(sum(timings.values()), 1)
+    return {
         "teacher_accuracy": teacher["accuracy"],
         "teacher_p50_ms": teacher.get("p50_ms"),
         "recommended": rec,
@@ -47,9 +47,14 @@ def main() -> None:
                                         "speedup_vs_teacher", "latency_source")}
                  for r in report["rows"]],
         "machines": report["machines"],
-        "command": "python3 -m venv .venv && .venv/bin/pip install -e '.[full]' && "
-                   ".venv/bin/edgebert compress",
     }
+
+
+def main() -> None:
+    run = Path(sys.argv[1] if len(sys.argv) > 1 else "runs/default")
+    result = summary(run, float(sys.argv[2]) if len(sys.argv) > 2 else None) | {
+        "command": "python3 -m venv .venv && .venv/bin/pip install -e '.[full]' && "
+                   ".venv/bin/edgebert compress"}
     (HERE / "results" / "compress_default.json").write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps({k: v for k, v in result.items() if k not in ("rows", "machines")}, indent=2))
 

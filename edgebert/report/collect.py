@@ -12,8 +12,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from edgebert.formats import EXPORTS_FIRST, ORT_FILES, model_file
 from edgebert.errors import UserError
+from edgebert.formats import EXPORTS_FIRST, ORT_FILES, model_file
+from edgebert.kinds import kind
 
 SETTING = (1, 128)  # (batch, seq) shown in the table when measured
 
@@ -98,8 +99,11 @@ def collect(run: Path, teacher: str | None = None) -> dict:
         if ref and r.get("size_mb") and ref.get("size_mb"):
             r["size_ratio_vs_teacher"] = ref["size_mb"] / r["size_mb"]
     machines = {json.dumps(r["machine"], sort_keys=True) for r in results}
+    task = json.loads((run / ref["artifact"] / "stage.json").read_text()).get("task") \
+        if ref else None
+    shape = kind(task["kind"]).input_shape(*setting) if task else setting
     return {"schema": "edgebert.report/1", "run": str(run), "teacher": ref and ref["artifact"],
-            "setting": {"batch": setting[0], "seq": setting[1]},
+            "setting": {"batch": setting[0], "seq": setting[1], "input_shape": list(shape)},
             "machines": [json.loads(m) for m in sorted(machines)], "rows": rows}
 
 

@@ -34,10 +34,21 @@ def cell(key: str, value) -> str:
     return str(value)
 
 
+def setting(report: dict) -> str:
+    """Batch and sequence length of the latency columns, and the input shape where an
+    example is several sequences (multiple choice: one per choice)."""
+    s = report["setting"]
+    text = f"batch {s['batch']}, sequence {s['seq']}"
+    shape = s.get("input_shape") or [s["batch"], s["seq"]]
+    if len(shape) > 2:
+        text += f" (inputs {' x '.join(map(str, shape))}: {shape[1]} sequences per example)"
+    return text
+
+
 def markdown(report: dict) -> str:
     lines = [f"# EdgeBERT report: {report['run']}", "",
-             f"Teacher: `{report['teacher']}`. Latency at batch {report['setting']['batch']}, "
-             f"sequence {report['setting']['seq']}; accuracy on the test split.", "",
+             f"Teacher: `{report['teacher']}`. Latency at {setting(report)}; accuracy on the "
+             f"test split.", "",
              "| " + " | ".join(h for _, h in COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
     for r in report["rows"]:
         lines.append("| " + " | ".join(cell(k, r.get(k)) for k, _ in COLUMNS) + " |")
@@ -164,8 +175,8 @@ def page(report: dict) -> str:
 <title>EdgeBERT report</title><style>{STYLE}</style></head><body>
 <h1>EdgeBERT report</h1>
 <p class="note">Run <code>{html.escape(report['run'])}</code>; teacher
-<code>{html.escape(str(report['teacher']))}</code>. Latency at batch {report['setting']['batch']},
-sequence {report['setting']['seq']}; accuracy on the test split. Red: the Pareto front (no other
+<code>{html.escape(str(report['teacher']))}</code>. Latency at {html.escape(setting(report))};
+accuracy on the test split. Red: the Pareto front (no other
 artifact is both more accurate and faster). Emulated runs never give a latency: arm64 shows
 "not measured" unless results from a device were imported.</p>
 {recommended}
