@@ -8,7 +8,7 @@ import pytest
 from edgebert.config import TASK_KINDS
 from edgebert.data.features import IGNORE, pad_batch
 from edgebert.errors import UserError
-from edgebert.kinds import KINDS, QAExample, TextExample, TokenExample, kind
+from edgebert.kinds import KINDS, TextExample, TokenExample, kind
 from helpers import squad_json
 
 

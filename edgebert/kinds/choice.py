@@ -49,7 +49,8 @@ class MultipleChoice(Kind):
     def rows(self, path, records, columns, given):
         mapping = (SWAG if "sent1" in columns and "context" not in columns else JSONL) | given
         prefix = mapping["choices"]
-        numbered = sorted((c for c in columns if c.startswith(prefix) and c[len(prefix):].isdigit()),
+        numbered = sorted((c for c in columns
+                           if c.startswith(prefix) and c[len(prefix):].isdigit()),
                           key=lambda c: int(c[len(prefix):]))
         missing = [f"{role} (column '{mapping[role]}')" for role in ("context", "label")
                    if mapping[role] not in columns]
