@@ -153,6 +153,7 @@ def throughput(shape: str, batch: int, seq: int, steps: int, warmup: int, device
     import torch
 
     model = build(shape, device)
+    vocab = model.config.vocab_size
     flops = step_flops(model, batch, seq)
     params = sum(p.numel() for p in model.parameters())
     if ddp:
@@ -162,8 +163,7 @@ def throughput(shape: str, batch: int, seq: int, steps: int, warmup: int, device
                                         else None)
     step_model = torch.compile(model) if compile_ else model
     opt = torch.optim.AdamW(model.parameters(), lr=1e-4, fused=device.type == "cuda")
-    data = synthetic_batch(batch, seq, model.config.vocab_size if not ddp
-                           else model.module.config.vocab_size, device)
+    data = synthetic_batch(batch, seq, vocab, device)
     dtype = torch.bfloat16 if device.type == "cuda" else None
 
     def step():

@@ -121,12 +121,15 @@ def wordnet_mc(seed: int) -> dict[str, list[ChoiceExample]]:
     return build(read_synsets(resolve_data("wordnet-base")), seed)
 
 
-DEFAULT_SEED = 13  # TaskConfig's split seed
+def _default_seed() -> int:
+    from edgebert.config import TaskConfig
+
+    return TaskConfig.__dataclass_fields__["seed"].default  # the split seed tasks default to
 
 
-def held_out_glosses(synsets: list[Synset], seed: int = DEFAULT_SEED,
+def held_out_glosses(synsets: list[Synset], seed: int | None = None,
                      sizes: dict[str, int] = SIZES) -> set[str]:
     """Every gloss a dev or test example shows (right answers and distractors): what a
     pretraining or distillation corpus for a chain scored on this task must not hold."""
-    splits = build(synsets, seed, sizes)
+    splits = build(synsets, _default_seed() if seed is None else seed, sizes)
     return {c for s in ("dev", "test") for ex in splits[s] for c in ex.choices}
