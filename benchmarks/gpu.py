@@ -209,31 +209,49 @@ def ddp_overhead(shape: str, batch: int, seq: int, steps: int, warmup: int, tiny
         return json.loads(out.read_text())
 
 
-def pretrain_then_finetune(corpus: str, tokenizer: str, steps: int, work: Path) -> dict:
-    """A short `edgebert pretrain` of bert-small on the carried corpus, then `edgebert
-    finetune` on Rotten Tomatoes: the chain's own commands, on the GPU."""
+def pretrain_then_finetune(corpus: str, tokenizer: str, shape: str, steps: int,
+                           finetune_steps: int | None, work: Path) -> dict:
+    """A short `edgebert pretrain` of `shape` on the carried corpus, then `edgebert
+    finetune` on Rotten Tomatoes of it and of the same shape from random weights: the
+    chain's own commands, on the GPU."""
+    sys.path.insert(0, str(HERE))
+    from pretrain_cpu import random_init
+
     edgebert = [sys.executable, "-m", "edgebert.cli"]
     env = os.environ | {"PYTHONPATH": str(HERE.parent), "EDGEBERT_QUIET": "1"}
-    started = time.perf_counter()
-    res = subprocess.run(edgebert + ["pretrain", "--corpus", corpus, "--tokenizer", tokenizer,
-                                     "--config", "bert-small", "--max-steps", str(steps),
-                                     "--batch-size", "256", "--eval-every", str(steps),
-                                     "--out", str(work / "pretrained")],
-                         capture_output=True, text=True, env=env)
-    if res.returncode != 0:
-        return {"error": (res.stderr or res.stdout).strip().splitlines()[-1:]}
-    pretrain_s = time.perf_counter() - started
-    res = subprocess.run(edgebert + ["finetune", "--model", str(work / "pretrained"),
-                                     "--task", "rotten-tomatoes", "--epochs", "2",
-                                     "--batch-size", "64", "--out", str(work / "teacher")],
-                         capture_output=True, text=True, env=env)
-    if res.returncode != 0:
-        return {"error": (res.stderr or res.stdout).strip().splitlines()[-1:]}
-    pre = json.loads((work / "pretrained" / "metrics.json").read_text())
-    fine = json.loads((work / "teacher" / "metrics.json").read_text())
-    return {"pretrain_steps": steps, "pretrain_seconds": pretrain_s,
-            "heldout": pre["heldout"], "finetune_seconds": fine["train"]["seconds"],
-            "test_accuracy": fine["test"]["accuracy"], "dev_accuracy": fine["dev"]["accuracy"]}
+
+    def run(args: list[str]) -> float:
+        print("+ edgebert", " ".join(args), flush=True)
+        started = time.perf_counter()
+        res = subprocess.run(edgebert + args, capture_output=True, text=True, env=env)
+        if res.returncode != 0:
+            raise RuntimeError((res.stderr or res.stdout).strip().splitlines()[-1])
+        return time.perf_counter() - started
+
+    finetune = ["--task", "rotten-tomatoes", "--lr", "2e-4", "--batch-size", "32",
+                "--max-length", "64", "--eval-every", "50", "--patience", "4"]
+    finetune += ["--max-steps", str(finetune_steps)] if finetune_steps else ["--epochs", "2"]
+    try:
+        out = {"shape": shape, "pretrain_steps": steps, "finetune_command": finetune,
+               "pretrain_seconds": run(["pretrain", "--corpus", corpus, "--tokenizer", tokenizer,
+                                        "--config", shape, "--max-steps", str(steps),
+                                        "--batch-size", "256", "--eval-every", str(steps),
+                                        "--out", str(work / "pretrained")])}
+        pre = json.loads((work / "pretrained" / "metrics.json").read_text())
+        out["heldout"], out["before"] = pre["heldout"], pre["before"]
+        out["pretrain_tokens_per_s"] = (pre["train"]["steps"] * pre["train"]["tokens_per_step"]
+                                        / out["pretrain_seconds"])
+        random = random_init(Path(tokenizer), work / "random", shape)
+        for name, model in (("pretrained", work / "pretrained"), ("random", random)):
+            seconds = run(["finetune", "--model", str(model), *finetune,
+                           "--out", str(work / f"rt_{name}")])
+            m = json.loads((work / f"rt_{name}" / "metrics.json").read_text())
+            out[name] = {"finetune_seconds": seconds, "test_accuracy": m["test"]["accuracy"],
+                         "test_examples": m["test"].get("examples"),
+                         "dev_accuracy": m["dev"]["accuracy"]}
+    except RuntimeError as e:
+        out = locals().get("out", {}) | {"error": str(e)}
+    return out
 
 
 # ---------------------------------------------------------------- main
@@ -248,7 +266,11 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--warmup", type=int, default=None)
     p.add_argument("--corpus", help="text file for the pretrain -> fine-tune section")
     p.add_argument("--tokenizer", help="tokenizer directory for that section")
-    p.add_argument("--pretrain-steps", type=int, default=300)
+    p.add_argument("--pretrain-shape", default="bert-small")
+    p.add_argument("--pretrain-steps", type=int, default=600)
+    p.add_argument("--finetune-steps", type=int, default=None, help="default: 2 epochs")
+    p.add_argument("--shapes", default="bert-small,bert-base")
+    p.add_argument("--no-ddp", action="store_true", help="skip the torchrun section")
     p.add_argument("--ddp-worker", help=argparse.SUPPRESS)
     a = p.parse_args(argv)
 
@@ -263,8 +285,8 @@ def main(argv: list[str] | None = None) -> dict:
         torch.distributed.destroy_process_group()
         Path(a.out).write_text(json.dumps(res))
         return res
-    shapes = ["tiny"] if a.tiny else ["bert-small", "bert-base"]
-    batch = a.batch or (4 if a.tiny else 64)
+    shapes = ["tiny"] if a.tiny else a.shapes.split(",")
+    batch = a.batch or (4 if a.tiny else 256)  # 32k tokens a step: a pretraining micro-batch
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
     peak_name, peak = nominal_peak(name)
     import transformers
@@ -277,27 +299,43 @@ def main(argv: list[str] | None = None) -> dict:
                                              2 if a.tiny else 50),
               "flops_formula": "6*N*tokens + 12*layers*hidden*seq*tokens + 6*N_seq*batch",
               "runs": []}
+    out = Path(a.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+
+    def save():  # after every section: a run cut short still leaves what it measured
+        out.write_text(json.dumps(result, indent=2) + "\n")
+
+    save()
     for shape in shapes:
         for compile_ in ([False] if a.tiny else [False, True]):
             if compile_ and shape != "bert-base":
                 continue  # compile time is paid once; measured where it matters
-            run = throughput(shape, batch, a.seq, steps, warmup, device, compile_=compile_)
+            try:
+                run = throughput(shape, batch, a.seq, steps, warmup, device, compile_=compile_)
+            except Exception as e:  # one failed configuration must not lose the others
+                result["runs"].append({"shape": shape, "compiled": compile_,
+                                       "error": f"{type(e).__name__}: {e}"[:500]})
+                save()
+                continue
             if peak:
                 run["mfu"] = run["achieved_tflops"] / peak
             run["mfu_vs_measured_matmul"] = run["achieved_tflops"] / result["matmul_tflops"]
             result["runs"].append(run)
+            save()
             print(json.dumps(run), flush=True)
-    plain = result["runs"][-1 if a.tiny else 1]  # bert-base, not compiled
-    ddp = ddp_overhead(plain["shape"], batch, a.seq, steps, warmup, a.tiny)
-    if "step_ms" in ddp:
+    plain = next(r for r in result["runs"] if not r["compiled"] and r["shape"] == shapes[-1])
+    ddp = {} if a.no_ddp else ddp_overhead(plain["shape"], batch, a.seq, steps, warmup, a.tiny)
+    if "step_ms" in ddp and "step_ms" in plain:
         ddp["overhead"] = ddp["step_ms"] / plain["step_ms"] - 1
     result["ddp_one_process"] = ddp
+    save()
+    print(json.dumps({"ddp_one_process": ddp}), flush=True)
     if a.corpus and a.tokenizer:
         with tempfile.TemporaryDirectory() as tmp:
             result["pretrain_then_finetune"] = pretrain_then_finetune(
-                a.corpus, a.tokenizer, a.pretrain_steps, Path(tmp))
-    Path(a.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(a.out).write_text(json.dumps(result, indent=2) + "\n")
+                a.corpus, a.tokenizer, a.pretrain_shape, a.pretrain_steps, a.finetune_steps,
+                Path(tmp))
+    save()
     print(json.dumps({k: v for k, v in result.items() if k != "runs"}, indent=2))
     return result
 

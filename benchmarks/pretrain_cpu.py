@@ -34,8 +34,9 @@ def run(cmd: list[str]) -> float:
     return time.perf_counter() - t0
 
 
-def random_init(tok: Path, out: Path) -> Path:
-    """The same tiny shape with random weights, saved like a checkpoint."""
+def random_init(tok: Path, out: Path, shape: str = "tiny") -> Path:
+    """A pretraining shape with random weights, saved like a checkpoint: the baseline a
+    pretrained model of that shape must beat."""
     import torch
     from transformers import AutoTokenizer, BertConfig, BertModel
 
@@ -46,7 +47,7 @@ def random_init(tok: Path, out: Path) -> Path:
     tokenizer = AutoTokenizer.from_pretrained(str(tok))
     torch.manual_seed(13)
     BertModel(BertConfig(vocab_size=len(tokenizer), pad_token_id=tokenizer.pad_token_id,
-                         **SHAPES["tiny"])).save_pretrained(out)
+                         **SHAPES[shape])).save_pretrained(out)
     tokenizer.save_pretrained(out)
     return out
 
