@@ -21,6 +21,7 @@ from edgebert.errors import UserError
 # the checks below, the CLI's click.Choice and the recipe loader all read.
 KindName = Literal["classification", "pair", "regression", "ner", "qa", "multiple_choice"]
 Precision = Literal["auto", "fp32", "bf16", "fp16"]
+Device = Literal["auto", "cpu", "cuda"]
 ExportFormat = Literal["onnx", "ort", "torchscript"]
 QuantMode = Literal["dynamic", "static"]
 Calibration = Literal["minmax", "entropy", "percentile"]
@@ -87,6 +88,9 @@ class TrainConfig:
     """Seed for initialisation, dropout and data order."""
     precision: Precision = "auto"
     """auto (bf16 autocast on a GPU that has it, fp32 on CPU), fp32, bf16 or fp16."""
+    device: Device = "auto"
+    """auto (a GPU when there is one: under torchrun, each rank its LOCAL_RANK'th), cpu
+    or cuda (an error where there is none)."""
     threads: int | None = None
     """CPU threads for PyTorch (default: what torch picks)."""
     group_by_length: bool = False

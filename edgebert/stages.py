@@ -28,6 +28,10 @@ class Stage:
     """Takes `restart=True` to discard an unfinished run instead of resuming it."""
 
     def run(self, cfg, log=print, **options) -> Path:
+        if hasattr(cfg, "train"):  # a training stage: its device and torchrun world first
+            from edgebert.train import preflight
+
+            preflight(cfg)
         module, name = self.function.split(":")
         return getattr(importlib.import_module(module), name)(cfg, log=log, **options)
 

@@ -35,6 +35,7 @@ from tqdm.auto import tqdm
 
 from edgebert.config import TrainConfig
 from edgebert.data.features import length
+from edgebert.errors import UserError
 
 LossFn = Callable[[torch.nn.Module, dict], dict]
 """(model, batch) -> {"loss": tensor, other named scalars to log}."""
@@ -73,9 +74,60 @@ class _State:
 
 
 def pick_device(cfg: TrainConfig) -> torch.device:
-    if torch.cuda.is_available():  # under torchrun, each rank its own GPU
-        return torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
-    return torch.device("cpu")
+    """The device `cfg.device` names; `check_device` has refused what cannot run."""
+    if cfg.device == "cpu" or (cfg.device == "auto" and not torch.cuda.is_available()):
+        return torch.device("cpu")
+    return torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))  # under torchrun, each
+    # rank its own GPU
+
+
+def check_device(cfg: TrainConfig) -> None:
+    """Refuse, before any work, a device or precision this machine cannot run."""
+    if cfg.device == "cuda" and not torch.cuda.is_available():
+        raise UserError("--device cuda: no CUDA GPU is visible to PyTorch "
+                        f"(torch {torch.__version__}); use --device cpu or auto")
+    device = pick_device(cfg)
+    if device.type != "cuda":
+        return
+    if device.index >= torch.cuda.device_count():
+        raise UserError(f"LOCAL_RANK {device.index}: only {torch.cuda.device_count()} GPU(s) "
+                        "visible on this node; start fewer processes per node")
+    if cfg.precision == "bf16" and not torch.cuda.is_bf16_supported():
+        raise UserError(f"--precision bf16: {torch.cuda.get_device_name(device)} has no bf16; "
+                        "use --precision fp16 or auto")
+
+
+def preflight(cfg) -> None:
+    """Before a training stage does any work: refuse a device or precision this machine
+    cannot run and, under torchrun, a world whose ranks were started with different
+    options (every rank must train the same model on the same data; each raises the
+    same one-line error naming the first option that differs)."""
+    check_device(cfg.train)
+    if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
+        return
+    import torch.distributed as dist
+
+    distributed(pick_device(cfg.train))
+    options = asdict(cfg)
+    gathered: list = [None] * dist.get_world_size()
+    dist.all_gather_object(gathered, options)
+    for rank, theirs in enumerate(gathered):
+        diff = _first_difference(gathered[0], theirs)
+        if diff:
+            raise UserError(f"torchrun: rank {rank} was started with {diff[0]} {diff[2]!r}, "
+                            f"rank 0 with {diff[1]!r}; start every rank with the same command")
+
+
+def _first_difference(a: dict, b: dict, prefix: str = "") -> tuple[str, object, object] | None:
+    for key in sorted(set(a) | set(b)):
+        x, y = a.get(key), b.get(key)
+        if isinstance(x, dict) and isinstance(y, dict):
+            found = _first_difference(x, y, f"{prefix}{key}.")
+            if found:
+                return found
+        elif x != y:
+            return f"--{(prefix + key).split('.')[-1].replace('_', '-')}", x, y
+    return None
 
 
 def distributed(device: torch.device) -> tuple[int, int]:
