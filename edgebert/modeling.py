@@ -25,10 +25,13 @@ def load_for_task(source: str, kind_name: str, labels: list[str]):
     from transformers import AutoConfig
 
     quiet_transformers()
+    from edgebert.families import family_of
+
     try:
-        AutoConfig.from_pretrained(source)  # an unreadable config: one line, before the weights
+        config = AutoConfig.from_pretrained(source)  # unreadable: one line, before the weights
     except (OSError, ValueError) as err:
         raise UserError(f"{source}: cannot read the model config ({_first_line(err)})") from None
+    family_of(config)  # an unsupported family: one line, before the weights
     return from_pretrained(head_class(kind_name), source, **kind(kind_name).head_options(labels))
 
 
@@ -91,6 +94,7 @@ def _load_pruned(cls, source, pruned: dict[int, list[int]], **kwargs):
     from safetensors.torch import load_file
     from transformers import AutoConfig
 
+    from edgebert.families import family_of
     from edgebert.prune.structured import cut_heads_
 
     build = {k: kwargs.pop(k) for k in ("attn_implementation",) if k in kwargs}
@@ -98,9 +102,10 @@ def _load_pruned(cls, source, pruned: dict[int, list[int]], **kwargs):
     config.pruned_heads = {}  # 4.x would prune at construction
     model = cls.from_pretrained(str(source), config=config, use_safetensors=True,
                                 ignore_mismatched_sizes=True, **build)
-    layers = model.base_model.encoder.layer
+    family = family_of(model)
+    layers = family.layer_list(model)
     for layer, heads in pruned.items():
-        cut_heads_(layers[layer].attention, heads)
+        cut_heads_(family, layers[layer], heads)
     mine = model.state_dict()
     prefix = model.base_model_prefix
     state = {}
@@ -124,7 +129,24 @@ def load_tokenizer(source: str):
         raise UserError(f"{source}: cannot load the tokenizer ({_first_line(err)})") from None
     if not tok.is_fast:
         raise UserError(f"{source}: needs a fast tokenizer (tokenizer.json)")
+    inputs = _inputs_at(source)
+    if inputs:  # encodings hold what the model takes (no token types for DistilBERT)
+        tok.model_input_names = list(inputs)
     return tok
+
+
+def _inputs_at(source: str) -> tuple[str, ...] | None:
+    """The inputs of the model at `source`, None where there is no model config (a
+    tokenizer-only directory); an unsupported model type is one line."""
+    from transformers import AutoConfig
+
+    from edgebert.families import model_inputs
+
+    try:
+        config = AutoConfig.from_pretrained(source)
+    except (OSError, ValueError):
+        return None
+    return model_inputs(config)
 
 
 def save_pretrained(work, model, tokenizer) -> None:

@@ -26,7 +26,7 @@ def torch_forward(model) -> Forward:
     def forward(batch: dict[str, np.ndarray]) -> np.ndarray:
         model.eval()
         with torch.no_grad():
-            res = model(**{k: torch.from_numpy(batch[k]).to(device) for k in INPUTS})
+            res = model(**{k: torch.from_numpy(batch[k]).to(device) for k in INPUTS if k in batch})
         if getattr(res, "start_logits", None) is not None:
             return torch.stack([res.start_logits, res.end_logits], 1).float().cpu().numpy()
         return res.logits.float().cpu().numpy()

@@ -40,6 +40,37 @@ def build_tiny_bert(path: Path, layers: int = 2) -> Path:
     return path
 
 
+FAMILY_CONFIGS = {
+    "bert": ("BertConfig", {}),
+    "roberta": ("RobertaConfig", {"type_vocab_size": 1}),
+    "electra": ("ElectraConfig", {"embedding_size": 16}),
+    "distilbert": ("DistilBertConfig", {"hidden_dim": 64}),
+    "albert": ("AlbertConfig", {"embedding_size": 16}),
+}
+"""The families' config classes, and what the family does differently (RoBERTa: one token
+type; ELECTRA and ALBERT: an embedding narrower than the hidden size)."""
+
+
+def build_tiny(path: Path, family: str, layers: int = 4) -> Path:
+    """An untrained encoder of `family` (width 32, 2 heads) with the tiny WordPiece
+    tokenizer, saved like a hub checkpoint."""
+    import torch
+    import transformers
+
+    build_tiny_bert(path)  # the tokenizer (its BERT weights are replaced below)
+    for f in path.glob("*.safetensors"):
+        f.unlink()
+    name, extra = FAMILY_CONFIGS[family]
+    vocab = len((path / "vocab.txt").read_text().split())
+    common = dict(vocab_size=vocab, hidden_size=32, num_hidden_layers=layers,
+                  num_attention_heads=2, intermediate_size=64, max_position_embeddings=130,
+                  pad_token_id=0)
+    config = getattr(transformers, name)(**common, **extra)
+    torch.manual_seed(0)
+    transformers.AutoModel.from_config(config).save_pretrained(path, safe_serialization=True)
+    return path
+
+
 def sentiment_rows(n: int, seed: int = 0) -> list[dict]:
     """Sentences whose label is carried by one sentiment word: learnable in a few steps."""
     rng = random.Random(seed)

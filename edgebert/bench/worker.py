@@ -40,18 +40,26 @@ def time_pytorch(path: str, batch: int, seq: int, threads: int, warmup: int, run
 
     torch.set_num_threads(threads)
     config = transformers.AutoConfig.from_pretrained(path)
-    arch = (config.architectures or ["BertModel"])[0]
-    if not arch.startswith("Bert"):  # only select among BERT classes named in a config
-        raise SystemExit(f"{path}: architecture {arch} is not a BERT model")
+    from edgebert.errors import UserError
+    from edgebert.families import family_of, model_inputs
     from edgebert.modeling import from_pretrained  # pruned heads load the same on 4.x and 5.x
 
-    model = from_pretrained(getattr(transformers, arch), path).eval()
+    try:
+        family_of(config)
+    except UserError as err:
+        raise SystemExit(f"{path}: {err}") from None
+    arch = (config.architectures or ["AutoModel"])[0]
+    cls = getattr(transformers, arch, None)  # only a model class of the config's own type
+    if getattr(getattr(cls, "config_class", None), "model_type", None) != config.model_type:
+        raise SystemExit(f"{path}: architecture {arch} is not a {config.model_type} model")
+    model = from_pretrained(cls, path).eval()
     g = torch.Generator().manual_seed(0)
     low, high = _id_range(str(Path(path) / "model.safetensors"))
     shape = _shape(path, batch, seq)
     inputs = {"input_ids": torch.randint(low, high, shape, generator=g),
               "attention_mask": torch.ones(shape, dtype=torch.long),
               "token_type_ids": torch.zeros(shape, dtype=torch.long)}
+    inputs = {k: v for k, v in inputs.items() if k in model_inputs(config)}
     samples = []
     with torch.inference_mode():
         for i in range(warmup + runs):

@@ -12,6 +12,7 @@ import torch
 
 from edgebert import artifact, stage
 from edgebert.config import DistillConfig, DistillLossConfig, TaskConfig, to_dict
+from edgebert.data.features import INPUTS
 from edgebert.data.tasks import load_task
 from edgebert.distill.losses import distill_loss, view
 from edgebert.distill.students import every_other, from_teacher_layers, layer_map, narrow
@@ -36,7 +37,7 @@ def teacher_loss(teacher, kind: str, loss: DistillLossConfig, mapping: list[int]
     want_attn = bool(loss.attn_mse)
 
     def loss_fn(module: Trainable, batch: dict) -> dict:
-        inputs = {k: batch[k] for k in ("input_ids", "attention_mask", "token_type_ids")}
+        inputs = {k: batch[k] for k in INPUTS if k in batch}
         with torch.no_grad():
             t_out = view(teacher(**inputs, output_hidden_states=want_hidden,
                                  output_attentions=want_attn))

@@ -15,6 +15,7 @@ import torch
 
 from edgebert import artifact
 from edgebert.config import DistillConfig, to_dict
+from edgebert.data.features import INPUTS
 from edgebert.data.masking import mask_tokens
 from edgebert.distill.distill import Trainable, build_student
 from edgebert.distill.losses import distill_loss, view
@@ -48,9 +49,8 @@ def corpus_features(path: Path, tokenizer, max_length: int) -> list[dict]:
         raise UserError(f"{path}: {len(lines)} non-empty lines; general distillation needs "
                         f"a corpus (one text per line)")
     enc = tokenizer(lines, truncation=True, max_length=max_length, return_special_tokens_mask=True)
-    return [{"input_ids": enc["input_ids"][i], "attention_mask": enc["attention_mask"][i],
-             "token_type_ids": enc["token_type_ids"][i],
-             "special": enc["special_tokens_mask"][i]} for i in range(len(lines))]
+    return [{k: enc[k][i] for k in INPUTS if k in enc} | {"special": enc["special_tokens_mask"][i]}
+            for i in range(len(lines))]
 
 
 def distill_general(cfg: DistillConfig, restart: bool = False, log=print) -> Path:
@@ -95,13 +95,13 @@ def distill_general(cfg: DistillConfig, restart: bool = False, log=print) -> Pat
     pad_id = tokenizer.pad_token_id
 
     def collate(fs):
-        b = pad_batch(fs, pad_id, ("input_ids", "attention_mask", "token_type_ids"))
+        b = pad_batch(fs, pad_id, INPUTS)
         special = pad_batch([{"input_ids": f["special"]} for f in fs], 1, ("input_ids",))
         return {k: torch.from_numpy(v) for k, v in b.items()} | {
             "special": torch.from_numpy(special["input_ids"]).bool()}
 
     def loss_fn(module: Trainable, batch: dict, generator=None) -> dict:
-        inputs = {k: batch[k] for k in ("input_ids", "attention_mask", "token_type_ids")}
+        inputs = {k: batch[k] for k in INPUTS if k in batch}
         labels = None
         if has_mlm:
             inputs["input_ids"], labels = mask_tokens(
@@ -128,11 +128,10 @@ def distill_general(cfg: DistillConfig, restart: bool = False, log=print) -> Pat
             batch = {k: v.to(device) for k, v in collate(heldout[i:i + 32]).items()}
             losses.append(float(loss_fn(trainable, batch, g)["loss"].detach()))
             with torch.no_grad():
-                s = student(**{k: batch[k] for k in ("input_ids", "attention_mask",
-                                                     "token_type_ids")},
+                inputs = {k: batch[k] for k in INPUTS if k in batch}
+                s = student(**inputs,
                             output_hidden_states=True).hidden_states[-1]
-                t = teacher(**{k: batch[k] for k in ("input_ids", "attention_mask",
-                                                     "token_type_ids")},
+                t = teacher(**inputs,
                             output_hidden_states=True).hidden_states[-1]
                 if proj is not None:
                     s = proj[-1](s)

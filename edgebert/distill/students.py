@@ -1,15 +1,17 @@
-"""Build students: a subset of the teacher's layers (DistilBERT), or a narrower model."""
+"""Build students: a subset of the teacher's layers (DistilBERT), or a narrower model.
+
+A teacher whose layers share weights (ALBERT) gives a student fewer repetitions of the
+same layer: there is nothing per layer to choose, and unsharing would multiply the
+student's size by its depth for no gain in speed."""
 
 from __future__ import annotations
 
 import copy
-import re
 
 import torch
 
 from edgebert.errors import UserError
-
-_LAYER = re.compile(r"^(.*\bencoder\.layer\.)(\d+)(\..*)$")
+from edgebert.families import check_single_group, family_of
 
 
 def every_other(n_layers: int) -> list[int]:
@@ -30,13 +32,17 @@ def from_teacher_layers(teacher, layers: list[int]):
     bad = [i for i in layers if not 0 <= i < n]
     if bad:
         raise UserError(f"--layers: {bad} out of range; the teacher has layers 0..{n - 1}")
+    family = family_of(teacher)
+    if family.shared_layers:
+        check_single_group(teacher.config)
     config = copy.deepcopy(teacher.config)
     config.num_hidden_layers = len(layers)
     student = type(teacher)(config)
     source = teacher.state_dict()
+    pattern = family.layer_keys()  # None: shared layers, every key as it is
     weights = {}
     for key in student.state_dict():
-        m = _LAYER.match(key)
+        m = pattern.match(key) if pattern else None
         weights[key] = source[f"{m[1]}{layers[int(m[2])]}{m[3]}" if m else key].clone()
     student.load_state_dict(weights)
     return student
@@ -49,7 +55,8 @@ def narrow(teacher, layers: int, hidden_size: int | None, heads: int | None,
     config.num_hidden_layers = layers
     config.hidden_size = hidden_size or config.hidden_size
     config.num_attention_heads = heads or config.num_attention_heads
-    config.intermediate_size = ffn or config.intermediate_size
+    width = family_of(teacher).ffn_width
+    setattr(config, width, ffn or getattr(config, width))
     if config.hidden_size % config.num_attention_heads:
         raise UserError(f"--hidden-size {config.hidden_size} is not a multiple of --heads "
                         f"{config.num_attention_heads}")

@@ -11,11 +11,13 @@ from pathlib import Path
 import numpy as np
 
 from edgebert import kinds
+from edgebert.families import model_inputs
 from edgebert.predict import INPUTS, Forward
 
 
 def export_onnx(model, kind: str, path: Path, opset: int = 17) -> Path:
-    """Write `model` as ONNX with inputs input_ids / attention_mask / token_type_ids.
+    """Write `model` as ONNX with inputs input_ids / attention_mask / token_type_ids (those
+    its family takes).
 
     >>> # export_onnx(model, "classification", Path("model.onnx"))
     """
@@ -30,15 +32,18 @@ def export_onnx(model, kind: str, path: Path, opset: int = 17) -> Path:
     model.set_attn_implementation("eager")
     task = kinds.kind(kind)
     ids = torch.full(task.input_shape(2, 16), 5, dtype=torch.long)
-    dummy = (ids, torch.ones_like(ids), torch.zeros_like(ids))
+    inputs = model_inputs(model)  # DistilBERT's graph has no token_type_ids
+    dummy = tuple({"input_ids": ids, "attention_mask": torch.ones_like(ids),
+                   "token_type_ids": torch.zeros_like(ids)}[k] for k in inputs)
     names = list(task.outputs)
     in_axes, out_axes = task.input_axes(), task.output_axes()
     import warnings
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # tracer warnings about Python control flow in HF code
-        torch.onnx.export(PlainOutputs(model, kind), dummy, str(path), input_names=list(INPUTS),
-                          output_names=names, dynamic_axes={k: in_axes for k in INPUTS} | out_axes,
+        torch.onnx.export(PlainOutputs(model, kind), dummy, str(path),
+                          input_names=list(inputs), output_names=names,
+                          dynamic_axes={k: in_axes for k in inputs} | out_axes,
                           opset_version=opset, dynamo=False)
     pin_head_counts(path)
     return path

@@ -36,11 +36,14 @@ def torchscript_forward(path: Path) -> Forward:
 
 def module_forward(module) -> Forward:
     """A forward over any module that takes the three inputs positionally and returns one
-    tensor (PlainOutputs, a TorchScript module, an exported program)."""
+    tensor (PlainOutputs, a TorchScript module, an exported program); a batch without
+    token types (DistilBERT's) feeds zeros, which PlainOutputs does not pass on."""
     import torch
 
     def forward(batch: dict[str, np.ndarray]) -> np.ndarray:
+        zeros = np.zeros_like(batch["input_ids"])  # an input the model's family does not take
         with torch.no_grad():
-            return module(*(torch.from_numpy(batch[k]) for k in INPUTS)).float().numpy()
+            return module(*(torch.from_numpy(batch.get(k, zeros)) for k in INPUTS)
+                          ).float().numpy()
 
     return forward

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from edgebert import metrics
-from edgebert.data.features import Encoded
+from edgebert.data.features import INPUTS, Encoded
 from edgebert.errors import UserError
 from edgebert.kinds.base import Kind, refuse_missing, softmax, strings
 
@@ -123,14 +123,14 @@ class MultipleChoice(Kind):
             at += len(ex.choices)
             truncated += any(len(full[i]) > max_length for i in rows)
             feats.append({k: [enc[k][i] for i in rows]
-                          for k in ("input_ids", "attention_mask", "token_type_ids")}
+                          for k in INPUTS if k in enc}
                          | {"labels": ex.label})
         return Encoded(feats, truncated)
 
     @staticmethod
     def _mixed(tokenizer, firsts, seconds, fits, max_length) -> dict:
         """Encodings where the rows that fit cut only the context, the others both."""
-        keys = ("input_ids", "attention_mask", "token_type_ids")
+        keys = [k for k in INPUTS if k in tokenizer.model_input_names]
         out = {k: [None] * len(firsts) for k in keys}
         for ok, strategy in ((True, "only_first"), (False, "longest_first")):
             rows = [i for i, f in enumerate(fits) if f == ok]

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from edgebert import metrics
-from edgebert.data.features import Encoded
+from edgebert.data.features import INPUTS, Encoded
 from edgebert.errors import UserError
 from edgebert.kinds.base import Kind, softmax, strings
 
@@ -33,7 +33,7 @@ def encode_texts(examples: list[TextExample], tok, max_length: int, target=int) 
     enc = tok(texts, pairs, truncation=True, max_length=max_length)
     feats = []
     for i, ex in enumerate(examples):
-        feat = {k: enc[k][i] for k in ("input_ids", "attention_mask", "token_type_ids")}
+        feat = {k: enc[k][i] for k in INPUTS if k in enc}
         feat["labels"] = target(ex.label)
         feats.append(feat)
     truncated = sum(len(f) > max_length for f in full)

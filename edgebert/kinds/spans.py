@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from edgebert import metrics
-from edgebert.data.features import Encoded
+from edgebert.data.features import INPUTS, Encoded
 from edgebert.errors import UserError
 from edgebert.kinds.base import Kind
 
@@ -74,7 +74,7 @@ class Spans(Kind):
             if ctx and offsets[ctx[0]][0] <= start_char and offsets[ctx[-1]][1] >= end_char:
                 start = next(k for k in ctx if offsets[k][1] > start_char)
                 end = next(k for k in reversed(ctx) if offsets[k][0] < end_char)
-            feats.append({k: enc[k][j] for k in ("input_ids", "attention_mask", "token_type_ids")}
+            feats.append({k: enc[k][j] for k in INPUTS if k in enc}
                          | {"start_positions": start, "end_positions": end})
             extra.append({"example": i, "offsets": offsets})
         windows = len(feats) - len(examples)

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from edgebert import metrics
-from edgebert.data.features import IGNORE, Encoded
+from edgebert.data.features import IGNORE, INPUTS, Encoded
 from edgebert.errors import UserError
 from edgebert.kinds.base import Kind, softmax, strings
 
@@ -93,7 +93,7 @@ class TokenTags(Kind):
                 prev = w
             kept = {w for w in word_ids if w is not None}
             truncated += len(kept) < len(ex.tokens)
-            feats.append({k: enc[k][i] for k in ("input_ids", "attention_mask", "token_type_ids")}
+            feats.append({k: enc[k][i] for k in INPUTS if k in enc}
                          | {"labels": labels})
             extra.append({"word_ids": word_ids})
         return Encoded(feats, truncated, extra)

@@ -12,10 +12,15 @@ from __future__ import annotations
 
 import torch
 
+from edgebert.families import family_of
+
 
 def prunable(model) -> dict[str, torch.nn.Parameter]:
-    return {name: module.weight for name, module in model.base_model.encoder.named_modules()
-            if isinstance(module, torch.nn.Linear)}
+    """The Linear weights of the encoder's layers (an ALBERT's shared layer once)."""
+    family = family_of(model)
+    return {f"layer.{i}.{name}": module.weight
+            for i, layer in enumerate(family.layer_list(model))
+            for name, module in layer.named_modules() if isinstance(module, torch.nn.Linear)}
 
 
 def cubic(step: int, total: int, final: float, initial: float = 0.0,

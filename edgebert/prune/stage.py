@@ -21,6 +21,7 @@ from edgebert.errors import UserError
 from edgebert.modeling import count_params, from_pretrained, head_class
 from edgebert.prune.importance import importance
 from edgebert.prune.magnitude import MagnitudePruner, sparsity_report
+from edgebert.families import family_of
 from edgebert.prune.structured import (choose_ffn, choose_heads, drop_layers_, heads_per_layer,
                                        prune_ffn_, prune_heads_)
 from edgebert.sources import resolve_model
@@ -113,4 +114,4 @@ def prune(cfg: PruneConfig, restart: bool = False, log=print) -> Path:
 def _shapes(model) -> dict:
     return {"params": count_params(model), "layers": model.config.num_hidden_layers,
             "heads_per_layer": heads_per_layer(model),
-            "intermediate_size": model.config.intermediate_size}
+            "intermediate_size": getattr(model.config, family_of(model).ffn_width)}

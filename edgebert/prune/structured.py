@@ -4,8 +4,10 @@ Heads are cut out of the query/key/value rows and the output columns here, and
 recorded in config.pruned_heads (original numbering) so `modeling.from_pretrained`
 cuts the same ones when it loads the model: transformers 5 dropped its own
 `prune_heads`, and 4.x re-applied it only through its own loader. FFN neurons keep
-the same count in every layer, because a BertConfig has one intermediate_size; the
-ranking is within each layer.
+the same count in every layer, because a config has one FFN width; the ranking is
+within each layer. Where the modules live is the model's family's
+(`edgebert.families`); an ALBERT's one shared layer is pruned once, for every
+repetition.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from __future__ import annotations
 import torch
 
 from edgebert.errors import UserError
+from edgebert.families import family_of, get, put
 
 
 def amount(value: float, total: int, option: str) -> int:
@@ -62,28 +65,30 @@ def prune_heads_(model, heads: dict[int, list[int]]) -> None:
     config.pruned_heads uses the original numbering, which skips the heads pruned before."""
     before = pruned_heads(getattr(model.config, "pruned_heads", None))
     total = model.config.num_attention_heads
-    layers = model.base_model.encoder.layer
+    family = family_of(model)
+    layers = family.layer_list(model)
     for layer, current in heads.items():
         alive = [h for h in range(total) if h not in before.get(layer, [])]
         before[layer] = sorted(set(before.get(layer, [])) | {alive[h] for h in current})
-        cut_heads_(layers[layer].attention, current)
+        cut_heads_(family, layers[layer], current)
     model.config.pruned_heads = before
 
 
-def cut_heads_(attention, heads: list[int]) -> None:
-    """Drop heads (indices among the module's current heads) from one attention block:
+def cut_heads_(family, layer, heads: list[int]) -> None:
+    """Drop heads (indices among the layer's current heads) from one layer's attention:
     their rows of query, key and value and their columns of the output projection."""
-    own = attention.self
-    n, size = own.num_attention_heads, own.attention_head_size
+    own = family.attention_module(layer)
+    n, size = family.heads(layer), family.head_size(layer)
     if not heads:
         return
     keep = torch.tensor([h * size + i for h in range(n) if h not in set(heads)
                          for i in range(size)])
-    for name in ("query", "key", "value"):
+    for name in family.qkv:
         setattr(own, name, _keep_rows(getattr(own, name), keep))
-    attention.output.dense = _keep_columns(attention.output.dense, keep)
-    own.num_attention_heads = n - len(set(heads))  # transformers 4.x reads these two
-    own.all_head_size = own.num_attention_heads * size
+    put(layer, family.attention_out, _keep_columns(get(layer, family.attention_out), keep))
+    count, width = family.head_count  # what the family's forward reads (4.x: both)
+    setattr(own, count, n - len(set(heads)))
+    setattr(own, width, getattr(own, count) * size)
 
 
 def _keep_rows(linear: torch.nn.Linear, idx: torch.Tensor) -> torch.nn.Linear:
@@ -109,30 +114,35 @@ def choose_ffn(imp: list[torch.Tensor], value: float) -> dict[int, torch.Tensor]
 
 
 def prune_ffn_(model, keep: dict[int, torch.Tensor]) -> None:
-    """Keep rows `keep[i]` of intermediate.dense and the same columns of output.dense."""
+    """Keep rows `keep[i]` of each layer's first FFN Linear and the same columns of its
+    second."""
     sizes = {len(v) for v in keep.values()}
     if len(sizes) != 1:
         raise UserError("FFN pruning must keep the same number of neurons in every layer")
-    for i, layer in enumerate(model.base_model.encoder.layer):
+    family = family_of(model)
+    first, second = family.ffn
+    for i, layer in enumerate(family.layer_list(model)):
         idx = keep[i]
-        layer.intermediate.dense = _keep_rows(layer.intermediate.dense, idx)
-        layer.output.dense = _keep_columns(layer.output.dense, idx)
-    model.config.intermediate_size = sizes.pop()
+        put(layer, first, _keep_rows(get(layer, first), idx))
+        put(layer, second, _keep_columns(get(layer, second), idx))
+    setattr(model.config, family.ffn_width, sizes.pop())
 
 
 def drop_layers_(model, drop: list[int]) -> None:
-    """Remove whole encoder layers; pruned-head records follow the renumbering."""
-    encoder = model.base_model.encoder
-    n = len(encoder.layer)
+    """Remove whole encoder layers; pruned-head records follow the renumbering. Layers
+    that share weights (ALBERT) drop repetitions: the shared layer and its record stay."""
+    family = family_of(model)
+    n = model.config.num_hidden_layers
     bad = [i for i in drop if not 0 <= i < n]
     if bad or len(set(drop)) >= n:
         raise UserError(f"--drop-layers: {drop} is not a proper subset of layers 0..{n - 1}")
     kept = [i for i in range(n) if i not in set(drop)]
-    encoder.layer = torch.nn.ModuleList(encoder.layer[i] for i in kept)
-    old = pruned_heads(getattr(model.config, "pruned_heads", None))
-    model.config.pruned_heads = {new: old[i] for new, i in enumerate(kept) if i in old}
-    model.config.num_hidden_layers = len(kept)
+    family.set_layers(model, kept)
+    if not family.shared_layers:
+        old = pruned_heads(getattr(model.config, "pruned_heads", None))
+        model.config.pruned_heads = {new: old[i] for new, i in enumerate(kept) if i in old}
 
 
 def heads_per_layer(model) -> list[int]:
-    return [layer.attention.self.num_attention_heads for layer in model.base_model.encoder.layer]
+    family = family_of(model)
+    return [family.heads(layer) for layer in family.layer_list(model)]

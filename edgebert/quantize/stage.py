@@ -20,6 +20,7 @@ from edgebert.config import QuantizeConfig, to_dict
 from edgebert.data.encode import pad_batch
 from edgebert.errors import UserError
 from edgebert.export.onnx import export_onnx, ort_forward
+from edgebert.families import family_of
 from edgebert.formats import require_model_file, session
 from edgebert.export.parity import compare, require
 from edgebert.predict import INPUTS, torch_forward
@@ -48,7 +49,8 @@ def quantize(cfg: QuantizeConfig, log=print) -> Path:
     opened = open_artifact(cfg.model)
     if cfg.engine == "inc":
         return _with_inc(cfg, opened, log)
-    config = artifact.read_json(opened.path / "config.json")
+    from transformers import AutoConfig
+
     source, source_format = require_model_file(opened.path, ("model.safetensors", "model.onnx"),
                                                "to quantize")
     dev = opened.encode("dev")
@@ -69,9 +71,11 @@ def quantize(cfg: QuantizeConfig, log=print) -> Path:
             shutil.copy2(source, fp32)
         fused, counts = fp32, {}
         if cfg.fuse:
-            f = optimize(fp32, scratch / "fused.onnx", config["num_attention_heads"],
-                         config["hidden_size"], config["num_hidden_layers"],
-                         gelu="gelu" in str(config.get("hidden_act", "gelu")))
+            c = AutoConfig.from_pretrained(str(opened.path))  # any family's names for these
+            act = getattr(c, "hidden_act", getattr(c, "activation", "gelu"))
+            f = optimize(fp32, scratch / "fused.onnx", c.num_attention_heads, c.hidden_size,
+                         c.num_hidden_layers, gelu="gelu" in str(act),
+                         shared=family_of(c).shared_layers)
             fused, counts = f.path, f.counts
             log("fused: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
             require(compare(opened.outputs(ort_forward(session(fp32), opened.kind), dev),
