@@ -170,6 +170,20 @@ def save_tokenizer(tokenizer, work) -> None:
         vocab_file.write_text("".join(token + "\n" for token, _ in ordered), encoding="utf-8")
 
 
+def tokenizer_type(source) -> str | None:
+    """The tokenizer.json model type at `source` (WordPiece, BPE, Unigram); None where
+    there is no such file (a hub id). Vocabulary trimming and the tokenizer-in-graph
+    export take WordPiece only."""
+    import json
+    from pathlib import Path
+
+    path = Path(str(source)) / "tokenizer.json"
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))["model"]["type"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
 def check_vocab(model, tokenizer, source: str) -> None:
     """A tokenizer larger than the embedding table would index out of range."""
     rows = model.get_input_embeddings().num_embeddings

@@ -5,11 +5,15 @@ finetune -> distill (layers 0, 2) -> prune (half the heads and FFN) -> quantize 
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 
 import onnx
 import pytest
 
-from helpers import FAMILY_CONFIGS, build_tiny, run_cli, sentiment_rows, write_csv
+from helpers import (FAMILY_CONFIGS, build_tiny, build_tiny_roberta_bpe, run_cli,
+                     sentiment_rows, write_csv)
 
 QUICK = ["--batch-size", "16", "--lr", "3e-3", "--warmup", "0", "--threads", "1"]
 
@@ -20,7 +24,7 @@ def ok(*args) -> str:
     return output
 
 
-@pytest.mark.parametrize("family", [f for f in FAMILY_CONFIGS if f != "bert"])
+@pytest.mark.parametrize("family", [f for f in FAMILY_CONFIGS if f not in ("bert", "roberta")])
 def test_family_runs_the_whole_chain(family, tmp_path):
     base = build_tiny(tmp_path / "base", family)
     task = write_csv(tmp_path / "task.csv", sentiment_rows(64))
@@ -56,6 +60,36 @@ def test_family_runs_the_whole_chain(family, tmp_path):
 
     runtime = load(tmp_path / "bundle")
     assert runtime.predict("a good lovely film")[0]["label"] in ("neg", "pos")
+
+
+def test_compress_on_a_roberta_with_a_bpe_tokenizer(tmp_path):
+    """RoBERTa's own tokenizer kind through `compress`: the stages run; vocabulary
+    trimming and the export with the tokenizer inside (WordPiece only) are skipped with a
+    line saying so; the INT8 artifact bundles and runs in the runtime."""
+    base = build_tiny_roberta_bpe(tmp_path / "base")
+    task = write_csv(tmp_path / "task.csv", sentiment_rows(96))
+    run = tmp_path / "run"
+    sets = [f"teacher.model={base}", f"task.name={task}", "task.kind=classification",
+            "task.limit=null", "teacher.train={max_steps: 6, batch_size: 16, lr: 3.0e-3}",
+            "students=[{name: student, layers: [0, 2], train: {max_steps: 4, batch_size: 16}}]",
+            "quantize=[{target: native, max_drop: 100}]", "bench.enabled=false",
+            "export=[{format: onnx, with_tokenizer: true}, {format: torchscript}]"]
+    cmd = [sys.executable, "-m", "edgebert.cli", "compress", "tiny", "--out", str(run)]
+    for s in sets:
+        cmd += ["--set", s]
+    res = subprocess.run(cmd, env=os.environ | {"EDGEBERT_QUIET": "1"}, capture_output=True,
+                         text=True, timeout=600)
+    assert res.returncode == 0, res.stderr[-3000:] + res.stdout[-2000:]
+    assert "a BPE tokenizer; vocabulary trimming and the exports with the tokenizer" in res.stdout
+    assert not list(run.glob("*_trimmed")) and not (run / "export" / "onnx-text").exists()
+    assert (run / "export" / "torchscript").is_dir() and (run / "report.json").exists()
+    (int8,) = (run / "int8").iterdir()
+    assert "token_type_ids" not in [i.name for i in onnx.load(str(int8 / "model.onnx")).graph.input]
+    ok("bundle", "--model", int8, "--out", tmp_path / "bundle")
+    from edgebert.runtime import load
+
+    assert load(tmp_path / "bundle").predict(["a good film", "an awful plot"])[1]["label"] in (
+        "neg", "pos")
 
 
 def test_an_unsupported_family_is_one_line(tmp_path):

@@ -39,9 +39,17 @@ class Step:
 
 def plan(recipe: Recipe, run: Path, log) -> list[Step]:
     """The recipe's stages, in order, each with its output directory."""
+    from edgebert.modeling import tokenizer_type
+    from edgebert.sources import resolve_model
+
     steps: list[Step] = []
     paths = {"teacher": run / "teacher"}
     teacher = recipe.teacher
+    tokenizer = tokenizer_type(resolve_model(teacher.model))
+    wordpiece = tokenizer in ("WordPiece", None)  # None: a hub id, known when it loads
+    if not wordpiece:
+        log(f"{teacher.model}: a {tokenizer} tokenizer; vocabulary trimming and the exports "
+            f"with the tokenizer inside take WordPiece only, so they are skipped")
 
     if teacher.finetuned:
         steps.append(Step(f"copy the fine-tuned teacher {teacher.model}", paths["teacher"],
@@ -69,7 +77,7 @@ def plan(recipe: Recipe, run: Path, log) -> list[Step]:
 
     def deployable(name: str | None) -> Path:
         name = name or recipe.last_model()
-        if not recipe.trim_vocab or name == "teacher":
+        if not recipe.trim_vocab or not wordpiece or name == "teacher":
             return paths[name]
         trimmed = run / f"{name}_trimmed"
         if trimmed not in {s.out for s in steps}:
@@ -101,6 +109,8 @@ def plan(recipe: Recipe, run: Path, log) -> list[Step]:
             log(f"skipping the {e.format} export with the tokenizer inside: {name} tasks have "
                 f"no one-file export (export --with-tokenizer refuses them)")
             continue
+        if e.with_tokenizer and not wordpiece:
+            continue  # said above
         src = int8[e.model] if e.model in int8 else deployable(e.model)
         out = run / "export" / (e.format + ("-text" if e.with_tokenizer else ""))
         cfg = ExportConfig(model=str(src), out=str(out), **stage_options(e, ExportConfig))
