@@ -246,6 +246,10 @@ class DistillConfig:
     and pairs): the student learns the teacher's soft targets on them (Tang et al. 2019)."""
     augment_file: str | None = None
     """A text file, one text per line, added without labels for the soft-target losses."""
+    factorize_embeddings: int | None = None
+    """Rank E of a factorized word embedding for the student (ALBERT's): vocabulary x E,
+    then E x hidden, initialised from the SVD of the teacher's table and recovered by this
+    distillation. E.g. 128: the table shrinks by about hidden / E."""
     loss: DistillLossConfig = field(default_factory=DistillLossConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
 

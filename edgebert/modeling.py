@@ -46,9 +46,9 @@ def from_pretrained(cls, source, what: str = "model", **kwargs):
 
     quiet_transformers()
     try:
-        pruned = _pruned_heads_of(source)
-        if pruned:
-            return _load_pruned(cls, source, pruned, **kwargs)
+        pruned, factorized = _reshaped(source)
+        if pruned or factorized:
+            return _load_reshaped(cls, source, pruned, **kwargs)
         # use_safetensors: never unpickle weights a user hands in
         return cls.from_pretrained(str(source), use_safetensors=True, **kwargs)
     except SafetensorError as err:
@@ -71,7 +71,9 @@ def quiet_transformers() -> None:
     hf_logging.disable_progress_bar()
 
 
-def _pruned_heads_of(source) -> dict[int, list[int]]:
+def _reshaped(source) -> tuple[dict[int, list[int]], int | None]:
+    """What our stages changed in a model's shapes that its config alone cannot rebuild:
+    pruned heads, and a factorized embedding's rank."""
     import json
     from pathlib import Path
 
@@ -79,21 +81,24 @@ def _pruned_heads_of(source) -> dict[int, list[int]]:
 
     path = Path(str(source)) / "config.json"
     if not path.is_file():
-        return {}  # a hub id: nothing of ours is pruned there
+        return {}, None  # a hub id: nothing of ours is changed there
     try:
-        return pruned_heads(json.loads(path.read_text(encoding="utf-8")).get("pruned_heads"))
+        config = json.loads(path.read_text(encoding="utf-8"))
+        return pruned_heads(config.get("pruned_heads")), config.get("factorized_embeddings")
     except (UnicodeDecodeError, json.JSONDecodeError, AttributeError):
-        return {}  # transformers reports the unreadable config
+        return {}, None  # transformers reports the unreadable config
 
 
-def _load_pruned(cls, source, pruned: dict[int, list[int]], **kwargs):
-    """Build the model at full width, cut the recorded heads, then load every tensor of
-    the checkpoint into it (shapes checked)."""
+def _load_reshaped(cls, source, pruned: dict[int, list[int]], **kwargs):
+    """Build the model at full width, cut the recorded heads, give it the factorized
+    embedding its config records, then load every tensor of the checkpoint into it
+    (shapes checked)."""
     from pathlib import Path
 
     from safetensors.torch import load_file
     from transformers import AutoConfig
 
+    from edgebert.factorize import rebuild_
     from edgebert.families import family_of
     from edgebert.prune.structured import cut_heads_
 
@@ -106,6 +111,7 @@ def _load_pruned(cls, source, pruned: dict[int, list[int]], **kwargs):
     layers = family.layer_list(model)
     for layer, heads in pruned.items():
         cut_heads_(family, layers[layer], heads)
+    rebuild_(model)
     mine = model.state_dict()
     prefix = model.base_model_prefix
     state = {}

@@ -85,6 +85,8 @@ def test_compress_on_a_roberta_with_a_bpe_tokenizer(tmp_path):
     assert (run / "export" / "torchscript").is_dir() and (run / "report.json").exists()
     (int8,) = (run / "int8").iterdir()
     assert "token_type_ids" not in [i.name for i in onnx.load(str(int8 / "model.onnx")).graph.input]
+    code, output = run_cli("trim-vocab", "--model", run / "student", "--out", tmp_path / "t")
+    assert code == 2 and "a BPE tokenizer; trimming keeps WordPiece" in output, output
     ok("bundle", "--model", int8, "--out", tmp_path / "bundle")
     from edgebert.runtime import load
 

@@ -104,6 +104,15 @@ def distill(cfg: DistillConfig, restart: bool = False, log=print) -> Path:
     check_vocab(teacher, tokenizer, source)
     torch.manual_seed(cfg.train.seed)
     student = build_student(teacher, cfg, task.kind, task.labels)
+    factorized = None
+    if cfg.factorize_embeddings:
+        from edgebert.factorize import factorize_
+
+        factorized = factorize_(student, cfg.factorize_embeddings)
+        log(f"embeddings factorized to rank {factorized['rank']}: "
+            f"{factorized['params_before'] / 1e6:.2f} M -> "
+            f"{factorized['params_after'] / 1e6:.2f} M parameters, relative SVD error "
+            f"{factorized['relative_error']:.3f} before recovery")
     s_cfg, t_cfg = student.config, teacher.config
     if cfg.loss.attn_mse and s_cfg.num_attention_heads != t_cfg.num_attention_heads:
         raise UserError(f"--attn-mse: the student has {s_cfg.num_attention_heads} heads and "
@@ -142,6 +151,8 @@ def distill(cfg: DistillConfig, restart: bool = False, log=print) -> Path:
     metric = task.metric
     metrics["teacher"] = {"test": teacher_metrics["test"], "params": teacher_metrics["params"]}
     metrics["retention"] = metrics["test"][metric] / max(teacher_metrics["test"][metric], 1e-12)
+    if factorized:
+        metrics["factorized_embeddings"] = factorized
     log(f"student test {metric} {metrics['test'][metric]:.4f} vs teacher "
         f"{teacher_metrics['test'][metric]:.4f}: retention {metrics['retention']:.2%}")
     record = {"stage": "distill", "parent": cfg.teacher, "parent_path": source,

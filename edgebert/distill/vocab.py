@@ -58,11 +58,15 @@ def trim_embeddings_(model, keep: list[int]) -> None:
     """Keep rows `keep` of the input embeddings (and a tied or untied MLM decoder)."""
     index = torch.tensor(keep)
     remap = {old_id: new_id for new_id, old_id in enumerate(keep)}
-    old = model.get_input_embeddings()
+    embedding = model.get_input_embeddings()
+    old = getattr(embedding, "small", embedding)  # a factorized one: its lookup's rows
     pad = remap.get(old.padding_idx) if old.padding_idx is not None else None
     new = torch.nn.Embedding(len(keep), old.embedding_dim, padding_idx=pad)
     new.weight.data = old.weight.data[index].clone()
-    model.set_input_embeddings(new)
+    if old is embedding:
+        model.set_input_embeddings(new)
+    else:
+        embedding.small = new
     out = model.get_output_embeddings() if hasattr(model, "get_output_embeddings") else None
     if out is not None:
         out.weight = new.weight if model.config.tie_word_embeddings else \
