@@ -594,7 +594,7 @@ def corpus_build(out, packages):
 
 @main.group()
 def tokenizer():
-    """WordPiece tokenizers."""
+    """WordPiece (BERT) and byte-level BPE (RoBERTa) tokenizers."""
 
 
 @tokenizer.command("train")
@@ -605,19 +605,27 @@ def tokenizer():
 @click.option("--strip-accents/--no-strip-accents", default=True, show_default=True)
 @click.option("--min-frequency", default=2, show_default=True,
               help="Pieces seen fewer times are not added.")
-def tokenizer_train(corpus_path, out, vocab_size, lowercase, strip_accents, min_frequency):
-    """Train a WordPiece vocabulary with BERT normalisation and special tokens.
+@click.option("--kind", type=click.Choice(["wordpiece", "bpe"]), default="wordpiece",
+              show_default=True, help="wordpiece: BERT's ([CLS] [SEP], '##' pieces); bpe: "
+              "RoBERTa's byte-level BPE (<s> </s>, no unknown characters; --strip-accents "
+              "does not apply).")
+def tokenizer_train(corpus_path, out, vocab_size, lowercase, strip_accents, min_frequency,
+                    kind):
+    """Train a WordPiece vocabulary with BERT normalisation and special tokens, or a
+    byte-level BPE one as RoBERTa's.
 
     \b
     Example:
       edgebert tokenizer train --corpus corpus/ --vocab-size 8000 --out tok/
+      edgebert tokenizer train --corpus corpus/ --kind bpe --out tok-bpe/
+      edgebert pretrain --corpus corpus/ --tokenizer tok-bpe/ --arch roberta --out runs/r
     """
     from pathlib import Path
 
     from edgebert.pretrain.tokenizer import train_tokenizer
 
     train_tokenizer(Path(corpus_path), Path(out), vocab_size, lowercase, strip_accents,
-                    min_frequency, log=click.echo)
+                    min_frequency, kind=kind, log=click.echo)
 
 
 @main.command()

@@ -22,6 +22,7 @@ from edgebert.errors import UserError
 KindName = Literal["classification", "pair", "regression", "ner", "qa", "multiple_choice"]
 Precision = Literal["auto", "fp32", "bf16", "fp16"]
 Device = Literal["auto", "cpu", "cuda"]
+Arch = Literal["bert", "roberta", "albert"]
 ExportFormat = Literal["onnx", "ort", "torchscript"]
 QuantMode = Literal["dynamic", "static"]
 Calibration = Literal["minmax", "entropy", "percentile"]
@@ -420,10 +421,16 @@ class PretrainConfig:
     the output embedding tied to the input one."""
     out: str = "runs/pretrained"
     """Artifact directory to write."""
+    arch: Arch = "bert"
+    """The model and its objective: bert (MLM + next-sentence prediction), roberta (MLM
+    alone on single segments, one token type), albert (MLM + sentence-order prediction,
+    one shared layer, 128-wide factorized embeddings). From scratch only: --init keeps
+    the encoder's own."""
     max_length: int = 128
     """Tokens per packed example ([CLS] A [SEP] B [SEP])."""
     nsp: bool = True
-    """Next-sentence prediction (50 % IsNext); --no-nsp packs single segments (RoBERTa style)."""
+    """BERT's next-sentence prediction (50 % IsNext); --no-nsp packs single segments
+    (RoBERTa style). Ignored by the other archs, which have their own objective."""
     whole_word: bool = False
     """Whole-word masking: all WordPiece pieces of a chosen word are masked together."""
     dynamic_masking: bool = True

@@ -87,6 +87,10 @@ def test_compress_on_a_roberta_with_a_bpe_tokenizer(tmp_path):
     assert "token_type_ids" not in [i.name for i in onnx.load(str(int8 / "model.onnx")).graph.input]
     code, output = run_cli("trim-vocab", "--model", run / "student", "--out", tmp_path / "t")
     assert code == 2 and "a BPE tokenizer; trimming keeps WordPiece" in output, output
+    code, output = run_cli("export", "--model", int8, "--format", "onnx", "--with-tokenizer",
+                           "--out", tmp_path / "text")
+    lines = [ln for ln in output.splitlines() if ln.strip()]
+    assert code == 2 and "a BPE tokenizer; only WordPiece" in lines[-1], output
     ok("bundle", "--model", int8, "--out", tmp_path / "bundle")
     from edgebert.runtime import load
 

@@ -111,7 +111,7 @@ def test_nsp_pairs_are_balanced_and_negatives_come_from_other_documents(corpus_a
     assert tokenize_corpus(corpus_path, tok, tmp_path, log=lambda *_: None) == cache  # reused
     corpus = Corpus(cache)
     assert len(corpus) == 120
-    pairs = make_pairs(corpus, list(range(len(corpus))), 48, True, 0, tok.cls_token_id,
+    pairs = make_pairs(corpus, list(range(len(corpus))), 48, "nsp", 0, tok.cls_token_id,
                        tok.sep_token_id)
     labels = [p["next_sentence_label"] for p in pairs]
     assert labels.count(0) == labels.count(1) > 20
@@ -179,7 +179,7 @@ def test_continued_pretraining_from_an_encoder_without_mlm_head(tiny_bert, tmp_p
                          nsp=False, train=TrainConfig(max_steps=4, batch_size=8, threads=1))
     from transformers import AutoTokenizer
 
-    model = build_model(cfg, AutoTokenizer.from_pretrained(str(tiny_bert)))
+    model = build_model(cfg, AutoTokenizer.from_pretrained(str(tiny_bert)), "bert")
     start = load_file(str(tiny_bert / "model.safetensors"))
     emb = model.bert.embeddings.word_embeddings.weight
     assert torch.equal(emb, start["embeddings.word_embeddings.weight"])
@@ -187,3 +187,65 @@ def test_continued_pretraining_from_an_encoder_without_mlm_head(tiny_bert, tmp_p
     pretrain(cfg, log=lambda *_: None)
     m = json.loads((tmp_path / "cont" / "metrics.json").read_text())
     assert "nsp_accuracy" not in m["heldout"] and m["train"]["steps"] == 4
+
+
+def test_sentence_order_pairs_are_consecutive_and_half_swapped(tmp_path):
+    from edgebert.pretrain.examples import Corpus, make_pairs, tokenize_corpus
+    from edgebert.pretrain.tokenizer import train_tokenizer
+
+    corpus_file = write_corpus(tmp_path / "c.txt", docs=200)
+    tok_dir = train_tokenizer(corpus_file, tmp_path / "tok", vocab_size=200, log=lambda *_: None)
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(str(tok_dir))
+    corpus = Corpus(tokenize_corpus(corpus_file, tok, tmp_path / "cache", log=lambda *_: None))
+    pairs = make_pairs(corpus, list(range(len(corpus))), 48, "sop", 0, tok.cls_token_id,
+                       tok.sep_token_id)
+    swapped = [p["sentence_order_label"] for p in pairs]
+    assert len(pairs) > 100 and 0.4 < sum(swapped) / len(swapped) < 0.6
+    assert all("next_sentence_label" not in p and p["input_ids"].count(tok.sep_token_id) == 2
+               for p in pairs)
+
+
+@pytest.mark.parametrize("arch,tokenizer,pair", [("roberta", "bpe", None),
+                                                 ("albert", "wordpiece", "sop_accuracy")])
+def test_each_arch_pretrains_with_its_objective_then_finetunes(tmp_path, arch, tokenizer, pair):
+    """`pretrain --arch` on a tiny corpus: RoBERTa (MLM alone, here with a byte-level BPE
+    tokenizer from `tokenizer train --kind bpe`), ALBERT (MLM + sentence order); the
+    result fine-tunes like any checkpoint of its family."""
+    from helpers import run_cli, sentiment_rows, write_csv
+
+    corpus = write_corpus(tmp_path / "c.txt", docs=60)
+    code, output = run_cli("tokenizer", "train", "--corpus", corpus, "--vocab-size", "300",
+                           "--kind", tokenizer, "--min-frequency", "1", "--out", tmp_path / "tok")
+    assert code == 0, output
+    out = tmp_path / "pre"
+    code, output = run_cli("pretrain", "--corpus", corpus, "--tokenizer", tmp_path / "tok",
+                           "--arch", arch, "--config", "tiny", "--max-length", "32",
+                           "--max-steps", "3", "--batch-size", "8", "--heldout", "0.2",
+                           "--cache", tmp_path / "cache", "--threads", "1", "--out", out)
+    assert code == 0, output
+    config = json.loads((out / "config.json").read_text())
+    m = json.loads((out / "metrics.json").read_text())
+    stage = json.loads((out / "stage.json").read_text())
+    assert config["model_type"] == arch and stage["arch"] == arch
+    pairs = {"nsp_accuracy", "sop_accuracy"} & set(m["heldout"])
+    assert pairs == ({pair} if pair else set())
+    if arch == "albert":
+        assert config["embedding_size"] == 128 and stage["objective"] == "sop"
+    task = write_csv(tmp_path / "t.csv", sentiment_rows(40))
+    code, output = run_cli("finetune", "--model", out, "--task", task, "--kind",
+                           "classification", "--max-steps", "2", "--threads", "1",
+                           "--out", tmp_path / "ft")
+    assert code == 0, output
+
+
+def test_whole_word_masking_refuses_a_bpe_tokenizer(tmp_path):
+    from helpers import run_cli
+
+    corpus = write_corpus(tmp_path / "c.txt", docs=20)
+    run_cli("tokenizer", "train", "--corpus", corpus, "--vocab-size", "300", "--kind", "bpe",
+            "--out", tmp_path / "tok")
+    code, output = run_cli("pretrain", "--corpus", corpus, "--tokenizer", tmp_path / "tok",
+                           "--arch", "roberta", "--whole-word", "--out", tmp_path / "p")
+    assert code == 2 and "--whole-word" in output and "BPE tokenizer" in output, output

@@ -85,11 +85,14 @@ class Corpus:
                 for i in range(self.docs[d], self.docs[d + 1])]
 
 
-def make_pairs(corpus: Corpus, doc_ids: list[int], max_length: int, nsp: bool, seed: int,
-               cls_id: int, sep_id: int, short_seq_prob: float = 0.1) -> list[dict]:
-    """Instances `[CLS] A [SEP] B [SEP]` (or `[CLS] A [SEP]` without NSP), packed."""
+def make_pairs(corpus: Corpus, doc_ids: list[int], max_length: int, objective: str,
+               seed: int, cls_id: int, sep_id: int, short_seq_prob: float = 0.1) -> list[dict]:
+    """Instances packed from consecutive sentences of one document: `[CLS] A [SEP] B
+    [SEP]` with a next-sentence label (objective "nsp", BERT: B follows A or comes from
+    another document) or a sentence-order label ("sop", ALBERT: A and B in order or
+    swapped), or `[CLS] A [SEP]` ("none", RoBERTa)."""
     rng = random.Random(seed)
-    budget = max_length - (3 if nsp else 2)
+    budget = max_length - (2 if objective == "none" else 3)
     out = []
     for d in doc_ids:
         sentences = corpus.doc(d)
@@ -99,9 +102,17 @@ def make_pairs(corpus: Corpus, doc_ids: list[int], max_length: int, nsp: bool, s
             chunk.append(sentences[i])
             length += len(sentences[i])
             if i == len(sentences) - 1 or length >= target:
-                if not nsp:
+                if objective == "none":
                     a = np.concatenate(chunk)[:budget]
                     out.append(_instance(a, None, None, cls_id, sep_id))
+                elif objective == "sop":
+                    pair = _ordered_pair(chunk, budget, rng)
+                    if pair:
+                        a, b = pair
+                        swapped = rng.random() < 0.5
+                        out.append(_instance(b, a, None, cls_id, sep_id) if swapped else
+                                   _instance(a, b, None, cls_id, sep_id))
+                        out[-1]["sentence_order_label"] = int(swapped)  # HF: 1 = swapped
                 else:
                     cut = rng.randint(1, len(chunk) - 1) if len(chunk) > 1 else 1
                     a = list(chunk[:cut])
@@ -121,7 +132,22 @@ def make_pairs(corpus: Corpus, doc_ids: list[int], max_length: int, nsp: bool, s
                 chunk, length = [], 0
                 target = rng.randint(2, budget) if rng.random() < short_seq_prob else budget
             i += 1
-    return _balance(out, rng) if nsp else out
+    return _balance(out, rng) if objective == "nsp" else out
+
+
+def _ordered_pair(chunk: list[np.ndarray], budget: int, rng: random.Random):
+    """Two consecutive segments of a chunk: cut between sentences, or inside the one
+    sentence of a one-sentence chunk; None when it has fewer than two tokens."""
+    if len(chunk) > 1:
+        cut = rng.randint(1, len(chunk) - 1)
+        a, b = np.concatenate(chunk[:cut]), np.concatenate(chunk[cut:])
+    else:
+        tokens = chunk[0]
+        if len(tokens) < 2:
+            return None
+        cut = rng.randint(1, len(tokens) - 1)
+        a, b = tokens[:cut], tokens[cut:]
+    return _truncate(a, b, budget, rng)
 
 
 def _balance(instances: list[dict], rng: random.Random) -> list[dict]:
@@ -150,6 +176,10 @@ def _instance(a, b, is_next, cls_id, sep_id) -> dict:
     if is_next is not None:
         inst["next_sentence_label"] = 1 - is_next  # HF: 0 = B follows A, 1 = B is random
     return inst
+
+
+PAIR_LABELS = ("next_sentence_label", "sentence_order_label")
+"""The pair objectives' labels: NSP (BERT), sentence order (ALBERT)."""
 
 
 def word_starts(tokenizer) -> torch.Tensor:
@@ -196,8 +226,9 @@ def collate_pretrain(features: list[dict], pad_id: int, mask_id: int, vocab_size
         x, labels = mask_tokens(ids, special, mask_id, vocab_size, generator=generator)
     batch = {"input_ids": x, "token_type_ids": types, "attention_mask": attention,
              "labels": labels}
-    if "next_sentence_label" in features[0]:
-        batch["next_sentence_label"] = torch.tensor([f["next_sentence_label"] for f in features])
+    for key in PAIR_LABELS:
+        if key in features[0]:
+            batch[key] = torch.tensor([f[key] for f in features])
     return batch
 
 

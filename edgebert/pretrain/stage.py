@@ -1,8 +1,9 @@
-"""The pretrain stage: corpus + tokenizer in, a `BertForPreTraining` artifact out.
+"""The pretrain stage: corpus + tokenizer in, a pretraining model artifact out: BERT
+(MLM + NSP), RoBERTa (MLM on single segments) or ALBERT (MLM + sentence order).
 
 Through the one training loop (checkpoints, exact resume, bf16 autocast on a
 GPU, DDP under torchrun). Held-out documents give the metrics: MLM loss and
-accuracy on masked positions, perplexity, NSP accuracy. `edgebert finetune
+accuracy on masked positions, perplexity, NSP or SOP accuracy. `edgebert finetune
 --model <out>` starts from the result.
 """
 
@@ -31,32 +32,65 @@ SHAPES = {"tiny": dict(num_hidden_layers=2, hidden_size=128, num_attention_heads
                             intermediate_size=3072)}
 
 
-def build_model(cfg: PretrainConfig, tokenizer):
-    from transformers import BertConfig, BertForPreTraining
+ARCHS = {  # arch: (config class, pretraining class, objective besides MLM)
+    "bert": ("BertConfig", "BertForPreTraining", "nsp"),
+    "roberta": ("RobertaConfig", "RobertaForMaskedLM", "none"),
+    "albert": ("AlbertConfig", "AlbertForPreTraining", "sop"),
+}
 
+
+def objective(cfg: PretrainConfig, arch: str) -> str:
+    """nsp, sop or none: the pair objective pretraining trains beside MLM."""
+    pair = ARCHS[arch][2]
+    return "none" if pair == "nsp" and not cfg.nsp else pair
+
+
+def init_arch(cfg: PretrainConfig) -> str:
+    """The architecture that pretrains: --arch, or the --init encoder's own."""
+    if not cfg.init:
+        return cfg.arch
+    from transformers import AutoConfig
+
+    model_type = AutoConfig.from_pretrained(resolve_model(cfg.init)).model_type
+    if model_type not in ARCHS:
+        raise UserError(f"--init {cfg.init}: a {model_type} model; continued pretraining "
+                        f"takes {', '.join(ARCHS)} encoders")
+    return model_type
+
+
+def build_model(cfg: PretrainConfig, tokenizer, arch: str):
+    import transformers
+
+    config_name, model_name, _ = ARCHS[arch]
+    model_class = getattr(transformers, model_name)
     if cfg.init:
-        return BertForPreTraining.from_pretrained(resolve_model(cfg.init), use_safetensors=True,
-                                                  attn_implementation="sdpa")
+        return model_class.from_pretrained(resolve_model(cfg.init), use_safetensors=True,
+                                           attn_implementation="sdpa")
+    config_class = getattr(transformers, config_name)
     if cfg.config in SHAPES:
         shape = SHAPES[cfg.config]
     elif Path(cfg.config).is_file():
         shape = {k: v for k, v in artifact.read_json(Path(cfg.config)).items()
-                 if k in BertConfig().to_dict()}
+                 if k in config_class().to_dict()}
     else:
         raise UserError(f"--config {cfg.config}: not one of {', '.join(SHAPES)} nor a "
                         f"config.json file")
-    config = BertConfig(vocab_size=len(tokenizer), max_position_embeddings=max(512,
-                        cfg.max_length), pad_token_id=tokenizer.pad_token_id,
-                        **{k: v for k, v in shape.items() if k != "vocab_size"})
+    positions = max(512, cfg.max_length)
+    extra = {"roberta": {"type_vocab_size": 1, "max_position_embeddings": positions + 2},
+             "albert": {"embedding_size": min(128, shape.get("hidden_size", 768))}}.get(arch, {})
+    settings = {"max_position_embeddings": positions, **extra,
+                **{k: v for k, v in shape.items() if k != "vocab_size"}}
+    config = config_class(vocab_size=len(tokenizer), pad_token_id=tokenizer.pad_token_id,
+                          **settings)
     config._attn_implementation = "sdpa"  # fused scaled-dot-product attention kernels
     torch.manual_seed(cfg.train.seed)
-    return BertForPreTraining(config)
+    return model_class(config)
 
 
 def pretrain(cfg: PretrainConfig, restart: bool = False, log=print) -> Path:
     from transformers import AutoTokenizer
 
-    from edgebert.modeling import quiet_transformers, save_pretrained
+    from edgebert.modeling import quiet_transformers, save_pretrained, tokenizer_type
 
     quiet_transformers()
     out = Path(cfg.out)
@@ -67,6 +101,9 @@ def pretrain(cfg: PretrainConfig, restart: bool = False, log=print) -> Path:
         raise UserError("--tokenizer: needed when pretraining from scratch "
                         "(`edgebert tokenizer train` makes one)")
     tokenizer = AutoTokenizer.from_pretrained(str(tok_dir))
+    if cfg.whole_word and tokenizer_type(tok_dir) not in ("WordPiece", None):
+        raise UserError(f"--whole-word: {tok_dir} is a {tokenizer_type(tok_dir)} tokenizer; "
+                        f"whole words are told by WordPiece's '##' pieces")
     rank, world = distributed(pick_device(cfg.train))
     cache_root = Path(cfg.cache) if cfg.cache else cache_dir() / "tokens"
     if rank == 0:  # one rank tokenises; the others wait and read the cache
@@ -84,7 +121,9 @@ def pretrain(cfg: PretrainConfig, restart: bool = False, log=print) -> Path:
     n_held = max(1, int(len(doc_ids) * cfg.heldout))
     held, kept = doc_ids[:n_held], doc_ids[n_held:]
     special = [tokenizer.cls_token_id, tokenizer.sep_token_id]
-    pairs = partial(make_pairs, corpus, max_length=cfg.max_length, nsp=cfg.nsp,
+    arch = init_arch(cfg)
+    pair = objective(cfg, arch)
+    pairs = partial(make_pairs, corpus, max_length=cfg.max_length, objective=pair,
                     cls_id=tokenizer.cls_token_id, sep_id=tokenizer.sep_token_id)
     features, heldout = pairs(kept, seed=cfg.train.seed), pairs(held, seed=cfg.train.seed + 1)
     mask = dict(pad_id=tokenizer.pad_token_id, mask_id=tokenizer.mask_token_id,
@@ -96,10 +135,11 @@ def pretrain(cfg: PretrainConfig, restart: bool = False, log=print) -> Path:
     collate = partial(collate_pretrain, whole_word=starts, **mask)
     if rank == 0:
         log(f"{len(features)} training and {len(heldout)} held-out examples of up to "
-            f"{cfg.max_length} tokens ({'MLM + NSP' if cfg.nsp else 'MLM only'}, "
+            f"{cfg.max_length} tokens ({arch}: MLM"
+            f"{' + ' + pair.upper() if pair != 'none' else ' only'}, "
             f"{'dynamic' if cfg.dynamic_masking else 'static'}"
             f"{', whole-word' if cfg.whole_word else ''} masking)")
-    model = build_model(cfg, tokenizer)
+    model = build_model(cfg, tokenizer, arch)
     work = artifact.begin(out, "pretrain", to_dict(cfg), inputs=[str(cfg.corpus)],
                           restart=restart) if rank == 0 else artifact.partial_dir(out)
     if world > 1:
@@ -130,50 +170,63 @@ def pretrain(cfg: PretrainConfig, restart: bool = False, log=print) -> Path:
                          "history": result.history},
                "size_mb": artifact.dir_size_mb(work)}
     log(f"held-out MLM loss {before['mlm_loss']:.3f} -> {after['mlm_loss']:.3f}, accuracy "
-        f"{after['mlm_accuracy']:.3f}" + (f", NSP accuracy {after['nsp_accuracy']:.3f}"
-                                          if "nsp_accuracy" in after else ""))
-    record = {"stage": "pretrain", "corpus": str(cfg.corpus), "tokenizer": str(tok_dir),
+        f"{after['mlm_accuracy']:.3f}" + "".join(
+            f", {k.split('_')[0].upper()} accuracy {after[k]:.3f}"
+            for k in ("nsp_accuracy", "sop_accuracy") if k in after))
+    record = {"stage": "pretrain", "arch": arch, "objective": pair,
+              "corpus": str(cfg.corpus), "tokenizer": str(tok_dir),
               "config": to_dict(cfg), "world_size": result.ranks}
     artifact.finish(work, out, record, metrics)
     return out
 
 
 def _loss(model, batch: dict) -> dict:
-    """MLM + NSP loss; MLM alone without NSP labels (HF returns no loss then)."""
+    """MLM + the pair objective's loss (the model adds them); MLM alone where the model
+    returns none (BertForPreTraining without NSP labels)."""
     out = model(**batch)
     if out.loss is not None:
         return {"loss": out.loss}
-    logits = out.prediction_logits
+    logits = _mlm_logits(out)
     return {"loss": torch.nn.functional.cross_entropy(logits.reshape(-1, logits.size(-1)),
                                                       batch["labels"].reshape(-1),
                                                       ignore_index=-100)}
 
 
+def _mlm_logits(out):
+    logits = getattr(out, "prediction_logits", None)  # *ForPreTraining
+    return out.logits if logits is None else logits  # *ForMaskedLM
+
+
+PAIR_LOGITS = {"next_sentence_label": ("seq_relationship_logits", "nsp_accuracy"),
+               "sentence_order_label": ("sop_logits", "sop_accuracy")}
+
+
 def heldout_metrics(model, heldout: list[dict], collate, batch_size: int) -> dict:
-    """MLM loss / accuracy over masked positions, perplexity, NSP accuracy."""
+    """MLM loss / accuracy over masked positions, perplexity, NSP or SOP accuracy."""
     device = next(model.parameters()).device
     model.eval()
-    loss_sum = correct = masked = nsp_right = nsp_n = 0
+    loss_sum = correct = masked = pair_right = pair_n = 0
+    pair_name = None
     with torch.no_grad():
         for i in range(0, len(heldout), batch_size):
             b = {k: v.to(device) for k, v in collate(heldout[i:i + batch_size]).items()}
             out = model(**{k: v for k, v in b.items()
-                           if k not in ("labels", "next_sentence_label")})
+                           if k != "labels" and k not in PAIR_LOGITS})
             sel = b["labels"] != -100
-            logits = out.prediction_logits[sel].float()
+            logits = _mlm_logits(out)[sel].float()
             loss_sum += float(torch.nn.functional.cross_entropy(logits, b["labels"][sel],
                                                                 reduction="sum"))
             correct += int((logits.argmax(-1) == b["labels"][sel]).sum())
             masked += int(sel.sum())
-            if "next_sentence_label" in b:
-                nsp_right += int((out.seq_relationship_logits.argmax(-1)
-                                  == b["next_sentence_label"]).sum())
-                nsp_n += len(b["next_sentence_label"])
+            for key, (attr, name) in PAIR_LOGITS.items():
+                if key in b:
+                    pair_right += int((getattr(out, attr).argmax(-1) == b[key]).sum())
+                    pair_n += len(b[key])
+                    pair_name = name
     model.train()
     mlm = loss_sum / max(masked, 1)
     res = {"mlm_loss": mlm, "mlm_accuracy": correct / max(masked, 1),
            "perplexity": math.exp(min(mlm, 50)), "masked_tokens": float(masked)}
-    if nsp_n:
-        res["nsp_accuracy"] = nsp_right / nsp_n
+    if pair_n:
+        res[pair_name] = pair_right / pair_n
     return res
-
