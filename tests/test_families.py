@@ -73,7 +73,8 @@ def test_compress_on_a_roberta_with_a_bpe_tokenizer(tmp_path):
             "task.limit=null", "teacher.train={max_steps: 6, batch_size: 16, lr: 3.0e-3}",
             "students=[{name: student, layers: [0, 2], train: {max_steps: 4, batch_size: 16}}]",
             "quantize=[{target: native, max_drop: 100}]", "bench.enabled=false",
-            "export=[{format: onnx, with_tokenizer: true}, {format: torchscript}]"]
+            "export=[{format: onnx, with_tokenizer: true}, {format: onnx}, {format: ort}, "
+            "{format: torchscript}]"]
     cmd = [sys.executable, "-m", "edgebert.cli", "compress", "tiny", "--out", str(run)]
     for s in sets:
         cmd += ["--set", s]
@@ -82,7 +83,9 @@ def test_compress_on_a_roberta_with_a_bpe_tokenizer(tmp_path):
     assert res.returncode == 0, res.stderr[-3000:] + res.stdout[-2000:]
     assert "a BPE tokenizer; vocabulary trimming and the exports with the tokenizer" in res.stdout
     assert not list(run.glob("*_trimmed")) and not (run / "export" / "onnx-text").exists()
-    assert (run / "export" / "torchscript").is_dir() and (run / "report.json").exists()
+    for fmt in ("onnx", "ort", "torchscript"):
+        assert (run / "export" / fmt / "metrics.json").exists(), fmt
+    assert (run / "report.json").exists()
     (int8,) = (run / "int8").iterdir()
     assert "token_type_ids" not in [i.name for i in onnx.load(str(int8 / "model.onnx")).graph.input]
     code, output = run_cli("trim-vocab", "--model", run / "student", "--out", tmp_path / "t")
