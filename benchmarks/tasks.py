@@ -1,0 +1,54 @@
+"""The default `compress` chain on each packaged task, unchanged.
+
+    python benchmarks/tasks.py [TASK ...]     # -> benchmarks/results/tasks.json
+
+For each task (default: every packaged text-classification and regression task), runs
+`edgebert compress --set task.name=TASK` into `$EDGEBERT_BENCH_RUNS/tasks/TASK` (a
+finished run is reused; a killed one resumes) and records its teacher's test metric and
+the recommended artifact per target: its metric, the drop against the teacher (points,
+or the metric's own units x 100 for Pearson), size, speedup, and the run's wall time.
+Results of tasks run earlier stay in the file; each run's rows replace its own.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from compress_default import summary
+
+HERE = Path(__file__).resolve().parent
+RESULTS = Path(os.environ.get("EDGEBERT_BENCH_RESULTS", HERE / "results"))
+RUNS = Path(os.environ.get("EDGEBERT_BENCH_RUNS", "runs/bench")) / "tasks"
+TASKS = ["rotten-tomatoes", "sms-spam", "trec-6", "trec-50", "vader-movies", "vader-amazon"]
+
+
+def main(tasks: list[str]) -> None:
+    out = RESULTS / "tasks.json"
+    results = json.loads(out.read_text()) if out.exists() else {"tasks": {}}
+    for task in tasks:
+        run = RUNS / task
+        cmd = ["edgebert", "compress", "--set", f"task.name={task}", "--out", str(run)]
+        print("+", shlex.join(cmd), flush=True)
+        started = time.perf_counter()
+        subprocess.run(cmd, check=True)
+        wall = round(time.perf_counter() - started, 1)
+        teacher = json.loads((run / "teacher" / "metrics.json").read_text())
+        results["tasks"][task] = summary(run) | {
+            "metric": teacher["metric"], "teacher_test": teacher["test"],
+            "this_invocation_seconds": wall, "command": shlex.join(cmd)}
+        RESULTS.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(results, indent=2) + "\n")
+        row = results["tasks"][task]
+        print(json.dumps({k: row[k] for k in ("metric", "teacher_accuracy", "recommended",
+                                              "accuracy", "delta_points", "speedup",
+                                              "size_mb", "recommended_arm64")}), flush=True)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:] or TASKS)
