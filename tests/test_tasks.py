@@ -108,6 +108,20 @@ def test_bad_files_give_one_line_naming_the_file(tmp_path):
     assert "not BIO tags" in bad(tmp_path, "john\tPERSON\n\n" * 12, ".txt", kind="ner")
     assert "not SQuAD json" in bad(tmp_path, '{"data": [{}]}', ".json", kind="qa")
     assert "at least 2" in bad(tmp_path, "text,label\n" + "a,x\n" * 12)
+    scores = "text,label\n" + "".join(f"t{i},{i / 4}\n" for i in range(40))
+    assert "'0.25' is a fractional number" in bad(tmp_path, scores)  # --kind decides
+    assert "--kind regression" in bad(tmp_path, scores)
+    whole = "text,label\n" + "".join(f"t{i},{i % 3}\n" for i in range(40))  # class ids
+    write_csv_text = tmp_path / "ok.csv"
+    write_csv_text.write_text(whole)
+    assert load_task(TaskConfig(str(write_csv_text), "classification")).labels == ["0", "1", "2"]
+    rows = sentiment_rows(20)
+    (tmp_path / "rare").mkdir()
+    for split in ("dev", "test"):
+        write_csv(tmp_path / "rare" / f"{split}.csv", rows)
+    write_csv(tmp_path / "rare" / "train.csv", rows + [{"text": "lonely", "label": "meh"}])
+    with pytest.raises(UserError, match=r"train.csv: class 'meh' has 1 training example"):
+        load_task(TaskConfig(str(tmp_path / "rare"), "classification"))
 
 
 def test_unknown_label_in_dev_names_file_and_line(tmp_path):

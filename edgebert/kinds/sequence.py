@@ -46,10 +46,23 @@ class Classification(Kind):
     labels the training split has."""
 
     def build(self, raw, files):
-        labels = sorted({r["label"] for r in raw["train"]})
+        counts: dict[str, int] = {}
+        for r in raw["train"]:
+            counts[r["label"]] = counts.get(r["label"], 0) + 1
+        labels = sorted(counts)
         if len(labels) < 2:
             raise UserError(f"{files['train']}: the training split has {len(labels)} distinct "
                             f"label(s); classification needs at least 2")
+        scores = [x for x in labels if _is_fraction(x)]
+        if scores:  # --kind decides; a mismatch is one line
+            raise UserError(f"{files['train']}: label '{scores[0]}' is a fractional number "
+                            f"({len(labels)} distinct labels): scores are a regression task "
+                            f"(--kind regression); classes need names or whole numbers")
+        rare = [x for x in labels if counts[x] < 2]
+        if rare:
+            raise UserError(f"{files['train']}: class '{rare[0]}' has {counts[rare[0]]} "
+                            f"training example(s) ({len(rare)} class(es) with fewer than 2); "
+                            f"add examples or merge the class")
         index = {name: i for i, name in enumerate(labels)}
         splits = {}
         for s, rows in raw.items():
@@ -149,6 +162,15 @@ class Regression(Classification):
 
     def check_inputs(self, examples):
         return None
+
+
+def _is_fraction(label: str) -> bool:
+    """'3.5' or '-0.25' (a score), not '3', '3.0' or 'pos'."""
+    try:
+        value = float(label)
+    except ValueError:
+        return False
+    return value == value and not value.is_integer()
 
 
 def _float(row: dict, path: Path) -> float:
