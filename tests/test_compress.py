@@ -99,6 +99,14 @@ def test_recommendation_follows_the_budget_and_latency(reference, tmp_path):
         if drop > 0:  # the pruned model is out of budget: the next fastest within it wins
             assert strict["recommended"]["x86"] != "pruned"
         assert "Recommended for x86" in (reference / "report.md").read_text()
+        none = write_report(reference, "teacher", budget=-100.0)  # nothing can be within it
+        assert none["recommended"] == {} and set(none["none_within_budget"]) == {"x86"}
+        best = none["none_within_budget"]["x86"]
+        assert best["delta_vs_teacher"] == max(r["delta_vs_teacher"] for a, r in got.items()
+                                               if a != "teacher" and r["target"] != "arm64"
+                                               and r.get("delta_vs_teacher") is not None)
+        assert f"No artifact for x86 within -100 points of the teacher: the most accurate, " \
+            f"{best['best']}" in (reference / "report.md").read_text()
     finally:
         (reference / "bench" / "fake.json").unlink()
         write_report(reference, "teacher", budget=100.0)

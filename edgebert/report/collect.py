@@ -134,6 +134,21 @@ def recommend(rows: list[dict], budget: float) -> dict[str, str]:
     return picks
 
 
+def missed(rows: list[dict], budget: float, picks: dict[str, str]) -> dict[str, dict]:
+    """Targets with artifacts but none within `budget`: the most accurate candidate and its
+    drop, so the report says why a target has no recommendation."""
+    out = {}
+    for target, is_target in (("x86", lambda r: r["target"] != "arm64"),
+                              ("arm64", lambda r: r["target"] == "arm64")):
+        rows_t = [r for r in rows if is_target(r) and r["stage"] != "finetune"
+                  and r.get("delta_vs_teacher") is not None]
+        if rows_t and target not in picks:
+            best = max(rows_t, key=lambda r: r["delta_vs_teacher"])
+            out[target] = {"best": best["artifact"], "delta_vs_teacher": best["delta_vs_teacher"],
+                           "budget_points": budget}
+    return out
+
+
 def pareto(rows: list[dict]) -> list[str]:
     """Artifacts no other beats on both accuracy (higher) and p50 latency (lower)."""
     pts = [r for r in rows if r.get("p50_ms") and r.get("accuracy") is not None]

@@ -7,7 +7,7 @@ import html
 from pathlib import Path
 
 from edgebert.artifact import write_json
-from edgebert.report.collect import collect, pareto, recommend
+from edgebert.report.collect import collect, missed, pareto, recommend
 
 COLUMNS = [("artifact", "artifact"), ("format", "format"), ("precision", "precision"),
            ("target", "target"), ("params", "params"), ("size_mb", "size MB"),
@@ -45,6 +45,11 @@ def setting(report: dict) -> str:
     return text
 
 
+def none_line(target: str, m: dict) -> str:
+    return (f"No artifact for {target} within {m['budget_points']:g} points of the teacher: "
+            f"the most accurate, {m['best']}, is {m['delta_vs_teacher']:+.2f} points.")
+
+
 def markdown(report: dict) -> str:
     lines = [f"# EdgeBERT report: {report['run']}", "",
              f"Teacher: `{report['teacher']}`. Latency at {setting(report)}; accuracy on the "
@@ -55,6 +60,8 @@ def markdown(report: dict) -> str:
     for target, name in report.get("recommended", {}).items():
         row = next(r for r in report["rows"] if r["artifact"] == name)
         lines.append(f"\n**Recommended for {target}: `{name}`**: {row['recommended']}.")
+    lines += [f"\n{none_line(target, m)}" for target, m in
+              report.get("none_within_budget", {}).items()]
     for m in report["machines"]:
         lines.append(f"\nMeasured on: {m.get('cpu')} ({m.get('machine')}), flags "
                      f"{', '.join(m.get('flags', [])) or 'none'}, {m.get('cores')} cores, "
@@ -170,7 +177,9 @@ def page(report: dict) -> str:
     recommended = "".join(
         f"<p><b>Recommended for {html.escape(t)}:</b> <code>{html.escape(n)}</code> "
         f"({html.escape(next(r for r in report['rows'] if r['artifact'] == n)['recommended'])})"
-        f"</p>" for t, n in report.get("recommended", {}).items())
+        f"</p>" for t, n in report.get("recommended", {}).items()) + "".join(
+        f"<p>{html.escape(none_line(t, m))}</p>"
+        for t, m in report.get("none_within_budget", {}).items())
     return f"""<!doctype html><html lang="en"><head><meta charset="utf-8">
 <title>EdgeBERT report</title><style>{STYLE}</style></head><body>
 <h1>EdgeBERT report</h1>
@@ -194,6 +203,7 @@ def write_report(run: Path, teacher: str | None = None, budget: float | None = N
     if budget is not None:
         report["budget_points"] = budget
         report["recommended"] = recommend(report["rows"], budget)
+        report["none_within_budget"] = missed(report["rows"], budget, report["recommended"])
     write_json(Path(run) / "report.json", report)
     (Path(run) / "report.md").write_text(markdown(report))
     (Path(run) / "report.html").write_text(page(report))
