@@ -32,11 +32,11 @@ def optimize(src: Path, dst: Path, heads: int, hidden: int, layers: int,
     A graph the optimizer does not recognise (a changed attention pattern, heads
     that differ per layer after pruning) is left unfused silently: we refuse that.
     (A wrong `heads` alone is not such a case: ORT detects the real count.)
-    `shared`: the layers share their weights (ALBERT). ORT fuses the first repetition's
-    attention only (its fusion packs the shared q, k, v weights for one node); the others
-    stay MatMul + Softmax, still INT8. One of each fused op proves the graph was
-    understood; the counts are recorded, and what the fallback costs is measured in
-    benchmarks (issue 18).
+    `shared`: the layers share their weights (ALBERT). ORT's fuser does not match every
+    repetition's attention (5 of 6 in `benchmarks/albert_int8.py`, 3 of 4 on a 4-layer
+    one); the unfused one stays MatMul + Softmax, still INT8. One of each fused op proves
+    the graph was understood; the counts are recorded. Measured there: top-1 agreement
+    with FP32 99.9 %, 1.60x over the FP32 export.
     """
     from onnxruntime.transformers.optimizer import optimize_model
 
