@@ -12,7 +12,7 @@ import numpy as np
 
 from edgebert import kinds
 from edgebert.families import model_inputs
-from edgebert.predict import INPUTS, Forward
+from edgebert.predict import Forward
 
 
 def export_onnx(model, kind: str, path: Path, opset: int = 17) -> Path:
