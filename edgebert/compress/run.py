@@ -39,16 +39,16 @@ class Step:
 
 def plan(recipe: Recipe, run: Path, log) -> list[Step]:
     """The recipe's stages, in order, each with its output directory."""
-    from edgebert.modeling import tokenizer_type
+    from edgebert.modeling import non_wordpiece
     from edgebert.sources import resolve_model
 
     steps: list[Step] = []
     paths = {"teacher": run / "teacher"}
     teacher = recipe.teacher
-    tokenizer = tokenizer_type(resolve_model(teacher.model))
-    wordpiece = tokenizer in ("WordPiece", None)  # None: a hub id, known when it loads
-    if not wordpiece:
-        log(f"{teacher.model}: a {tokenizer} tokenizer; vocabulary trimming and the exports "
+    other = non_wordpiece(resolve_model(teacher.model))
+    wordpiece = other is None
+    if other:
+        log(f"{teacher.model}: a {other} tokenizer; vocabulary trimming and the exports "
             f"with the tokenizer inside take WordPiece only, so they are skipped")
 
     if teacher.finetuned:

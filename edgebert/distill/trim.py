@@ -12,8 +12,8 @@ from edgebert.data.tasks import load_task
 from edgebert.distill.vocab import check_same_tokens, trim_embeddings_, trimmed_tokenizer, used_ids
 from edgebert.errors import UserError
 from edgebert.kinds import kind
-from edgebert.modeling import (from_pretrained, head_class, load_tokenizer, save_pretrained,
-                               tokenizer_type)
+from edgebert.modeling import (from_pretrained, head_class, load_tokenizer, non_wordpiece,
+                               save_pretrained)
 from edgebert.predict import logits, score, torch_forward
 from edgebert.sources import resolve_data, resolve_model
 
@@ -31,8 +31,8 @@ def trim_vocab(cfg: TrimVocabConfig, log=print) -> Path:
     if artifact.already_done(out, log, "trim-vocab"):
         return out
     source = resolve_model(cfg.model)
-    kind = tokenizer_type(source)
-    if kind not in ("WordPiece", None):
+    kind = non_wordpiece(source)
+    if kind:
         raise UserError(f"{cfg.model}: a {kind} tokenizer; trimming keeps WordPiece "
                         f"vocabularies only (a BPE or Unigram vocabulary's merges and scores "
                         f"would need rebuilding)")

@@ -90,7 +90,7 @@ def build_model(cfg: PretrainConfig, tokenizer, arch: str):
 def pretrain(cfg: PretrainConfig, restart: bool = False, log=print) -> Path:
     from transformers import AutoTokenizer
 
-    from edgebert.modeling import quiet_transformers, save_pretrained, tokenizer_type
+    from edgebert.modeling import non_wordpiece, quiet_transformers, save_pretrained
 
     quiet_transformers()
     out = Path(cfg.out)
@@ -101,8 +101,9 @@ def pretrain(cfg: PretrainConfig, restart: bool = False, log=print) -> Path:
         raise UserError("--tokenizer: needed when pretraining from scratch "
                         "(`edgebert tokenizer train` makes one)")
     tokenizer = AutoTokenizer.from_pretrained(str(tok_dir))
-    if cfg.whole_word and tokenizer_type(tok_dir) not in ("WordPiece", None):
-        raise UserError(f"--whole-word: {tok_dir} is a {tokenizer_type(tok_dir)} tokenizer; "
+    other = non_wordpiece(tok_dir) if cfg.whole_word else None
+    if other:
+        raise UserError(f"--whole-word: {tok_dir} is a {other} tokenizer; "
                         f"whole words are told by WordPiece's '##' pieces")
     rank, world = distributed(pick_device(cfg.train))
     cache_root = Path(cfg.cache) if cfg.cache else cache_dir() / "tokens"

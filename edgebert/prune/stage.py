@@ -18,10 +18,10 @@ from edgebert.config import PruneConfig, to_dict
 from edgebert.distill.distill import Trainable, load_teacher, teacher_loss
 from edgebert.distill.students import layer_map
 from edgebert.errors import UserError
+from edgebert.families import family_of
 from edgebert.modeling import count_params, from_pretrained, head_class
 from edgebert.prune.importance import importance
 from edgebert.prune.magnitude import MagnitudePruner, sparsity_report
-from edgebert.families import family_of
 from edgebert.prune.structured import (choose_ffn, choose_heads, drop_layers_, heads_per_layer,
                                        prune_ffn_, prune_heads_)
 from edgebert.sources import resolve_model

@@ -49,8 +49,6 @@ def quantize(cfg: QuantizeConfig, log=print) -> Path:
     opened = open_artifact(cfg.model)
     if cfg.engine == "inc":
         return _with_inc(cfg, opened, log)
-    from transformers import AutoConfig
-
     source, source_format = require_model_file(opened.path, ("model.safetensors", "model.onnx"),
                                                "to quantize")
     dev = opened.encode("dev")
@@ -71,6 +69,8 @@ def quantize(cfg: QuantizeConfig, log=print) -> Path:
             shutil.copy2(source, fp32)
         fused, counts = fp32, {}
         if cfg.fuse:
+            from transformers import AutoConfig
+
             c = AutoConfig.from_pretrained(str(opened.path))  # any family's names for these
             act = getattr(c, "hidden_act", getattr(c, "activation", "gelu"))
             f = optimize(fp32, scratch / "fused.onnx", c.num_attention_heads, c.hidden_size,
