@@ -16,7 +16,9 @@ import numpy as np
 
 
 def classification(logits: np.ndarray, labels: np.ndarray) -> dict[str, float]:
-    """>>> classification(np.array([[0., 1.], [1., 0.]]), np.array([1, 1]))["accuracy"]
+    """Accuracy, precision, recall, F1 (of class 1 when binary, else macro) and MCC.
+
+    >>> classification(np.array([[0., 1.], [1., 0.]]), np.array([1, 1]))["accuracy"]
     0.5
     """
     from sklearn.metrics import matthews_corrcoef, precision_recall_fscore_support
@@ -31,7 +33,9 @@ def classification(logits: np.ndarray, labels: np.ndarray) -> dict[str, float]:
 
 
 def regression(preds: np.ndarray, targets: np.ndarray) -> dict[str, float]:
-    """>>> regression(np.array([1., 2., 3.]), np.array([2., 4., 7.]))["spearman"]
+    """Pearson, Spearman and MSE.
+
+    >>> regression(np.array([1., 2., 3.]), np.array([2., 4., 7.]))["spearman"]
     1.0
     """
     from scipy.stats import pearsonr, spearmanr
@@ -76,12 +80,14 @@ def _f1(pred: str, truth: str) -> float:
 
 
 def squad(predictions: list[str], answers: list[list[str]]) -> dict[str, float]:
-    """Exact match and F1 in percent, each the best over an example's answers.
+    """Exact match and F1, each the best over an example's answers, as fractions in [0, 1]
+    like every other metric here (SQuAD's own script prints percent; the report and the
+    quantization guard turn every metric into points the same way, x 100).
 
     >>> squad(["the Eiffel tower"], [["Eiffel Tower", "tower"]])
-    {'exact_match': 100.0, 'f1': 100.0}
+    {'exact_match': 1.0, 'f1': 1.0}
     """
     em = [max(_normalize(p) == _normalize(a) for a in ans) for p, ans in zip(predictions, answers)]
     f1 = [max(_f1(p, a) for a in ans) for p, ans in zip(predictions, answers)]
     n = max(len(predictions), 1)
-    return {"exact_match": 100.0 * sum(em) / n, "f1": 100.0 * sum(f1) / n}
+    return {"exact_match": sum(em) / n, "f1": sum(f1) / n}

@@ -147,6 +147,23 @@ def distributed(device: torch.device) -> tuple[int, int]:
     return dist.get_rank(), dist.get_world_size()
 
 
+MAX_AUTO_EPOCHS = 3.0
+"""--min-examples raises epochs to at most this: beyond it a small set is memorised (BERT's
+fine-tuning recipe uses 2-4 epochs)."""
+
+
+def epochs_for(cfg: TrainConfig, n: int) -> float:
+    """cfg.epochs, raised on a small training set until cfg.min_examples examples are seen.
+
+    >>> cfg = TrainConfig(epochs=1.0, min_examples=10000)
+    >>> epochs_for(cfg, 4000), epochs_for(cfg, 2000), epochs_for(cfg, 20000)
+    (2.5, 3.0, 1.0)
+    """
+    if not cfg.min_examples or n * cfg.epochs >= cfg.min_examples:
+        return cfg.epochs
+    return max(cfg.epochs, min(MAX_AUTO_EPOCHS, cfg.min_examples / max(n, 1)))
+
+
 def autocast_dtype(cfg: TrainConfig, device: torch.device) -> torch.dtype | None:
     """None means full fp32."""
     if cfg.precision == "fp32":
@@ -190,7 +207,11 @@ def train(model: torch.nn.Module, features: list[dict], loss_fn: LossFn, cfg: Tr
     # a micro-batch is batch_size examples on each rank: world * batch_size in all
     micro_per_epoch = math.ceil(len(features) / (cfg.batch_size * world))
     steps_per_epoch = math.ceil(micro_per_epoch / cfg.grad_accum)
-    total = cfg.max_steps or max(1, math.ceil(cfg.epochs * steps_per_epoch))
+    epochs = epochs_for(cfg, len(features))
+    if epochs != cfg.epochs and not cfg.max_steps and rank == 0:
+        tqdm.write(f"[{desc}] {len(features):,} training examples: {epochs:.2f} epochs instead "
+                   f"of {cfg.epochs:g}, to see {cfg.min_examples:,} (--min-examples)")
+    total = cfg.max_steps or max(1, math.ceil(epochs * steps_per_epoch))
     eval_every = cfg.eval_every or steps_per_epoch
     save_every = cfg.save_every or eval_every
 

@@ -120,7 +120,7 @@ def test_qa_windows_and_span_scoring(tok, tmp_path):
         out[0, feat["start_positions"]] = out[1, feat["end_positions"]] = 5.0
         outputs.append(out)
     res = kind("qa").score([], examples, enc, outputs)
-    assert res["exact_match"] == 100.0 and res["f1"] == 100.0  # SQuAD reports percent
+    assert res["exact_match"] == 1.0 and res["f1"] == 1.0  # fractions, like every metric
 
 
 def test_padding_of_any_rank():

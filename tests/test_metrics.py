@@ -46,6 +46,6 @@ def test_entity_f1_needs_exact_span_and_type():
 
 def test_squad_normalisation_and_partial_f1():
     m = metrics.squad(["The Eiffel Tower!", "big red house"], [["eiffel tower"], ["red house"]])
-    assert m["exact_match"] == pytest.approx(50.0)
+    assert m["exact_match"] == pytest.approx(0.5)
     # second: pred {big, red, house} vs {red, house}: p=2/3, r=1 -> f1 0.8
-    assert m["f1"] == pytest.approx((100 + 80) / 2)
+    assert m["f1"] == pytest.approx((1.0 + 0.8) / 2)

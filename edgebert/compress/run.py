@@ -99,7 +99,8 @@ def plan(recipe: Recipe, run: Path, log) -> list[Step]:
         cfg = QuantizeConfig(model=str(src), out=str(out), target=target,
                              **stage_options(q, QuantizeConfig))
         steps.append(Step(f"INT8 {q.mode} for {target} from {src.name}", out,
-                          _call("quantize", cfg, log)))
+                          _quantize_within_budget(cfg, paths["teacher"],
+                                                  recipe.max_accuracy_drop, log)))
     from edgebert.data.tasks import task_kind
     from edgebert.kinds import kind
 
@@ -127,6 +128,41 @@ def _call(stage: str, cfg, log):
     """Run a stage when the step comes (torch loads only then); an unfinished output is
     resumed, which is every stage's default."""
     return lambda: STAGES[stage].run(cfg, log=log)
+
+
+MIN_GUARD_POINTS = 0.25
+"""The least dev budget the INT8 guard gets, even where the model it quantizes is already
+at or past the chain's budget: below that the dev set's noise decides."""
+
+
+def guard_budget(lost: float, budget: float, max_drop: float) -> float:
+    """Dev points the INT8 guard may lose, when the model already lost `lost` of the chain's
+    `budget` (at most the quantize entry's own `max_drop`, at least MIN_GUARD_POINTS).
+
+    >>> guard_budget(0.7, 1.0, 1.0), guard_budget(0.0, 1.0, 0.5), guard_budget(1.4, 1.0, 1.0)
+    (0.3, 0.5, 0.25)
+    """
+    return round(min(max_drop, max(MIN_GUARD_POINTS, budget - lost)), 2)
+
+
+def _quantize_within_budget(cfg: QuantizeConfig, teacher: Path, budget: float, log):
+    """The quantize stage, its guard given what the chain's budget leaves: the budget minus
+    what the model to quantize already lost against the teacher on dev (never more than the
+    recipe's own max_drop). A student 0.7 dev points under its teacher gets 0.3 for INT8,
+    so the INT8 artifact stays within the budget instead of adding a full point to the
+    student's loss."""
+    def run() -> Path:
+        from dataclasses import replace
+
+        from edgebert.quantize.stage import dev_points
+
+        lost = max(0.0, dev_points(teacher) - dev_points(Path(cfg.model)))
+        max_drop = guard_budget(lost, budget, cfg.max_drop)
+        if max_drop < cfg.max_drop:
+            log(f"INT8 guard: {max_drop:.2f} dev points ({cfg.model} is already {lost:.2f} "
+                f"under the teacher; the chain's budget is {budget:g})")
+        return STAGES["quantize"].run(replace(cfg, max_drop=max_drop), log=log)
+    return run
 
 
 def _copy_teacher(source: str, out: Path, log) -> Path:

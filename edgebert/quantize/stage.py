@@ -29,12 +29,17 @@ from edgebert.quantize.onnx import (optimize, quantizable_nodes, quantize_dynami
                                     quantize_static_onnx, split_skip_layernorm)
 from edgebert.quantize.presets import cpu_flags, preset
 
-POINTS = 100.0  # metrics in [0, 1] -> points
+POINTS = 100.0  # every metric is in [0, 1] (Pearson in [-1, 1]) -> points
 
 
 def _points(scores: dict, metric: str) -> float:
-    value = scores[metric]
-    return value if metric in ("f1", "exact_match") else value * POINTS  # QA is already %
+    return scores[metric] * POINTS
+
+
+def dev_points(model: Path) -> float:
+    """A finished artifact's dev metric in points, from its metrics.json."""
+    m = artifact.read_json(Path(model) / "metrics.json")
+    return _points(m["dev"], m["metric"])
 
 
 def quantize(cfg: QuantizeConfig, log=print) -> Path:
