@@ -105,6 +105,9 @@ def test_bad_files_give_one_line_naming_the_file(tmp_path):
     assert "too few to split" in bad(tmp_path, "text,label\na,x\nb,y\n")
     assert "unsupported file type" in bad(tmp_path, "x", ".xlsx")
     assert "not a number" in bad(tmp_path, "text,label\n" + "a,high\n" * 12, kind="regression")
+    nan = "text,label\n" + "a,1.5\n" * 11 + "b,nan\n"
+    assert "line 13: regression target 'nan' is not a number" in bad(tmp_path, nan,
+                                                                     kind="regression")
     assert "not BIO tags" in bad(tmp_path, "john\tPERSON\n\n" * 12, ".txt", kind="ner")
     assert "not SQuAD json" in bad(tmp_path, '{"data": [{}]}', ".json", kind="qa")
     assert "at least 2" in bad(tmp_path, "text,label\n" + "a,x\n" * 12)

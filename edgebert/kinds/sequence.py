@@ -3,6 +3,7 @@ value (regression). One output row per example: [B, C] logits."""
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -175,7 +176,10 @@ def _is_fraction(label: str) -> bool:
 
 def _float(row: dict, path: Path) -> float:
     try:
-        return float(row["label"])
+        value = float(row["label"])
     except ValueError:
+        value = float("nan")
+    if not math.isfinite(value):  # float() takes 'nan' and 'inf'; a loss does not
         raise UserError(f"{path}: {row['_where']}: regression target '{row['label']}' "
-                        f"is not a number") from None
+                        f"is not a number")
+    return value
