@@ -364,12 +364,17 @@ def _ints(option: str, value: str) -> list[int]:
 @click.option("--runs", default=30, show_default=True, help="Timed runs per process and round.")
 @click.option("--rounds", default=5, show_default=True,
               help="Rounds; each round runs every artifact once, in its own process.")
+@click.option("--texts", default=None,
+              help="A text file, one text per line: time each artifact on these, one at a "
+                   "time (batch 1, each at its own length, tokenizing included), what an app "
+                   "sees, instead of the --batch x --seq grid of padded inputs. --runs texts "
+                   "per process.")
 @click.option("--out", "out_path", default=None, help="Write the JSON result here.")
 @click.option("--import", "import_path", default=None,
               help="Instead of measuring: read a result made on another device (for example "
                    "a phone or ARM board running `edgebert bench`), mark it imported, write it "
                    "to --out.")
-def bench(artifacts, batch, seq, threads, warmup, runs, rounds, out_path, import_path):
+def bench(artifacts, batch, seq, threads, warmup, runs, rounds, texts, out_path, import_path):
     """Latency of artifacts (PyTorch, ONNX, ORT, TorchScript), interleaved A B C A B C.
 
     Each turn runs one artifact in a fresh process at fixed threads, after
@@ -380,6 +385,7 @@ def bench(artifacts, batch, seq, threads, warmup, runs, rounds, out_path, import
     \b
     Examples:
       edgebert bench runs/rt/teacher runs/rt/int8/x86-avx2 --batch 1,8 --seq 32,128 --out b.json
+      edgebert bench runs/rt/teacher runs/rt/export/ort-text --texts reviews.txt --runs 200
       edgebert bench --import pi5.json --out runs/rt/bench/pi5.json
     """
     from edgebert.artifact import write_json
@@ -392,9 +398,9 @@ def bench(artifacts, batch, seq, threads, warmup, runs, rounds, out_path, import
         if not artifacts:
             raise UserError("edgebert bench: name at least one artifact (or --import FILE)")
         data = run(list(artifacts), _ints("--batch", batch), _ints("--seq", seq), threads,
-                   warmup, runs, rounds, log=click.echo)
+                   warmup, runs, rounds, log=click.echo, texts=texts)
     for r in data["results"]:
-        click.echo(f"{r['artifact']:<32} b{r['batch']:<3} s{r['seq']:<4} p50 {r['p50_ms']:8.2f} ms"
+        click.echo(f"{r['artifact']:<32} b{r['batch']:<3} s{r['seq']!s:<5} p50 {r['p50_ms']:8.2f} ms"
                    f"  p90 {r['p90_ms']:8.2f}  p99 {r['p99_ms']:8.2f}  "
                    f"{r['throughput_seq_s']:8.1f} seq/s  [{r['source']}]")
     if out_path:

@@ -10,6 +10,7 @@ import pytest
 from edgebert.bench.latency import summary
 from edgebert.bench.machine import fingerprint
 from edgebert.bench.run import SCHEMA, load
+from edgebert.bench.worker import time_texts
 from helpers import run_cli
 
 
@@ -21,12 +22,17 @@ def test_percentiles_by_hand():
     assert s["iqr_ms"] == pytest.approx(4.5) and s["throughput_seq_s"] == pytest.approx(4000 / 5.5)
 
 
-def test_bench_round_trip_on_a_real_artifact(tiny_teacher, tmp_path):
-    code, output = run_cli("export", "--model", tiny_teacher, "--format", "onnx",
-                           "--out", tmp_path / "onnx")
+@pytest.fixture(scope="module")
+def tiny_onnx(tiny_teacher, tmp_path_factory):
+    out = tmp_path_factory.mktemp("bench") / "onnx"
+    code, output = run_cli("export", "--model", tiny_teacher, "--format", "onnx", "--out", out)
     assert code == 0, output
+    return out
+
+
+def test_bench_round_trip_on_a_real_artifact(tiny_onnx, tmp_path):
     out = tmp_path / "b.json"
-    code, output = run_cli("bench", tmp_path / "onnx", "--batch", "1,2", "--seq", "16",
+    code, output = run_cli("bench", tiny_onnx, "--batch", "1,2", "--seq", "16",
                            "--rounds", "2", "--runs", "5", "--warmup", "2", "--out", out)
     assert code == 0, output
     data = load(out)
@@ -40,6 +46,27 @@ def test_bench_round_trip_on_a_real_artifact(tiny_teacher, tmp_path):
     code, output = run_cli("bench", "--import", out, "--out", tmp_path / "imp.json")
     assert code == 0 and "[imported]" in output
     assert all(r["source"] == "imported" for r in load(tmp_path / "imp.json")["results"])
+
+
+def test_bench_times_real_texts_one_at_a_time(tiny_teacher, tiny_onnx, tmp_path):
+    texts = tmp_path / "texts.txt"
+    texts.write_text("a short one\n\n" + "a much longer text, " * 40 + "\nmiddle sized text\n")
+    out = tmp_path / "t.json"
+    code, output = run_cli("bench", tiny_teacher, tiny_onnx, "--texts", texts,
+                           "--rounds", "1", "--runs", "6", "--warmup", "1", "--out", out)
+    assert code == 0, output
+    rows = load(out)["results"]
+    assert [(r["format"], r["seq"], r["batch"], r["n"]) for r in rows] == [
+        ("pytorch", "texts", 1, 6), ("onnx", "texts", 1, 6)]
+    assert rows[0]["texts"]["count"] == 3  # the empty line is not a text
+    # each sample is one text at its own length, cycling; the long one truncated to 128
+    timed = time_texts(str(tiny_onnx), ["a short one", "word " * 300], threads=1,
+                       warmup=1, runs=4)
+    short = timed["tokens"][0]
+    assert timed["tokens"] == [short, 128, short, 128] and short < 20
+    assert len(timed["samples_ms"]) == 4
+    code, output = run_cli("bench", tiny_teacher, "--texts", tmp_path / "none.txt")
+    assert code == 2 and "--texts" in output and "none.txt" in output
 
 
 def result(samples, accuracy=0.80, machine=None):

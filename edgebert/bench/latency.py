@@ -16,8 +16,9 @@ from edgebert.errors import UserError
 
 def interleaved(paths: dict[str, str], rounds: int = 8, runs: int = 30, warmup: int = 10,
                 batch: int = 1, seq: int = 128, threads: int = 2, log=print,
-                keep_samples: bool = False) -> dict[str, dict]:
-    """Latency summary per name: p50/p90/p99/mean/stdev in ms, over rounds * runs samples."""
+                keep_samples: bool = False, texts: str | None = None) -> dict[str, dict]:
+    """Latency summary per name: p50/p90/p99/mean/stdev in ms, over rounds * runs samples.
+    `texts`: a JSON file of strings, timed one at a time instead of batch x seq."""
     samples: dict[str, list[float]] = {name: [] for name in paths}
     groups: dict[str, list[list[float]]] = {name: [] for name in paths}  # one list per process
     rss: dict[str, float] = {}
@@ -29,7 +30,7 @@ def interleaved(paths: dict[str, str], rounds: int = 8, runs: int = 30, warmup: 
             path = paths[name]
             cmd = [sys.executable, "-m", "edgebert.bench.worker", str(path), "--batch",
                    str(batch), "--seq", str(seq), "--threads", str(threads), "--warmup",
-                   str(warmup), "--runs", str(runs)]
+                   str(warmup), "--runs", str(runs)] + (["--texts", texts] if texts else [])
             out = subprocess.run(cmd, capture_output=True, text=True)
             if out.returncode != 0:
                 tail = (out.stderr or out.stdout).strip().splitlines()[-1:] or ["no output"]

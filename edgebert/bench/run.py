@@ -48,7 +48,11 @@ def accuracy_of(path: Path) -> dict | None:
 
 
 def bench(paths: list[str], batches: list[int], seqs: list[int], threads: int = 2,
-          warmup: int = 10, runs: int = 30, rounds: int = 5, log=print) -> dict:
+          warmup: int = 10, runs: int = 30, rounds: int = 5, log=print,
+          texts: str | None = None) -> dict:
+    """`texts`: a file of texts, one per line: instead of the batch x seq grid, time each
+    artifact on them one at a time (batch 1, their own lengths, tokenizing included);
+    those results have "seq": "texts" and a "texts" entry (file, count, mean characters)."""
     named = {}
     for p in paths:
         path = Path(p)
@@ -58,6 +62,22 @@ def bench(paths: list[str], batches: list[int], seqs: list[int], threads: int = 
         name = path.name if path.is_dir() else f"{path.parent.name}/{path.name}"
         named[name if name not in named else p] = path
     results = []
+    if texts is not None:
+        lines, listed = _texts(texts)
+        try:
+            lat = interleaved({n: str(p) for n, p in named.items()}, rounds=rounds, runs=runs,
+                              warmup=warmup, threads=threads, log=log, keep_samples=True,
+                              texts=listed)
+        finally:
+            Path(listed).unlink()
+        about = {"file": str(texts), "count": len(lines),
+                 "mean_chars": sum(map(len, lines)) / len(lines)}
+        for name, path in named.items():
+            results.append({"artifact": name, "path": str(path),
+                            "format": artifact_format(path), "batch": 1, "seq": "texts",
+                            "texts": about, "source": "measured"} | lat[name]
+                           | {"accuracy": accuracy_of(path)})
+        batches = []  # the grid is replaced
     for batch in batches:
         for seq in seqs:
             log(f"batch {batch}, sequence {seq}:")
@@ -73,6 +93,22 @@ def bench(paths: list[str], batches: list[int], seqs: list[int], threads: int = 
             "machine": fingerprint(threads),
             "settings": {"threads": threads, "warmup": warmup, "runs": runs, "rounds": rounds},
             "results": results}
+
+
+def _texts(path: str) -> tuple[list[str], str]:
+    """The non-empty lines of a text file, and a JSON copy of them for the workers."""
+    import tempfile
+
+    try:
+        lines = [x for x in Path(path).read_text(encoding="utf-8").splitlines() if x.strip()]
+    except (OSError, UnicodeDecodeError) as err:
+        raise UserError(f"--texts {path}: cannot read it ({err})") from None
+    if not lines:
+        raise UserError(f"--texts {path}: no texts (one per line)")
+    fd, listed = tempfile.mkstemp(suffix=".json", prefix="edgebert-texts-")
+    with open(fd, "w", encoding="utf-8") as f:
+        json.dump(lines, f)
+    return lines, listed
 
 
 def load(path: str | Path) -> dict:

@@ -36,30 +36,15 @@ def time_pytorch(path: str, batch: int, seq: int, threads: int, warmup: int, run
     from pathlib import Path
 
     import torch
-    import transformers
 
     torch.set_num_threads(threads)
-    config = transformers.AutoConfig.from_pretrained(path)
-    from edgebert.errors import UserError
-    from edgebert.families import family_of, model_inputs
-    from edgebert.modeling import from_pretrained  # pruned heads load the same on 4.x and 5.x
-
-    try:
-        family_of(config)
-    except UserError as err:
-        raise SystemExit(f"{path}: {err}") from None
-    arch = (config.architectures or ["AutoModel"])[0]
-    cls = getattr(transformers, arch, None)  # only a model class of the config's own type
-    if getattr(getattr(cls, "config_class", None), "model_type", None) != config.model_type:
-        raise SystemExit(f"{path}: architecture {arch} is not a {config.model_type} model")
-    model = from_pretrained(cls, path).eval()
+    model, takes = _load_pytorch(path)
     g = torch.Generator().manual_seed(0)
     low, high = _id_range(str(Path(path) / "model.safetensors"))
     shape = _shape(path, batch, seq)
     inputs = {"input_ids": torch.randint(low, high, shape, generator=g),
               "attention_mask": torch.ones(shape, dtype=torch.long),
               "token_type_ids": torch.zeros(shape, dtype=torch.long)}
-    takes = model_inputs(config)
     inputs = {k: v for k, v in inputs.items() if k in takes}
     samples = []
     with torch.inference_mode():
@@ -70,6 +55,26 @@ def time_pytorch(path: str, batch: int, seq: int, threads: int, warmup: int, run
                 samples.append((time.perf_counter() - start) * 1000)
     return {"samples_ms": samples,
             "peak_rss_mb": peak_rss_mb()}
+
+
+def _load_pytorch(path: str):
+    """(model in eval mode, the inputs its family takes) of a PyTorch artifact directory."""
+    import transformers
+
+    from edgebert.errors import UserError
+    from edgebert.families import family_of, model_inputs
+    from edgebert.modeling import from_pretrained  # pruned heads load the same on 4.x and 5.x
+
+    config = transformers.AutoConfig.from_pretrained(path)
+    try:
+        family_of(config)
+    except UserError as err:
+        raise SystemExit(f"{path}: {err}") from None
+    arch = (config.architectures or ["AutoModel"])[0]
+    cls = getattr(transformers, arch, None)  # only a model class of the config's own type
+    if getattr(getattr(cls, "config_class", None), "model_type", None) != config.model_type:
+        raise SystemExit(f"{path}: architecture {arch} is not a {config.model_type} model")
+    return from_pretrained(cls, path).eval(), model_inputs(config)
 
 
 def time_onnx(path: str, batch: int, seq: int, threads: int, warmup: int, runs: int) -> dict:
@@ -137,6 +142,68 @@ def _id_range(model_file: str) -> tuple[int, int]:
     return (min(1000, vocab // 2), min(2000, vocab))
 
 
+def time_texts(path: str, texts: list[str], threads: int, warmup: int, runs: int,
+               max_length: int = 128) -> dict:
+    """What an app sees: one real text at a time (batch 1, its own length, truncated to
+    `max_length` tokens), string to logits, tokenizing included (`tokenizers`, the same
+    Rust tokenizer for every artifact; inside the graph for a model that takes text).
+    Sample i is text i modulo len(texts), so every artifact times the same texts."""
+    from pathlib import Path
+
+    import numpy as np
+
+    from edgebert.formats import model_file, session
+    from edgebert.data.features import INPUTS
+
+    file, fmt = model_file(path) or (Path(path), "pytorch")
+    folder = file if file.is_dir() else file.parent
+    text_in = _text_input(str(file), 1, 3) is not None if fmt in ("onnx", "ort") else False
+    from tokenizers import Tokenizer
+
+    tok = Tokenizer.from_file(str(folder / "tokenizer.json"))
+    tok.enable_truncation(max_length)
+    tok.no_padding()
+    if fmt in ("onnx", "ort"):
+        sess = session(str(file), threads, custom_ops=text_in)
+        wanted = {i.name for i in sess.get_inputs()}
+
+        def call(text: str):
+            if text_in:
+                return sess.run(None, {"text": np.array([text], dtype=object)})
+            e = tok.encode(text)
+            feeds = {"input_ids": np.array([e.ids], np.int64),
+                     "attention_mask": np.array([e.attention_mask], np.int64),
+                     "token_type_ids": np.array([e.type_ids], np.int64)}
+            return sess.run(None, {k: v for k, v in feeds.items() if k in wanted})
+    else:
+        import torch
+
+        torch.set_num_threads(threads)
+        if fmt == "pytorch":
+            model, takes = _load_pytorch(str(folder))
+
+            def module(*args):
+                return model(**{k: v for k, v in zip(INPUTS, args) if k in takes})
+        else:
+            module = torch.jit.load(str(file), map_location="cpu").eval()
+
+        def call(text: str):
+            e = tok.encode(text)
+            args = [torch.tensor([e.ids]), torch.tensor([e.attention_mask]),
+                    torch.tensor([e.type_ids])]
+            with torch.inference_mode():
+                return module(*args)
+    samples, tokens = [], []
+    for i in range(warmup + runs):
+        text = texts[(i - warmup) % len(texts)] if i >= warmup else texts[i % len(texts)]
+        start = time.perf_counter()
+        call(text)
+        if i >= warmup:
+            samples.append((time.perf_counter() - start) * 1000)
+            tokens.append(len(tok.encode(text).ids))  # untimed; what the model saw
+    return {"samples_ms": samples, "tokens": tokens, "peak_rss_mb": peak_rss_mb()}
+
+
 def time_artifact(path: str, **kw) -> dict:
     """An artifact directory (its model file as `formats.model_file` picks it: PyTorch
     weights first) or a model file."""
@@ -193,7 +260,12 @@ def main() -> None:
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--warmup", type=int, default=10)
     p.add_argument("--runs", type=int, default=30)
+    p.add_argument("--texts", help="a JSON list of strings: time these (batch 1) instead")
     a = p.parse_args()
+    if a.texts:
+        texts = json.loads(open(a.texts, encoding="utf-8").read())
+        print(json.dumps(time_texts(a.path, texts, a.threads, a.warmup, a.runs)))
+        return
     print(json.dumps(time_artifact(a.path, batch=a.batch, seq=a.seq, threads=a.threads,
                                    warmup=a.warmup, runs=a.runs)))
 
