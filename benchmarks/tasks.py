@@ -1,6 +1,7 @@
 """The default `compress` chain on each packaged task, unchanged.
 
     python benchmarks/tasks.py [TASK ...]     # -> benchmarks/results/tasks.json
+    python benchmarks/tasks.py --table        # the README's table, from tasks.json
 
 For each task (default: every packaged text-classification and regression task), runs
 `edgebert compress --set task.name=TASK` into `$EDGEBERT_BENCH_RUNS/tasks/TASK` (a
@@ -25,7 +26,8 @@ from compress_default import summary
 HERE = Path(__file__).resolve().parent
 RESULTS = Path(os.environ.get("EDGEBERT_BENCH_RESULTS", HERE / "results"))
 RUNS = Path(os.environ.get("EDGEBERT_BENCH_RUNS", "runs/bench")) / "tasks"
-TASKS = ["rotten-tomatoes", "sms-spam", "trec-6", "trec-50", "vader-movies", "vader-amazon"]
+TASKS = ["rotten-tomatoes", "wnut-ner", "sms-spam", "trec-6", "trec-50", "vader-movies",
+         "vader-amazon"]
 
 
 def main(tasks: list[str]) -> None:
@@ -39,8 +41,11 @@ def main(tasks: list[str]) -> None:
         subprocess.run(cmd, check=True)
         wall = round(time.perf_counter() - started, 1)
         teacher = json.loads((run / "teacher" / "metrics.json").read_text())
+        trained = teacher.get("train") or {}
         results["tasks"][task] = summary(run) | {
             "metric": teacher["metric"], "teacher_test": teacher["test"],
+            "teacher_train": {"examples": trained.get("examples"), "steps": trained.get("steps"),
+                              "epochs": (trained.get("history") or [{}])[-1].get("epoch")},
             "this_invocation_seconds": wall, "command": shlex.join(cmd)}
         RESULTS.mkdir(parents=True, exist_ok=True)
         out.write_text(json.dumps(results, indent=2) + "\n")
@@ -50,5 +55,28 @@ def main(tasks: list[str]) -> None:
                                               "size_mb", "recommended_arm64")}), flush=True)
 
 
+def table(results: dict) -> str:
+    """The README's table, from tasks.json."""
+    lines = ["| task | metric | train | teacher (epochs) | x86 artifact | its metric | "
+             "Δ points | size | speedup | arm64 artifact, Δ | wall |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
+    for task, r in results["tasks"].items():
+        rows = {x["artifact"]: x for x in r["rows"]}
+        arm = rows.get(r.get("recommended_arm64") or "", {})
+        t = r.get("teacher_train") or {}
+        epochs = f" ({t['epochs']:.1f})" if t.get("epochs") else ""
+        arm_cell = (f"{r['recommended_arm64']}, {arm['delta_vs_teacher']:+.2f}" if arm
+                    else "none within the budget")
+        lines.append(
+            f"| {task} | {r['metric']} | {t.get('examples') or '-'} | "
+            f"{100 * r['teacher_accuracy']:.1f}{epochs} | {r['recommended'] or 'none'} | "
+            f"{100 * r['accuracy']:.1f} | {r['delta_points']:+.2f} | {r['size_mb']:.1f} MB | "
+            f"{r['speedup']:.1f}x | {arm_cell} | {r['wall_seconds'] / 60:.0f} min |")
+    return "\n".join(lines)
+
+
 if __name__ == "__main__":
-    main(sys.argv[1:] or TASKS)
+    if sys.argv[1:] == ["--table"]:
+        print(table(json.loads((RESULTS / "tasks.json").read_text())))
+    else:
+        main(sys.argv[1:] or TASKS)
