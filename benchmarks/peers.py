@@ -209,6 +209,39 @@ def gemm_rates(threads: int = 2) -> list[dict]:
     return out
 
 
+def profile_ops(model: Path, runs: int = 200, threads: int = 2) -> dict:
+    """ONNX Runtime's own profile of `model` at batch 1, sequence 128: microseconds per
+    run and share of the kernel time, per op type (where INT8 time goes)."""
+    import collections
+
+    import numpy as np
+    import onnxruntime as ort
+
+    so = ort.SessionOptions()
+    so.intra_op_num_threads, so.inter_op_num_threads = threads, 1
+    so.enable_profiling = True
+    so.profile_file_prefix = str(RUNS / "peers" / "ort_profile")
+    sess = ort.InferenceSession(str(model), so, providers=["CPUExecutionProvider"])
+    ids = np.random.default_rng(0).integers(1000, 2000, (1, 128)).astype(np.int64)
+    feeds = {"input_ids": ids, "attention_mask": np.ones_like(ids),
+             "token_type_ids": np.zeros_like(ids)}
+    feeds = {i.name: feeds[i.name] for i in sess.get_inputs()}
+    for _ in range(runs):
+        sess.run(None, feeds)
+    trace = Path(sess.end_profiling())
+    events = json.loads(trace.read_text())
+    trace.unlink()
+    us, count = collections.Counter(), collections.Counter()
+    for e in events:
+        if e.get("cat") == "Node" and e["name"].endswith("_kernel_time"):
+            us[e["args"]["op_name"]] += e["dur"]
+            count[e["args"]["op_name"]] += 1
+    total = sum(us.values())
+    return {"kernel_us_per_run": total / runs,
+            "ops": {op: {"us_per_run": t / runs, "share": t / total, "per_run": count[op] / runs}
+                    for op, t in us.most_common()}}
+
+
 def texts_file(run: Path, path: Path, count: int) -> Path:
     """The first `count` test texts of the run's task, one per line."""
     from edgebert.artifacts_io import open_artifact
@@ -261,6 +294,7 @@ def main() -> None:
         if row["test_accuracy"] is not None:
             row["delta_vs_teacher_points"] = 100 * (row["test_accuracy"]
                                                     - teacher["test_accuracy"])
+    profile = profile_ops(recommended(a.run) / "model.onnx")
     ops = useful_ops(Path(json.loads((recommended(a.run) / "stage.json").read_text())["parent"]))
     int8_peak = max(g["gops"] for g in rates if g["op"] == "MatMulInteger")
     useful = ops / (rec["p50_ms"] / 1000) / 1e9
@@ -290,6 +324,7 @@ def main() -> None:
                      "useful_gop_s": useful, "matmulinteger_peak_gop_s": int8_peak,
                      "fraction_of_int8_gemm": useful / int8_peak,
                      "int8_over_fp32_export": int8_over_fp32},
+        "profile_recommended": profile,
         "goals": goals,
         "bench": {"padded": padded, "texts": on_texts},
     }

@@ -259,19 +259,28 @@ def distill(restart, **options):
 @click.option("--splits", default="train", show_default=True,
               help=field_docs(TrimVocabConfig)["splits"] + " Comma-separated.")
 @click.option("--corpus", default=None, help=field_docs(TrimVocabConfig)["corpus"])
-def trim_vocab(model, out, splits, corpus):
+@click.option("--max-drop", default="0.25", show_default=True,
+              help=field_docs(TrimVocabConfig)["max_drop"] + " 'none' turns the guard off.")
+def trim_vocab(model, out, splits, corpus, max_drop):
     """Keep only the WordPiece tokens the task (and a corpus) uses; embeddings shrink.
 
     Outputs on the kept texts are checked to be unchanged; dev and test scores
-    before and after are recorded in metrics.json.
+    before and after are recorded in metrics.json. Text outside the kept set splits
+    into shorter pieces; where that costs more than --max-drop dev points, the
+    vocabulary's most common pieces are kept too (the tries are in metrics.json).
 
     \b
     Example:
       edgebert trim-vocab --model runs/rt/student --out runs/rt/student-trim
     """
+    try:
+        budget = None if max_drop.strip().lower() == "none" else float(max_drop)
+    except ValueError:
+        raise UserError(f"--max-drop: expected a number of points or 'none', got "
+                        f"'{max_drop}'") from None
     STAGES["trim-vocab"].run(TrimVocabConfig(
         model=model, out=out, splits=[s.strip() for s in splits.split(",") if s.strip()],
-        corpus=corpus), log=click.echo)
+        corpus=corpus, max_drop=budget), log=click.echo)
 
 
 @main.command()

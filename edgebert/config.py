@@ -295,8 +295,13 @@ class TrimVocabConfig:
     test words the training data never used become shorter pieces or [UNK]."""
     corpus: str | None = None
     """Optional plain-text file (one text per line) whose tokens are kept too."""
+    max_drop: float | None = 0.25
+    """Dev points trimming may lose (text outside the kept set splits into shorter pieces):
+    past it, the vocabulary's most common pieces are kept as well, 2,000 then 5,000, 10,000,
+    20,000, then all, until the drop fits. None: the kept texts' pieces only."""
 
     def __post_init__(self):
+        _check(self.max_drop is None or self.max_drop >= 0, "--max-drop", "must be >= 0")
         bad = [s for s in self.splits if s not in ("train", "dev", "test")]
         _check(not bad, "--splits", f"unknown split(s) {bad}; use train, dev, test")
 

@@ -135,6 +135,24 @@ def test_trim_vocab_keeps_outputs_on_kept_text(teacher, tmp_path):
     trimmed = load(out)
     assert trimmed.config.vocab_size == m["vocab_after"]
     assert trimmed.get_input_embeddings().num_embeddings == m["vocab_after"]
+    # the guard: each try's dev drop is recorded; the last one fits the budget or keeps all
+    tries = m["tries"]
+    assert tries[0]["vocab"] == m["vocab_used_by_kept_texts"]
+    assert tries[-1]["vocab"] == m["vocab_after"]
+    assert tries[-1]["dev_drop_points"] <= 0.25 or m["vocab_after"] == m["vocab_before"]
+
+
+def test_trim_widens_with_the_most_common_pieces_then_everything(teacher):
+    from edgebert.distill.trim import widenings
+    from edgebert.modeling import load_tokenizer
+
+    tok = load_tokenizer(str(teacher))
+    vocab = tok.get_vocab()
+    used = sorted(tok.all_special_ids)
+    tries = list(widenings(tok, used, 0.25))
+    assert tries[0] == used and tries[-1] == sorted(vocab.values())
+    assert all(set(a) < set(b) for a, b in zip(tries, tries[1:]))  # each a strict superset
+    assert list(widenings(tok, used, None)) == [used]  # no guard: the kept pieces only
 
 
 def test_hard_loss_ignores_unlabeled_rows():

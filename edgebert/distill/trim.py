@@ -22,6 +22,28 @@ def texts_of(examples: list, kind_name: str) -> list[str]:
     return [text for ex in examples for text in kind(kind_name).texts(ex)]
 
 
+POINTS = 100.0  # metrics in [0, 1] -> points
+WIDEN = (2000, 5000, 10000, 20000)
+"""Common pieces added, in turn, when the kept texts' own pieces lose more than
+--max-drop dev points: the vocabulary's first N real pieces (WordPiece trainers, BERT's
+included, add pieces roughly in order of frequency), then the whole vocabulary."""
+
+
+def widenings(tokenizer, used: list[int], max_drop: float | None):
+    """The id sets trimming tries in order: the kept texts' pieces, then those plus the
+    first N pieces of the vocabulary for each N in WIDEN, then everything (no guard: the
+    kept texts' pieces only)."""
+    yield used
+    if max_drop is None:
+        return
+    ordered = sorted((i, p) for p, i in tokenizer.get_vocab().items())
+    real = [i for i, p in ordered if not p.startswith("[unused")]  # BERT's 994 placeholders
+    for n in WIDEN:
+        if n < len(real):
+            yield sorted(set(used) | set(real[:n]))
+    yield [i for i, _ in ordered]
+
+
 def trim_vocab(cfg: TrimVocabConfig, log=print) -> Path:
     """Trim `cfg.model`'s vocabulary; the outputs on the kept texts must not change.
 
@@ -47,42 +69,56 @@ def trim_vocab(cfg: TrimVocabConfig, log=print) -> Path:
             kept_texts += [ln for ln in path.read_text(encoding="utf-8").splitlines() if ln.strip()]
         except UnicodeDecodeError:
             raise UserError(f"{path}: not UTF-8 text; re-save it as UTF-8") from None
-    keep = used_ids(tokenizer, kept_texts)
+    used = used_ids(tokenizer, kept_texts)
     work = artifact.begin(out, "trim-vocab", to_dict(cfg), inputs=[source])
-    new_tok = trimmed_tokenizer(tokenizer, keep)
-    changed = check_same_tokens(tokenizer, new_tok, keep, kept_texts)
+    new_tok = trimmed_tokenizer(tokenizer, used)
+    changed = check_same_tokens(tokenizer, new_tok, used, kept_texts)
     if changed:
         shutil.rmtree(work)
         raise UserError(f"{cfg.model}: {changed} kept texts tokenize differently after trimming; "
                         f"the tokenizer is not plain WordPiece, refusing to trim it")
 
+    def outputs(model, tok, split):
+        enc = encode(task, split, tok, t["max_length"])
+        return enc, logits(torch_forward(model), enc, tok.pad_token_id, task.kind)
+
+    def trimmed(ids):
+        m = from_pretrained(head_class(task.kind), source)
+        trim_embeddings_(m, ids)
+        return m
 
     model = from_pretrained(head_class(task.kind), source)
-    fwd = torch_forward(model)
-
-    def outputs(tok, split):
-        enc = encode(task, split, tok, t["max_length"])
-        return enc, logits(fwd, enc, tok.pad_token_id, task.kind)
-
-    before = {s: score(task, s, *outputs(tokenizer, s)) for s in ("dev", "test")}
-    _, ref_out = outputs(tokenizer, cfg.splits[0])
+    before = {s: score(task, s, *outputs(model, tokenizer, s)) for s in ("dev", "test")}
+    _, ref_out = outputs(model, tokenizer, cfg.splits[0])
     vocab_before = model.config.vocab_size
-    trim_embeddings_(model, keep)
-    _, new_out = outputs(new_tok, cfg.splits[0])
+    metric = task.metric
+    keep, tries = used, []
+    for extra in widenings(tokenizer, used, cfg.max_drop):
+        keep = extra
+        new_tok = trimmed_tokenizer(tokenizer, keep)
+        model = trimmed(keep)
+        dev = score(task, "dev", *outputs(model, new_tok, "dev"))
+        drop = POINTS * (before["dev"][metric] - dev[metric])
+        tries.append({"vocab": len(keep), "dev_drop_points": drop})
+        log(f"vocabulary {len(keep)}: dev {metric} {dev[metric]:.4f} (drop {drop:.2f} points, "
+            f"budget {cfg.max_drop:g})")
+        if drop <= cfg.max_drop:
+            break
+    _, new_out = outputs(model, new_tok, cfg.splits[0])
     max_diff = max(float(abs(a - b).max()) for a, b in zip(ref_out, new_out))
     if max_diff > 1e-4:
         shutil.rmtree(work)
         raise UserError(f"{cfg.model}: outputs on kept text moved by {max_diff:.2e} after "
                         f"trimming; refusing the trimmed model")
-    after = {s: score(task, s, *outputs(new_tok, s)) for s in ("dev", "test")}
+    after = {s: score(task, s, *outputs(model, new_tok, s)) for s in ("dev", "test")}
     size_before = artifact.dir_size_mb(Path(source))
     save_pretrained(work, model, new_tok)
-    metric = task.metric
     metrics = after | {
         "metric": metric, "params": sum(p.numel() for p in model.parameters()),
         "size_mb": artifact.dir_size_mb(work), "size_mb_before": size_before,
         "vocab_before": vocab_before, "vocab_after": len(keep),
         "max_abs_diff_kept_text": max_diff, "kept_texts": len(kept_texts),
+        "vocab_used_by_kept_texts": len(used), "tries": tries,
         "before": before,
         "delta": {s: after[s][metric] - before[s][metric] for s in ("dev", "test")}}
     log(f"vocabulary {vocab_before} -> {len(keep)}, size {size_before:.1f} -> "
