@@ -251,6 +251,33 @@ def texts_file(run: Path, path: Path, count: int) -> Path:
     return path
 
 
+LABELS = {
+    "bert-base-shaped-pytorch": "BERT-base-shaped model, FP32 PyTorch (random weights)",
+    "teacher-pytorch": "the MiniLM teacher, FP32 PyTorch",
+    "torch-ao-dynamic": "torch.ao `quantize_dynamic` (Linear, qint8), TorchScript",
+    "inc-dynamic": "Neural Compressor (`quantize --engine inc`), PT2E program",
+    "optimum-fp32": "Optimum `ORTModelForSequenceClassification(export=True)`",
+    "optimum-int8": "Optimum `ORTQuantizer`, `AutoQuantizationConfig` for this CPU",
+    "ort-quantize-dynamic": "ONNX Runtime `quantize_dynamic` (defaults) on a plain export",
+    "edgebert-fp32-onnx": "EdgeBERT's compressed model, FP32 ONNX (before INT8)",
+    "edgebert-recommended": "EdgeBERT `compress`, recommended INT8 artifact",
+    "edgebert-one-file": "EdgeBERT one-file model (tokenizer inside, strings in)",
+}
+
+
+def table(result: dict) -> str:
+    """The README's table, from peers.json."""
+    lines = ["| what a user runs | test accuracy | size | p50, 128 tokens | p50, real texts | "
+             "EdgeBERT's speedup over it |", "|---|---|---|---|---|---|"]
+    rec = result["rows"]["edgebert-recommended"]
+    for name, r in result["rows"].items():
+        acc = f"{100 * r['test_accuracy']:.2f} %" if r["test_accuracy"] is not None else "-"
+        texts = f"{r['texts_p50_ms']:.2f} ms" if r["texts_p50_ms"] else "-"
+        lines.append(f"| {LABELS.get(name, name)} | {acc} | {r['size_mb']:.1f} MB | "
+                     f"{r['p50_ms']:.2f} ms | {texts} | {r['p50_ms'] / rec['p50_ms']:.1f}x |")
+    return "\n".join(lines)
+
+
 def main() -> None:
     from edgebert.bench.machine import fingerprint
     from edgebert.bench.run import bench
@@ -261,7 +288,11 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--runs", type=int, default=30)
     ap.add_argument("--texts", type=int, default=100, help="test texts timed one at a time")
+    ap.add_argument("--table", action="store_true", help="print the README table and stop")
     a = ap.parse_args()
+    if a.table:
+        print(table(json.loads((RESULTS / "peers.json").read_text())))
+        return
     if not (a.run / "report.json").exists():
         raise SystemExit(f"{a.run}: not a finished compress run; run "
                          f"`python benchmarks/tasks.py rotten-tomatoes` first")
