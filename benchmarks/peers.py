@@ -62,9 +62,10 @@ def peer_venv(work: Path) -> Path:
 
 
 def size_mb(path: Path) -> float:
-    files = [path] if path.is_file() else [p for p in path.iterdir() if p.suffix in
-                                           (".onnx", ".ort", ".pt", ".pt2", ".safetensors")]
-    return sum(p.stat().st_size for p in files) / 1e6
+    """The size of the one file the artifact runs from (the .ort, not the .onnx beside it)."""
+    from edgebert.formats import model_file
+
+    return model_file(path)[0].stat().st_size / 1e6
 
 
 def score_into(path: Path, forward, opened, test) -> dict:
@@ -132,9 +133,10 @@ def build_peers(run: Path, work: Path, target: str) -> dict[str, Path]:
 
     base = work / "bert-base-shaped"
     if not (base / "config.json").exists():
+        base.mkdir(parents=True, exist_ok=True)
+        copy_tokenizer(teacher, base)  # first: it copies the teacher's config.json too
         torch.manual_seed(0)
         BertForSequenceClassification(BertConfig(num_labels=2)).save_pretrained(base)
-        copy_tokenizer(teacher, base)
     return {"teacher-pytorch": teacher, "bert-base-shaped-pytorch": base,
             "optimum-fp32": work / "optimum-fp32", "optimum-int8": work / "optimum-int8",
             "torch-ao-dynamic": ao, "inc-dynamic": inc, "ort-quantize-dynamic": ortq_dir,
