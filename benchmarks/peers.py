@@ -111,8 +111,10 @@ def build_peers(run: Path, work: Path, target: str) -> dict[str, Path]:
 
     inc = work / "inc"
     if not (inc / "metrics.json").exists():
+        # no budget: a peer is measured as it comes out (on Rotten Tomatoes INC's saved
+        # program lost 1.76 dev points, past the 1-point guard EdgeBERT's own path keeps)
         sh(["edgebert", "quantize", "--model", teacher, "--engine", "inc", "--target", target,
-            "--mode", "dynamic", "--out", inc])
+            "--mode", "dynamic", "--max-drop", "100", "--out", inc])
 
     plain = work / "teacher-onnx"
     if not (plain / "metrics.json").exists():
@@ -270,14 +272,23 @@ LABELS = {
 def table(result: dict) -> str:
     """The README's table, from peers.json."""
     lines = ["| what a user runs | test accuracy | size | p50, 128 tokens | p50, real texts | "
-             "EdgeBERT's speedup over it |", "|---|---|---|---|---|---|"]
+             "EdgeBERT's recommended artifact is faster by (128 tokens / real texts) |",
+             "|---|---|---|---|---|---|"]
     rec = result["rows"]["edgebert-recommended"]
     for name, r in result["rows"].items():
         acc = f"{100 * r['test_accuracy']:.2f} %" if r["test_accuracy"] is not None else "-"
         texts = f"{r['texts_p50_ms']:.2f} ms" if r["texts_p50_ms"] else "-"
         lines.append(f"| {LABELS.get(name, name)} | {acc} | {r['size_mb']:.1f} MB | "
-                     f"{r['p50_ms']:.2f} ms | {texts} | {r['p50_ms'] / rec['p50_ms']:.1f}x |")
+                     f"{r['p50_ms']:.2f} ms | {texts} | {r['p50_ms'] / rec['p50_ms']:.1f}x"
+                     + (f" / {r['texts_p50_ms'] / rec['texts_p50_ms']:.1f}x |"
+                        if r["texts_p50_ms"] else " |"))
     return "\n".join(lines)
+
+
+def slim(data: dict) -> dict:
+    """A bench result without its flat sample lists (rounds_ms holds the same samples)."""
+    return data | {"results": [{k: v for k, v in r.items() if k != "samples_ms"}
+                               for r in data["results"]]}
 
 
 def main() -> None:
@@ -359,7 +370,7 @@ def main() -> None:
                      "int8_over_fp32_export": int8_over_fp32},
         "profile_recommended": profile,
         "goals": goals,
-        "bench": {"padded": padded, "texts": on_texts},
+        "bench": {"padded": slim(padded), "texts": slim(on_texts)},
     }
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "peers.json").write_text(json.dumps(result, indent=2) + "\n")
