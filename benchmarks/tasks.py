@@ -65,7 +65,11 @@ def table(results: dict) -> str:
         arm = rows.get(r.get("recommended_arm64") or "", {})
         t = r.get("teacher_train") or {}
         epochs = f" ({t['epochs']:.1f})" if t.get("epochs") else ""
+        arms = [x for x in r["rows"] if x.get("target") == "arm64" and x.get("accuracy")]
+        best = max(arms, key=lambda x: x["accuracy"], default=None)
         arm_cell = (f"{r['recommended_arm64']}, {arm['delta_vs_teacher']:+.2f}" if arm
+                    else f"none within the budget (best: {best['artifact']}, "
+                         f"{best['delta_vs_teacher']:+.2f})" if best
                     else "none within the budget")
         lines.append(
             f"| {task} | {r['metric']} | {t.get('examples') or '-'} | "
