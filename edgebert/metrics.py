@@ -15,6 +15,16 @@ import string
 import numpy as np
 
 
+def points(scores: dict, metric: str) -> float:
+    """A metric in points: every metric here is a fraction (Pearson in [-1, 1]), x 100;
+    what every budget (--max-drop, max_accuracy_drop) is counted in.
+
+    >>> points({"f1": 0.955}, "f1")
+    95.5
+    """
+    return scores[metric] * 100.0
+
+
 def classification(logits: np.ndarray, labels: np.ndarray) -> dict[str, float]:
     """Accuracy, precision, recall, F1 (of class 1 when binary, else macro) and MCC.
 

@@ -11,6 +11,7 @@ from edgebert.data.encode import encode
 from edgebert.data.tasks import load_task
 from edgebert.distill.vocab import check_same_tokens, trim_embeddings_, trimmed_tokenizer, used_ids
 from edgebert.errors import UserError
+from edgebert.metrics import points
 from edgebert.kinds import kind
 from edgebert.modeling import (from_pretrained, head_class, load_tokenizer, non_wordpiece,
                                save_pretrained)
@@ -22,7 +23,6 @@ def texts_of(examples: list, kind_name: str) -> list[str]:
     return [text for ex in examples for text in kind(kind_name).texts(ex)]
 
 
-POINTS = 100.0  # metrics in [0, 1] -> points
 WIDEN = (2000, 5000, 10000, 20000)
 """Common pieces added, in turn, when the kept texts' own pieces lose more than
 --max-drop dev points: the vocabulary's first N real pieces (WordPiece trainers, BERT's
@@ -98,7 +98,7 @@ def trim_vocab(cfg: TrimVocabConfig, log=print) -> Path:
         new_tok = trimmed_tokenizer(tokenizer, keep)
         model = trimmed(keep)
         dev = score(task, "dev", *outputs(model, new_tok, "dev"))
-        drop = POINTS * (before["dev"][metric] - dev[metric])
+        drop = points(before["dev"], metric) - points(dev, metric)
         tries.append({"vocab": len(keep), "dev_drop_points": drop})
         log(f"vocabulary {len(keep)}: dev {metric} {dev[metric]:.4f} (drop {drop:.2f} points, "
             f"budget {cfg.max_drop:g})")

@@ -19,6 +19,7 @@ from edgebert.artifacts_io import copy_tokenizer, load_torch, open_artifact
 from edgebert.config import QuantizeConfig, to_dict
 from edgebert.data.encode import pad_batch
 from edgebert.errors import UserError
+from edgebert.metrics import points
 from edgebert.export.onnx import export_onnx, ort_forward
 from edgebert.families import family_of
 from edgebert.formats import require_model_file, session
@@ -29,17 +30,10 @@ from edgebert.quantize.onnx import (optimize, quantizable_nodes, quantize_dynami
                                     quantize_static_onnx, split_skip_layernorm)
 from edgebert.quantize.presets import cpu_flags, preset
 
-POINTS = 100.0  # every metric is in [0, 1] (Pearson in [-1, 1]) -> points
-
-
-def _points(scores: dict, metric: str) -> float:
-    return scores[metric] * POINTS
-
-
-def dev_points(model: Path) -> float:
+def devpoints(model: Path) -> float:
     """A finished artifact's dev metric in points, from its metrics.json."""
     m = artifact.read_json(Path(model) / "metrics.json")
-    return _points(m["dev"], m["metric"])
+    return points(m["dev"], m["metric"])
 
 
 def quantize(cfg: QuantizeConfig, log=print) -> Path:
@@ -110,9 +104,9 @@ def quantize(cfg: QuantizeConfig, log=print) -> Path:
             return float(np.mean([np.abs(a - b).mean() for a, b in zip(ref, got)]))
 
         result = guard(run_quantizer,
-                       lambda path: _points(opened.score(ort_forward(session(path), opened.kind),
+                       lambda path: points(opened.score(ort_forward(session(path), opened.kind),
                                                          "dev", dev), metric),
-                       damage, _points(fp32_dev, metric), candidates,
+                       damage, points(fp32_dev, metric), candidates,
                        cfg.max_drop, scratch, log)
         if not result.within_budget:
             raise UserError(f"--max-drop {cfg.max_drop}: even with {len(result.excluded)} nodes "
@@ -136,7 +130,7 @@ def quantize(cfg: QuantizeConfig, log=print) -> Path:
     metrics = {"dev": opened.score(fwd, "dev", dev, int8_dev_out), "test": test, "metric": metric,
                "fp32": {"dev": fp32_dev, "test": fp32_test},
                "delta_vs_fp32": {"dev": -result.drop,
-                                 "test": _points(test, metric) - _points(fp32_test, metric)},
+                                 "test": points(test, metric) - points(fp32_test, metric)},
                "parity_vs_fp32": parity, "fused_nodes": counts,
                "skip_layernorm_split": split, "excluded_nodes": result.excluded,
                "guard_tries": result.tries, "format": "onnx", "precision": "int8",
@@ -172,15 +166,15 @@ def _with_inc(cfg: QuantizeConfig, opened, log) -> Path:
         fp32 = {"dev": opened.score(fp32_fwd, "dev", dev, fp32_dev_out),
                 "test": opened.score(fp32_fwd, "test")}
         saved = quantize_inc(model, opened.kind, cfg.mode, opened.max_length,
-                             lambda fwd: _points(opened.score(fwd, "dev", dev), metric),
-                             _points(fp32["dev"], metric), cfg.max_drop,
+                             lambda fwd: points(opened.score(fwd, "dev", dev), metric),
+                             points(fp32["dev"], metric), cfg.max_drop,
                              _calibration(opened, cfg.calibration_examples), work / MODEL_FILE,
                              log)
         fwd = module_forward(load_program(saved))  # the saved file, not the tuned module
         int8_dev_out = opened.outputs(fwd, dev)
         int8 = {"dev": opened.score(fwd, "dev", dev, int8_dev_out),
                 "test": opened.score(fwd, "test")}
-        drop = _points(fp32["dev"], metric) - _points(int8["dev"], metric)
+        drop = points(fp32["dev"], metric) - points(int8["dev"], metric)
         if drop > cfg.max_drop:
             raise UserError(f"--max-drop {cfg.max_drop}: the saved INC model loses {drop:.2f} "
                             f"dev points; raise the budget or use --engine ort")
@@ -192,8 +186,8 @@ def _with_inc(cfg: QuantizeConfig, opened, log) -> Path:
     sizes = {"fp32_mb": (opened.path / "model.safetensors").stat().st_size / 1e6,
              "size_mb": (work / MODEL_FILE).stat().st_size / 1e6}
     metrics = {"dev": int8["dev"], "test": int8["test"], "metric": metric, "fp32": fp32,
-               "delta_vs_fp32": {"dev": -drop, "test": _points(int8["test"], metric)
-                                 - _points(fp32["test"], metric)},
+               "delta_vs_fp32": {"dev": -drop, "test": points(int8["test"], metric)
+                                 - points(fp32["test"], metric)},
                "parity_vs_fp32": parity, "engine": "inc", "format": "pt2",
                "precision": "int8",
                "params": artifact.read_json(opened.path / "metrics.json").get("params")} | sizes
