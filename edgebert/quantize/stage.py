@@ -30,7 +30,7 @@ from edgebert.quantize.onnx import (optimize, quantizable_nodes, quantize_dynami
                                     quantize_static_onnx, split_skip_layernorm)
 from edgebert.quantize.presets import cpu_flags, preset
 
-def devpoints(model: Path) -> float:
+def dev_points(model: Path) -> float:
     """A finished artifact's dev metric in points, from its metrics.json."""
     m = artifact.read_json(Path(model) / "metrics.json")
     return points(m["dev"], m["metric"])
