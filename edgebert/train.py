@@ -114,6 +114,9 @@ def preflight(cfg) -> None:
     for rank, theirs in enumerate(gathered):
         diff = _first_difference(gathered[0], theirs)
         if diff:
+            # leave the group before exiting: a live gloo group torn down at interpreter
+            # exit can abort the process (SIGABRT) instead of exiting 2
+            dist.destroy_process_group()
             raise UserError(f"torchrun: rank {rank} was started with {diff[0]} {diff[2]!r}, "
                             f"rank 0 with {diff[1]!r}; start every rank with the same command")
 
