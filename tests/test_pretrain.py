@@ -249,3 +249,31 @@ def test_whole_word_masking_refuses_a_bpe_tokenizer(tmp_path):
     code, output = run_cli("pretrain", "--corpus", corpus, "--tokenizer", tmp_path / "tok",
                            "--arch", "roberta", "--whole-word", "--out", tmp_path / "p")
     assert code == 2 and "--whole-word" in output and "BPE tokenizer" in output, output
+
+
+@pytest.mark.parametrize("arch", ["bert", "roberta", "albert"])
+def test_masked_only_heads_give_the_library_models_loss(arch):
+    """MaskedPretrainer runs the MLM head on the labelled positions alone: its loss must be
+    the one transformers' own forward computes over every position (MLM + NSP / SOP)."""
+    import transformers
+
+    from edgebert.pretrain.stage import ARCHS, MaskedPretrainer
+
+    config_name, model_name, pair = ARCHS[arch]
+    config = getattr(transformers, config_name)(
+        vocab_size=99, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+        intermediate_size=64, max_position_embeddings=64, embedding_size=16,
+        pad_token_id=0, type_vocab_size=1 if arch == "roberta" else 2)
+    torch.manual_seed(0)
+    model = getattr(transformers, model_name)(config).eval()
+    ids = torch.randint(5, 99, (3, 20))
+    labels = torch.where(torch.rand(ids.shape) < 0.3, ids, -100)
+    batch = {"input_ids": ids, "attention_mask": torch.ones_like(ids),
+             "token_type_ids": torch.zeros_like(ids), "labels": labels}
+    key = {"nsp": "next_sentence_label", "sop": "sentence_order_label"}.get(pair)
+    if key:
+        batch[key] = torch.tensor([0, 1, 1])
+    with torch.no_grad():
+        ours = MaskedPretrainer(model)(**batch)["loss"]
+        theirs = model(**batch).loss
+    assert torch.allclose(ours, theirs, atol=1e-5), (float(ours), float(theirs))
