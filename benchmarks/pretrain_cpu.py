@@ -42,9 +42,10 @@ TASK = "rotten-tomatoes"
 # the default recipe's teacher fine-tuning (edgebert/recipes/default.yaml)
 TEACHER_FINETUNE = ["--epochs", "1", "--lr", "5e-5", "--batch-size", "32", "--eval-every",
                     "100", "--patience", "4", "--max-length", "128", "--group-by-length"]
-# a tiny model from random weights needs a larger step and more passes to learn at all
-TINY_FINETUNE = ["--epochs", "2", "--lr", "1e-3", "--batch-size", "32", "--eval-every", "100",
+# a tiny model: more passes; the learning rate is picked per arm on dev from TINY_LRS
+TINY_FINETUNE = ["--epochs", "2", "--batch-size", "32", "--eval-every", "100",
                  "--patience", "4", "--max-length", "64", "--group-by-length"]
+TINY_LRS = ["1e-4", "3e-4", "1e-3"]
 
 
 def run(cmd: list[str]) -> float:
@@ -130,31 +131,47 @@ def arm(correct: list[list[int]]) -> dict:
             "per_seed": accs}
 
 
-def compare(models: dict[str, Path], finetune: list[str], seeds: list[int],
-            seconds: dict) -> dict:
-    """Fine-tune each model with each seed; accuracy per arm and the gain of the first."""
-    correct = {}
+def compare(models: dict[str, Path], finetune: list[str], seeds: list[int], seconds: dict,
+            lrs: list[str] | None = None) -> dict:
+    """Fine-tune each model with each seed; accuracy per arm and the gain of the first.
+
+    With `lrs`, each arm first picks its own learning rate by dev accuracy (first seed),
+    as BERT's fine-tuning recipe does: a pretrained start and a random one do not share
+    a best step size, and test is never looked at to choose it.
+    """
+    correct, search = {}, {}
     for name, model in models.items():
-        correct[name] = []
-        for seed in seeds:
-            out = RUNS / f"rt_{model.name}_seed{seed}"
-            seconds[f"finetune_{name}_seed{seed}"] = run(
+        def tune(lr: str, seed: int) -> Path:
+            out = RUNS / f"rt_{model.name}_lr{lr}_seed{seed}" if lrs else \
+                RUNS / f"rt_{model.name}_seed{seed}"
+            seconds[f"finetune_{out.name}"] = run(
                 ["edgebert", "finetune", "--model", str(model), "--task", TASK, *finetune,
-                 "--seed", str(seed), "--out", str(out)])
-            correct[name].append(test_correct(out))
+                 *(["--lr", lr] if lrs else []), "--seed", str(seed), "--out", str(out)])
+            return out
+
+        lr = None
+        if lrs:
+            dev = {x: json.loads((tune(x, seeds[0]) / "metrics.json").read_text())["dev"]
+                   ["accuracy"] for x in lrs}
+            lr = max(lrs, key=lambda x: dev[x])
+            search[name] = {"dev_accuracy": dev, "lr": lr}
+        correct[name] = [test_correct(tune(lr, seed)) for seed in seeds]
     first, second = models
-    return {"arms": {name: arm(c) for name, c in correct.items()},
+    cmd = ["edgebert", "finetune", "--model", "MODEL", "--task", TASK, *finetune,
+           *(["--lr", "LR"] if lrs else []), "--seed", "SEED"]
+    return {"arms": {name: arm(c) | search.get(name, {}) for name, c in correct.items()},
             "gain": gain_with_se(correct[first], correct[second]),
-            "finetune_command": shlex.join(["edgebert", "finetune", "--model", "MODEL",
-                                            "--task", TASK, *finetune, "--seed", "SEED"]),
-            "seeds": seeds}
+            "finetune_command": shlex.join(cmd), "seeds": seeds}
 
 
 def pretrain_summary(pre: Path, cmd: list[str]) -> dict:
     m = json.loads((pre / "metrics.json").read_text())
+    max_length = json.loads((pre / "stage.json").read_text())["config"]["max_length"]
     return {"before": m["before"], "heldout": m["heldout"], "examples": m["examples"],
             "steps": m["train"]["steps"],
-            "tokens_seen": m["train"]["steps"] * m["train"]["tokens_per_step"],
+            # examples seen x their mean real length: padding is not counted
+            "tokens_seen": round(m["train"]["steps"] * m["train"]["tokens_per_step"]
+                                 / max_length * m["examples"]["mean_tokens"]),
             "train_seconds": round(m["train"]["seconds"], 1), "curve": m["train"]["history"],
             "command": shlex.join(cmd)}
 
@@ -177,9 +194,9 @@ def task_corpus(out: Path, extra: list[str]) -> Path:
 
 def continued(args, seconds: dict) -> dict:
     corpus = task_corpus(RUNS / "task_corpus", args.corpus)
-    pre = RUNS / "minilm_continued"
+    pre = RUNS / f"minilm_continued_{args.continued_epochs:g}"
     cmd = ["edgebert", "pretrain", "--init", "minilm-l6", "--no-nsp", "--corpus", str(corpus),
-           "--max-length", "128", "--batch-size", "32", "--epochs", str(args.continued_epochs),
+           "--group-by-length", "--max-length", "128", "--batch-size", "32", "--epochs", str(args.continued_epochs),
            "--lr", "1e-4", "--warmup", "0.06", "--heldout", "0.05", "--eval-every", "50",
            "--out", str(pre)]
     seconds["pretrain_continued"] = run(cmd)
@@ -191,13 +208,14 @@ def continued(args, seconds: dict) -> dict:
 
 
 def scratch(args, seconds: dict) -> dict:
-    corpus, tok, pre = RUNS / "corpus", RUNS / "tok", RUNS / "tiny_pretrained"
+    corpus, tok = RUNS / "corpus", RUNS / "tok"
+    pre = RUNS / f"tiny_pretrained_{args.scratch_steps}"
     seconds["corpus"] = run(["edgebert", "corpus", "build", "--out", str(corpus)])
     if not (tok / "tokenizer.json").exists():
         seconds["tokenizer"] = run(["edgebert", "tokenizer", "train", "--corpus", str(corpus),
                                     "--vocab-size", "8000", "--out", str(tok)])
     cmd = ["edgebert", "pretrain", "--corpus", str(corpus), "--tokenizer", str(tok),
-           "--config", "tiny", "--max-length", "128", "--batch-size", "32",
+           "--config", "tiny", "--max-length", "128", "--batch-size", "32", "--group-by-length",
            "--max-steps", str(args.scratch_steps), "--lr", "1e-3", "--warmup", "0.05",
            "--eval-every", str(max(50, args.scratch_steps // 10)), "--out", str(pre)]
     seconds["pretrain_scratch"] = run(cmd)
@@ -206,7 +224,7 @@ def scratch(args, seconds: dict) -> dict:
     return {"what": "tiny BERT (2 x 128) MLM + NSP pretrained on the Debian corpus",
             "corpus_sentences": counts, "pretrain": pretrain_summary(pre, cmd),
             "downstream": compare({"pretrained": pre, "random": random_init(tok, RUNS / "random")},
-                                  TINY_FINETUNE, args.scratch_seeds, seconds)}
+                                  TINY_FINETUNE, args.scratch_seeds, seconds, TINY_LRS)}
 
 
 def main() -> None:
@@ -216,7 +234,7 @@ def main() -> None:
                     help="more unlabeled in-domain text files for the continued demo")
     ap.add_argument("--continued-epochs", type=float, default=2.0)
     ap.add_argument("--continued-seeds", type=int, nargs="+", default=[13])
-    ap.add_argument("--scratch-steps", type=int, default=2500)
+    ap.add_argument("--scratch-steps", type=int, default=12000)
     ap.add_argument("--scratch-seeds", type=int, nargs="+", default=[13, 14, 15])
     args = ap.parse_args()
     from edgebert.bench.machine import fingerprint

@@ -277,3 +277,24 @@ def test_masked_only_heads_give_the_library_models_loss(arch):
         ours = MaskedPretrainer(model)(**batch)["loss"]
         theirs = model(**batch).loss
     assert torch.allclose(ours, theirs, atol=1e-5), (float(ours), float(theirs))
+
+
+def test_dictionary_documents_lead_with_their_headword(tmp_path):
+    """GCIDE entries become documents whose first sentence names the word defined: MLM
+    then learns a word from its definition (the headword line itself, with its
+    pronunciation, is dropped)."""
+    import gzip
+
+    from edgebert.pretrain.corpus import _gcide
+
+    src = tmp_path / "usr/share/dictd/gcide.dict.dz"
+    src.parent.mkdir(parents=True)
+    with gzip.open(src, "wt", encoding="utf-8") as fh:
+        fh.write("licence text\n Begin file 1 of 26: Letter A\n\n"
+                 "Abandon \\A*ban\"don\\, v. t. [1913 Webster]\n"
+                 "1. To give up wholly; to desert.\n\nSee Forsake.\n"
+                 "Lanky \\Lank\"y\\, a.\n"
+                 "Somewhat lank; tall, thin, bony and ungraceful.\n")
+    docs = list(_gcide(tmp_path))
+    assert docs == [["Abandon: To give up wholly; to desert."],
+                    ["Lanky: Somewhat lank; tall, thin, bony and ungraceful."]]

@@ -60,12 +60,15 @@ def sentences(text: str) -> list[str]:
 # ------------------------------------------------------------ Debian packages
 
 def _gcide(root: Path) -> Iterator[list[str]]:
-    """One document per headword entry of the 1913 Webster / GCIDE dictionary."""
+    """One document per headword entry of the 1913 Webster / GCIDE dictionary, the first
+    sentence led by its headword ("Abandon: To give up wholly"): MLM then learns what a
+    word means from its definition, not only which words definitions share."""
     src = root / "usr/share/dictd/gcide.dict.dz"  # dictzip is gzip-compatible
     text = gzip.open(src, "rt", encoding="utf-8", errors="replace").read()
     start = text.find("Begin file 1 of 26")
     entries = re.split(r"\n(?=[A-Z][^\n\\]*\\[^\n]*\\)", text[start:])
     for entry in entries[1:]:
+        head = " ".join(entry.split("\\", 1)[0].replace('"', "").replace("*", "").split())
         body = re.sub(r"^[^\n]*\\[^\n]*\\[^\n]*\n", "", entry, count=1)  # headword line
         body = re.sub(r"\[[^\]]{0,400}\]", " ", body)  # [1913 Webster], [Obs.], etymologies
         body = re.sub(r"[{}]", "", body)
@@ -74,28 +77,29 @@ def _gcide(root: Path) -> Iterator[list[str]]:
         sents = [s for p in paras for s in sentences(re.sub(r"^\d+\.\s*", "", p))
                  if len(s.split()) >= 3]
         if sents:
-            yield sents
+            yield [f"{head}: {sents[0]}", *sents[1:]] if head else sents
 
 
 def _wordnet(root: Path) -> Iterator[list[str]]:
-    """WordNet glosses: one document per synset, its definition and examples; the synsets
+    """WordNet glosses: one document per synset, its words and definition ("Good,
+    beneficial: promoting or enhancing well-being."), then its examples. The synsets
     whose gloss the wordnet-mc task's dev or test split shows (split seed 13) are left
     out, so a teacher pretrained on this corpus is not scored on text it read."""
     from edgebert.data.wordnet import held_out_glosses, read_synsets
 
-    held_out = held_out_glosses(read_synsets(root / "usr/share/wordnet"))
-    for name in ("data.noun", "data.verb", "data.adj", "data.adv"):
-        for line in open(root / "usr/share/wordnet" / name, encoding="utf-8", errors="replace"):
-            if line.startswith(" ") or "|" not in line:
-                continue  # the licence header
-            gloss = line.split("|", 1)[1]
-            if gloss.split('"', 1)[0].strip().rstrip(";").strip() in held_out:
-                continue
-            parts = [p.strip().strip('"').strip() for p in gloss.split(";")]
-            parts = [p[0].upper() + p[1:] + ("" if p.endswith((".", "!", "?")) else ".")
-                     for p in parts if len(p.split()) >= 3]
-            if parts:
-                yield parts
+    synsets = read_synsets(root / "usr/share/wordnet")
+    held_out = held_out_glosses(synsets)
+    for s in synsets:
+        if s.definition in held_out:
+            continue
+        words = ", ".join(s.words)
+        doc = [f"{words[0].upper()}{words[1:]}: {_sentence(s.definition)}"]
+        doc += [_sentence(e[0].upper() + e[1:]) for e in s.examples if len(e.split()) >= 3]
+        yield doc
+
+
+def _sentence(text: str) -> str:
+    return text if text.endswith((".", "!", "?")) else text + "."
 
 
 def _fortunes(root: Path) -> Iterator[list[str]]:

@@ -164,7 +164,10 @@ def pretrain(cfg: PretrainConfig, restart: bool = False, log=print) -> Path:
     save_pretrained(work, model, tokenizer)
     metrics = {"before": before, "heldout": after, "params": sum(p.numel() for p in
                                                                   model.parameters()),
-               "examples": {"train": len(features), "heldout": len(heldout)},
+               "examples": {"train": len(features), "heldout": len(heldout),
+                            # real tokens (no padding) per training example, on average
+                            "mean_tokens": sum(len(f["input_ids"]) for f in features)
+                            / max(len(features), 1)},
                "train": {"seconds": result.seconds, "steps": result.steps,
                          "ranks": result.ranks, "ranks_in_sync": result.ranks_in_sync,
                          "checkpoint_writers": result.checkpoint_writers,
