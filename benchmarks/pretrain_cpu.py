@@ -194,15 +194,25 @@ def task_corpus(out: Path, extra: list[str]) -> Path:
 
 def continued(args, seconds: dict) -> dict:
     corpus = task_corpus(RUNS / "task_corpus", args.corpus)
-    pre = RUNS / f"minilm_continued_{args.continued_epochs:g}"
-    cmd = ["edgebert", "pretrain", "--init", "minilm-l6", "--no-nsp", "--corpus", str(corpus),
-           "--group-by-length", "--max-length", "128", "--batch-size", "32", "--epochs", str(args.continued_epochs),
-           "--lr", "1e-4", "--warmup", "0.06", "--heldout", "0.05", "--eval-every", "50",
-           "--out", str(pre)]
+    common = ["--no-nsp", "--corpus", str(corpus), "--group-by-length", "--max-length", "128",
+              "--batch-size", "32", "--heldout", "0.05", "--eval-every", "50"]
+    init, heads = "minilm-l6", None
+    if args.head_epochs:  # the packaged encoder has no MLM head: teach a fresh one first
+        init = str(RUNS / f"minilm_heads_{args.head_epochs:g}")
+        head_cmd = ["edgebert", "pretrain", "--init", "minilm-l6", "--freeze-encoder", *common,
+                    "--epochs", str(args.head_epochs), "--lr", "1e-3", "--warmup", "0.06",
+                    "--out", init]
+        seconds["pretrain_heads"] = run(head_cmd)
+        heads = pretrain_summary(Path(init), head_cmd)
+    pre = RUNS / (f"minilm_continued_{args.continued_epochs:g}"
+                  + (f"_after_heads_{args.head_epochs:g}" if args.head_epochs else ""))
+    cmd = ["edgebert", "pretrain", "--init", init, *common, "--epochs",
+           str(args.continued_epochs), "--lr", "1e-4", "--warmup", "0.06", "--out", str(pre)]
     seconds["pretrain_continued"] = run(cmd)
     return {"what": "MiniLM-L6 MLM pretraining continued on Rotten Tomatoes' training texts"
-                    + (f" and {len(args.corpus)} more file(s)" if args.corpus else ""),
-            "pretrain": pretrain_summary(pre, cmd),
+                    + (f" and {len(args.corpus)} more file(s)" if args.corpus else "")
+                    + (", its fresh MLM head trained alone first" if heads else ""),
+            "heads_pretrain": heads, "pretrain": pretrain_summary(pre, cmd),
             "downstream": compare({"continued": pre, "packaged": Path("minilm-l6")},
                                   TEACHER_FINETUNE, args.continued_seeds, seconds)}
 
@@ -232,6 +242,8 @@ def main() -> None:
     ap.add_argument("--demo", choices=["both", "continued", "scratch"], default="both")
     ap.add_argument("--corpus", nargs="*", default=[],
                     help="more unlabeled in-domain text files for the continued demo")
+    ap.add_argument("--head-epochs", type=float, default=3.0,
+                    help="passes training the fresh MLM head alone first (0: none)")
     ap.add_argument("--continued-epochs", type=float, default=2.0)
     ap.add_argument("--continued-seeds", type=int, nargs="+", default=[13])
     ap.add_argument("--scratch-steps", type=int, default=12000)

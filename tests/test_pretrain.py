@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import random
@@ -187,6 +188,20 @@ def test_continued_pretraining_from_an_encoder_without_mlm_head(tiny_bert, tmp_p
     pretrain(cfg, log=lambda *_: None)
     m = json.loads((tmp_path / "cont" / "metrics.json").read_text())
     assert "nsp_accuracy" not in m["heldout"] and m["train"]["steps"] == 4
+
+    # --freeze-encoder: the heads learn, the encoder (and the tied embedding) stays; a
+    # later run --init from it starts with those heads, not fresh ones
+    heads = dataclasses.replace(cfg, out=str(tmp_path / "heads"), freeze_encoder=True)
+    pretrain(heads, log=lambda *_: None)
+    after = load_file(str(tmp_path / "heads" / "model.safetensors"))
+    assert after["cls.predictions.bias"].abs().sum() > 0  # starts at zeros: it learned
+    assert torch.equal(after["bert.embeddings.word_embeddings.weight"],
+                       start["embeddings.word_embeddings.weight"])
+    assert torch.equal(after["bert.encoder.layer.1.output.dense.weight"],
+                       start["encoder.layer.1.output.dense.weight"])
+    again = build_model(dataclasses.replace(cfg, init=str(tmp_path / "heads")), None, "bert")
+    assert torch.equal(again.cls.predictions.transform.dense.weight,
+                       after["cls.predictions.transform.dense.weight"])
 
 
 def test_sentence_order_pairs_are_consecutive_and_half_swapped(tmp_path):

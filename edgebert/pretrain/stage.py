@@ -141,6 +141,8 @@ def pretrain(cfg: PretrainConfig, restart: bool = False, log=print) -> Path:
             f"{'dynamic' if cfg.dynamic_masking else 'static'}"
             f"{', whole-word' if cfg.whole_word else ''} masking)")
     model = build_model(cfg, tokenizer, arch)
+    if cfg.freeze_encoder:  # the tied output embedding is the encoder's: it stays too
+        _parts(model)[0].requires_grad_(False)
     work = artifact.begin(out, "pretrain", to_dict(cfg), inputs=[str(cfg.corpus)],
                           restart=restart) if rank == 0 else artifact.partial_dir(out)
     if world > 1:
