@@ -59,7 +59,7 @@ def sentences(text: str) -> list[str]:
 
 # ------------------------------------------------------------ Debian packages
 
-def _gcide(root: Path) -> Iterator[list[str]]:
+def _gcide(root: Path, held_out: set[str] | None = None) -> Iterator[list[str]]:
     """One document per headword entry of the 1913 Webster / GCIDE dictionary, the first
     sentence led by its headword ("Abandon: To give up wholly"): MLM then learns what a
     word means from its definition, not only which words definitions share."""
@@ -67,6 +67,7 @@ def _gcide(root: Path) -> Iterator[list[str]]:
     text = gzip.open(src, "rt", encoding="utf-8", errors="replace").read()
     start = text.find("Begin file 1 of 26")
     entries = re.split(r"\n(?=[A-Z][^\n\\]*\\[^\n]*\\)", text[start:])
+    leaks = GlossFilter(_held_out_glosses() if held_out is None else held_out)
     for entry in entries[1:]:
         head = " ".join(entry.split("\\", 1)[0].replace('"', "").replace("*", "").split())
         body = re.sub(r"^[^\n]*\\[^\n]*\\[^\n]*\n", "", entry, count=1)  # headword line
@@ -75,9 +76,48 @@ def _gcide(root: Path) -> Iterator[list[str]]:
         body = re.sub(r"--[A-Z][\w. ]*", " ", body)  # --Bacon. (quotation sources)
         paras = [" ".join(p.split()) for p in re.split(r"\n\s*\n", body)]
         sents = [s for p in paras for s in sentences(re.sub(r"^\d+\.\s*", "", p))
-                 if len(s.split()) >= 3]
+                 if len(s.split()) >= 3 and not leaks.holds(s)]
         if sents:
             yield [f"{head}: {sents[0]}", *sents[1:]] if head else sents
+
+
+def _held_out_glosses() -> set[str]:
+    """The wordnet-mc task's dev and test glosses (the packaged WordNet asset)."""
+    from edgebert.data.wordnet import held_out_glosses, read_synsets
+    from edgebert.sources import resolve_data
+
+    return held_out_glosses(read_synsets(resolve_data("wordnet-base")))
+
+
+class GlossFilter:
+    """Tells sentences that hold one of `glosses` (case-insensitive). GCIDE took many
+    definitions from WordNet word for word ("a vehicular brake that operates by
+    compressed air; ..."): about 5 % of the wordnet-mc task's dev and test glosses are
+    in it, so its cleaner drops those sentences, as the WordNet cleaner drops the
+    synsets. Glosses are indexed by their first two words, so a sentence costs a
+    lookup per word, not a scan per gloss.
+
+    >>> f = GlossFilter({"a small domesticated canine", "to go"})
+    >>> f.holds("Pup: A small domesticated canine; a young dog."), f.holds("A big dog.")
+    (True, False)
+    """
+
+    def __init__(self, glosses: set[str]):
+        self.index: dict[tuple[str, str], list[str]] = {}
+        for g in glosses:
+            words = _words(g)
+            if len(words) >= 3:  # "to go" would drop every sentence holding it
+                self.index.setdefault((words[0], words[1]), []).append(" ".join(words))
+
+    def holds(self, sentence: str) -> bool:
+        words = _words(sentence)
+        text = " " + " ".join(words) + " "
+        return any(f" {g} " in text for pair in zip(words, words[1:])
+                   for g in self.index.get(pair, ()))
+
+
+def _words(text: str) -> list[str]:
+    return re.findall(r"[a-z0-9']+", text.lower())
 
 
 def _wordnet(root: Path) -> Iterator[list[str]]:
