@@ -105,7 +105,7 @@ def gain_with_se(pretrained: list[list[int]], baseline: list[list[int]]) -> dict
 
     >>> g = gain_with_se([[1, 1, 1, 0], [1, 1, 0, 1]], [[1, 0, 1, 0], [1, 0, 0, 0]])
     >>> round(g["gain"], 3), round(g["se_test"], 3), round(g["se_seeds"], 3)
-    (0.375, 0.125, 0.125)
+    (0.375, 0.239, 0.125)
     """
     import numpy as np
 
@@ -117,7 +117,8 @@ def gain_with_se(pretrained: list[list[int]], baseline: list[list[int]]) -> dict
     se_seeds = math.hypot(*spread)
     se = math.hypot(se_test, se_seeds)
     return {"gain": float(d.mean()), "se": se, "se_test": se_test, "se_seeds": se_seeds,
-            "gain_over_se": float(d.mean()) / se if se else None}
+            "gain_over_se": float(d.mean()) / se if se else None,
+            "beyond_two_se": bool(se and d.mean() > 2 * se)}
 
 
 def arm(correct: list[list[int]]) -> dict:
