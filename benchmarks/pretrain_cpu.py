@@ -142,12 +142,11 @@ def compare(models: dict[str, Path], finetune: list[str], seeds: list[int], seco
     """
     correct, search = {}, {}
     for name, model in models.items():
-        def tune(lr: str, seed: int) -> Path:
-            out = RUNS / f"rt_{model.name}_lr{lr}_seed{seed}" if lrs else \
-                RUNS / f"rt_{model.name}_seed{seed}"
+        def tune(lr: str | None, seed: int) -> Path:  # None: the lr `finetune` carries
+            out = RUNS / f"rt_{model.name}{f'_lr{lr}' if lr else ''}_seed{seed}"
             seconds[f"finetune_{out.name}"] = run(
                 ["edgebert", "finetune", "--model", str(model), "--task", TASK, *finetune,
-                 *(["--lr", lr] if lrs else []), "--seed", str(seed), "--out", str(out)])
+                 *(["--lr", lr] if lr else []), "--seed", str(seed), "--out", str(out)])
             return out
 
         lr = None

@@ -194,8 +194,8 @@ class MaskedPretrainer(torch.nn.Module):
     Transformers' *ForPreTraining / *ForMaskedLM project every position onto the
     vocabulary; 85 % of positions carry no label. The projection is most of a small
     model's work (tiny: 8,000 x 128 per position against two 128-wide layers) and a
-    large share of a big one's, so picking the labelled positions first makes a CPU
-    step 1.5-2.5x faster and the result identical. The heads are the model's own
+    large share of a big one's, so picking the labelled positions first gives the same
+    loss for less work (tiny on the CPU: 30 steps 36.0 -> 11.6 s). The heads are the model's own
     modules: its weights, its tied embedding, its saved checkpoint.
     """
 
