@@ -158,8 +158,7 @@ def test_sigkill_mid_training_resumes_to_identical_results(tiny_bert, tmp_path):
     """Kill -9 after a few checkpoints; the same command finishes with the same weights."""
     data = write_csv(tmp_path / "d.csv", sentiment_rows(400))
     ref = tmp_path / "ref"
-    assert _cli_process(tiny_bert, data, ref).wait() == 0
-
+    ref_proc = _cli_process(tiny_bert, data, ref)  # one thread each: they run side by side
     out = tmp_path / "killed"
     proc = _cli_process(tiny_bert, data, out)
     state = out.with_name("killed.partial") / "checkpoint" / "state.json"
@@ -177,6 +176,7 @@ def test_sigkill_mid_training_resumes_to_identical_results(tiny_bert, tmp_path):
     assert not (out / "metrics.json").exists()
     killed_at = json.loads(state.read_text())["step"]
     assert 12 <= killed_at < 60
+    assert ref_proc.wait() == 0, ref_proc.communicate()[0].decode()[-2000:]
 
     resumed = _cli_process(tiny_bert, data, out)
     output = resumed.communicate()[0].decode()

@@ -22,7 +22,7 @@ def run_dir(tiny_teacher, tmp_path_factory):
                  ["quantize", "--model", run / "teacher", "--target", "arm64", "--max-drop", "5",
                   "--out", run / "int8" / "arm64"],
                  ["bench", run / "teacher", run / "onnx", run / "int8" / "x86-avx2",
-                  "--seq", "128", "--rounds", "2", "--runs", "5", "--warmup", "2",
+                  "--seq", "32", "--rounds", "1", "--runs", "3", "--warmup", "1",
                   "--out", run / "bench" / "x86.json"]):
         code, output = run_cli(*args)
         assert code == 0, output
