@@ -92,11 +92,11 @@ def venv_with(env_dir: Path, names: list[str]) -> Path:
     """A venv holding only `names` and what they require (markers evaluated), linked from
     this interpreter's installed copies: what `pip install` of them would give, without
     a download (the venv and pip install took ~35 s of CI's ten minutes)."""
-    import re
     import sysconfig
     from importlib import metadata
 
     from packaging.requirements import Requirement
+    from packaging.utils import canonicalize_name
 
     venv.create(env_dir, with_pip=False, symlinks=True)
     site = Path(sysconfig.get_path("purelib", vars={"base": str(env_dir),
@@ -104,7 +104,7 @@ def venv_with(env_dir: Path, names: list[str]) -> Path:
     todo, seen = list(names), set()
     while todo:
         dist = metadata.distribution(todo.pop())
-        key = re.sub(r"[-_.]+", "-", dist.metadata["Name"]).lower()
+        key = canonicalize_name(dist.metadata["Name"])
         if key in seen:
             continue
         seen.add(key)

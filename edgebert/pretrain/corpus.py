@@ -11,12 +11,13 @@ cleaner per package turns its files into that format.
 
 from __future__ import annotations
 
+import functools
 import gzip
 import re
 import shutil
 import subprocess
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Set
 from pathlib import Path
 
 from edgebert.errors import UserError
@@ -59,7 +60,7 @@ def sentences(text: str) -> list[str]:
 
 # ------------------------------------------------------------ Debian packages
 
-def _gcide(root: Path, held_out: set[str] | None = None) -> Iterator[list[str]]:
+def _gcide(root: Path, held_out: Set[str] | None = None) -> Iterator[list[str]]:
     """One document per headword entry of the 1913 Webster / GCIDE dictionary, the first
     sentence led by its headword ("Abandon: To give up wholly"): MLM then learns what a
     word means from its definition, not only which words definitions share."""
@@ -81,12 +82,14 @@ def _gcide(root: Path, held_out: set[str] | None = None) -> Iterator[list[str]]:
             yield [f"{head}: {sents[0]}", *sents[1:]] if head else sents
 
 
-def _held_out_glosses() -> set[str]:
-    """The wordnet-mc task's dev and test glosses (the packaged WordNet asset)."""
+@functools.cache
+def _held_out_glosses() -> frozenset[str]:
+    """The wordnet-mc task's dev and test glosses, from the packaged WordNet asset the task
+    itself is built from; computed once per process for both dictionary cleaners."""
     from edgebert.data.wordnet import held_out_glosses, read_synsets
     from edgebert.sources import resolve_data
 
-    return held_out_glosses(read_synsets(resolve_data("wordnet-base")))
+    return frozenset(held_out_glosses(read_synsets(resolve_data("wordnet-base"))))
 
 
 class GlossFilter:
@@ -102,7 +105,7 @@ class GlossFilter:
     (True, False)
     """
 
-    def __init__(self, glosses: set[str]):
+    def __init__(self, glosses: Set[str]):
         self.index: dict[tuple[str, str], list[str]] = {}
         for g in glosses:
             words = _words(g)
@@ -125,11 +128,10 @@ def _wordnet(root: Path) -> Iterator[list[str]]:
     beneficial: promoting or enhancing well-being."), then its examples. The synsets
     whose gloss the wordnet-mc task's dev or test split shows (split seed 13) are left
     out, so a teacher pretrained on this corpus is not scored on text it read."""
-    from edgebert.data.wordnet import held_out_glosses, read_synsets
+    from edgebert.data.wordnet import read_synsets
 
-    synsets = read_synsets(root / "usr/share/wordnet")
-    held_out = held_out_glosses(synsets)
-    for s in synsets:
+    held_out = _held_out_glosses()
+    for s in read_synsets(root / "usr/share/wordnet"):
         if s.definition in held_out:
             continue
         words = ", ".join(s.words)
