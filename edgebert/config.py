@@ -69,8 +69,9 @@ class TrainConfig:
     """Optimizer steps to run; overrides epochs."""
     min_examples: int = 0
     """Small training sets: raise epochs until this many examples are seen, up to 3 passes
-    (0: off). The default recipe sets 10000, about one epoch of Rotten Tomatoes, where its
-    one-epoch stages were tuned, so a 3,000-example task gets 3 passes instead of one."""
+    (10 for NER, a label per token; 0: off). The default recipe sets 10000, about one epoch
+    of Rotten Tomatoes, where its one-epoch stages were tuned, so a 3,000-example task gets
+    3 passes instead of one."""
     batch_size: int = 32
     """Examples per micro-batch."""
     grad_accum: int = 1
@@ -248,8 +249,9 @@ class DistillConfig:
     max_length: int = 128
     """General distillation: tokens per corpus line."""
     augment: int = 0
-    """Unlabeled copies of each training text with words masked or dropped (classification
-    and pairs): the student learns the teacher's soft targets on them (Tang et al. 2019)."""
+    """Unlabeled copies of each training text with words masked or dropped (classification,
+    pairs and regression): the student learns the teacher's soft targets on them (Tang et
+    al. 2019)."""
     augment_file: str | None = None
     """A text file, one text per line, added without labels for the soft-target losses."""
     factorize_embeddings: int | None = None

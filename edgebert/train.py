@@ -150,21 +150,19 @@ def distributed(device: torch.device) -> tuple[int, int]:
     return dist.get_rank(), dist.get_world_size()
 
 
-MAX_AUTO_EPOCHS = 3.0
-"""--min-examples raises epochs to at most this: beyond it a small set is memorised (BERT's
-fine-tuning recipe uses 2-4 epochs)."""
-
-
-def epochs_for(cfg: TrainConfig, n: int) -> float:
-    """cfg.epochs, raised on a small training set until cfg.min_examples examples are seen.
+def epochs_for(cfg: TrainConfig, n: int, cap: float = 3.0) -> float:
+    """cfg.epochs, raised on a small training set until cfg.min_examples examples are seen,
+    to at most `cap` epochs (the task kind's `max_auto_epochs`).
 
     >>> cfg = TrainConfig(epochs=1.0, min_examples=10000)
     >>> epochs_for(cfg, 4000), epochs_for(cfg, 2000), epochs_for(cfg, 20000)
     (2.5, 3.0, 1.0)
+    >>> epochs_for(cfg, 2000, cap=10.0)
+    5.0
     """
     if not cfg.min_examples or n * cfg.epochs >= cfg.min_examples:
         return cfg.epochs
-    return max(cfg.epochs, min(MAX_AUTO_EPOCHS, cfg.min_examples / max(n, 1)))
+    return max(cfg.epochs, min(cap, cfg.min_examples / max(n, 1)))
 
 
 def autocast_dtype(cfg: TrainConfig, device: torch.device) -> torch.dtype | None:
@@ -185,12 +183,13 @@ def train(model: torch.nn.Module, features: list[dict], loss_fn: LossFn, cfg: Tr
           metric: str | None = None, greater_is_better: bool = True,
           checkpoint_dir: Path | None = None, desc: str = "train",
           after_step: Callable[[int, int], None] | None = None,
-          select_after: float = 0.0) -> TrainResult:
+          select_after: float = 0.0, max_auto_epochs: float = 3.0) -> TrainResult:
     """Train `model` in place on `features`; at the end it holds the best weights seen.
 
     `after_step(step, total)` runs after every optimizer step (pruning uses it).
     `select_after`: evaluations before this fraction of the steps neither become the best
     weights nor count towards patience (gradual pruning: the model is not final yet).
+    `max_auto_epochs`: how far `cfg.min_examples` may raise the epochs (see `epochs_for`).
 
     >>> # result = train(model, feats, lambda m, b: {"loss": m(**b).loss}, TrainConfig(),
     >>> #                collate=lambda fs: collate(fs, pad_id=0))
@@ -210,7 +209,7 @@ def train(model: torch.nn.Module, features: list[dict], loss_fn: LossFn, cfg: Tr
     # a micro-batch is batch_size examples on each rank: world * batch_size in all
     micro_per_epoch = math.ceil(len(features) / (cfg.batch_size * world))
     steps_per_epoch = math.ceil(micro_per_epoch / cfg.grad_accum)
-    epochs = epochs_for(cfg, len(features))
+    epochs = epochs_for(cfg, len(features), max_auto_epochs)
     if epochs != cfg.epochs and not cfg.max_steps and rank == 0:
         tqdm.write(f"[{desc}] {len(features):,} training examples: {epochs:.2f} epochs instead "
                    f"of {cfg.epochs:g}, to see {cfg.min_examples:,} (--min-examples)")

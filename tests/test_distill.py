@@ -167,6 +167,15 @@ def test_hard_loss_ignores_unlabeled_rows():
     ref = torch.nn.functional.cross_entropy(logits[[0, 2]], torch.tensor([1, 0]))
     assert torch.allclose(some, ref)
 
+    # regression: augmented rows carry the float label -100.0; the MSE skips them
+    hard_loss = kind("regression").hard_loss
+    values = torch.randn(4, 1, requires_grad=True)
+    none = hard_loss(values, {"labels": torch.full((4,), -100.0)}, {})
+    assert float(none.detach()) == 0.0
+    some = hard_loss(values, {"labels": torch.tensor([0.5, -100.0, -2.0, -100.0])}, {})
+    ref = torch.nn.functional.mse_loss(values[[0, 2], 0], torch.tensor([0.5, -2.0]))
+    assert torch.allclose(some, ref)
+
 
 def test_distill_with_augmentation(teacher, tmp_path):
     extra = tmp_path / "unlabeled.txt"

@@ -64,8 +64,10 @@ def test_pair_regression_ner_qa_heads(tiny_bert, tmp_path):
     assert {"pearson", "spearman", "mse"} <= set(m["test"])
     check_artifact(tmp_path / "reg", "regression")
 
+    # --min-examples raises NER's epochs up to its own cap, 10 (a sentence classifier's: 3)
     m = finetune(tiny_bert, ner_conll(tmp_path / "ner.txt"), tmp_path / "ner", "--kind", "ner",
-                 "--epochs", "8")
+                 "--epochs", "1", "--min-examples", "100000")
+    assert m["train"]["history"][-1]["epoch"] == pytest.approx(10.0)
     assert m["metric"] == "entity_f1" and m["test"]["entity_f1"] > 0.5
     check_artifact(tmp_path / "ner", "ner")
 

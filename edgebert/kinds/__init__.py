@@ -23,9 +23,11 @@ KINDS: dict[str, Kind] = {k.name: k for k in (
     Classification("pair", SEQUENCE, "accuracy", ("text", "text_pair", "label"), augment=True,
                    text_graph="labels"),
     Regression("regression", SEQUENCE, "pearson", ("text", "label"), top1=False,
-               regression=True, text_graph="value"),
+               regression=True, augment=True, text_graph="value"),
+    # a tag per token: many labels per example, entities rare among them (WNUT's teacher:
+    # dev entity F1 0.08 after 3 epochs, 0.41 after 6; benchmarks/teacher.py wnut)
     TokenTags("ner", "AutoModelForTokenClassification", "entity_f1", ("tokens", "tags"),
-              per_token=True, text_graph="tags"),
+              per_token=True, text_graph="tags", max_auto_epochs=10.0),
     Spans("qa", "AutoModelForQuestionAnswering", "f1", ("question", "context", "answers"),
           outputs=("start_logits", "end_logits"), per_token=True, served=False, windows=True),
     MultipleChoice("multiple_choice", "AutoModelForMultipleChoice", "accuracy",
