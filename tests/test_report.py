@@ -84,3 +84,23 @@ def test_plot_labels_of_nearby_points_do_not_overlap():
         for bx, by, bw, bh in boxes[i + 1:]:
             assert x + w <= bx or bx + bw <= x or y <= by - bh or by <= y - h, (names, boxes)
     assert boxes[-1][:2] == (508.0, 294.0)  # a point alone keeps its label beside it
+
+
+def test_a_student_far_over_its_teacher_flags_the_teacher(run_dir):
+    """A student beating its teacher by more than the budget means the teacher is the weak
+    link (WNUT's undertrained default teacher: F1 0.08, its students 0.44)."""
+    from edgebert.report.collect import weak_teacher
+    from edgebert.report.render import markdown, page
+
+    rows = [{"artifact": "teacher", "stage": "finetune", "delta_vs_teacher": 0.0},
+            {"artifact": "student", "stage": "distill", "delta_vs_teacher": 36.57},
+            {"artifact": "int8/x86-avx2", "stage": "quantize", "delta_vs_teacher": 0.5},
+            {"artifact": "int8/arm64", "stage": "quantize", "delta_vs_teacher": None}]
+    assert weak_teacher(rows, 1.0) == {"artifact": "student", "delta_vs_teacher": 36.57}
+    assert weak_teacher(rows, 40.0) is None
+    assert weak_teacher(rows[:1] + rows[2:], 1.0) is None  # +0.5 is within the budget
+
+    rep = json.loads((run_dir / "report.json").read_text())
+    rep["weak_teacher"] = weak_teacher(rows, 1.0)
+    line = "Warning: student is +36.57 points over its teacher, more than the budget"
+    assert line in markdown(rep) and line in page(rep)

@@ -7,7 +7,7 @@ import html
 from pathlib import Path
 
 from edgebert.artifact import write_json
-from edgebert.report.collect import collect, missed, pareto, recommend
+from edgebert.report.collect import collect, missed, pareto, recommend, weak_teacher
 
 COLUMNS = [("artifact", "artifact"), ("format", "format"), ("precision", "precision"),
            ("target", "target"), ("params", "params"), ("size_mb", "size MB"),
@@ -50,6 +50,13 @@ def none_line(target: str, m: dict) -> str:
             f"the most accurate, {m['best']}, is {m['delta_vs_teacher']:+.2f} points.")
 
 
+def weak_line(m: dict) -> str:
+    return (f"Warning: {m['artifact']} is {m['delta_vs_teacher']:+.2f} points over its teacher, "
+            f"more than the budget: the teacher looks undertrained, so the budget is measured "
+            f"against a weak reference. Train it longer (--set teacher.train.epochs=N, "
+            f"teacher.train.lr) or start from a stronger checkpoint.")
+
+
 def markdown(report: dict) -> str:
     lines = [f"# EdgeBERT report: {report['run']}", "",
              f"Teacher: `{report['teacher']}`. Latency at {setting(report)}; accuracy on the "
@@ -62,6 +69,8 @@ def markdown(report: dict) -> str:
         lines.append(f"\n**Recommended for {target}: `{name}`**: {row['recommended']}.")
     lines += [f"\n{none_line(target, m)}" for target, m in
               report.get("none_within_budget", {}).items()]
+    if report.get("weak_teacher"):
+        lines.append(f"\n**{weak_line(report['weak_teacher'])}**")
     for m in report["machines"]:
         lines.append(f"\nMeasured on: {m.get('cpu')} ({m.get('machine')}), flags "
                      f"{', '.join(m.get('flags', [])) or 'none'}, {m.get('cores')} cores, "
@@ -179,7 +188,9 @@ def page(report: dict) -> str:
         f"({html.escape(next(r for r in report['rows'] if r['artifact'] == n)['recommended'])})"
         f"</p>" for t, n in report.get("recommended", {}).items()) + "".join(
         f"<p>{html.escape(none_line(t, m))}</p>"
-        for t, m in report.get("none_within_budget", {}).items())
+        for t, m in report.get("none_within_budget", {}).items()) + (
+        f"<p><b>{html.escape(weak_line(report['weak_teacher']))}</b></p>"
+        if report.get("weak_teacher") else "")
     return f"""<!doctype html><html lang="en"><head><meta charset="utf-8">
 <title>EdgeBERT report</title><style>{STYLE}</style></head><body>
 <h1>EdgeBERT report</h1>
@@ -204,6 +215,7 @@ def write_report(run: Path, teacher: str | None = None, budget: float | None = N
         report["budget_points"] = budget
         report["recommended"] = recommend(report["rows"], budget)
         report["none_within_budget"] = missed(report["rows"], budget, report["recommended"])
+        report["weak_teacher"] = weak_teacher(report["rows"], budget)
     write_json(Path(run) / "report.json", report)
     (Path(run) / "report.md").write_text(markdown(report))
     (Path(run) / "report.html").write_text(page(report))
