@@ -36,6 +36,7 @@ def summary(run: Path, wall: float | None = None) -> dict:
         "p50_ms": best.get("p50_ms"),
         "size_mb": best.get("size_mb"),
         "recommended_arm64": report.get("recommended", {}).get("arm64"),
+        "weak_teacher": report.get("weak_teacher"),
         "wall_seconds": wall,
         "stage_seconds": timings,
         "bars": {"speedup_at_least_10x": (best.get("speedup_vs_teacher") or 0) >= 10,
