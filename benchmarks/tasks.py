@@ -65,6 +65,8 @@ def table(results: dict) -> str:
         arm = rows.get(r.get("recommended_arm64") or "", {})
         t = r.get("teacher_train") or {}
         epochs = f" ({t['epochs']:.1f})" if t.get("epochs") else ""
+        # the report's flag: an artifact beats the teacher by more than the budget
+        weak = ", **weak**" if r.get("weak_teacher") else ""
         arms = [x for x in r["rows"] if x.get("target") == "arm64" and x.get("accuracy")]
         best = max(arms, key=lambda x: x["accuracy"], default=None)
         arm_cell = (f"{r['recommended_arm64']}, {arm['delta_vs_teacher']:+.2f}" if arm
@@ -82,7 +84,7 @@ def table(results: dict) -> str:
                    f"{b['speedup_vs_teacher']:.1f}x")
         lines.append(
             f"| {task} | {r['metric']} | {t.get('examples') or '-'} | "
-            f"{100 * r['teacher_accuracy']:.1f}{epochs} | {x86} | {arm_cell} | "
+            f"{100 * r['teacher_accuracy']:.1f}{epochs}{weak} | {x86} | {arm_cell} | "
             f"{r['wall_seconds'] / 60:.0f} min |")
     return "\n".join(lines)
 
