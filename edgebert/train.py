@@ -36,6 +36,7 @@ from tqdm.auto import tqdm
 from edgebert.config import TrainConfig
 from edgebert.data.features import length
 from edgebert.errors import UserError
+from edgebert.kinds.base import MAX_AUTO_EPOCHS
 
 LossFn = Callable[[torch.nn.Module, dict], dict]
 """(model, batch) -> {"loss": tensor, other named scalars to log}."""
@@ -150,7 +151,7 @@ def distributed(device: torch.device) -> tuple[int, int]:
     return dist.get_rank(), dist.get_world_size()
 
 
-def epochs_for(cfg: TrainConfig, n: int, cap: float = 3.0) -> float:
+def epochs_for(cfg: TrainConfig, n: int, cap: float = MAX_AUTO_EPOCHS) -> float:
     """cfg.epochs, raised on a small training set until cfg.min_examples examples are seen,
     to at most `cap` epochs (the task kind's `max_auto_epochs`).
 
@@ -183,7 +184,8 @@ def train(model: torch.nn.Module, features: list[dict], loss_fn: LossFn, cfg: Tr
           metric: str | None = None, greater_is_better: bool = True,
           checkpoint_dir: Path | None = None, desc: str = "train",
           after_step: Callable[[int, int], None] | None = None,
-          select_after: float = 0.0, max_auto_epochs: float = 3.0) -> TrainResult:
+          select_after: float = 0.0,
+          max_auto_epochs: float = MAX_AUTO_EPOCHS) -> TrainResult:
     """Train `model` in place on `features`; at the end it holds the best weights seen.
 
     `after_step(step, total)` runs after every optimizer step (pruning uses it).

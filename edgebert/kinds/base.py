@@ -18,6 +18,11 @@ from edgebert.data.features import Encoded
 from edgebert.errors import UserError
 
 
+MAX_AUTO_EPOCHS = 3.0
+"""How far --min-examples raises a small task's epochs, unless its kind says otherwise: one
+label per example is memorised after a few passes (BERT's fine-tuning recipe uses 2-4)."""
+
+
 @dataclass(frozen=True)
 class Kind:
     name: str
@@ -43,9 +48,8 @@ class Kind:
     """Long inputs become several overlapping windows instead of being truncated."""
     augment: bool = False
     """`distill --augment` can perturb its texts into unlabeled extra examples."""
-    max_auto_epochs: float = 3.0
-    """--min-examples raises a small task's epochs to at most this. One label per example
-    is memorised after a few passes (BERT's fine-tuning recipe uses 2-4 epochs)."""
+    max_auto_epochs: float = MAX_AUTO_EPOCHS
+    """--min-examples raises a small task's epochs to at most this."""
     truncation: str = "longest_first"
     """How the runtime's tokenizer cuts a text (pair) past max_length, as training does."""
     text_graph: str | None = None
