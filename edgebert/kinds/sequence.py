@@ -86,15 +86,18 @@ class Classification(Kind):
                                       np.array([f["labels"] for f in encoded.features]))
 
     def hard_loss(self, logits, batch, output):
-        """Cross entropy over the labeled rows only (augmented rows carry label -100); zero
-        for a batch without labels, where transformers' mean would be NaN."""
-        import torch.nn.functional as F
-
+        """The supervised loss over the labeled rows only (augmented rows carry label -100);
+        zero for a batch without labels, where transformers' mean would be NaN."""
         labels = batch["labels"]
         known = labels != -100
         if not bool(known.any()):
             return logits.sum() * 0.0
-        return F.cross_entropy(logits[known], labels[known])
+        return self.labeled_loss(logits[known], labels[known])
+
+    def labeled_loss(self, logits, labels):
+        import torch.nn.functional as F
+
+        return F.cross_entropy(logits, labels)
 
     def serve_items(self, texts, pairs=None, choices=None):
         texts = strings(texts, "texts")
@@ -152,15 +155,10 @@ class Regression(Classification):
 
         return F.mse_loss(student, teacher)
 
-    def hard_loss(self, logits, batch, output):
-        """MSE over the labeled rows only (augmented rows carry label -100)."""
+    def labeled_loss(self, logits, labels):
         import torch.nn.functional as F
 
-        labels = batch["labels"].to(logits.dtype)
-        known = labels != -100
-        if not bool(known.any()):
-            return logits.sum() * 0.0
-        return F.mse_loss(logits.reshape(-1)[known], labels[known])
+        return F.mse_loss(logits.reshape(-1), labels.to(logits.dtype))
 
     def serve_result(self, logits, encodings, given, labels):
         return {"value": float(logits.reshape(-1)[0])}
