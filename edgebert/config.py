@@ -78,6 +78,10 @@ class TrainConfig:
     """Micro-batches per optimizer step (effective batch = batch_size * grad_accum)."""
     lr: float = 5e-5
     """Peak learning rate of AdamW, reached after warmup, then decayed linearly to 0."""
+    head_lr: float | None = None
+    """Peak learning rate of the parameters outside the pretrained encoder: the task head a
+    fine-tuning initialises fresh (default: lr). A fresh head at the encoder's small lr
+    spends the first steps of a short run predicting the majority label."""
     weight_decay: float = 0.01
     """AdamW weight decay, not applied to biases and LayerNorm weights."""
     warmup: float = 0.06
@@ -111,6 +115,8 @@ class TrainConfig:
         _check(self.batch_size > 0, "--batch-size", f"must be > 0, got {self.batch_size}")
         _check(self.grad_accum > 0, "--grad-accum", f"must be > 0, got {self.grad_accum}")
         _check(self.lr > 0, "--lr", f"must be > 0, got {self.lr}")
+        _check(self.head_lr is None or self.head_lr > 0, "--head-lr",
+               f"must be > 0, got {self.head_lr}")
         _check(0 <= self.warmup < 1, "--warmup", f"is a fraction in [0, 1), got {self.warmup}")
         _check(self.max_grad_norm >= 0, "--max-grad-norm", "must be >= 0")
         _check(self.eval_every >= 0, "--eval-every", "must be >= 0")

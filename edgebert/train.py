@@ -353,14 +353,23 @@ def _group_by_length(order: list[int], features: list[dict], batch: int,
 
 
 def _adamw(model: torch.nn.Module, cfg: TrainConfig, device: torch.device):
-    decay, no_decay = [], []
+    """AdamW in up to four groups: decay or not (biases and norms), encoder or head (the
+    parameters outside every transformers model's `base_model`, at `head_lr` when it is
+    set; a wrapper such as distillation's is searched too). Each group's `lr` is its peak;
+    the scheduler scales every group by the same factor."""
+    encoder = {id(p) for m in model.modules() if hasattr(m, "base_model_prefix")
+               for p in m.base_model.parameters()}
+    groups: dict[tuple[bool, bool], list] = {}
     for name, p in model.named_parameters():
         if p.requires_grad:
-            (no_decay if p.ndim < 2 or "LayerNorm" in name or "norm" in name else decay).append(p)
-    groups = [{"params": decay, "weight_decay": cfg.weight_decay},
-              {"params": no_decay, "weight_decay": 0.0}]
+            decays = not (p.ndim < 2 or "LayerNorm" in name or "norm" in name)
+            head = cfg.head_lr is not None and id(p) not in encoder
+            groups.setdefault((decays, head), []).append(p)
+    params = [{"params": ps, "weight_decay": cfg.weight_decay if decays else 0.0,
+               "lr": cfg.head_lr if head else cfg.lr}
+              for (decays, head), ps in groups.items()]
     # fused AdamW is one kernel per step on a GPU; on the CPU foreach is the fast path.
-    return torch.optim.AdamW(groups, lr=cfg.lr, fused=device.type == "cuda")
+    return torch.optim.AdamW(params, lr=cfg.lr, fused=device.type == "cuda")
 
 
 def _evaluate(model: torch.nn.Module, evaluate: Callable[[], dict]) -> dict:

@@ -91,6 +91,27 @@ def test_warmup_then_linear_decay(monkeypatch):
     assert [round(x, 6) for x in lrs] == [round(x, 6) for x in expected]
 
 
+def test_head_lr_moves_only_the_head_faster(monkeypatch):
+    """head_lr: the classifier (outside `model.bert`) gets its own peak lr; the encoder
+    keeps lr; both follow the same warmup and decay."""
+    seen, orig = [], torch.optim.AdamW.step
+
+    def step(self, *a, **k):  # observe torch's optimizer; our code runs unchanged
+        seen.append(sorted((g["lr"], len(g["params"])) for g in self.param_groups))
+        return orig(self, *a, **k)
+
+    monkeypatch.setattr(torch.optim.AdamW, "step", step)
+    model = tiny_classifier()
+    head = {id(p) for p in model.classifier.parameters()}
+    train(model, features(), loss_fn,
+          TrainConfig(max_steps=4, batch_size=16, lr=1e-4, head_lr=1e-2, warmup=0.5),
+          collate=pad)
+    # step 2 (end of warmup): every group at its peak; the head's two tensors at 1e-2
+    assert sum(n for lr, n in seen[2] if round(lr, 8) == 0.01) == len(head) == 2
+    assert all(round(lr, 8) == 1e-4 for lr, _ in seen[2] if lr <= 1e-3)
+    assert seen[3] == sorted((lr / 2, n) for lr, n in seen[2])  # decay: all halve alike
+
+
 def test_bf16_autocast_path_runs_on_cpu():
     """The GPU's mixed-precision branch, exercised with CPU autocast."""
     model, feats = tiny_classifier(), features()
