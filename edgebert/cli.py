@@ -165,7 +165,7 @@ def _task(task, kind, columns, split_seed) -> TaskConfig:
 @click.option("--task", default="rotten-tomatoes", show_default=True,
               help=field_docs(TaskConfig)["name"])
 @_task_options
-@_dataclass_options(TrainConfig)
+@_dataclass_options(TrainConfig, defaults=dataclasses.asdict(_stage_train(FinetuneConfig)))
 @click.option("--restart", is_flag=True, help="Discard an unfinished run in --out instead of "
               "resuming it.")
 def finetune(task, kind, columns, split_seed, restart, **options):
@@ -181,7 +181,7 @@ def finetune(task, kind, columns, split_seed, restart, **options):
     A killed run resumes from its last checkpoint when the same command runs again.
     """
     cfg = _pick(FinetuneConfig, options, task=_task(task, kind, columns, split_seed),
-                train=_pick(TrainConfig, options))
+                train=_train(_stage_train(FinetuneConfig), options))
     STAGES["finetune"].run(cfg, restart=restart, log=click.echo)
 
 

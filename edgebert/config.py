@@ -80,8 +80,8 @@ class TrainConfig:
     """Peak learning rate of AdamW, reached after warmup, then decayed linearly to 0."""
     head_lr: float | None = None
     """Peak learning rate of the parameters outside the pretrained encoder: the task head a
-    fine-tuning initialises fresh (default: lr). A fresh head at the encoder's small lr
-    spends the first steps of a short run predicting the majority label."""
+    fine-tuning initialises fresh (fine-tuning: 2e-2; other stages: lr). A fresh head at
+    the encoder's small lr spends most of a short run near the majority label."""
     weight_decay: float = 0.01
     """AdamW weight decay, not applied to biases and LayerNorm weights."""
     warmup: float = 0.06
@@ -163,6 +163,13 @@ class TaskConfig:
                f"unknown role(s) {', '.join(unknown)}; roles are {', '.join(ROLES)}")
 
 
+TEACHER_HEAD_LR = 2e-2
+"""A fine-tuning's fresh head: the packaged MiniLM's pooled output is small (std 0.07
+against 0.4 for its [CLS] state), so at the encoder's lr its new head barely moves in a
+short run. Measured at 2.3 epochs: trec-50's teacher 54.8 -> 91.3 % test, WNUT's entity F1
+0.378 -> 0.479, Rotten Tomatoes unchanged (81.3 / 81.1 %); benchmarks/results/teacher_head_lr.json."""
+
+
 @dataclass
 class FinetuneConfig:
     """Fine-tune a BERT checkpoint with a task head into a teacher."""
@@ -174,7 +181,7 @@ class FinetuneConfig:
     max_length: int = 128
     """Tokens per example; longer texts are truncated and counted."""
     task: TaskConfig = field(default_factory=TaskConfig)
-    train: TrainConfig = field(default_factory=TrainConfig)
+    train: TrainConfig = field(default_factory=lambda: TrainConfig(head_lr=TEACHER_HEAD_LR))
 
     def __post_init__(self):
         _check(8 <= self.max_length <= 4096, "--max-length",

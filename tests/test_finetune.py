@@ -43,6 +43,8 @@ def test_classification_learns_and_writes_an_artifact(tiny_bert, sentiment_csv, 
     assert losses[-1] < losses[0]
     stage = json.loads((tmp_path / "cls" / "stage.json").read_text())
     assert stage["task"]["labels"] == ["neg", "pos"] and stage["stage"] == "finetune"
+    # the fresh head's own lr is finetune's default (the encoder keeps --lr)
+    assert stage["config"]["train"]["head_lr"] == 0.02
     check_artifact(tmp_path / "cls", "classification")
     code, output = run_cli("finetune", "--model", tiny_bert, "--task", sentiment_csv,
                            "--kind", "classification", "--out", tmp_path / "cls")

@@ -18,8 +18,9 @@ import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from edgebert.config import (DistillConfig, ExportConfig, FinetuneConfig, PruneConfig,
-                             QuantizeConfig, TaskConfig, TrainConfig, _check, choices, to_dict)
+from edgebert.config import (TEACHER_HEAD_LR, DistillConfig, ExportConfig, FinetuneConfig,
+                             PruneConfig, QuantizeConfig, TaskConfig, TrainConfig, _check,
+                             choices, to_dict)
 from edgebert.errors import UserError
 from edgebert.quantize.presets import PRESETS
 
@@ -31,10 +32,10 @@ RUN_SUPPLIED = {"model", "out", "teacher", "task", "target"}
 the resolved target), not from a recipe entry."""
 
 
-def _one_epoch(lr: float):
+def _one_epoch(lr: float, head_lr: float | None = None):
     """Default training of a recipe stage: one epoch, dev every 100 steps, patience 4."""
-    return field(default_factory=lambda: TrainConfig(epochs=1.0, lr=lr, eval_every=100,
-                                                     patience=4))
+    return field(default_factory=lambda: TrainConfig(epochs=1.0, lr=lr, head_lr=head_lr,
+                                                     eval_every=100, patience=4))
 
 
 def _entry(name: str, stage: type, own: list[tuple] = (), skip: set[str] = frozenset(),
@@ -74,7 +75,7 @@ TeacherRecipe = _entry(
     "TeacherRecipe", FinetuneConfig,
     own=[_model("minilm-l6"),  # a checkpoint, or with finetuned: true a finetune artifact
          ("finetuned", "bool", field(default=False))],  # copy it into the run, do not train
-    train=_one_epoch(5e-5))
+    train=_one_epoch(5e-5, head_lr=TEACHER_HEAD_LR))
 StudentRecipe = _entry(
     "StudentRecipe", DistillConfig, own=[_name("student")],
     # general distillation (corpus, max_length) and a pre-distilled student are `edgebert

@@ -54,7 +54,7 @@ def weak_line(m: dict) -> str:
     return (f"Warning: {m['artifact']} is {m['delta_vs_teacher']:+.2f} points over its teacher, "
             f"more than the budget: the teacher looks undertrained, so the budget is measured "
             f"against a weak reference. Train it longer (--set teacher.train.epochs=N, "
-            f"teacher.train.lr) or start from a stronger checkpoint.")
+            f"teacher.train.lr, teacher.train.head_lr) or start from a stronger checkpoint.")
 
 
 def markdown(report: dict) -> str:
