@@ -487,7 +487,12 @@ def check(baseline, candidate, max_slowdown, max_accuracy_drop, alpha, summary,
 @click.option("--teacher", default=None,
               help="Artifact (path relative to RUN_DIR) to compare against [default: the "
                    "fine-tuned teacher found in the run].")
-def report(run_dir, teacher):
+@click.option("--budget", type=float, default=None,
+              help="Accuracy budget in points against the teacher: recommend the fastest "
+                   "artifact within it per target, say where none is, flag a weak teacher "
+                   "[default: a compress run's max_accuracy_drop (its recipe.yaml); "
+                   "elsewhere none].")
+def report(run_dir, teacher, budget):
     """Gather RUN_DIR's artifacts and bench results into report.json, .md and .html.
 
     Bench results are read from RUN_DIR/bench/*.json (`edgebert bench --out`).
@@ -497,9 +502,18 @@ def report(run_dir, teacher):
       edgebert bench runs/rt/teacher runs/rt/int8/x86-avx2 --out runs/rt/bench/x86.json
       edgebert report runs/rt
     """
+    from pathlib import Path
+
     from edgebert.report.render import markdown, write_report
 
-    rep = write_report(run_dir, teacher)
+    if budget is None and (Path(run_dir) / "recipe.yaml").is_file():
+        import yaml
+
+        budget = (yaml.safe_load((Path(run_dir) / "recipe.yaml").read_text()) or {}).get(
+            "max_accuracy_drop")
+    if budget is not None and budget < 0:
+        raise UserError(f"--budget must be >= 0 points, got {budget}")
+    rep = write_report(run_dir, teacher, budget=budget)
     click.echo(markdown(rep))
     click.echo(f"wrote {run_dir}/report.json, report.md, report.html")
 

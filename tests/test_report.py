@@ -48,6 +48,25 @@ def test_report_rows(run_dir):
     assert "<svg" in page and "<script>" in page
     # self-contained: no URL but the SVG namespace, so it opens offline
     assert "http" not in page.replace('xmlns="http://www.w3.org/2000/svg"', "")
+    assert "recommended" not in rep  # no budget: no recommendation
+
+
+def test_report_budget_from_the_option_or_the_runs_recipe(run_dir):
+    """`--budget`, or a compress run's max_accuracy_drop: the recommendation per target."""
+    code, output = run_cli("report", run_dir, "--budget", "100")
+    assert code == 0, output
+    rep = json.loads((run_dir / "report.json").read_text())
+    assert rep["budget_points"] == 100 and rep["recommended"]["arm64"] == "int8/arm64"
+    assert rep["recommended"]["x86"] in {"onnx", "int8/x86-avx2"}  # the faster of the two
+    (run_dir / "recipe.yaml").write_text("max_accuracy_drop: 0.0\n")
+    try:
+        code, output = run_cli("report", run_dir)
+        rep = json.loads((run_dir / "report.json").read_text())
+        assert code == 0 and rep["budget_points"] == 0.0
+    finally:
+        (run_dir / "recipe.yaml").unlink()
+    code, output = run_cli("report", run_dir, "--budget", "-1")
+    assert code == 2 and "--budget" in output
 
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
