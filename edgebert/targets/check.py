@@ -33,16 +33,19 @@ def arm64_parity(model: Path, opened, examples: int = 64, batch: int = 16,
     for b, feeds in enumerate(batches):
         x86 = sess.run(None, {k: v for k, v in feeds.items() if k in wanted})
         full = ref.run(None, {k: v for k, v in feeds.items() if k in wanted}) if ref else x86
+        mask = feeds["attention_mask"].astype(bool)
         for a, x, f in zip(arm["outputs"][b], x86, full):
             diffs.append(float(np.abs(a - x).max()))
-            same = a.argmax(-1) == x.argmax(-1)
+            # a tag per token (NER): padding positions are no predictions
+            real = mask if a.argmax(-1).shape == mask.shape else np.ones(a.argmax(-1).shape, bool)
+            same = (a.argmax(-1) == x.argmax(-1))[real]
             agree += int(np.sum(same))
             total += same.size
-            arm_fp32 += int(np.sum(a.argmax(-1) == f.argmax(-1)))
-            x86_fp32 += int(np.sum(x.argmax(-1) == f.argmax(-1)))
+            arm_fp32 += int(np.sum((a.argmax(-1) == f.argmax(-1))[real]))
+            x86_fp32 += int(np.sum((x.argmax(-1) == f.argmax(-1))[real]))
     out = {"machine": arm["machine"], "onnxruntime": arm["onnxruntime"],
            "examples": len(picked), "max_abs_diff": max(diffs),
-           "top1_agreement": agree / max(total, 1)}
+           "predictions": total, "top1_agreement": agree / max(total, 1)}
     if ref:
         out |= {"arm64_top1_vs_fp32": arm_fp32 / max(total, 1),
                 "x86_top1_vs_fp32": x86_fp32 / max(total, 1),
