@@ -30,6 +30,7 @@ def test_arm64_int8_agrees_with_x86_under_emulation(tiny_teacher, tmp_path):
     arm = json.loads((out / "metrics.json").read_text())["arm64_emulation"]
     assert arm["checked"] and arm["machine"] == "aarch64"
     assert arm["top1_agreement"] == 1.0 and arm["max_abs_diff"] < 0.05
+    assert arm["predictions"] == arm["examples"]  # one label per sentence; no padding counted
 
 
 def test_one_file_ort_model_runs_under_aarch64_with_the_extensions(tiny_teacher, tmp_path):

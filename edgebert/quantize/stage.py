@@ -203,7 +203,7 @@ def _with_inc(cfg: QuantizeConfig, opened, log) -> Path:
 ARM64_FLIP_SLACK = 0.005
 """How much less often (a fraction of dev predictions) emulated aarch64 may agree with the
 FP32 parent than x86 does before the arm64 stage fails. A rounding difference flips a
-near-tie now and then (WNUT: 2 of some 1,500 tagged tokens); a kernel that computes
+near-tie now and then (WNUT: 1 of 1,859 tagged tokens); a kernel that computes
 something else flips many. The accuracy the report gives arm64 is measured on x86, so
 this slack is at most half a point of it."""
 

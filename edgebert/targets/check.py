@@ -36,13 +36,13 @@ def arm64_parity(model: Path, opened, examples: int = 64, batch: int = 16,
         mask = feeds["attention_mask"].astype(bool)
         for a, x, f in zip(arm["outputs"][b], x86, full):
             diffs.append(float(np.abs(a - x).max()))
+            pa, px, pf = a.argmax(-1), x.argmax(-1), f.argmax(-1)
             # a tag per token (NER): padding positions are no predictions
-            real = mask if a.argmax(-1).shape == mask.shape else np.ones(a.argmax(-1).shape, bool)
-            same = (a.argmax(-1) == x.argmax(-1))[real]
-            agree += int(np.sum(same))
-            total += same.size
-            arm_fp32 += int(np.sum((a.argmax(-1) == f.argmax(-1))[real]))
-            x86_fp32 += int(np.sum((x.argmax(-1) == f.argmax(-1))[real]))
+            real = mask if pa.shape == mask.shape else np.ones(pa.shape, bool)
+            agree += int(np.sum((pa == px)[real]))
+            total += int(real.sum())
+            arm_fp32 += int(np.sum((pa == pf)[real]))
+            x86_fp32 += int(np.sum((px == pf)[real]))
     out = {"machine": arm["machine"], "onnxruntime": arm["onnxruntime"],
            "examples": len(picked), "max_abs_diff": max(diffs),
            "predictions": total, "top1_agreement": agree / max(total, 1)}
