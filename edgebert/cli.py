@@ -507,10 +507,9 @@ def report(run_dir, teacher, budget):
     from edgebert.report.render import markdown, write_report
 
     if budget is None and (Path(run_dir) / "recipe.yaml").is_file():
-        import yaml
+        from edgebert.compress.recipe import load
 
-        budget = (yaml.safe_load((Path(run_dir) / "recipe.yaml").read_text()) or {}).get(
-            "max_accuracy_drop")
+        budget = load(str(Path(run_dir) / "recipe.yaml")).max_accuracy_drop
     if budget is not None and budget < 0:
         raise UserError(f"--budget must be >= 0 points, got {budget}")
     rep = write_report(run_dir, teacher, budget=budget)

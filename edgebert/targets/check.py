@@ -19,8 +19,7 @@ def arm64_parity(model: Path, opened, examples: int = 64, batch: int = 16,
     x86 without VNNI saturates u8s8 differently).
 
     With `fp32` (the FP32 parent) also each one's top-1 agreement with FP32, so a
-    disagreement can be blamed: `arm64_at_least_as_faithful` is true when aarch64
-    agrees with FP32 at least as often as x86 does."""
+    disagreement can be blamed on the side that agrees with FP32 less often."""
     feats = opened.encode("dev").features
     picked = random.Random(0).sample(feats, min(examples, len(feats)))
     batches = [pad_batch(picked[i:i + batch], opened.tokenizer.pad_token_id, INPUTS)
@@ -48,6 +47,5 @@ def arm64_parity(model: Path, opened, examples: int = 64, batch: int = 16,
            "predictions": total, "top1_agreement": agree / max(total, 1)}
     if ref:
         out |= {"arm64_top1_vs_fp32": arm_fp32 / max(total, 1),
-                "x86_top1_vs_fp32": x86_fp32 / max(total, 1),
-                "arm64_at_least_as_faithful": arm_fp32 >= x86_fp32}
+                "x86_top1_vs_fp32": x86_fp32 / max(total, 1)}
     return out
