@@ -152,18 +152,24 @@ def distributed(device: torch.device) -> tuple[int, int]:
 
 
 def epochs_for(cfg: TrainConfig, n: int, cap: float = MAX_AUTO_EPOCHS) -> float:
-    """cfg.epochs, raised on a small training set until cfg.min_examples examples are seen,
-    to at most `cap` epochs (the task kind's `max_auto_epochs`).
+    """cfg.epochs, raised until cfg.min_examples examples are seen, and on a training set of
+    n < min_examples examples to (min_examples / n) ** cfg.epoch_growth passes; at most
+    cfg.max_auto_epochs (default `cap`, the task kind's `max_auto_epochs`).
 
     >>> cfg = TrainConfig(epochs=1.0, min_examples=10000)
     >>> epochs_for(cfg, 4000), epochs_for(cfg, 2000), epochs_for(cfg, 20000)
     (2.5, 3.0, 1.0)
     >>> epochs_for(cfg, 2000, cap=10.0)
     5.0
+    >>> grown = TrainConfig(epochs=1.0, min_examples=10000, epoch_growth=2, max_auto_epochs=10.0)
+    >>> epochs_for(grown, 5000), epochs_for(grown, 2000), epochs_for(grown, 12000)
+    (4.0, 10.0, 1.0)
     """
-    if not cfg.min_examples or n * cfg.epochs >= cfg.min_examples:
+    if not cfg.min_examples:
         return cfg.epochs
-    return max(cfg.epochs, min(cap, cfg.min_examples / max(n, 1)))
+    ratio = cfg.min_examples / max(n, 1)
+    wanted = ratio ** cfg.epoch_growth if ratio > 1 else ratio  # growth only below the size
+    return max(cfg.epochs, min(cfg.max_auto_epochs or cap, wanted))
 
 
 def autocast_dtype(cfg: TrainConfig, device: torch.device) -> torch.dtype | None:
@@ -214,7 +220,8 @@ def train(model: torch.nn.Module, features: list[dict], loss_fn: LossFn, cfg: Tr
     epochs = epochs_for(cfg, len(features), max_auto_epochs)
     if epochs != cfg.epochs and not cfg.max_steps and rank == 0:
         tqdm.write(f"[{desc}] {len(features):,} training examples: {epochs:.2f} epochs instead "
-                   f"of {cfg.epochs:g}, to see {cfg.min_examples:,} (--min-examples)")
+                   f"of {cfg.epochs:g} (--min-examples {cfg.min_examples:,}, --epoch-growth "
+                   f"{cfg.epoch_growth:g})")
     total = cfg.max_steps or max(1, math.ceil(epochs * steps_per_epoch))
     eval_every = cfg.eval_every or steps_per_epoch
     save_every = cfg.save_every or eval_every

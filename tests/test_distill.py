@@ -96,11 +96,17 @@ def test_every_loss_goes_down(teacher, term):
 
 def test_distill_stage_writes_a_student(teacher, tmp_path):
     out = tmp_path / "student"
+    # a small set: (min_examples / n) ** 2 epochs: 400 over 160 examples is 6.25 passes
     code, output = run_cli("distill", "--teacher", teacher, "--layers", "0,2", "--out", out,
-                           "--epochs", "2", "--batch-size", "16", "--lr", "3e-3", "--cos", "1",
-                           "--threads", "1")
+                           "--epochs", "1", "--min-examples", "400", "--epoch-growth", "2",
+                           "--max-auto-epochs", "10", "--batch-size", "16", "--lr", "3e-3",
+                           "--cos", "1", "--threads", "1")
     assert code == 0, output
     m = json.loads((out / "metrics.json").read_text())
+    n = m["train"]["examples"]
+    assert n == 160
+    passes = m["train"]["steps"] / -(-n // 16)
+    assert passes == pytest.approx((400 / n) ** 2, abs=1 / -(-n // 16))
     stage = json.loads((out / "stage.json").read_text())
     assert stage["layers"] == [0, 2] and stage["layer_map"] == [2, 4]
     assert m["params"] < m["teacher"]["params"]
