@@ -104,6 +104,57 @@ def test_each_preset_writes_a_loadable_int8_model(tiny_teacher, tmp_path, target
     assert "SkipLayerNormalization" not in as_run and "LayerNormalization" in as_run
 
 
+def test_4bit_word_embeddings(tiny_teacher, tmp_path):
+    out = tmp_path / "q4"
+    code, output = run_cli("quantize", "--model", tiny_teacher, "--target", "x86-vnni",
+                           "--embedding-bits", "4", "--out", out, "--max-drop", "5")
+    assert code == 0, output
+    m = json.loads((out / "metrics.json").read_text())
+    e = m["embedding_4bit"]
+    assert e["kept"] and e["block_size"] == 16  # hidden 32: two blocks a row
+    # half a byte a value, plus a 4-byte scale and half a byte of zero point per 16
+    assert e["mb_after"] < 0.8 * e["mb_before"]
+    assert -m["delta_vs_fp32"]["dev"] == pytest.approx(e["dev_drop"]) and e["dev_drop"] <= 5
+    assert m["parity_vs_fp32"]["top1_agreement"] >= 0.9
+    ops = {n.op_type for n in onnx.load(str(out / "model.onnx")).graph.node}
+    assert "GatherBlockQuantized" in ops and "QEmbedLayerNormalization" not in ops
+    code, output = run_cli("evaluate", out, "--json")  # the saved file, scored again
+    assert code == 0 and json.loads(output)["accuracy"] == pytest.approx(m["test"]["accuracy"])
+
+    code, output = run_cli("quantize", "--model", tiny_teacher, "--target", "arm64", "--mode",
+                           "static", "--embedding-bits", "4", "--out", tmp_path / "bad")
+    assert code == 2 and "--embedding-bits: 4 needs --mode dynamic" in output
+
+
+def test_4bit_rows_pack_as_onnx_runtime_reads_them():
+    """quantize_rows' packing (low nibble first) and zero points, read back by ORT's kernel."""
+    import onnxruntime as ort
+    from onnx import TensorProto, helper, numpy_helper
+
+    from edgebert.quantize.embed4 import quantize_rows
+
+    table = np.random.default_rng(0).normal(0, 0.05, (50, 128)).astype(np.float32)
+    table[0] = 0  # a padding row stays exactly zero
+    packed, scale, zero, approx = quantize_rows(table, 32)
+    assert packed.shape == (50, 64) and scale.shape == (50, 4) and zero.shape == (50, 2)
+    # 16 levels per block of 32 Gaussian values: rms error under 1/12 of their spread
+    assert np.sqrt(((approx - table) ** 2).mean()) < table.std() / 12
+    assert not approx[0].any()
+    node = helper.make_node("GatherBlockQuantized", ["w", "ids", "s", "z"], ["out"],
+                            domain="com.microsoft", bits=4, block_size=32)
+    graph = helper.make_graph(
+        [node], "g", [helper.make_tensor_value_info("ids", TensorProto.INT64, [None])],
+        [helper.make_tensor_value_info("out", TensorProto.FLOAT, None)],
+        [numpy_helper.from_array(packed, "w"), numpy_helper.from_array(scale, "s"),
+         numpy_helper.from_array(zero, "z")])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17),
+                                                    helper.make_opsetid("com.microsoft", 1)])
+    ids = np.array([0, 7, 49])
+    got = ort.InferenceSession(model.SerializeToString(),
+                               providers=["CPUExecutionProvider"]).run(None, {"ids": ids})[0]
+    assert np.abs(got - approx[ids]).max() < 1e-6
+
+
 def test_skip_layernorm_split_keeps_the_numbers(onnx_artifact, tmp_path):
     from edgebert.quantize.onnx import split_skip_layernorm
 
