@@ -387,8 +387,9 @@ class QuantizeConfig:
     embedding_bits: int = 8
     """Bits per value of the word-embedding table: 8, or 4 (a scale and zero point per 64
     values of a row, ORT's GatherBlockQuantized): the table is most of a small model's file
-    (5.2 of 7.4 MB), and 4 bits halve it. Dynamic mode, --engine ort; kept at 8 where 4
-    would take the model past --max-drop (the report says which)."""
+    (5.2 of 7.4 MB), and 4 bits halve it; where static INT8 left the table in FP32 (its
+    guard's choice), 4 bits take it to an eighth. --engine ort; kept at 8 bits (or FP32)
+    where 4 would take the model past --max-drop (metrics.json says which)."""
     engine: Engine = "ort"
     """ort (ONNX Runtime + our per-node guard: INT8 ONNX) or inc (Intel Neural Compressor's
     accuracy-driven tuning: INT8 PyTorch, model.pt2, x86 only; slower here, see
@@ -400,9 +401,8 @@ class QuantizeConfig:
         _check(self.max_drop >= 0, "--max-drop", f"must be >= 0, got {self.max_drop}")
         _check(self.embedding_bits in (4, 8), "--embedding-bits",
                f"must be 8 or 4, got {self.embedding_bits}")
-        _check(self.embedding_bits == 8 or (self.mode == "dynamic" and self.engine == "ort"),
-               "--embedding-bits", "4 needs --mode dynamic and --engine ort (the fused "
-               "embedding of ONNX Runtime's dynamic INT8 graph is what it rewrites)")
+        _check(self.embedding_bits == 8 or self.engine == "ort", "--embedding-bits",
+               "4 needs --engine ort (it rewrites ONNX Runtime's fused embedding)")
 
 
 @dataclass

@@ -121,9 +121,9 @@ def test_4bit_word_embeddings(tiny_teacher, tmp_path):
     code, output = run_cli("evaluate", out, "--json")  # the saved file, scored again
     assert code == 0 and json.loads(output)["accuracy"] == pytest.approx(m["test"]["accuracy"])
 
-    code, output = run_cli("quantize", "--model", tiny_teacher, "--target", "arm64", "--mode",
-                           "static", "--embedding-bits", "4", "--out", tmp_path / "bad")
-    assert code == 2 and "--embedding-bits: 4 needs --mode dynamic" in output
+    code, output = run_cli("quantize", "--model", tiny_teacher, "--engine", "inc",
+                           "--embedding-bits", "4", "--out", tmp_path / "bad")
+    assert code == 2 and "--embedding-bits: 4 needs --engine ort" in output
 
 
 def test_4bit_rows_pack_as_onnx_runtime_reads_them():
@@ -175,10 +175,13 @@ def test_static_qdq_for_arm64(tiny_teacher, tmp_path):
     out = tmp_path / "static"
     code, output = run_cli("quantize", "--model", tiny_teacher, "--target", "arm64", "--mode",
                            "static", "--calibration-examples", "64", "--out", out,
-                           "--max-drop", "5")
+                           "--max-drop", "5", "--embedding-bits", "4")
     assert code == 0, output
     ops = {n.op_type for n in onnx.load(str(out / "model.onnx")).graph.node}
     assert "QuantizeLinear" in ops and "DequantizeLinear" in ops
+    # the FP32 fused embedding (or its dequantized tables) rewritten at 4 bits
+    assert "GatherBlockQuantized" in ops and "EmbedLayerNormalization" not in ops
+    assert json.loads((out / "metrics.json").read_text())["embedding_4bit"]["kept"]
 
 
 def test_guard_falls_back_nodes_when_the_budget_is_tight(onnx_artifact, tmp_path):

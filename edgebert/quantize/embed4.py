@@ -1,21 +1,22 @@
 """4-bit word embeddings: the biggest tensor of a small INT8 model, made half as big.
 
 After dynamic INT8, a 3-layer student's word table (vocabulary x hidden, one byte each) is
-most of the file: 5.2 of the 7.4 MB of the default recipe's Rotten Tomatoes artifact. It is
-read one row per token, never multiplied, so it can be stored coarser than the weights of a
-MatMul: 4 bits per value with a scale and zero point per block of `block_size` values of a
-row (ONNX Runtime's GatherBlockQuantized, com.microsoft, which unpacks only the rows asked
-for). The rest of the fused embedding (position and token-type tables, LayerNorm) stays as
-it was, so the rewrite is:
+most of the file: 5.2 of the 7.4 MB of the default recipe's Rotten Tomatoes artifact; after
+static INT8 for arm64, whose guard keeps the fused embedding in FP32, it is 20.9 of 26.2 MB.
+It is read one row per token, never multiplied, so it can be stored coarser than the
+weights of a MatMul: 4 bits per value with a scale and zero point per block of up to 64
+values of a row (ONNX Runtime's GatherBlockQuantized, com.microsoft, which unpacks only
+the rows asked for). The rest of the fused embedding (position and token-type tables,
+LayerNorm) keeps its precision, so the rewrite is:
 
-    QEmbedLayerNormalization(ids, types, mask)  ->
+    (Q)EmbedLayerNormalization(ids, types, mask)  ->
         LayerNormalization(GatherBlockQuantized(words4, ids)
-                           + Dequantize(Gather(positions8, 0..S-1))
-                           + Dequantize(Gather(types8, types)))
-        and its mask index, ReduceSum(mask) per sequence, as QAttention reads it
+                           + Gather(positions, 0..S-1) + Gather(types, types))
+        (the 8-bit rows dequantized after the Gather), and its mask index,
+        ReduceSum(mask) per sequence, as the attention ops read it
 
-The 4-bit table is built from the INT8 one (dequantized): that rounding is at most 1/34 of
-a 4-bit step, so it adds nothing measurable. What the 4 bits cost is for the accuracy guard
+The 4-bit table is built from the table the graph holds (FP32, or INT8 dequantized: that
+rounding is a small fraction of a 4-bit step). What the 4 bits cost is for the accuracy guard
 to judge, as for any lossy step.
 """
 
@@ -45,7 +46,7 @@ class Embed4:
     bytes_before: int
     bytes_after: int
     max_abs_error: float
-    """Largest |4-bit value - INT8 value| over the table (the INT8 table's units)."""
+    """Largest |4-bit value - table value|, in steps of a symmetric 8-bit table (max|x|/127)."""
 
     @property
     def mb_before(self) -> float:
@@ -125,77 +126,127 @@ def _dequantized(inits: dict, q: str, scale: str, zero: str) -> np.ndarray:
         * _array(inits, scale).astype(np.float32)
 
 
+def _fp32_table(graph, inits: dict, name: str, src: Path) -> tuple[np.ndarray, int, object]:
+    """(values, bytes stored, the DequantizeLinear that made it or None) of an FP32 op's
+    table input: an initializer, or a static QDQ graph's per-tensor DequantizeLinear of one."""
+    if name in inits:
+        a = _array(inits, name)
+        return a.astype(np.float32), a.nbytes, None
+    dq = next((n for n in graph.node if name in n.output and n.op_type == "DequantizeLinear"),
+              None)
+    if dq is None or any(i not in inits for i in dq.input) \
+            or _array(inits, dq.input[1]).size != 1:
+        raise UserError(f"{src}: the word table ({name}) is neither a weight nor a "
+                        f"per-tensor dequantized one; not rewritten")
+    zero = dq.input[2] if len(dq.input) > 2 else None
+    q = _array(inits, dq.input[0])
+    values = (q.astype(np.float32) - (_array(inits, zero).astype(np.float32) if zero else 0)) \
+        * _array(inits, dq.input[1]).astype(np.float32)
+    return values, q.nbytes, dq
+
+
 def word_embeddings_4bit(src: Path, dst: Path, block: int | None = None) -> Embed4:
-    """Rewrite the QEmbedLayerNormalization of a dynamic INT8 graph (see the module doc)."""
+    """Rewrite the fused embedding of an INT8 graph (see the module doc): ORT's
+    QEmbedLayerNormalization (dynamic) or an EmbedLayerNormalization left in FP32 or fed by
+    dequantized tables (static QDQ)."""
     import onnx
     from onnx import helper, numpy_helper
 
     model = onnx.load(str(src))
     graph = model.graph
-    fused = [n for n in graph.node if n.op_type == "QEmbedLayerNormalization"]
+    fused = [n for n in graph.node
+             if n.op_type in ("QEmbedLayerNormalization", "EmbedLayerNormalization")]
     if len(fused) != 1:
-        raise UserError(f"{src}: 4-bit embeddings need one QEmbedLayerNormalization (a "
-                        f"dynamic INT8 graph with ORT's embedding fusion); found {len(fused)}")
+        raise UserError(f"{src}: 4-bit embeddings need one fused embedding "
+                        f"((Q)EmbedLayerNormalization, ORT's fusion); found {len(fused)}")
     node = fused[0]
-    # inputs: ids, types, word, position, type, gamma, beta, mask, then the five scales
-    # and the five zero points in the same order (ORT's contrib op schema)
-    ids, types, word, pos, typ, gamma, beta, mask = node.input[:8]
-    scales, zeros = node.input[8:13], node.input[13:18]
-    if not types or not mask:
-        raise UserError(f"{src}: the fused embedding has no token types or no mask input")
+    quantized = node.op_type == "QEmbedLayerNormalization"
+    # both ops: ids, types, word, position, type, gamma, beta, mask; then the quantized one
+    # has the five scales and the five zero points in that order, the FP32 one position ids
+    # (ORT's contrib op schemas)
+    ids, types, word, pos, typ, gamma, beta, mask = (list(node.input) + [""] * 8)[:8]
+    if not types or not typ:
+        raise UserError(f"{src}: the fused embedding has no token types; not rewritten")
     inits = {t.name: t for t in graph.initializer}
     eps = next((a.f for a in node.attribute if a.name == "epsilon"), 1e-12)
-    words8 = _array(inits, word)
-    table = _dequantized(inits, word, scales[0], zeros[0])
+    p = node.name
+    new, nodes, dropped, dq_word = [], [], set(), None
+    if quantized:
+        scales, zeros = node.input[8:13], node.input[13:18]
+        stored = _array(inits, word).nbytes
+        table = _dequantized(inits, word, scales[0], zeros[0])
+        new += [numpy_helper.from_array(_dequantized(inits, gamma, scales[3], zeros[3]),
+                                        f"{p}_gamma"),
+                numpy_helper.from_array(_dequantized(inits, beta, scales[4], zeros[4]),
+                                        f"{p}_beta")]
+        dropped |= {word, gamma, beta, scales[0], zeros[0], scales[3], zeros[3], scales[4],
+                    zeros[4]}
+        gamma, beta = f"{p}_gamma", f"{p}_beta"
+        # position and type rows stay 8-bit: gathered, then dequantized
+        reads = {"pos": (pos, scales[1], zeros[1]), "type": (typ, scales[2], zeros[2])}
+        position_ids = ""
+    else:
+        table, stored, dq_word = _fp32_table(graph, inits, word, src)
+        dropped |= {word} | (set(dq_word.input) if dq_word is not None else set())
+        reads = {"pos": (pos,), "type": (typ,)}
+        position_ids = node.input[8] if len(node.input) > 8 else ""
     block = block or block_for(table.shape[1])
     packed, scale, zero, approx = quantize_rows(table, block)
-    step8 = float(np.max(np.abs(_array(inits, scales[0]))))
-
-    p = node.name
-    new = [numpy_helper.from_array(packed, f"{p}_words4"),
-           numpy_helper.from_array(scale, f"{p}_words4_scale"),
-           numpy_helper.from_array(zero, f"{p}_words4_zero"),
-           numpy_helper.from_array(_dequantized(inits, gamma, scales[3], zeros[3]), f"{p}_gamma"),
-           numpy_helper.from_array(_dequantized(inits, beta, scales[4], zeros[4]), f"{p}_beta"),
-           numpy_helper.from_array(np.array(0, np.int64), f"{p}_zero_i"),
-           numpy_helper.from_array(np.array(1, np.int64), f"{p}_one_i"),
-           numpy_helper.from_array(np.array([1], np.int64), f"{p}_axis1")]
-    out, mask_index = node.output[0], node.output[1]
-    nodes = [
-        helper.make_node("GatherBlockQuantized", [f"{p}_words4", ids, f"{p}_words4_scale",
-                                                  f"{p}_words4_zero"], [f"{p}_w"],
-                         name=f"{p}_words", domain="com.microsoft", bits=4, block_size=block,
-                         gather_axis=0, quantize_axis=1),
-        # positions 0..S-1, as the fused op takes them (BERT's absolute positions)
-        helper.make_node("Shape", [ids], [f"{p}_shape"], name=f"{p}_shape", start=1, end=2),
-        helper.make_node("Squeeze", [f"{p}_shape"], [f"{p}_len"], name=f"{p}_len"),
-        helper.make_node("Range", [f"{p}_zero_i", f"{p}_len", f"{p}_one_i"], [f"{p}_positions"],
-                         name=f"{p}_positions"),
-        helper.make_node("Gather", [pos, f"{p}_positions"], [f"{p}_p8"], name=f"{p}_pos"),
-        helper.make_node("DequantizeLinear", [f"{p}_p8", scales[1], zeros[1]], [f"{p}_p"],
-                         name=f"{p}_pos_dq"),
-        helper.make_node("Gather", [typ, types], [f"{p}_t8"], name=f"{p}_type"),
-        helper.make_node("DequantizeLinear", [f"{p}_t8", scales[2], zeros[2]], [f"{p}_t"],
-                         name=f"{p}_type_dq"),
-        helper.make_node("Add", [f"{p}_w", f"{p}_p"], [f"{p}_wp"], name=f"{p}_add_pos"),
-        helper.make_node("Add", [f"{p}_wp", f"{p}_t"], [f"{p}_sum"], name=f"{p}_add_type"),
-        helper.make_node("LayerNormalization", [f"{p}_sum", f"{p}_gamma", f"{p}_beta"], [out],
-                         name=f"{p}_ln", axis=-1, epsilon=eps),
-    ]
-    if mask_index:  # the attention ops' mask: tokens per sequence (right padding)
-        nodes.append(helper.make_node("ReduceSum", [mask, f"{p}_axis1"], [mask_index],
+    new += [numpy_helper.from_array(packed, f"{p}_words4"),
+            numpy_helper.from_array(scale, f"{p}_words4_scale"),
+            numpy_helper.from_array(zero, f"{p}_words4_zero")]
+    nodes.append(helper.make_node(
+        "GatherBlockQuantized", [f"{p}_words4", ids, f"{p}_words4_scale", f"{p}_words4_zero"],
+        [f"{p}_w"], name=f"{p}_words", domain="com.microsoft", bits=4, block_size=block,
+        gather_axis=0, quantize_axis=1))
+    if not position_ids:  # positions 0..S-1, as the fused op takes them without ids
+        position_ids = f"{p}_positions"
+        new += [numpy_helper.from_array(np.array(0, np.int64), f"{p}_zero_i"),
+                numpy_helper.from_array(np.array(1, np.int64), f"{p}_one_i")]
+        nodes += [
+            helper.make_node("Shape", [ids], [f"{p}_shape"], name=f"{p}_shape", start=1, end=2),
+            helper.make_node("Squeeze", [f"{p}_shape"], [f"{p}_len"], name=f"{p}_len"),
+            helper.make_node("Range", [f"{p}_zero_i", f"{p}_len", f"{p}_one_i"],
+                             [position_ids], name=f"{p}_positions")]
+    for what, at in (("pos", position_ids), ("type", types)):
+        table_in, *scale_zero = reads[what]
+        gathered = f"{p}_{what}_rows"
+        nodes.append(helper.make_node("Gather", [table_in, at], [gathered], name=f"{p}_{what}"))
+        if scale_zero:
+            nodes.append(helper.make_node("DequantizeLinear", [gathered, *scale_zero],
+                                          [f"{p}_{what}_fp32"], name=f"{p}_{what}_dq"))
+            gathered = f"{p}_{what}_fp32"
+        nodes.append(helper.make_node("Add", [f"{p}_w" if what == "pos" else f"{p}_wp",
+                                              gathered],
+                                      [f"{p}_wp" if what == "pos" else f"{p}_sum"],
+                                      name=f"{p}_add_{what}"))
+    out = node.output[0]
+    nodes.append(helper.make_node("LayerNormalization", [f"{p}_sum", gamma, beta], [out],
+                                  name=f"{p}_ln", axis=-1, epsilon=eps))
+    if len(node.output) > 1 and node.output[1]:
+        if not mask:
+            raise UserError(f"{src}: the fused embedding gives a mask index without a mask")
+        # the attention ops' mask: tokens per sequence (right padding)
+        new.append(numpy_helper.from_array(np.array([1], np.int64), f"{p}_axis1"))
+        nodes.append(helper.make_node("ReduceSum", [mask, f"{p}_axis1"], [node.output[1]],
                                       name=f"{p}_mask_index", keepdims=0))
+    if len(node.output) > 2 and node.output[2]:  # the sum before LayerNorm, when read
+        nodes.append(helper.make_node("Identity", [f"{p}_sum"], [node.output[2]],
+                                      name=f"{p}_sum"))
     at = list(graph.node).index(node)
     kept = [n for n in graph.node if n is not node]
     del graph.node[:]
     graph.node.extend(kept[:at] + nodes + kept[at:])
-    dropped = {word, gamma, beta, scales[0], zeros[0], scales[3], zeros[3], scales[4], zeros[4]}
     still_read = {i for n in graph.node for i in n.input}
+    if dq_word is not None and word not in still_read:
+        graph.node.remove(dq_word)
+        still_read = {i for n in graph.node for i in n.input}
     for name in dropped - still_read:
-        graph.initializer.remove(inits[name])
+        if name in inits:
+            graph.initializer.remove(inits[name])
     graph.initializer.extend(new)
     onnx.save(model, str(dst))
+    step = float(np.abs(table).max()) / 127  # an 8-bit symmetric table's step, for scale
     return Embed4(rows=table.shape[0], hidden=table.shape[1], block_size=block,
-                  bytes_before=words8.nbytes,
-                  bytes_after=packed.nbytes + scale.nbytes + zero.nbytes,
-                  max_abs_error=float(np.max(np.abs(approx - table))) / step8)
+                  bytes_before=stored, bytes_after=packed.nbytes + scale.nbytes + zero.nbytes,
+                  max_abs_error=float(np.max(np.abs(approx - table))) / step)
