@@ -30,26 +30,31 @@ TASKS = ["rotten-tomatoes", "wnut-ner", "sms-spam", "trec-6", "trec-50", "vader-
          "vader-amazon"]
 
 
+def task_row(run: Path, wall: float, cmd: list[str]) -> dict:
+    """tasks.json's row of a finished `compress` run."""
+    teacher = json.loads((run / "teacher" / "metrics.json").read_text())
+    trained = teacher.get("train") or {}
+    return summary(run) | {
+        "metric": teacher["metric"], "teacher_test": teacher["test"],
+        "teacher_train": {"examples": trained.get("examples"), "steps": trained.get("steps"),
+                          "epochs": (trained.get("history") or [{}])[-1].get("epoch")},
+        "this_invocation_seconds": wall, "command": shlex.join(cmd)}
+
+
 def main(tasks: list[str]) -> None:
     out = RESULTS / "tasks.json"
-    results = json.loads(out.read_text()) if out.exists() else {"tasks": {}}
     for task in tasks:
         run = RUNS / task
         cmd = ["edgebert", "compress", "--set", f"task.name={task}", "--out", str(run)]
         print("+", shlex.join(cmd), flush=True)
         started = time.perf_counter()
         subprocess.run(cmd, check=True)
-        wall = round(time.perf_counter() - started, 1)
-        teacher = json.loads((run / "teacher" / "metrics.json").read_text())
-        trained = teacher.get("train") or {}
-        results["tasks"][task] = summary(run) | {
-            "metric": teacher["metric"], "teacher_test": teacher["test"],
-            "teacher_train": {"examples": trained.get("examples"), "steps": trained.get("steps"),
-                              "epochs": (trained.get("history") or [{}])[-1].get("epoch")},
-            "this_invocation_seconds": wall, "command": shlex.join(cmd)}
+        row = task_row(run, round(time.perf_counter() - started, 1), cmd)
+        # read just before writing: another invocation may have added its rows meanwhile
+        results = json.loads(out.read_text()) if out.exists() else {"tasks": {}}
+        results["tasks"][task] = row
         RESULTS.mkdir(parents=True, exist_ok=True)
         out.write_text(json.dumps(results, indent=2) + "\n")
-        row = results["tasks"][task]
         print(json.dumps({k: row[k] for k in ("metric", "teacher_accuracy", "recommended",
                                               "accuracy", "delta_points", "speedup",
                                               "size_mb", "recommended_arm64")}), flush=True)
