@@ -33,13 +33,9 @@ def cli(*args) -> str:
     return res.stdout
 
 
-def scores(artifact: Path) -> dict:
-    out = {}
-    for split in ("dev", "test"):
-        m = json.loads(cli("evaluate", artifact, "--split", split, "--json"))
-        metric = json.loads((artifact / "metrics.json").read_text())["metric"]
-        out[split] = m[metric]
-    return out
+def scores(artifact: Path, metric: str) -> dict:
+    return {split: json.loads(cli("evaluate", artifact, "--split", split, "--json"))[metric]
+            for split in ("dev", "test")}
 
 
 def main() -> None:
@@ -56,12 +52,12 @@ def main() -> None:
         for art in args.artifacts:
             base = {"artifact": str(art), "size_mb": (art / "model.onnx").stat().st_size / 1e6,
                     "metric": json.loads((art / "metrics.json").read_text())["metric"]}
-            row = base | {"8bit": scores(art), "4bit": {}}
+            row = base | {"8bit": scores(art, base["metric"]), "4bit": {}}
             for block in map(int, args.blocks.split(",")):
                 copy = Path(tmp) / f"{art.parent.parent.name}-{art.name}-{block}"
                 shutil.copytree(art, copy)
                 made = word_embeddings_4bit(art / "model.onnx", copy / "model.onnx", block)
-                row["4bit"][block] = made.record() | scores(copy) | {
+                row["4bit"][block] = made.record() | scores(copy, base["metric"]) | {
                     "size_mb": (copy / "model.onnx").stat().st_size / 1e6}
                 print(art, block, row["4bit"][block], flush=True)
             if args.bench:
