@@ -259,9 +259,11 @@ def distill(restart, **options):
 @click.option("--splits", default="train", show_default=True,
               help=field_docs(TrimVocabConfig)["splits"] + " Comma-separated.")
 @click.option("--corpus", default=None, help=field_docs(TrimVocabConfig)["corpus"])
+@click.option("--min-count", default=1, show_default=True, type=int,
+              help=field_docs(TrimVocabConfig)["min_count"])
 @click.option("--max-drop", default="0.25", show_default=True,
               help=field_docs(TrimVocabConfig)["max_drop"] + " 'none' turns the guard off.")
-def trim_vocab(model, out, splits, corpus, max_drop):
+def trim_vocab(model, out, splits, corpus, min_count, max_drop):
     """Keep only the WordPiece tokens the task (and a corpus) uses; embeddings shrink.
 
     Outputs on the kept texts are checked to be unchanged; dev and test scores
@@ -272,6 +274,7 @@ def trim_vocab(model, out, splits, corpus, max_drop):
     \b
     Example:
       edgebert trim-vocab --model runs/rt/student --out runs/rt/student-trim
+      edgebert trim-vocab --model runs/rt/student --out runs/rt/student-trim3 --min-count 3
     """
     try:
         budget = None if max_drop.strip().lower() == "none" else float(max_drop)
@@ -280,7 +283,7 @@ def trim_vocab(model, out, splits, corpus, max_drop):
                         f"'{max_drop}'") from None
     STAGES["trim-vocab"].run(TrimVocabConfig(
         model=model, out=out, splits=[s.strip() for s in splits.split(",") if s.strip()],
-        corpus=corpus, max_drop=budget), log=click.echo)
+        corpus=corpus, min_count=min_count, max_drop=budget), log=click.echo)
 
 
 @main.command()

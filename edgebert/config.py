@@ -322,6 +322,12 @@ class TrimVocabConfig:
     test words the training data never used become shorter pieces or [UNK]."""
     corpus: str | None = None
     """Optional plain-text file (one text per line) whose tokens are kept too."""
+    min_count: int = 1
+    """Keep only pieces the kept texts use at least this many times (single characters and
+    special tokens always stay). Above 1 the trim is lossy on the kept texts too: their words
+    with a rarer piece split into shorter pieces; past --max-drop, lower counts are tried in
+    turn before the vocabulary is widened. Texts whose every piece was kept still give
+    exactly the outputs they gave before (checked)."""
     max_drop: float | None = 0.25
     """Dev points trimming may lose (text outside the kept set splits into shorter pieces):
     past it, the vocabulary's most common pieces are kept as well, 2,000 then 5,000, 10,000,
@@ -329,6 +335,7 @@ class TrimVocabConfig:
 
     def __post_init__(self):
         _check(self.max_drop is None or self.max_drop >= 0, "--max-drop", "must be >= 0")
+        _check(self.min_count >= 1, "--min-count", f"must be >= 1, got {self.min_count}")
         bad = [s for s in self.splits if s not in ("train", "dev", "test")]
         _check(not bad, "--splits", f"unknown split(s) {bad}; use train, dev, test")
 

@@ -148,6 +148,36 @@ def test_trim_vocab_keeps_outputs_on_kept_text(teacher, tmp_path):
     assert tries[-1]["dev_drop_points"] <= 0.25 or m["vocab_after"] == m["vocab_before"]
 
 
+def test_trim_by_count_drops_rare_pieces_and_keeps_the_rest_exact(teacher, tmp_path):
+    from edgebert.config import TaskConfig
+    from edgebert.data.tasks import load_task
+    from edgebert.distill.trim import texts_of
+    from edgebert.distill.vocab import piece_counts, used_ids
+    from edgebert.modeling import load_tokenizer
+
+    record = json.loads((teacher / "stage.json").read_text())["task"]
+    task = load_task(TaskConfig.from_record(record))
+    tok = load_tokenizer(str(teacher))
+    texts = texts_of(task.splits["train"], task.kind)
+    counts = piece_counts(tok, texts)
+    n = sorted(counts.values())[len(counts) // 4]  # a count a quarter of the pieces fall short of
+    out = tmp_path / "trimmed"
+    code, output = run_cli("trim-vocab", "--model", teacher, "--out", out, "--min-count", n,
+                           "--max-drop", "none")
+    assert code == 0, output
+    m = json.loads((out / "metrics.json").read_text())
+    assert m["min_count"] == n
+    assert m["vocab_after"] == len(used_ids(tok, texts, n, counts))
+    assert m["vocab_after"] < m["vocab_used_by_kept_texts"] == len(used_ids(tok, texts))
+    # texts with a rare piece split differently; the others give the same outputs
+    assert m["kept_texts_resplit"] > 0
+    assert 0 < m["unchanged_examples_checked"] < len(task.splits["train"])
+    assert m["max_abs_diff_kept_text"] < 1e-4
+    code, output = run_cli("trim-vocab", "--model", teacher, "--out", tmp_path / "bad",
+                           "--min-count", "0")
+    assert code == 2 and "--min-count" in output
+
+
 def test_trim_widens_with_the_most_common_pieces_then_everything(teacher):
     from edgebert.distill.trim import widenings
     from edgebert.modeling import load_tokenizer
@@ -159,6 +189,11 @@ def test_trim_widens_with_the_most_common_pieces_then_everything(teacher):
     assert tries[0] == used and tries[-1] == sorted(vocab.values())
     assert all(set(a) < set(b) for a, b in zip(tries, tries[1:]))  # each a strict superset
     assert list(widenings(tok, used, None)) == [used]  # no guard: the kept pieces only
+    # with a minimum count: the lower counts' sets come first, then the widening of the last
+    rare = sorted(set(used) | {vocab["the"]})
+    tries = list(widenings(tok, used, 0.25, [rare]))
+    assert tries[:2] == [used, rare] and set(rare) < set(tries[2])
+    assert list(widenings(tok, used, None, [rare])) == [used]
 
 
 def test_hard_loss_ignores_unlabeled_rows():

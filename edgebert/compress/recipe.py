@@ -112,6 +112,9 @@ class Recipe:
     trim_vocab: bool = True
     """Trim each model's vocabulary to the task's training tokens before quantizing or
     exporting it (outputs on covered text unchanged; most of a small student is embeddings)."""
+    trim_min_count: int = 1
+    """Trimming keeps pieces the training texts use at least this often (trim-vocab
+    --min-count; its dev guard falls back to lower counts)."""
     quantize: list[QuantizeRecipe] = field(default_factory=lambda: [QuantizeRecipe()])
     export: list[ExportRecipe] = field(default_factory=list)
     bench: BenchRecipe = field(default_factory=BenchRecipe)
@@ -126,6 +129,7 @@ class Recipe:
             _check(n.replace("-", "_").isidentifier() and n not in ("int8", "export", "bench"),
                    "recipe", f"artifact name '{n}' must be a plain word (letters, digits, _ -)")
         _check(self.max_accuracy_drop >= 0, "max_accuracy_drop", "must be >= 0")
+        _check(self.trim_min_count >= 1, "trim_min_count", "must be >= 1")
         for i, p in enumerate(self.prune):
             known = names[: len(self.students) + 1 + i]
             _check(p.model is None or p.model in known, f"prune.{i}.model",

@@ -81,7 +81,8 @@ def plan(recipe: Recipe, run: Path, log) -> list[Step]:
             return paths[name]
         trimmed = run / f"{name}_trimmed"
         if trimmed not in {s.out for s in steps}:
-            cfg = TrimVocabConfig(model=str(paths[name]), out=str(trimmed))
+            cfg = TrimVocabConfig(model=str(paths[name]), out=str(trimmed),
+                                  min_count=recipe.trim_min_count)
             steps.append(Step(f"trim the vocabulary of {name}", trimmed,
                               _call("trim-vocab", cfg, log)))
         return trimmed

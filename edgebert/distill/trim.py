@@ -9,7 +9,8 @@ from edgebert import artifact
 from edgebert.config import TaskConfig, TrimVocabConfig, to_dict
 from edgebert.data.encode import encode
 from edgebert.data.tasks import load_task
-from edgebert.distill.vocab import check_same_tokens, trim_embeddings_, trimmed_tokenizer, used_ids
+from edgebert.distill.vocab import (check_same_tokens, piece_counts, trim_embeddings_,
+                                    trimmed_tokenizer, used_ids)
 from edgebert.errors import UserError
 from edgebert.metrics import points
 from edgebert.kinds import kind
@@ -29,13 +30,17 @@ WIDEN = (2000, 5000, 10000, 20000)
 included, add pieces roughly in order of frequency), then the whole vocabulary."""
 
 
-def widenings(tokenizer, used: list[int], max_drop: float | None):
-    """The id sets trimming tries in order: the kept texts' pieces, then those plus the
-    first N pieces of the vocabulary for each N in WIDEN, then everything (no guard: the
-    kept texts' pieces only)."""
+def widenings(tokenizer, used: list[int], max_drop: float | None,
+              rarer: list[list[int]] = ()):
+    """The id sets trimming tries in order: the kept texts' pieces (those used at least
+    --min-count times), the sets at each lower count (`rarer`, ending with every piece the
+    kept texts use), then those plus the first N pieces of the vocabulary for each N in
+    WIDEN, then everything (no guard: the first set only)."""
     yield used
     if max_drop is None:
         return
+    yield from rarer
+    used = rarer[-1] if rarer else used
     ordered = sorted((i, p) for p, i in tokenizer.get_vocab().items())
     real = [i for i, p in ordered if not p.startswith("[unused")]  # BERT's 994 placeholders
     for n in WIDEN:
@@ -53,9 +58,9 @@ def trim_vocab(cfg: TrimVocabConfig, log=print) -> Path:
     if artifact.already_done(out, log, "trim-vocab"):
         return out
     source = resolve_model(cfg.model)
-    kind = non_wordpiece(source)
-    if kind:
-        raise UserError(f"{cfg.model}: a {kind} tokenizer; trimming keeps WordPiece "
+    other = non_wordpiece(source)
+    if other:
+        raise UserError(f"{cfg.model}: a {other} tokenizer; trimming keeps WordPiece "
                         f"vocabularies only (a BPE or Unigram vocabulary's merges and scores "
                         f"would need rebuilding)")
     record = artifact.read_json(Path(source) / "stage.json")
@@ -69,10 +74,12 @@ def trim_vocab(cfg: TrimVocabConfig, log=print) -> Path:
             kept_texts += [ln for ln in path.read_text(encoding="utf-8").splitlines() if ln.strip()]
         except UnicodeDecodeError:
             raise UserError(f"{path}: not UTF-8 text; re-save it as UTF-8") from None
-    used = used_ids(tokenizer, kept_texts)
+    counts = piece_counts(tokenizer, kept_texts)
+    used, *rarer = [used_ids(tokenizer, kept_texts, n, counts)
+                    for n in range(cfg.min_count, 0, -1)]
     work = artifact.begin(out, "trim-vocab", to_dict(cfg), inputs=[source])
     new_tok = trimmed_tokenizer(tokenizer, used)
-    changed = check_same_tokens(tokenizer, new_tok, used, kept_texts)
+    changed, resplit = check_same_tokens(tokenizer, new_tok, used, kept_texts)
     if changed:
         shutil.rmtree(work)
         raise UserError(f"{cfg.model}: {changed} kept texts tokenize differently after trimming; "
@@ -82,6 +89,12 @@ def trim_vocab(cfg: TrimVocabConfig, log=print) -> Path:
         enc = encode(task, split, tok, t["max_length"])
         return enc, logits(torch_forward(model), enc, tok.pad_token_id, task.kind)
 
+    def unchanged_outputs(model, tok):
+        """Outputs on the first kept split's examples whose pieces were all kept (all of
+        them at --min-count 1): trimming must not move these."""
+        enc = kind(task.kind).encode(same, tok, t["max_length"], 64)
+        return logits(torch_forward(model), enc, tok.pad_token_id, task.kind)
+
     def trimmed(ids):
         m = from_pretrained(head_class(task.kind), source)
         trim_embeddings_(m, ids)
@@ -89,22 +102,28 @@ def trim_vocab(cfg: TrimVocabConfig, log=print) -> Path:
 
     model = from_pretrained(head_class(task.kind), source)
     before = {s: score(task, s, *outputs(model, tokenizer, s)) for s in ("dev", "test")}
-    _, ref_out = outputs(model, tokenizer, cfg.splits[0])
     vocab_before = model.config.vocab_size
     metric = task.metric
     keep, tries = used, []
-    for extra in widenings(tokenizer, used, cfg.max_drop):
+    for extra in widenings(tokenizer, used, cfg.max_drop, rarer):
         keep = extra
         new_tok = trimmed_tokenizer(tokenizer, keep)
         model = trimmed(keep)
         dev = score(task, "dev", *outputs(model, new_tok, "dev"))
         drop = points(before["dev"], metric) - points(dev, metric)
         tries.append({"vocab": len(keep), "dev_drop_points": drop})
+        budget = "no guard" if cfg.max_drop is None else f"budget {cfg.max_drop:g}"
         log(f"vocabulary {len(keep)}: dev {metric} {dev[metric]:.4f} (drop {drop:.2f} points, "
-            f"budget {cfg.max_drop:g})")
-        if drop <= cfg.max_drop:
+            f"{budget})")
+        if cfg.max_drop is None or drop <= cfg.max_drop:
             break
-    _, new_out = outputs(model, new_tok, cfg.splits[0])
+    kept_ids = set(keep)
+    same = [ex for ex in task.splits[cfg.splits[0]]
+            if kept_ids.issuperset(i for row in tokenizer(kind(task.kind).texts(ex),
+                                                          add_special_tokens=False)["input_ids"]
+                                   for i in row)]
+    ref_out = unchanged_outputs(from_pretrained(head_class(task.kind), source), tokenizer)
+    new_out = unchanged_outputs(model, new_tok)
     max_diff = max(float(abs(a - b).max()) for a, b in zip(ref_out, new_out))
     if max_diff > 1e-4:
         shutil.rmtree(work)
@@ -118,7 +137,8 @@ def trim_vocab(cfg: TrimVocabConfig, log=print) -> Path:
         "size_mb": artifact.dir_size_mb(work), "size_mb_before": size_before,
         "vocab_before": vocab_before, "vocab_after": len(keep),
         "max_abs_diff_kept_text": max_diff, "kept_texts": len(kept_texts),
-        "vocab_used_by_kept_texts": len(used), "tries": tries,
+        "vocab_used_by_kept_texts": len(rarer[-1] if rarer else used), "min_count": cfg.min_count,
+        "kept_texts_resplit": resplit, "unchanged_examples_checked": len(same), "tries": tries,
         "before": before,
         "delta": {s: after[s][metric] - before[s][metric] for s in ("dev", "test")}}
     log(f"vocabulary {vocab_before} -> {len(keep)}, size {size_before:.1f} -> "

@@ -4,6 +4,9 @@ WordPiece matches the longest piece in the vocabulary first. Every piece a
 kept text produced is kept, and no longer piece existed before, so every kept
 text tokenizes to the same pieces after trimming: its outputs are unchanged.
 Text outside the kept set can only lose pieces (to shorter ones or [UNK]).
+With a minimum count, pieces the kept texts use rarely go too: texts that used
+one split differently (a lossy step for the guard to judge); the others still
+tokenize, and so compute, exactly as before.
 
 The single-character pieces (`c` and `##c`) of every character in the kept texts
 are kept too: a word of known characters then always splits into pieces and never
@@ -15,18 +18,28 @@ never change a text that already tokenized, the longest match still wins.
 
 from __future__ import annotations
 
+from collections import Counter
+
 import torch
 
 from edgebert.errors import UserError
 
 
-def used_ids(tokenizer, texts: list[str]) -> list[int]:
-    """Sorted ids the texts use, every special token, and the single-character pieces
-    of the texts' characters (after normalisation)."""
-    ids = set(tokenizer.all_special_ids)
+def piece_counts(tokenizer, texts: list[str]) -> Counter:
+    """How many times the texts use each piece id."""
+    counts = Counter()
     for start in range(0, len(texts), 1000):
         for row in tokenizer(texts[start:start + 1000], add_special_tokens=False)["input_ids"]:
-            ids.update(row)
+            counts.update(row)
+    return counts
+
+
+def used_ids(tokenizer, texts: list[str], min_count: int = 1,
+             counts: Counter | None = None) -> list[int]:
+    """Sorted ids the texts use at least `min_count` times, every special token, and the
+    single-character pieces of the texts' characters (after normalisation)."""
+    counts = counts if counts is not None else piece_counts(tokenizer, texts)
+    ids = set(tokenizer.all_special_ids) | {i for i, n in counts.items() if n >= min_count}
     norm = tokenizer.backend_tokenizer.normalizer
     chars = set().union(*(norm.normalize_str(t) if norm else t for t in texts))
     vocab = tokenizer.get_vocab()
@@ -78,12 +91,17 @@ def trim_embeddings_(model, keep: list[int]) -> None:
         model.config.pad_token_id = remap[model.config.pad_token_id]
 
 
-def check_same_tokens(old_tok, new_tok, keep: list[int], texts: list[str]) -> int:
-    """Count texts whose pieces changed (0 for texts the kept vocabulary came from)."""
+def check_same_tokens(old_tok, new_tok, keep: list[int], texts: list[str]) -> tuple[int, int]:
+    """(texts whose pieces changed though every piece they used was kept: 0 for plain
+    WordPiece; texts that used a dropped piece and so split differently)."""
     remap = {old_id: new_id for new_id, old_id in enumerate(keep)}
-    changed = 0
+    changed = resplit = 0
     for start in range(0, len(texts), 1000):
         chunk = texts[start:start + 1000]
         for a, b in zip(old_tok(chunk)["input_ids"], new_tok(chunk)["input_ids"]):
-            changed += [remap.get(i, -1) for i in a] != b
-    return changed
+            mapped = [remap.get(i, -1) for i in a]
+            if -1 in mapped:
+                resplit += 1
+            else:
+                changed += mapped != b
+    return changed, resplit
