@@ -39,7 +39,7 @@ def scores(artifact: Path, metric: str) -> dict:
 
 
 def main() -> None:
-    from edgebert.quantize.embed4 import word_embeddings_4bit
+    from edgebert.quantize.embed4 import word_embeddings
     from edgebert.quantize.presets import cpu_flags
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -56,7 +56,7 @@ def main() -> None:
             for block in map(int, args.blocks.split(",")):
                 copy = Path(tmp) / f"{art.parent.parent.name}-{art.name}-{block}"
                 shutil.copytree(art, copy)
-                made = word_embeddings_4bit(art / "model.onnx", copy / "model.onnx", block)
+                made = word_embeddings(art / "model.onnx", copy / "model.onnx", 4, block)
                 row["4bit"][block] = made.record() | scores(copy, base["metric"]) | {
                     "size_mb": (copy / "model.onnx").stat().st_size / 1e6}
                 print(art, block, row["4bit"][block], flush=True)

@@ -110,7 +110,7 @@ def test_4bit_word_embeddings(tiny_teacher, tmp_path):
                            "--embedding-bits", "4", "--out", out, "--max-drop", "5")
     assert code == 0, output
     m = json.loads((out / "metrics.json").read_text())
-    e = m["embedding_4bit"]
+    e = m["embedding_lowbit"]
     assert e["kept"] and e["block_size"] == 16  # hidden 32: two blocks a row
     # half a byte a value, plus a 2-byte scale and half a byte of zero point per 16
     assert e["mb_after"] < 0.8 * e["mb_before"]
@@ -124,6 +124,56 @@ def test_4bit_word_embeddings(tiny_teacher, tmp_path):
     code, output = run_cli("quantize", "--model", tiny_teacher, "--engine", "inc",
                            "--embedding-bits", "4", "--out", tmp_path / "bad")
     assert code == 2 and "--embedding-bits: 4 needs --engine ort" in output
+
+
+def test_2bit_word_embeddings(tiny_teacher, tmp_path):
+    out = tmp_path / "q2"
+    code, output = run_cli("quantize", "--model", tiny_teacher, "--target", "x86-vnni",
+                           "--embedding-bits", "2", "--out", out, "--max-drop", "100")
+    assert code == 0, output
+    m = json.loads((out / "metrics.json").read_text())
+    e = m["embedding_lowbit"]
+    assert e["kept"] and e["bits"] == 2 and e["block_size"] == 4
+    assert [t["bits"] for t in e["tries"]] == [2]  # within budget at once: no 4-bit try
+    assert -m["delta_vs_fp32"]["dev"] == pytest.approx(e["dev_drop"])
+    graph = onnx.load(str(out / "model.onnx")).graph
+    ops = {n.op_type for n in graph.node}
+    assert "GatherBlockQuantized" not in ops and "QEmbedLayerNormalization" not in ops
+    inits = {i.name: numpy_helper.to_array(i) for i in graph.initializer}
+    codes = next(v for k, v in inits.items() if k.endswith("_words2_codes"))
+    books = next(v for k, v in inits.items() if k.endswith("_words2_books"))
+    vocab = json.loads((tiny_teacher / "config.json").read_text())["vocab_size"]
+    # a byte per 4 values of a row; each position's codebook has min(256, rows) fp16 entries
+    assert codes.shape == (vocab, 32 // 4) and codes.dtype == np.uint8
+    assert books.shape == (8 * min(256, vocab), 4) and books.dtype == np.float16
+    code, output = run_cli("evaluate", out, "--json")  # the saved file, scored again
+    assert code == 0 and json.loads(output)["accuracy"] == pytest.approx(m["test"]["accuracy"])
+
+
+def test_product_quantized_rows_read_back_through_the_graph(tmp_path):
+    """The 2-bit lookup's plain-ONNX reading (codes, offsets, codebooks, reshape) gives the
+    dequantized table product_quantize returns, for ids of any shape."""
+    import onnxruntime as ort
+    from onnx import TensorProto, helper
+
+    from edgebert.quantize.embed4 import _pq_words
+
+    rng = np.random.default_rng(0)
+    table = rng.normal(0, 0.05, (300, 16)).astype(np.float32)
+    weights = np.sqrt(1 + rng.integers(0, 50, 300))
+    inits, nodes, nbytes, approx, sub = _pq_words(table, "ids", "out", "e", weights)
+    assert sub == 4 and nbytes == 300 * 4 + 4 * 256 * 4 * 2
+    # 256 entries for 300 rows of 4 values: most rows land near an entry
+    assert np.sqrt(((approx - table) ** 2).mean()) < table.std() / 2
+    graph = helper.make_graph(
+        nodes, "g", [helper.make_tensor_value_info("ids", TensorProto.INT64, None)],
+        [helper.make_tensor_value_info("out", TensorProto.FLOAT, None)], inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    run = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    for ids in (np.array([[0, 7, 299]]), np.array([[[1, 2], [3, 4]]])):
+        got = run.run(None, {"ids": ids})[0]
+        assert got.shape == ids.shape + (16,)
+        assert np.abs(got - approx[ids]).max() < 1e-6
 
 
 def test_4bit_rows_pack_as_onnx_runtime_reads_them():
@@ -183,7 +233,7 @@ def test_static_qdq_for_arm64(tiny_teacher, tmp_path):
     assert "QuantizeLinear" in ops and "DequantizeLinear" in ops
     # the FP32 fused embedding (or its dequantized tables) rewritten at 4 bits
     assert "GatherBlockQuantized" in ops and "EmbedLayerNormalization" not in ops
-    assert json.loads((out / "metrics.json").read_text())["embedding_4bit"]["kept"]
+    assert json.loads((out / "metrics.json").read_text())["embedding_lowbit"]["kept"]
 
 
 def test_guard_falls_back_nodes_when_the_budget_is_tight(onnx_artifact, tmp_path):

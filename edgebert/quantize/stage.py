@@ -117,9 +117,10 @@ def quantize(cfg: QuantizeConfig, log=print) -> Path:
         split = split_skip_layernorm(final)  # same numbers, faster kernels (see its docstring)
         drop = result.drop
         embed4 = None
-        if cfg.embedding_bits == 4:
-            drop, embed4 = _embeddings_4bit(final, scratch, dev, opened, points(fp32_dev, metric),
-                                            drop, cfg.max_drop, log)
+        if cfg.embedding_bits < 8:
+            drop, embed4 = _embeddings_lowbit(final, scratch, dev, opened,
+                                              points(fp32_dev, metric), drop, cfg.max_drop,
+                                              cfg.embedding_bits, log)
         sizes = {"fp32_onnx_mb": fp32.stat().st_size / 1e6, "size_mb": final.stat().st_size / 1e6}
     except BaseException:
         shutil.rmtree(work, ignore_errors=True)
@@ -138,7 +139,7 @@ def quantize(cfg: QuantizeConfig, log=print) -> Path:
                                  "test": points(test, metric) - points(fp32_test, metric)},
                "parity_vs_fp32": parity, "fused_nodes": counts,
                "skip_layernorm_split": split, "excluded_nodes": result.excluded,
-               "guard_tries": result.tries, "embedding_4bit": embed4,
+               "guard_tries": result.tries, "embedding_lowbit": embed4,
                "format": "onnx", "precision": "int8",
                "arm64_emulation": arm,
                "params": artifact.read_json(opened.path / "metrics.json").get("params")} | sizes
@@ -151,29 +152,51 @@ def quantize(cfg: QuantizeConfig, log=print) -> Path:
     return artifact.finish(work, out, record, metrics)
 
 
-def _embeddings_4bit(final: Path, scratch: Path, dev, opened, fp32_points: float,
-                     drop: float, budget: float, log) -> tuple[float, dict]:
-    """The word table of `final` at 4 bits when the model stays within `budget` dev points
-    of FP32, else left as it was (8-bit, or FP32 where the guard kept it so): (the dev drop
-    of what is kept, what was measured)."""
-    from edgebert.quantize.embed4 import word_embeddings_4bit
+def _embeddings_lowbit(final: Path, scratch: Path, dev, opened, fp32_points: float,
+                       drop: float, budget: float, bits: int, log) -> tuple[float, dict]:
+    """The word table of `final` at `bits` (2, else 4 where 2 takes the model past `budget`
+    dev points of FP32; 4 alone when asked), else left as it was (8-bit, or FP32 where the
+    guard kept it so): (the dev drop of what is kept, what was measured)."""
+    from edgebert.quantize.embed4 import word_embeddings
 
-    trial = scratch / "embed4.onnx"
-    try:
-        made = word_embeddings_4bit(final, trial)
-    except UserError as e:  # a graph or shape it does not rewrite: the model stands
-        log(f"4-bit word embeddings: not applied: {e}")
-        return drop, {"kept": False, "reason": str(e)}
-    fwd = ort_forward(session(trial), opened.kind)
-    drop4 = fp32_points - points(opened.score(fwd, "dev", dev), opened.task.metric)
-    kept = drop4 <= budget
-    log(f"4-bit word embeddings: {made.mb_before:.2f} -> {made.mb_after:.2f} MB, dev drop "
-        f"{drop4:.2f} points vs FP32 (the table as it was: {drop:.2f}; budget {budget:.2f}): "
-        + ("kept" if kept else "over the budget, the table stays as it was"))
-    if kept:
-        shutil.move(trial, final)
-    return (drop4 if kept else drop), made.record() | {
-        "kept": kept, "dev_drop": drop4, "dev_drop_before": drop}
+    tries = []
+    for b in (2, 4) if bits == 2 else (4,):
+        trial = scratch / f"embed{b}.onnx"
+        try:
+            made = word_embeddings(final, trial, b,
+                                   weights=_piece_weights(opened) if b == 2 else None)
+        except UserError as e:  # a graph or shape it does not rewrite: the model stands
+            log(f"{b}-bit word embeddings: not applied: {e}")
+            tries.append({"bits": b, "kept": False, "reason": str(e)})
+            continue
+        fwd = ort_forward(session(trial), opened.kind)
+        drop_b = fp32_points - points(opened.score(fwd, "dev", dev), opened.task.metric)
+        kept = drop_b <= budget
+        log(f"{b}-bit word embeddings: {made.mb_before:.2f} -> {made.mb_after:.2f} MB, dev "
+            f"drop {drop_b:.2f} points vs FP32 (the table as it was: {drop:.2f}; budget "
+            f"{budget:.2f}): " + ("kept" if kept else "over the budget"))
+        tries.append(made.record() | {"kept": kept, "dev_drop": drop_b})
+        if kept:
+            shutil.move(trial, final)
+            return drop_b, tries[-1] | {"dev_drop_before": drop, "tries": tries}
+    log("word embeddings: the table stays as it was")
+    return drop, {"kept": False, "bits": None, "dev_drop_before": drop, "tries": tries,
+                  "reason": tries[-1].get("reason", "over the budget")}
+
+
+def _piece_weights(opened) -> np.ndarray:
+    """Per vocabulary id, the square root of 1 + its uses in the training texts: k-means of
+    the 2-bit table then spends its codebook entries on the words the task uses most."""
+    from edgebert.distill.trim import texts_of
+    from edgebert.distill.vocab import piece_counts
+    from edgebert.modeling import load_tokenizer
+
+    tokenizer = load_tokenizer(str(opened.path))
+    counts = piece_counts(tokenizer, texts_of(opened.task.splits["train"], opened.task.kind))
+    uses = np.zeros(len(tokenizer))
+    for i, n in counts.items():
+        uses[i] = n
+    return np.sqrt(1 + uses)
 
 
 def _with_inc(cfg: QuantizeConfig, opened, log) -> Path:
