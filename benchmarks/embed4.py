@@ -1,7 +1,10 @@
-"""4-bit word embeddings on finished INT8 artifacts: size, accuracy and latency against 8 bits.
+"""4-bit and 2-bit word embeddings on finished INT8 artifacts: size, accuracy and latency
+against 8 bits.
 
     python benchmarks/embed4.py ARTIFACT [ARTIFACT ...] [--blocks 32,64] [--bench]
         -> benchmarks/results/embed4.json
+    python benchmarks/embed4.py ARTIFACT [ARTIFACT ...] --blocks 64 --pq --out embed2.json
+        -> also the 2-bit (product-quantized) table, rows weighted as the quantize stage does
 
 Each ARTIFACT is an `int8/<target>` directory of a `compress` run. For every block size, the
 artifact's model.onnx is rewritten (`edgebert.quantize.embed4`) into a copy of the
@@ -46,6 +49,8 @@ def main() -> None:
     ap.add_argument("artifacts", nargs="+", type=Path)
     ap.add_argument("--blocks", default="32,64")
     ap.add_argument("--bench", action="store_true", help="time 8 bits against block 64")
+    ap.add_argument("--pq", action="store_true", help="the 2-bit table too")
+    ap.add_argument("--out", default="embed4.json", help="file name under results/")
     args = ap.parse_args()
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -60,6 +65,17 @@ def main() -> None:
                 row["4bit"][block] = made.record() | scores(copy, base["metric"]) | {
                     "size_mb": (copy / "model.onnx").stat().st_size / 1e6}
                 print(art, block, row["4bit"][block], flush=True)
+            if args.pq:
+                from edgebert.artifacts_io import open_artifact
+                from edgebert.quantize.stage import _piece_weights
+
+                copy = Path(tmp) / f"{art.parent.parent.name}-{art.name}-pq"
+                shutil.copytree(art, copy)
+                made = word_embeddings(art / "model.onnx", copy / "model.onnx", 2,
+                                       weights=_piece_weights(open_artifact(str(art))))
+                row["2bit"] = made.record() | scores(copy, base["metric"]) | {
+                    "size_mb": (copy / "model.onnx").stat().st_size / 1e6}
+                print(art, "2-bit", row["2bit"], flush=True)
             if args.bench:
                 out = Path(tmp) / "bench.json"
                 four = Path(tmp) / f"{art.parent.parent.name}-{art.name}-64"
@@ -70,7 +86,7 @@ def main() -> None:
     result = {"machine": cpu_flags(), "command": "python benchmarks/embed4.py "
               + " ".join(sys.argv[1:]), "rows": rows}
     RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "embed4.json").write_text(json.dumps(result, indent=1))
+    (RESULTS / args.out).write_text(json.dumps(result, indent=1))
     print(json.dumps(rows, indent=1))
 
 
