@@ -92,7 +92,7 @@ def trim_vocab(cfg: TrimVocabConfig, log=print) -> Path:
     def unchanged_outputs(model, tok):
         """Outputs on the first kept split's examples whose pieces were all kept (all of
         them at --min-count 1): trimming must not move these."""
-        enc = kind(task.kind).encode(same, tok, t["max_length"], 64)
+        enc = kind(task.kind).encode(same, tok, t["max_length"], 64)  # encode()'s stride
         return logits(torch_forward(model), enc, tok.pad_token_id, task.kind)
 
     def trimmed(ids):
@@ -124,7 +124,7 @@ def trim_vocab(cfg: TrimVocabConfig, log=print) -> Path:
                                    for i in row)]
     ref_out = unchanged_outputs(from_pretrained(head_class(task.kind), source), tokenizer)
     new_out = unchanged_outputs(model, new_tok)
-    max_diff = max(float(abs(a - b).max()) for a, b in zip(ref_out, new_out))
+    max_diff = max((float(abs(a - b).max()) for a, b in zip(ref_out, new_out)), default=0.0)
     if max_diff > 1e-4:
         shutil.rmtree(work)
         raise UserError(f"{cfg.model}: outputs on kept text moved by {max_diff:.2e} after "

@@ -116,9 +116,9 @@ def quantize(cfg: QuantizeConfig, log=print) -> Path:
         shutil.move(result.path, final)
         split = split_skip_layernorm(final)  # same numbers, faster kernels (see its docstring)
         drop = result.drop
-        embed4 = None
+        lowbit = None
         if cfg.embedding_bits < 8:
-            drop, embed4 = _embeddings_lowbit(final, scratch, dev, opened,
+            drop, lowbit = _embeddings_lowbit(final, scratch, dev, opened,
                                               points(fp32_dev, metric), drop, cfg.max_drop,
                                               cfg.embedding_bits, log)
         sizes = {"fp32_onnx_mb": fp32.stat().st_size / 1e6, "size_mb": final.stat().st_size / 1e6}
@@ -139,7 +139,7 @@ def quantize(cfg: QuantizeConfig, log=print) -> Path:
                                  "test": points(test, metric) - points(fp32_test, metric)},
                "parity_vs_fp32": parity, "fused_nodes": counts,
                "skip_layernorm_split": split, "excluded_nodes": result.excluded,
-               "guard_tries": result.tries, "embedding_lowbit": embed4,
+               "guard_tries": result.tries, "embedding_lowbit": lowbit,
                "format": "onnx", "precision": "int8",
                "arm64_emulation": arm,
                "params": artifact.read_json(opened.path / "metrics.json").get("params")} | sizes
