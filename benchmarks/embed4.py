@@ -67,12 +67,12 @@ def main() -> None:
                 print(art, block, row["4bit"][block], flush=True)
             if args.pq:
                 from edgebert.artifacts_io import open_artifact
-                from edgebert.quantize.stage import _piece_weights
+                from edgebert.quantize.stage import piece_weights
 
                 copy = Path(tmp) / f"{art.parent.parent.name}-{art.name}-pq"
                 shutil.copytree(art, copy)
                 made = word_embeddings(art / "model.onnx", copy / "model.onnx", 2,
-                                       weights=_piece_weights(open_artifact(str(art))))
+                                       weights=piece_weights(open_artifact(str(art))))
                 row["2bit"] = made.record() | scores(copy, base["metric"]) | {
                     "size_mb": (copy / "model.onnx").stat().st_size / 1e6}
                 print(art, "2-bit", row["2bit"], flush=True)

@@ -118,10 +118,12 @@ def trim_vocab(cfg: TrimVocabConfig, log=print) -> Path:
         if cfg.max_drop is None or drop <= cfg.max_drop:
             break
     kept_ids = set(keep)
-    same = [ex for ex in task.splits[cfg.splits[0]]
-            if kept_ids.issuperset(i for row in tokenizer(kind(task.kind).texts(ex),
-                                                          add_special_tokens=False)["input_ids"]
-                                   for i in row)]
+    same = task.splits[cfg.splits[0]]
+    if not kept_ids.issuperset(counts):  # some pieces dropped (--min-count): their examples out
+        same = [ex for ex in same
+                if kept_ids.issuperset(i for row in tokenizer(kind(task.kind).texts(ex),
+                                                              add_special_tokens=False)["input_ids"]
+                                       for i in row)]
     ref_out = unchanged_outputs(from_pretrained(head_class(task.kind), source), tokenizer)
     new_out = unchanged_outputs(model, new_tok)
     max_diff = max((float(abs(a - b).max()) for a, b in zip(ref_out, new_out)), default=0.0)

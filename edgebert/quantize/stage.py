@@ -164,7 +164,7 @@ def _embeddings_lowbit(final: Path, scratch: Path, dev, opened, fp32_points: flo
         trial = scratch / f"embed{b}.onnx"
         try:
             made = word_embeddings(final, trial, b,
-                                   weights=_piece_weights(opened) if b == 2 else None)
+                                   weights=piece_weights(opened) if b == 2 else None)
         except UserError as e:  # a graph or shape it does not rewrite: the model stands
             log(f"{b}-bit word embeddings: not applied: {e}")
             tries.append({"bits": b, "kept": False, "reason": str(e)})
@@ -184,7 +184,7 @@ def _embeddings_lowbit(final: Path, scratch: Path, dev, opened, fp32_points: flo
                   "reason": tries[-1].get("reason", "over the budget")}
 
 
-def _piece_weights(opened) -> np.ndarray:
+def piece_weights(opened) -> np.ndarray:
     """Per vocabulary id, the square root of 1 + its uses in the training texts: k-means of
     the 2-bit table then spends its codebook entries on the words the task uses most."""
     from edgebert.distill.trim import texts_of
