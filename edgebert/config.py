@@ -380,7 +380,7 @@ class QuantizeConfig:
     out: str = "runs/int8"
     """Artifact directory to write."""
     target: str = "x86-vnni"
-    """x86-avx2 (reduce_range), x86-vnni, or arm64 (S8S8 static); see `edgebert quantize --help`."""
+    """x86-avx2 (reduce_range), x86-vnni, or arm64 (S8S8 when static); see `edgebert quantize --help`."""
     mode: QuantMode = "dynamic"
     """dynamic (INT8 weights, activations quantized at run time) or static (QDQ, calibrated)."""
     calibration: Calibration = "minmax"
