@@ -51,6 +51,28 @@ def test_report_rows(run_dir):
     assert "recommended" not in rep  # no budget: no recommendation
 
 
+def test_a_moved_run_keeps_its_latency(run_dir, tmp_path):
+    """A run directory copied elsewhere and its original gone (a CI artifact, a renamed
+    folder): its bench results still belong to its artifacts, by their place in the run;
+    a result whose recorded path still exists elsewhere is not taken for this run's."""
+    moved = tmp_path / "moved"
+    shutil.copytree(run_dir, moved)
+    x86 = json.loads((moved / "bench" / "x86.json").read_text())
+    for r in x86["results"]:  # as if measured at a place that no longer exists
+        r["path"] = r["path"].replace(str(run_dir), str(tmp_path / "gone"))
+    (moved / "bench" / "x86.json").write_text(json.dumps(x86))
+    code, output = run_cli("report", moved)
+    assert code == 0, output
+    rows = {r["artifact"]: r for r in json.loads((moved / "report.json").read_text())["rows"]}
+    assert rows["int8/x86-avx2"]["p50_ms"] > 0 and rows["teacher"]["p50_ms"] > 0
+    for r in x86["results"]:  # the original run, still there: its results are its own
+        r["path"] = r["path"].replace(str(tmp_path / "gone"), str(run_dir))
+    (moved / "bench" / "x86.json").write_text(json.dumps(x86))
+    code, output = run_cli("report", moved)
+    rows = {r["artifact"]: r for r in json.loads((moved / "report.json").read_text())["rows"]}
+    assert code == 0 and rows["int8/x86-avx2"]["latency_source"] == "not benched"
+
+
 def test_report_budget_from_the_option_or_the_runs_recipe(run_dir):
     """`--budget`, or a compress run's max_accuracy_drop: the recommendation per target."""
     code, output = run_cli("report", run_dir, "--budget", "100")

@@ -2,7 +2,8 @@
 
 An artifact is any directory below the run with `stage.json` and `metrics.json`.
 Latency comes from bench results in `<run>/bench/*.json` (schema edgebert.bench/1),
-matched to artifacts by path; imported results (another device) are labelled so.
+matched to artifacts by path (or by place in the run, for a run moved since);
+imported results (another device) are labelled so.
 An arm64 artifact without imported results shows "not measured": emulated
 time is never a latency.
 """
@@ -51,10 +52,23 @@ def _setting(results: list[dict]) -> tuple[int, int]:
     return SETTING if SETTING in got or not got else got[0]
 
 
-def _latency(path: Path, target: str | None, results: list[dict],
+def _measured(recorded: str, path: Path, run: Path) -> bool:
+    """Whether a bench result measured the artifact at `path`: the same path, or, when the
+    run directory was moved or copied since (the recorded path is gone), the same place
+    inside the run (the recorded path ends with the artifact's path below `run`)."""
+    rec = Path(recorded)
+    files = (path, *(path / name for name in ORT_FILES))
+    if rec.resolve() in {f.resolve() for f in files}:
+        return True
+    if rec.exists() or not recorded:
+        return False
+    tails = {f.relative_to(run).parts for f in files}
+    return any(rec.parts[-len(t):] == t for t in tails if t)
+
+
+def _latency(path: Path, run: Path, target: str | None, results: list[dict],
              setting: tuple[int, int] = SETTING) -> dict:
-    mine = [r for r in results if Path(r.get("path", "")).resolve() in
-            (path.resolve(), *((path / name).resolve() for name in ORT_FILES))]
+    mine = [r for r in results if _measured(r.get("path", ""), path, run)]
     if target == "arm64":
         mine = [r for r in mine if r.get("source") == "imported"]
     pick = [r for r in mine if (r["batch"], r["seq"]) == setting]
@@ -88,7 +102,7 @@ def collect(run: Path, teacher: str | None = None) -> dict:
         arm = m.get("arm64_emulation")
         if arm:
             row["arm64_emulation"] = arm
-        rows.append(row | _latency(path, target, results, setting))
+        rows.append(row | _latency(path, run, target, results, setting))
     ref = next((r for r in rows if r["artifact"] == teacher), None) if teacher else \
         next((r for r in rows if r["stage"] == "finetune"), None)
     for r in rows:
