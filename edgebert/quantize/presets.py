@@ -11,10 +11,8 @@ From ONNX Runtime's quantization guide, what matters per CPU:
   SDOT runs natively; reduce_range buys nothing. Dynamic quantization always
   produces u8 activations (DynamicQuantizeLinear), so a dynamic arm64 artifact
   differs from x86-vnni only where the static one does; the preset records that.
-  The default recipe quantizes arm64 dynamically: on session 14's trec-6, Rotten
-  Tomatoes and sms-spam models dynamic kept FP32's test metric (0.00 / +0.24 / 0.00
-  points) where static S8S8 lost 0.93 / 0.39 / 1.69, at about half the size (the static
-  guard kept more in FP32). Its speed on ARM is not measured here (no ARM machine).
+  The default recipe quantizes arm64 dynamically, where static lost more accuracy (its
+  measurements are in recipes/default.yaml); speed on ARM is not measured here.
 """
 
 from __future__ import annotations

@@ -52,23 +52,25 @@ def _setting(results: list[dict]) -> tuple[int, int]:
     return SETTING if SETTING in got or not got else got[0]
 
 
-def _measured(recorded: str, path: Path, run: Path) -> bool:
-    """Whether a bench result measured the artifact at `path`: the same path, or, when the
-    run directory was moved or copied since (the recorded path is gone), the same place
-    inside the run (the recorded path ends with the artifact's path below `run`)."""
+def _measured(recorded: str, resolved: set[Path], tails: set[tuple[str, ...]]) -> bool:
+    """Whether a bench result measured the artifact whose files resolve to `resolved`: the
+    same path, or, when the run directory was moved or copied since (the recorded path is
+    gone), the same place inside the run (the recorded path ends with one of `tails`, the
+    artifact's files below the run)."""
     rec = Path(recorded)
-    files = (path, *(path / name for name in ORT_FILES))
-    if rec.resolve() in {f.resolve() for f in files}:
+    if rec.resolve() in resolved:
         return True
     if rec.exists() or not recorded:
         return False
-    tails = {f.relative_to(run).parts for f in files}
-    return any(rec.parts[-len(t):] == t for t in tails if t)
+    return any(rec.parts[-len(t):] == t for t in tails)
 
 
 def _latency(path: Path, run: Path, target: str | None, results: list[dict],
              setting: tuple[int, int] = SETTING) -> dict:
-    mine = [r for r in results if _measured(r.get("path", ""), path, run)]
+    files = (path, *(path / name for name in ORT_FILES))  # once per artifact, not per result
+    resolved = {f.resolve() for f in files}
+    tails = {t for t in (f.relative_to(run).parts for f in files) if t}
+    mine = [r for r in results if _measured(r.get("path", ""), resolved, tails)]
     if target == "arm64":
         mine = [r for r in mine if r.get("source") == "imported"]
     pick = [r for r in mine if (r["batch"], r["seq"]) == setting]
