@@ -159,3 +159,41 @@ def test_a_run_directory_refuses_another_recipe(reference, tiny_teacher):
                          env=env(), capture_output=True, text=True, timeout=120)
     assert res.returncode == 2
     assert "holds a run of another recipe" in res.stderr and "Traceback" not in res.stderr
+
+
+def test_a_last_model_past_the_budget_gets_an_earlier_one_quantized(reference, tiny_teacher,
+                                                                    tmp_path):
+    """Where the pruned model has spent the budget on dev and the student has not, the chain
+    also trims and quantizes the student (int8/<target>-student), and the report has it."""
+    import shutil
+
+    run = tmp_path / "run"
+    shutil.copytree(reference, run)
+    (run / "recipe.yaml").unlink()  # the same run, resumed under a tighter budget
+    teacher_dev = json.loads((run / "teacher" / "metrics.json").read_text())["dev"]
+    examples = teacher_dev["examples"]
+    # dev as if pruning had cost 40 points and distillation nothing; the tiny task's few dev
+    # examples give the INT8 guard a floor of 300 / examples points (15): more than the 10
+    # the pruned model leaves of a 50-point budget, less than the student's 50
+    assert 10 < 300 / examples < 50
+    for name, lost in (("student", 0.0), ("pruned", 0.4), ("pruned_trimmed", 0.4)):
+        path = run / name / "metrics.json"
+        m = json.loads(path.read_text())
+        m["dev"][m["metric"]] = teacher_dev[m["metric"]] - lost
+        path.write_text(json.dumps(m))
+    res = subprocess.run(compress_cmd(tiny_teacher, run, "max_accuracy_drop=50"), env=env(),
+                         capture_output=True, text=True, timeout=600)
+    assert res.returncode == 0, res.stderr[-3000:]
+    assert "student (0.00 under) is quantized too (fallback)" in res.stdout
+    assert "trim the vocabulary of student" in res.stdout
+    native = next(p for p in (run / "int8").iterdir() if not p.name.endswith("-student"))
+    fallback = run / "int8" / f"{native.name}-student"
+    stage = json.loads((fallback / "stage.json").read_text())
+    assert Path(stage["config"]["model"]) == run / "student_trimmed"
+    assert f"int8/{fallback.name}" in rows(run)
+    # finished stages were not redone, and a rerun finds everything done
+    assert json.loads((native / "stage.json").read_text()) == \
+        json.loads((reference / "int8" / native.name / "stage.json").read_text())
+    again = subprocess.run(compress_cmd(tiny_teacher, run, "max_accuracy_drop=50"), env=env(),
+                           capture_output=True, text=True, timeout=300)
+    assert again.returncode == 0 and "finished in" not in again.stdout, again.stdout[-2000:]

@@ -120,6 +120,10 @@ class Recipe:
     bench: BenchRecipe = field(default_factory=BenchRecipe)
     max_accuracy_drop: float = 1.0
     """Budget in points against the teacher: the fastest artifact within it is recommended."""
+    fallback: bool = True
+    """When the last model has spent the budget on dev (it leaves the INT8 guard less than
+    its floor), also trim and quantize the last model before it that leaves room, into
+    int8/<target>-<model>: every target then has an INT8 candidate within the budget."""
 
     def __post_init__(self):
         names = ["teacher"] + [s.name for s in self.students] + [p.name for p in self.prune]
@@ -155,6 +159,25 @@ class Recipe:
         if self.prune:
             return self.prune[-1].name
         return self.students[-1].name if self.students else "teacher"
+
+    def parent(self, name: str) -> str:
+        """The model `name` was made from (students distil from the teacher)."""
+        for p in self.prune:
+            if p.name == name:
+                return p.model or (self.students[-1].name if self.students else "teacher")
+        return "teacher"
+
+    def lineage(self, name: str) -> list[str]:
+        """`name` and the models it was made from, newest first, the teacher left out.
+
+        >>> Recipe(prune=[PruneRecipe(name="a"), PruneRecipe(name="b", model="a")]).lineage("b")
+        ['b', 'a', 'student']
+        """
+        out = []
+        while name != "teacher":
+            out.append(name)
+            name = self.parent(name)
+        return out
 
 
 def stage_options(entry, config_cls) -> dict:

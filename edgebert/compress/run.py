@@ -10,6 +10,7 @@ running the same command again.
     <run>/<student>/         distilled students, <run>/<pruned>/ pruned ones
     <run>/<name>_trimmed/    vocabulary-trimmed copies (trim_vocab)
     <run>/int8/<target>/     INT8 ONNX per target
+    <run>/int8/<target>-<m>/ INT8 of an earlier model m, where the last one spent the budget
     <run>/export/<format>/   ONNX / ORT / TorchScript exports (<format>-text: tokenizer inside)
     <run>/bench/latency.json interleaved latency of every artifact (arm64 excepted)
     <run>/report.*           the report, with the recommended artifact per target
@@ -91,17 +92,26 @@ def plan(recipe: Recipe, run: Path, log) -> list[Step]:
 
     targets = [native_target() if q.target == "native" else q.target for q in recipe.quantize]
     int8 = {}  # recipe name (int8/<target as written>) -> directory
-    for q, target in zip(recipe.quantize, targets):
-        src = deployable(q.model)
-        # one directory per target; the mode joins the name only when a target repeats
-        name = target if targets.count(target) == 1 else f"{target}-{q.mode}"
-        out = run / "int8" / name
-        int8.setdefault(f"int8/{q.target}", out)
+
+    def quantize(q, target: str, src: Path, out: Path) -> None:
         cfg = QuantizeConfig(model=str(src), out=str(out), target=target,
                              **stage_options(q, QuantizeConfig))
         steps.append(Step(f"INT8 {q.mode} for {target} from {src.name}", out,
                           _quantize_within_budget(cfg, paths["teacher"],
                                                   recipe.max_accuracy_drop, log)))
+
+    # one directory per target; the mode joins the name only when a target repeats
+    names = [t if targets.count(t) == 1 else f"{t}-{q.mode}"
+             for q, t in zip(recipe.quantize, targets)]
+    for q, target, name in zip(recipe.quantize, targets, names):
+        out = run / "int8" / name
+        int8.setdefault(f"int8/{q.target}", out)
+        quantize(q, target, deployable(q.model), out)
+    earlier = fallback_model(recipe, run, deployable(None), log) if recipe.fallback else None
+    if earlier:
+        for q, target, name in zip(recipe.quantize, targets, names):
+            if q.model in (None, recipe.last_model()):
+                quantize(q, target, deployable(earlier), run / "int8" / f"{name}-{earlier}")
     from edgebert.data.tasks import task_kind
     from edgebert.kinds import kind
 
@@ -139,18 +149,63 @@ at or past the chain's budget: 0.25 points, and never less than 3 dev examples' 
 the guard keep 8 nodes in FP32, embeddings included, for a 2-example difference)."""
 
 
+def guard_floor(dev_examples: int = 0) -> float:
+    """The least dev points an INT8 guard gets: MIN_GUARD_POINTS, or NOISE_EXAMPLES of
+    `dev_examples` where that is more.
+
+    >>> guard_floor(), round(guard_floor(538), 2)
+    (0.25, 0.56)
+    """
+    return max(MIN_GUARD_POINTS, 100.0 * NOISE_EXAMPLES / dev_examples if dev_examples else 0)
+
+
 def guard_budget(lost: float, budget: float, max_drop: float, dev_examples: int = 0) -> float:
     """Dev points the INT8 guard may lose, when the model already lost `lost` of the chain's
-    `budget` (at most the quantize entry's own `max_drop`; at least MIN_GUARD_POINTS and
-    NOISE_EXAMPLES of `dev_examples`).
+    `budget` (at most the quantize entry's own `max_drop`; at least guard_floor).
 
     >>> guard_budget(0.7, 1.0, 1.0), guard_budget(0.0, 1.0, 0.5), guard_budget(1.4, 1.0, 1.0)
     (0.3, 0.5, 0.25)
     >>> guard_budget(0.93, 1.0, 1.0, dev_examples=538)
     0.56
     """
-    floor = max(MIN_GUARD_POINTS, 100.0 * NOISE_EXAMPLES / dev_examples if dev_examples else 0)
-    return round(min(max_drop, max(floor, budget - lost)), 2)
+    return round(min(max_drop, max(guard_floor(dev_examples), budget - lost)), 2)
+
+
+def _dev_lost(teacher: Path, model: Path) -> float:
+    """Dev points `model` is under the teacher (never negative)."""
+    from edgebert.quantize.stage import dev_points
+
+    return max(0.0, dev_points(teacher) - dev_points(model))
+
+
+def fallback_model(recipe: Recipe, run: Path, last: Path, log) -> str | None:
+    """The last model of the chain before `last` (what the recipe's INT8 steps quantize)
+    that leaves the INT8 guard at least its floor of the budget on dev, when `last` does
+    not; None when `last` leaves it, is not made yet, or no earlier model does.
+
+    The deepest pruning step is where the budget runs out on a task whose data cannot
+    recover it (vader-amazon: its first pruning step lost 1.2 test points more than its
+    student; wnut-ner: its second, 2.9): its INT8 model cannot be within the budget, and an
+    INT8 model of the earlier one can, a little slower.
+    """
+    teacher = run / "teacher"
+    if not (artifact.is_complete(teacher) and artifact.is_complete(last)):
+        return None
+    budget = recipe.max_accuracy_drop
+    floor = guard_floor(artifact.read_json(teacher / "metrics.json")["dev"].get("examples", 0))
+    lost = _dev_lost(teacher, last)
+    if budget - lost >= floor:
+        return None
+    for name in recipe.lineage(recipe.last_model())[1:]:
+        model = run / name
+        if artifact.is_complete(model) and budget - _dev_lost(teacher, model) >= floor:
+            log(f"{last.name} is {lost:.2f} dev points under the teacher, leaving INT8 less "
+                f"than {floor:.2f} of the {budget:g}-point budget: {name} "
+                f"({_dev_lost(teacher, model):.2f} under) is quantized too (fallback)")
+            return name
+    log(f"{last.name} is {lost:.2f} dev points under the teacher and no model before it "
+        f"leaves INT8 {floor:.2f} of the {budget:g}-point budget: no fallback")
+    return None
 
 
 def _quantize_within_budget(cfg: QuantizeConfig, teacher: Path, budget: float, log):
@@ -162,9 +217,7 @@ def _quantize_within_budget(cfg: QuantizeConfig, teacher: Path, budget: float, l
     def run() -> Path:
         from dataclasses import replace
 
-        from edgebert.quantize.stage import dev_points
-
-        lost = max(0.0, dev_points(teacher) - dev_points(Path(cfg.model)))
+        lost = _dev_lost(teacher, Path(cfg.model))
         examples = artifact.read_json(teacher / "metrics.json")["dev"].get("examples", 0)
         max_drop = guard_budget(lost, budget, cfg.max_drop, examples)
         if max_drop < cfg.max_drop:
@@ -230,14 +283,39 @@ def compress(recipe: Recipe, out: str, log=print) -> dict:
         tmp = saved.with_name("recipe.yaml.tmp")
         tmp.write_text(resolved)
         tmp.replace(saved)
-    steps = plan(recipe, run, log)
+    said: set[str] = set()
+
+    def once(msg: str) -> None:  # the plan is made again after every step: say things once
+        if msg not in said:
+            said.add(msg)
+            log(msg)
+
     timings_path = run / "timings.json"  # seconds per stage, summed over resumed invocations
     timings = artifact.read_json(timings_path) if timings_path.exists() else {}
-    for i, step in enumerate(steps, 1):
-        done = step.out.is_file() if step.out.suffix == ".json" else artifact.is_complete(step.out)
-        log(f"[{i}/{len(steps)}] {step.title} -> {step.out}" + ("  (done)" if done else ""))
-        if done:
-            continue
+    shown: set[Path] = set()
+    ran: set[Path] = set()
+    while True:
+        # planned again after each step: what comes next may depend on what a step gave
+        # (fallback_model reads the finished models' dev metrics)
+        steps = plan(recipe, run, once)
+        todo = None
+        for i, step in enumerate(steps, 1):
+            done = step.out.is_file() if step.out.suffix == ".json" else \
+                artifact.is_complete(step.out)
+            if not done:
+                todo = (i, step)
+                break
+            if step.out not in shown:
+                shown.add(step.out)
+                log(f"[{i}/{len(steps)}] {step.title} -> {step.out}  (done)")
+        if todo is None:
+            break
+        i, step = todo
+        if step.out in ran:  # ran once and still not finished: never loop on it
+            raise RuntimeError(f"{step.title}: returned without finishing {step.out}")
+        ran.add(step.out)
+        shown.add(step.out)
+        log(f"[{i}/{len(steps)}] {step.title} -> {step.out}")
         t0 = time.monotonic()
         step.run()
         seconds = time.monotonic() - t0
