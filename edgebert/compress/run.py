@@ -180,9 +180,8 @@ def _dev_lost(teacher: Path, model: Path) -> float:
 
 def fallback_model(recipe: Recipe, run: Path, last: Path, log) -> str | None:
     """The last model of the chain before `last` (what the recipe's INT8 steps quantize),
-    the teacher included, that leaves the INT8 guard at least its floor of the budget on
-    dev, when `last` does not; None when `last` leaves it, is not made yet, or no earlier
-    model does (a budget under the floor).
+    the teacher last, that leaves the INT8 guard at least its floor of the budget on dev
+    (at most the budget), when `last` does not; None when `last` leaves it or is not made.
 
     The deepest pruning step is where the budget runs out on a task whose data cannot
     recover it (vader-amazon: its first pruning step lost 1.2 test points more than its
@@ -194,22 +193,23 @@ def fallback_model(recipe: Recipe, run: Path, last: Path, log) -> str | None:
                                                   and artifact.is_complete(last)):
         return None
     budget = recipe.max_accuracy_drop
-    floor = guard_floor(artifact.read_json(teacher / "metrics.json")["dev"].get("examples", 0))
+    # a floor over the budget (a small dev set: wnut-ner's 1.26 points) asks a model to
+    # have lost nothing on dev, not the impossible
+    floor = min(budget, guard_floor(
+        artifact.read_json(teacher / "metrics.json")["dev"].get("examples", 0)))
     lost = _dev_lost(teacher, last)
     if budget - lost >= floor:
         return None
     # the teacher last: its INT8 model is the slowest candidate, and within the budget
-    # wherever INT8 alone keeps it (trec-50's student was 2.8 test points under its teacher)
-    for name in recipe.lineage(recipe.last_model())[1:] + ["teacher"]:
-        model = run / name
-        if artifact.is_complete(model) and budget - _dev_lost(teacher, model) >= floor:
-            log(f"{last.name} is {lost:.2f} dev points under the teacher, leaving INT8 less "
-                f"than {floor:.2f} of the {budget:g}-point budget: {name} "
-                f"({_dev_lost(teacher, model):.2f} under) is quantized too (fallback)")
-            return name
-    log(f"{last.name} is {lost:.2f} dev points under the teacher and no model before it "
-        f"leaves INT8 {floor:.2f} of the {budget:g}-point budget: no fallback")
-    return None
+    # wherever INT8 alone keeps it (trec-50's student was 2.8 test points under its teacher);
+    # it loses nothing against itself, so there always is a fallback
+    name = next((n for n in recipe.lineage(recipe.last_model())[1:]
+                 if artifact.is_complete(run / n)
+                 and budget - _dev_lost(teacher, run / n) >= floor), "teacher")
+    log(f"{last.name} is {lost:.2f} dev points under the teacher, leaving INT8 less than "
+        f"{floor:.2f} of the {budget:g}-point budget: {name} "
+        f"({_dev_lost(teacher, run / name):.2f} under) is quantized too (fallback)")
+    return name
 
 
 def _quantize_within_budget(cfg: QuantizeConfig, teacher: Path, budget: float, log):
