@@ -122,8 +122,9 @@ class Recipe:
     """Budget in points against the teacher: the fastest artifact within it is recommended."""
     fallback: bool = True
     """When the last model has spent the budget on dev (it leaves the INT8 guard less than
-    its floor), also trim and quantize the last model before it that leaves room, into
-    int8/<target>-<model>: every target then has an INT8 candidate within the budget."""
+    its floor), also trim and quantize the last model before it that leaves room (the
+    teacher last), into int8/<target>-<model>: every target then has an INT8 candidate
+    that the dev split says can be within the budget."""
 
     def __post_init__(self):
         names = ["teacher"] + [s.name for s in self.students] + [p.name for p in self.prune]
