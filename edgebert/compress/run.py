@@ -68,7 +68,7 @@ def plan(recipe: Recipe, run: Path, log) -> list[Step]:
         steps.append(Step(f"distil {s.name} ({shape})", paths[s.name],
                           _call("distill", cfg, log)))
     for p in recipe.prune:
-        parent = p.model or (recipe.students[-1].name if recipe.students else "teacher")
+        parent = recipe.parent(p.name)
         paths[p.name] = run / p.name
         cfg = PruneConfig(model=str(paths[parent]), out=str(paths[p.name]),
                           teacher=str(paths["teacher"]) if p.recover == "distill" else None,
@@ -203,13 +203,15 @@ def fallback_model(recipe: Recipe, run: Path, last: Path, log) -> str | None:
     # the teacher last: its INT8 model is the slowest candidate, and within the budget
     # wherever INT8 alone keeps it (trec-50's student was 2.8 test points under its teacher);
     # it loses nothing against itself, so there always is a fallback
-    name = next((n for n in recipe.lineage(recipe.last_model())[1:]
-                 if artifact.is_complete(run / n)
-                 and budget - _dev_lost(teacher, run / n) >= floor), "teacher")
-    log(f"{last.name} is {lost:.2f} dev points under the teacher, leaving INT8 less than "
-        f"{floor:.2f} of the {budget:g}-point budget: {name} "
-        f"({_dev_lost(teacher, run / name):.2f} under) is quantized too (fallback)")
-    return name
+    for name in recipe.lineage(recipe.last_model())[1:] + ["teacher"]:
+        if artifact.is_complete(run / name):
+            its = _dev_lost(teacher, run / name)
+            if budget - its >= floor:
+                log(f"{last.name} is {lost:.2f} dev points under the teacher, leaving INT8 "
+                    f"less than {floor:.2f} of the {budget:g}-point budget: {name} "
+                    f"({its:.2f} under) is quantized too (fallback)")
+                return name
+    return None  # not reached: the teacher loses nothing against itself
 
 
 def _quantize_within_budget(cfg: QuantizeConfig, teacher: Path, budget: float, log):
