@@ -60,6 +60,12 @@ def main(tasks: list[str]) -> None:
                                               "size_mb", "recommended_arm64")}), flush=True)
 
 
+def delta(row: dict) -> str:
+    """Δ vs the teacher, with its paired standard error where the report has one."""
+    se = row.get("delta_se")
+    return f"{row['delta_vs_teacher']:+.2f}" + (f" ± {se:.2f}" if se is not None else "")
+
+
 def table(results: dict) -> str:
     """The README's table, from tasks.json."""
     lines = ["| task (session) | metric | train | teacher (epochs) | x86 artifact | its metric | "
@@ -74,19 +80,20 @@ def table(results: dict) -> str:
         weak = ", **weak**" if r.get("weak_teacher") else ""
         arms = [x for x in r["rows"] if x.get("target") == "arm64" and x.get("accuracy")]
         best = max(arms, key=lambda x: x["accuracy"], default=None)
-        arm_cell = (f"{r['recommended_arm64']}, {arm['delta_vs_teacher']:+.2f}" if arm
+        arm_cell = (f"{r['recommended_arm64']}, {delta(arm)}" if arm
                     else f"none within the budget (best: {best['artifact']}, "
-                         f"{best['delta_vs_teacher']:+.2f})" if best
+                         f"{delta(best)})" if best
                     else "none within the budget")
         if r["recommended"]:
-            x86 = (f"{r['recommended']} | {100 * r['accuracy']:.1f} | {r['delta_points']:+.2f} | "
+            x86 = (f"{r['recommended']} | {100 * r['accuracy']:.1f} | "
+                   f"{delta(rows[r['recommended']])} | "
                    f"{r['size_mb']:.1f} MB | {r['speedup']:.1f}x")
         else:  # the report's "none within the budget": the most accurate x86 candidate,
             # the fastest of those that tie
             cands = [x for x in r["rows"] if x.get("p50_ms") and x["artifact"] != "teacher"]
             b = max(cands, key=lambda x: (x["accuracy"], -x["p50_ms"]))
             x86 = (f"none within the budget (best: {b['artifact']}) | {100 * b['accuracy']:.1f} | "
-                   f"{b['delta_vs_teacher']:+.2f} | {b['size_mb']:.1f} MB | "
+                   f"{delta(b)} | {b['size_mb']:.1f} MB | "
                    f"{b['speedup_vs_teacher']:.1f}x")
         lines.append(
             f"| {task} ({r.get('session', 8)}) | {r['metric']} | {t.get('examples') or '-'} | "

@@ -210,6 +210,8 @@ def evaluate(model, task, kind, columns, split_seed, split, max_length, as_json)
         click.echo(json.dumps(res, indent=2))
     else:
         for key, value in res.items():
+            if key == "outcomes":  # per example: --json has them
+                continue
             click.echo(f"{key:>18}  {value:.4f}" if isinstance(value, float)
                        else f"{key:>18}  {value}")
 

@@ -50,9 +50,16 @@ def logits(forward: Forward, encoded: Encoded, pad_id: int, kind: str, batch_siz
 
 
 def score(task: Task, split: str, encoded: Encoded, outputs: list[np.ndarray]) -> dict:
-    """Task metrics for one split, plus the truncation count."""
-    res = kinds.kind(task.kind).score(task.labels, task.splits[split], encoded, outputs)
-    return res | {"examples": len(task.splits[split]), "truncated": encoded.truncated}
+    """Task metrics for one split, plus the truncation count; on test, the per-example
+    outcomes too (`outcomes`: the report's paired standard error against the teacher)."""
+    k = kinds.kind(task.kind)
+    res = k.score(task.labels, task.splits[split], encoded, outputs)
+    res |= {"examples": len(task.splits[split]), "truncated": encoded.truncated}
+    if split == "test":
+        got = k.outcomes(task.labels, task.splits[split], encoded, outputs)
+        if got is not None:
+            res["outcomes"] = got
+    return res
 
 
 def one_at_a_time(forward):

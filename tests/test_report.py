@@ -42,8 +42,11 @@ def test_report_rows(run_dir):
     assert rows["int8/arm64"]["latency_source"] == "not measured"  # emulation is no latency
     assert rows["int8/x86-avx2"]["size_ratio_vs_teacher"] > 1
     assert rep["pareto"] and set(rep["pareto"]) <= set(rows)
+    # the paired SE of each Δ: the FP32 export predicts what its teacher does (0 SE)
+    assert rows["onnx"]["delta_se"] == 0.0 and "delta_se" not in rows["teacher"]
+    assert rows["int8/x86-avx2"]["delta_se"] >= 0.0
     md = (run_dir / "report.md").read_text()
-    assert "| int8/x86-avx2 |" in md and "not measured" in md
+    assert "| int8/x86-avx2 |" in md and "not measured" in md and "± SE" in md
     page = (run_dir / "report.html").read_text()
     assert "<svg" in page and "<script>" in page
     # self-contained: no URL but the SVG namespace, so it opens offline

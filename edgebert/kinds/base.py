@@ -116,6 +116,13 @@ class Kind:
         """Task metrics of one split's outputs (one array per feature)."""
         raise NotImplementedError
 
+    def outcomes(self, labels: list[str], examples: list, encoded: Encoded,
+                 outputs: list[np.ndarray]) -> dict | None:
+        """Per-example predictions and truths of one split, for the report's paired
+        standard error of a model's difference to its teacher (metrics.paired_se); None
+        where the kind does not resample (its metric is not per example)."""
+        return None
+
     def soft_loss(self, student, teacher, batch: dict, temperature: float):
         """The distillation term between student and teacher logits (torch tensors)."""
         from edgebert.distill.losses import soft_kl

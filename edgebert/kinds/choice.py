@@ -146,6 +146,10 @@ class MultipleChoice(Kind):
         return metrics.classification(np.stack(outputs),
                                       np.array([f["labels"] for f in encoded.features]))
 
+    def outcomes(self, labels, examples, encoded, outputs):
+        return metrics.outcomes_classification(
+            np.stack(outputs), np.array([f["labels"] for f in encoded.features]))
+
     # ------------------------------------------------------------------ export
 
     def input_axes(self):

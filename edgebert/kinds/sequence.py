@@ -85,6 +85,10 @@ class Classification(Kind):
         return metrics.classification(np.stack(outputs),
                                       np.array([f["labels"] for f in encoded.features]))
 
+    def outcomes(self, labels, examples, encoded, outputs):
+        return metrics.outcomes_classification(
+            np.stack(outputs), np.array([f["labels"] for f in encoded.features]))
+
     def hard_loss(self, logits, batch, output):
         """The supervised loss over the labeled rows only (augmented rows carry label -100);
         zero for a batch without labels, where transformers' mean would be NaN."""
@@ -149,6 +153,10 @@ class Regression(Classification):
     def score(self, labels, examples, encoded, outputs):
         return metrics.regression(np.stack(outputs)[:, 0],
                                   np.array([f["labels"] for f in encoded.features]))
+
+    def outcomes(self, labels, examples, encoded, outputs):
+        return metrics.outcomes_regression(
+            np.stack(outputs)[:, 0], np.array([f["labels"] for f in encoded.features]))
 
     def soft_loss(self, student, teacher, batch, temperature):
         import torch.nn.functional as F

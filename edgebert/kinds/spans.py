@@ -81,7 +81,15 @@ class Spans(Kind):
         return Encoded(feats, windows, extra)
 
     def score(self, labels, examples, encoded, outputs):
-        """Best span over each example's windows: max start + end logit, start <= end."""
+        return metrics.squad(*self._answers(examples, encoded, outputs))
+
+    def outcomes(self, labels, examples, encoded, outputs):
+        preds, truth = self._answers(examples, encoded, outputs)
+        return metrics.outcomes_means(metrics.squad_each(preds, truth), truth)
+
+    def _answers(self, examples, encoded, outputs):
+        """(predicted answer per example, its true answers): the best span over each
+        example's windows, max start + end logit, start <= end."""
         best: list[tuple[float, str]] = [(-np.inf, "")] * len(examples)
         for extra, out in zip(encoded.extra, outputs):
             start, end = out[0], out[1]
@@ -97,8 +105,7 @@ class Spans(Kind):
                     if s <= e < s + self.max_answer_tokens and start[s] + end[e] > best[i][0]:
                         text = examples[i].context[offsets[s][0]:offsets[e][1]]
                         best[i] = (float(start[s] + end[e]), text)
-        return metrics.squad([b[1] for b in best], [[a for _, a in ex.answers]
-                                                    for ex in examples])
+        return [b[1] for b in best], [[a for _, a in ex.answers] for ex in examples]
 
     def soft_loss(self, student, teacher, batch, temperature):
         """Distributions over positions (dim 1 of [B, L, 2]), for start and for end."""

@@ -99,8 +99,14 @@ class TokenTags(Kind):
         return Encoded(feats, truncated, extra)
 
     def score(self, labels, examples, encoded, outputs):
-        """Word-level tags: the prediction at each word's first piece; words cut off by
-        truncation are predicted O, so truncation costs recall honestly."""
+        return metrics.entities(*self._tags(labels, examples, encoded, outputs))
+
+    def outcomes(self, labels, examples, encoded, outputs):
+        return metrics.outcomes_entities(*self._tags(labels, examples, encoded, outputs))
+
+    def _tags(self, labels, examples, encoded, outputs):
+        """(predicted, true) word-level tags: the prediction at each word's first piece;
+        words cut off by truncation are predicted O, so truncation costs recall honestly."""
         preds, truth = [], []
         for ex, feat, extra, out in zip(examples, encoded.features, encoded.extra, outputs):
             tags = ["O"] * len(ex.tokens)
@@ -109,7 +115,7 @@ class TokenTags(Kind):
                     tags[w] = labels[int(out[pos].argmax())]
             preds.append(tags)
             truth.append([labels[t] for t in ex.tags])
-        return metrics.entities(preds, truth)
+        return preds, truth
 
     def soft_loss(self, student, teacher, batch, temperature):
         from edgebert.distill.losses import soft_kl

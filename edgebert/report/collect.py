@@ -16,6 +16,7 @@ from pathlib import Path
 from edgebert.errors import UserError
 from edgebert.formats import EXPORTS_FIRST, ORT_FILES, model_file
 from edgebert.kinds import kind
+from edgebert.metrics import paired_se
 
 SETTING = (1, 128)  # (batch, seq) shown in the table when measured
 
@@ -90,7 +91,7 @@ def collect(run: Path, teacher: str | None = None) -> dict:
     run = Path(run)
     results = bench_results(run)
     setting = _setting(results)
-    rows = []
+    rows, outcomes = [], {}
     for path in artifacts(run):
         stage = json.loads((path / "stage.json").read_text())
         m = json.loads((path / "metrics.json").read_text())
@@ -101,6 +102,7 @@ def collect(run: Path, teacher: str | None = None) -> dict:
                "target": target or "any", "params": m.get("params"),
                "size_mb": m.get("size_mb"), "metric": metric,
                "accuracy": (m.get("test") or {}).get(metric) if metric else None}
+        outcomes[row["artifact"]] = (m.get("test") or {}).get("outcomes")
         arm = m.get("arm64_emulation")
         if arm:
             row["arm64_emulation"] = arm
@@ -110,6 +112,9 @@ def collect(run: Path, teacher: str | None = None) -> dict:
     for r in rows:
         if ref and r["accuracy"] is not None and ref["accuracy"] is not None:
             r["delta_vs_teacher"] = 100.0 * (r["accuracy"] - ref["accuracy"])
+            if r is not ref:
+                r["delta_se"] = paired_se(outcomes[r["artifact"]], outcomes[ref["artifact"]],
+                                          r["metric"])
         if ref and r.get("p50_ms") and ref.get("p50_ms"):
             r["speedup_vs_teacher"] = ref["p50_ms"] / r["p50_ms"]
         if ref and r.get("size_mb") and ref.get("size_mb"):
@@ -161,7 +166,7 @@ def missed(rows: list[dict], budget: float, picks: dict[str, str]) -> dict[str, 
         if rows_t and target not in picks:
             best = max(rows_t, key=lambda r: r["delta_vs_teacher"])
             out[target] = {"best": best["artifact"], "delta_vs_teacher": best["delta_vs_teacher"],
-                           "budget_points": budget}
+                           "delta_se": best.get("delta_se"), "budget_points": budget}
     return out
 
 

@@ -12,6 +12,7 @@ from edgebert.report.collect import collect, missed, pareto, recommend, weak_tea
 COLUMNS = [("artifact", "artifact"), ("format", "format"), ("precision", "precision"),
            ("target", "target"), ("params", "params"), ("size_mb", "size MB"),
            ("accuracy", "accuracy"), ("delta_vs_teacher", "Δ vs teacher (pts)"),
+           ("delta_se", "± SE"),
            ("p50_ms", "p50 ms"), ("p90_ms", "p90 ms"), ("p99_ms", "p99 ms"),
            ("throughput_seq_s", "seq/s"), ("peak_rss_mb", "peak MB"),
            ("speedup_vs_teacher", "speedup"), ("size_ratio_vs_teacher", "smaller"),
@@ -27,6 +28,8 @@ def cell(key: str, value) -> str:
         return f"{100 * value:.2f} %"
     if key == "delta_vs_teacher":
         return f"{value:+.2f}"
+    if key == "delta_se":
+        return f"±{value:.2f}"
     if key in ("speedup_vs_teacher", "size_ratio_vs_teacher"):
         return f"{value:.2f}×"
     if isinstance(value, float):
@@ -47,7 +50,8 @@ def setting(report: dict) -> str:
 
 def none_line(target: str, m: dict) -> str:
     return (f"No artifact for {target} within {m['budget_points']:g} points of the teacher: "
-            f"the most accurate, {m['best']}, is {m['delta_vs_teacher']:+.2f} points.")
+            f"the most accurate, {m['best']}, is {m['delta_vs_teacher']:+.2f} points"
+            + (f" (± {m['delta_se']:.2f} SE)." if m.get("delta_se") is not None else "."))
 
 
 def weak_line(m: dict) -> str:
@@ -60,7 +64,9 @@ def weak_line(m: dict) -> str:
 def markdown(report: dict) -> str:
     lines = [f"# EdgeBERT report: {report['run']}", "",
              f"Teacher: `{report['teacher']}`. Latency at {setting(report)}; accuracy on the "
-             f"test split.", "",
+             f"test split. ± SE: the standard error of Δ, a paired bootstrap over the test "
+             f"examples (the two models scored on the same ones); a Δ within about two of "
+             f"them is not told from noise.", "",
              "| " + " | ".join(h for _, h in COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
     for r in report["rows"]:
         lines.append("| " + " | ".join(cell(k, r.get(k)) for k, _ in COLUMNS) + " |")
