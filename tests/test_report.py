@@ -143,6 +143,10 @@ def test_a_student_far_over_its_teacher_flags_the_teacher(run_dir):
     assert weak_teacher(rows, 1.0) == {"artifact": "student", "delta_vs_teacher": 36.57}
     assert weak_teacher(rows, 40.0) is None
     assert weak_teacher(rows[:1] + rows[2:], 1.0) is None  # +0.5 is within the budget
+    noisy = [rows[0], rows[1] | {"delta_se": 20.0}, rows[2] | {"delta_vs_teacher": 2.5,
+                                                                "delta_se": 1.0}]
+    assert weak_teacher(noisy, 1.0) == {"artifact": "int8/x86-avx2", "delta_vs_teacher": 2.5}
+    assert weak_teacher(noisy[:2], 1.0) is None  # 36.57 is under two SEs of 20: noise
 
     rep = json.loads((run_dir / "report.json").read_text())
     rep["weak_teacher"] = weak_teacher(rows, 1.0)
