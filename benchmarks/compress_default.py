@@ -32,6 +32,7 @@ def summary(run: Path, wall: float | None = None) -> dict:
         "recommended": rec,
         "accuracy": best.get("accuracy"),
         "delta_points": best.get("delta_vs_teacher"),
+        "delta_se": best.get("delta_se"),
         "speedup": best.get("speedup_vs_teacher"),
         "p50_ms": best.get("p50_ms"),
         "size_mb": best.get("size_mb"),
@@ -44,8 +45,8 @@ def summary(run: Path, wall: float | None = None) -> dict:
                  "size_at_most_10_mb": (best.get("size_mb") or 99) <= 10,
                  "under_30_minutes": wall < 1800},
         "rows": [{k: r.get(k) for k in ("artifact", "format", "precision", "target", "params",
-                                        "size_mb", "accuracy", "delta_vs_teacher", "p50_ms",
-                                        "speedup_vs_teacher", "latency_source")}
+                                        "size_mb", "accuracy", "delta_vs_teacher", "delta_se",
+                                        "p50_ms", "speedup_vs_teacher", "latency_source")}
                  for r in report["rows"]],
         "machines": report["machines"],
     }

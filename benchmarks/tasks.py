@@ -35,7 +35,8 @@ def task_row(run: Path, wall: float, cmd: list[str]) -> dict:
     teacher = json.loads((run / "teacher" / "metrics.json").read_text())
     trained = teacher.get("train") or {}
     return summary(run) | {
-        "metric": teacher["metric"], "teacher_test": teacher["test"],
+        "metric": teacher["metric"],
+        "teacher_test": {k: v for k, v in teacher["test"].items() if k != "outcomes"},
         "teacher_train": {"examples": trained.get("examples"), "steps": trained.get("steps"),
                           "epochs": (trained.get("history") or [{}])[-1].get("epoch")},
         "this_invocation_seconds": wall, "command": shlex.join(cmd)}
