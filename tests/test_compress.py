@@ -61,6 +61,8 @@ def test_compress_writes_every_artifact_and_the_report(reference):
     assert got["pruned"]["params"] < got["student"]["params"] < got["teacher"]["params"]
     assert got["pruned_trimmed"]["params"] < got["pruned"]["params"]
     assert all(r["accuracy"] is not None for r in got.values())
+    # every artifact, whatever its format, recorded its test outcomes: each Δ has its SE
+    assert all(r["delta_se"] >= 0 for name, r in got.items() if name != "teacher"), got
     report = json.loads((reference / "report.json").read_text())
     assert report["teacher"] == "teacher" and report["budget_points"] == 100.0
     # the native INT8 holds its word table at 2 bits (the budget allows anything)
