@@ -149,8 +149,9 @@ def outcomes_entities(pred_tags: list[list[str]], true_tags: list[list[str]]) ->
 
 def _resampled(out: dict, metric: str, w: np.ndarray) -> np.ndarray | None:
     """`metric` under each row of example weights `w` [draws, n], or None where not
-    computable this way (MCC, MSE, token accuracy). Binary precision / recall / F1 are of class 1 and the
-    multi-class ones macro over the classes in the full split, as `classification`."""
+    computable this way (MCC, MSE, token accuracy). Binary precision / recall / F1 are of
+    class 1 and the multi-class ones macro over the classes in the full split, as
+    `classification`."""
     if "means" in out:
         values = out["means"].get(metric)
         return None if values is None else w @ np.asarray(values) / len(values)
