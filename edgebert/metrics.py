@@ -9,6 +9,7 @@ qa: exact match and token F1 as in the SQuAD evaluation script.
 from __future__ import annotations
 
 import collections
+import functools
 import re
 import string
 
@@ -125,6 +126,12 @@ def outcomes_means(each: dict[str, list[float]], truth: list) -> dict:
 SE_DRAWS = 1000
 
 
+def reference(scores: dict) -> dict:
+    """A parent's or teacher's scores kept beside a stage's own for comparison, without the
+    per-example outcomes: those live once, in the metrics.json of the model they are of."""
+    return {k: v for k, v in scores.items() if k != "outcomes"}
+
+
 def outcomes_classification(logits: np.ndarray, labels: np.ndarray) -> dict:
     """Per-example predictions a paired bootstrap resamples (see `paired_se`)."""
     return {"pred": logits.argmax(-1).astype(int).tolist(), "true": labels.astype(int).tolist(),
@@ -189,6 +196,13 @@ def _resampled(out: dict, metric: str, w: np.ndarray) -> np.ndarray | None:
     return np.divide(cov, np.sqrt(vx * vy), out=np.zeros(len(w)), where=vx * vy > 0)
 
 
+@functools.lru_cache(maxsize=1)
+def _draws(n: int, draws: int, seed: int) -> np.ndarray:
+    """Example weights [draws, n] of a bootstrap (how often each example is drawn): the same
+    for every row of a report, so made once per test split."""
+    return np.random.default_rng(seed).multinomial(n, np.full(n, 1.0 / n), size=draws)
+
+
 def paired_se(a: dict, b: dict, metric: str, draws: int = SE_DRAWS,
               seed: int = 0) -> float | None:
     """Standard error, in points, of metric(a) - metric(b) for two models' per-example
@@ -201,8 +215,7 @@ def paired_se(a: dict, b: dict, metric: str, draws: int = SE_DRAWS,
     """
     if not a or not b or a.get("true") != b.get("true") or not a["true"]:
         return None
-    n = len(a["true"])
-    w = np.random.default_rng(seed).multinomial(n, np.full(n, 1.0 / n), size=draws)
+    w = _draws(len(a["true"]), draws, seed)
     ra, rb = _resampled(a, metric, w), _resampled(b, metric, w)
     if ra is None or rb is None:
         return None

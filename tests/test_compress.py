@@ -63,6 +63,9 @@ def test_compress_writes_every_artifact_and_the_report(reference):
     assert all(r["accuracy"] is not None for r in got.values())
     # every artifact, whatever its format, recorded its test outcomes: each Δ has its SE
     assert all(r["delta_se"] >= 0 for name, r in got.items() if name != "teacher"), got
+    # ...once, in the model's own metrics.json: a parent's scores copied beside are without
+    student = json.loads((reference / "student" / "metrics.json").read_text())
+    assert "outcomes" in student["test"] and "outcomes" not in student["teacher"]["test"]
     report = json.loads((reference / "report.json").read_text())
     assert report["teacher"] == "teacher" and report["budget_points"] == 100.0
     # the native INT8 holds its word table at 2 bits (the budget allows anything)

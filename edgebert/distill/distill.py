@@ -18,6 +18,7 @@ from edgebert.distill.losses import distill_loss, view
 from edgebert.distill.students import every_other, from_teacher_layers, layer_map, narrow
 from edgebert.errors import UserError
 from edgebert.kinds import KINDS, kind
+from edgebert.metrics import reference
 from edgebert.modeling import check_vocab, from_pretrained, head_class, load_tokenizer
 from edgebert.sources import resolve_model
 
@@ -149,7 +150,8 @@ def distill(cfg: DistillConfig, restart: bool = False, log=print) -> Path:
                         desc=f"distill {len(mapping)}L", scored=student)
     teacher_metrics = artifact.read_json(Path(source) / "metrics.json")
     metric = task.metric
-    metrics["teacher"] = {"test": teacher_metrics["test"], "params": teacher_metrics["params"]}
+    metrics["teacher"] = {"test": reference(teacher_metrics["test"]),
+                          "params": teacher_metrics["params"]}
     metrics["retention"] = metrics["test"][metric] / max(teacher_metrics["test"][metric], 1e-12)
     if factorized:
         metrics["factorized_embeddings"] = factorized

@@ -12,7 +12,7 @@ from edgebert.data.tasks import load_task
 from edgebert.distill.vocab import (check_same_tokens, piece_counts, trim_embeddings_,
                                     trimmed_tokenizer, used_ids)
 from edgebert.errors import UserError
-from edgebert.metrics import points
+from edgebert.metrics import points, reference
 from edgebert.kinds import kind
 from edgebert.modeling import (from_pretrained, head_class, load_tokenizer, non_wordpiece,
                                save_pretrained)
@@ -141,7 +141,7 @@ def trim_vocab(cfg: TrimVocabConfig, log=print) -> Path:
         "max_abs_diff_kept_text": max_diff, "kept_texts": len(kept_texts),
         "vocab_used_by_kept_texts": len(rarer[-1] if rarer else used), "min_count": cfg.min_count,
         "kept_texts_resplit": resplit, "unchanged_examples_checked": len(same), "tries": tries,
-        "before": before,
+        "before": {s: reference(scores) for s, scores in before.items()},
         "delta": {s: after[s][metric] - before[s][metric] for s in ("dev", "test")}}
     log(f"vocabulary {vocab_before} -> {len(keep)}, size {size_before:.1f} -> "
         f"{metrics['size_mb']:.1f} MB, test {metric} {before['test'][metric]:.4f} -> "

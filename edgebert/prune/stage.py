@@ -19,6 +19,7 @@ from edgebert.distill.distill import Trainable, load_teacher, teacher_loss
 from edgebert.distill.students import layer_map
 from edgebert.errors import UserError
 from edgebert.families import family_of
+from edgebert.metrics import reference
 from edgebert.modeling import count_params, from_pretrained, head_class
 from edgebert.prune.importance import importance
 from edgebert.prune.magnitude import MagnitudePruner, sparsity_report
@@ -98,7 +99,7 @@ def prune(cfg: PruneConfig, restart: bool = False, log=print) -> Path:
             pruner.bake()
             metrics |= {s: data.score(model, s) for s in ("dev", "test")}
     metric = opened.task.metric
-    metrics |= {"parent": {"test": parent["test"], "params": parent["params"]},
+    metrics |= {"parent": {"test": reference(parent["test"]), "params": parent["params"]},
                 "retention": metrics["test"][metric] / max(parent["test"][metric], 1e-12),
                 "dev_before_recovery": pruned_untrained, "shapes": _shapes(model),
                 "removed": removed}

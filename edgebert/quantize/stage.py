@@ -19,7 +19,7 @@ from edgebert.artifacts_io import copy_tokenizer, load_torch, open_artifact
 from edgebert.config import QuantizeConfig, to_dict
 from edgebert.data.encode import pad_batch
 from edgebert.errors import UserError
-from edgebert.metrics import points
+from edgebert.metrics import points, reference
 from edgebert.export.onnx import export_onnx, ort_forward
 from edgebert.families import family_of
 from edgebert.formats import require_model_file, session
@@ -134,7 +134,7 @@ def quantize(cfg: QuantizeConfig, log=print) -> Path:
     shutil.rmtree(scratch)
     copy_tokenizer(opened.path, work)
     metrics = {"dev": opened.score(fwd, "dev", dev, int8_dev_out), "test": test, "metric": metric,
-               "fp32": {"dev": fp32_dev, "test": fp32_test},
+               "fp32": {"dev": fp32_dev, "test": reference(fp32_test)},
                "delta_vs_fp32": {"dev": -drop,
                                  "test": points(test, metric) - points(fp32_test, metric)},
                "parity_vs_fp32": parity, "fused_nodes": counts,
@@ -239,7 +239,8 @@ def _with_inc(cfg: QuantizeConfig, opened, log) -> Path:
     copy_tokenizer(opened.path, work)
     sizes = {"fp32_mb": (opened.path / "model.safetensors").stat().st_size / 1e6,
              "size_mb": (work / MODEL_FILE).stat().st_size / 1e6}
-    metrics = {"dev": int8["dev"], "test": int8["test"], "metric": metric, "fp32": fp32,
+    metrics = {"dev": int8["dev"], "test": int8["test"], "metric": metric,
+               "fp32": {"dev": fp32["dev"], "test": reference(fp32["test"])},
                "delta_vs_fp32": {"dev": -drop, "test": points(int8["test"], metric)
                                  - points(fp32["test"], metric)},
                "parity_vs_fp32": parity, "engine": "inc", "format": "pt2",
