@@ -5,6 +5,7 @@ wordnet-mc) with the same settings and seeds.
     python benchmarks/pretrain_cpu.py                 # both: about an hour on 2 cores
     python benchmarks/pretrain_cpu.py --demo continued --corpus more_reviews.txt
     python benchmarks/pretrain_cpu.py --task wordnet-mc --demo scratch
+    python benchmarks/pretrain_cpu.py --demo continued --labels 500 --continued-seeds 13 14 15
     -> benchmarks/results/pretrain_cpu.json (keys `continued`, `scratch` for Rotten
        Tomatoes, `continued_wordnet-mc`, `scratch_wordnet-mc` for wordnet-mc)
 
@@ -12,6 +13,8 @@ continued  The packaged MiniLM-L6's pretraining continued with MLM on the task's
            training texts (plus any --corpus: domain-adaptive pretraining; the packaged
            encoder has no MLM head, so the head starts fresh), then the default recipe's
            teacher fine-tuning; against that fine-tuning of MiniLM as packaged.
+           With --labels N, both arms are fine-tuned on N labeled training examples
+           only (key `continued_labelsN`): much text, few labels.
 scratch    A tiny BERT (2 layers, 128 wide) pretrained with MLM + NSP from random weights
            on the Debian corpus (`edgebert corpus build`, a WordPiece vocabulary of 8,000
            trained on it); against the same shape, tokenizer and seed left random.
@@ -52,6 +55,9 @@ TEACHER_FINETUNE = ["--epochs", "1", "--lr", "5e-5", "--batch-size", "32", "--ev
 TINY_FINETUNE = ["--batch-size", "32", "--eval-every", "100",
                  "--patience", "4", "--max-length", "64", "--group-by-length"]
 TINY_LRS = ["1e-4", "3e-4", "1e-3"]
+# few labels (--labels): the teacher fine-tuning, its passes raised until 5,000 examples
+# are seen (10 passes of 500), dev looked at often enough for early stopping to matter
+FEW_LABELS = ["--min-examples", "5000", "--max-auto-epochs", "50", "--eval-every", "25"]
 
 
 def run(cmd: list[str]) -> float:
@@ -80,28 +86,42 @@ def random_init(tok: Path, out: Path, shape: str = "tiny", seed: int = 13) -> Pa
 
 
 def test_correct(model: Path) -> list[int]:
-    """1 where the fine-tuned `model` gets a test text of the task right, else 0."""
-    import numpy as np
+    """1 where the fine-tuned `model` got a test text of the task right, else 0: the
+    per-example outcomes its `finetune` recorded in metrics.json."""
+    test = json.loads((model / "metrics.json").read_text())["test"]
+    if "outcomes" not in test:
+        raise SystemExit(f"{model}: metrics.json has no test outcomes (fine-tuned by an "
+                         f"edgebert before session 17): remove it and run again")
+    correct = [int(p == t) for p, t in zip(test["outcomes"]["pred"], test["outcomes"]["true"])]
+    if abs(sum(correct) / len(correct) - test["accuracy"]) > 1e-9:
+        raise SystemExit(f"{model}: outcomes give {sum(correct) / len(correct)}, "
+                         f"metrics.json {test['accuracy']}")
+    return correct
+
+
+def labeled_subset(n: int, seed: int = 13) -> Path:
+    """The task with only `n` of its training examples labeled (a seeded sample; dev and
+    test whole), as a local task directory `finetune --task` reads: the setting where a
+    user has far more text than labels, which the continued pretraining still reads all of."""
+    import random
 
     from edgebert.config import TaskConfig
-    from edgebert.data.encode import encode
     from edgebert.data.tasks import load_task
-    from edgebert.modeling import from_pretrained, head_class, load_tokenizer
-    from edgebert.predict import logits, torch_forward
 
-    data = load_task(TaskConfig(name=TASK))
-    net = from_pretrained(head_class(data.kind), str(model))
-    max_length = json.loads((model / "stage.json").read_text())["task"]["max_length"]
-    tokenizer = load_tokenizer(str(model))
-    enc = encode(data, "test", tokenizer, max_length)
-    pred = np.stack(logits(torch_forward(net), enc, tokenizer.pad_token_id, data.kind))
-    gold = np.array([f["labels"] for f in enc.features])
-    correct = [int(x) for x in pred.argmax(-1) == gold]
-    reported = json.loads((model / "metrics.json").read_text())["test"]["accuracy"]
-    if abs(sum(correct) / len(correct) - reported) > 1e-9:  # the same model, the same texts
-        raise SystemExit(f"{model}: test accuracy {sum(correct) / len(correct)} here, "
-                         f"{reported} in its metrics.json")
-    return correct
+    task = load_task(TaskConfig(name=TASK))
+    if task.kind != "classification":
+        raise SystemExit(f"--labels: for a classification task, not {TASK} ({task.kind})")
+    out = RUNS / f"{PREFIX[TASK]}_labels{n}_split{seed}"
+    if not (out / "test.jsonl").exists():
+        out.mkdir(parents=True, exist_ok=True)
+        train = task.splits["train"]
+        keep = sorted(random.Random(seed).sample(range(len(train)), n))
+        for split, rows in (("train", [train[i] for i in keep]), ("dev", task.splits["dev"]),
+                            ("test", task.splits["test"])):
+            (out / f"{split}.jsonl").write_text("".join(
+                json.dumps({"text": ex.text, "label": task.labels[ex.label]}) + "\n"
+                for ex in rows), encoding="utf-8")
+    return out
 
 
 def gain_with_se(pretrained: list[list[int]], baseline: list[list[int]]) -> dict:
@@ -139,19 +159,24 @@ def arm(correct: list[list[int]]) -> dict:
 
 
 def compare(models: dict[str, Path], finetune: list[str], seeds: list[int], seconds: dict,
-            lrs: list[str] | None = None) -> dict:
+            lrs: list[str] | None = None, labels: int = 0) -> dict:
     """Fine-tune each model with each seed; accuracy per arm and the gain of the first.
 
     With `lrs`, each arm first picks its own learning rate by dev accuracy (first seed),
     as BERT's fine-tuning recipe does: a pretrained start and a random one do not share
-    a best step size, and test is never looked at to choose it.
+    a best step size, and test is never looked at to choose it. With `labels`, every
+    fine-tuning sees only that many labeled training examples (`labeled_subset`).
     """
     correct, search = {}, {}
+    task = ["--task", TASK] if not labels else [
+        "--task", str(labeled_subset(labels)), "--kind", "classification"]
+    tag = f"_labels{labels}" if labels else ""
     for name, model in models.items():
         def tune(lr: str | None, seed: int) -> Path:  # None: the lr `finetune` carries
-            out = RUNS / f"{PREFIX[TASK]}_{model.name}{f'_lr{lr}' if lr else ''}_seed{seed}"
+            out = RUNS / (f"{PREFIX[TASK]}{tag}_{model.name}{f'_lr{lr}' if lr else ''}"
+                          f"_seed{seed}")
             seconds[f"finetune_{out.name}"] = run(
-                ["edgebert", "finetune", "--model", str(model), "--task", TASK, *finetune,
+                ["edgebert", "finetune", "--model", str(model), *task, *finetune,
                  *(["--lr", lr] if lr else []), "--seed", str(seed), "--out", str(out)])
             return out
 
@@ -163,7 +188,10 @@ def compare(models: dict[str, Path], finetune: list[str], seeds: list[int], seco
             search[name] = {"dev_accuracy": dev, "lr": lr}
         correct[name] = [test_correct(tune(lr, seed)) for seed in seeds]
     first, second = models
-    cmd = ["edgebert", "finetune", "--model", "MODEL", "--task", TASK, *finetune,
+    cmd = ["edgebert", "finetune", "--model", "MODEL",
+           *(["--task", f"{TASK} with {labels} training labels (a seeded sample), "
+                        f"as a local directory", "--kind", "classification"]
+             if labels else task), *finetune,
            *(["--lr", "LR"] if lrs else []), "--seed", "SEED"]
     return {"arms": {name: arm(c) | search.get(name, {}) for name, c in correct.items()},
             "gain": gain_with_se(correct[first], correct[second]),
@@ -228,7 +256,8 @@ def continued(args, seconds: dict) -> dict:
                     + (", its fresh MLM head trained alone first" if heads else ""),
             "heads_pretrain": heads, "pretrain": pretrain_summary(pre, cmd),
             "downstream": compare({"continued": pre, "packaged": Path("minilm-l6")},
-                                  TEACHER_FINETUNE, args.continued_seeds, seconds)}
+                                  TEACHER_FINETUNE + (FEW_LABELS if args.labels else []),
+                                  args.continued_seeds, seconds, labels=args.labels)}
 
 
 def scratch(args, seconds: dict) -> dict:
@@ -266,6 +295,10 @@ def main() -> None:
     ap.add_argument("--continued-steps", type=int, default=0,
                     help="cap each continued pass at this many steps (0: whole epochs)")
     ap.add_argument("--continued-seeds", type=int, nargs="+", default=[13])
+    ap.add_argument("--labels", type=int, default=0,
+                    help="continued demo: fine-tune both arms on only this many labeled "
+                         "training examples (a seeded sample); the pretraining still reads "
+                         "every training text (0: all labeled)")
     ap.add_argument("--scratch-steps", type=int, default=12000)
     ap.add_argument("--scratch-seeds", type=int, nargs="+", default=[13, 14, 15])
     args = ap.parse_args()
@@ -278,6 +311,7 @@ def main() -> None:
         if args.demo in ("both", name):
             seconds = {}
             key = name if TASK == "rotten-tomatoes" else f"{name}_{TASK}"
+            key += f"_labels{args.labels}" if args.labels and name == "continued" else ""
             result[key] = demo(args, seconds) | {"task": TASK} | {
                 "seconds": {k: round(v, 1) for k, v in seconds.items()},
                 "machine": fingerprint(), "command": shlex.join(
