@@ -111,6 +111,9 @@ def labeled_subset(n: int, seed: int = 13) -> Path:
     task = load_task(TaskConfig(name=TASK))
     if task.kind != "classification":
         raise SystemExit(f"--labels: for a classification task, not {TASK} ({task.kind})")
+    if not 0 < n < len(task.splits["train"]):
+        raise SystemExit(f"--labels: between 1 and {len(task.splits['train']) - 1} "
+                         f"({TASK} has {len(task.splits['train'])} training examples), got {n}")
     out = RUNS / f"{PREFIX[TASK]}_labels{n}_split{seed}"
     if not (out / "test.jsonl").exists():
         out.mkdir(parents=True, exist_ok=True)
