@@ -218,3 +218,39 @@ def test_a_last_model_past_the_budget_gets_an_earlier_one_quantized(reference, t
     assert "teacher (0.00 under) is quantized too (fallback)" in said[-1]
     assert fallback_model(load("tiny", ["max_accuracy_drop=50"]), run, run / "student",
                           said.append) is None  # 0.1 points under leaves the floor of 15
+
+
+def test_a_student_past_the_budget_gets_a_deeper_chain(reference, tiny_teacher, tmp_path):
+    """Where the student itself has spent the budget on dev, the chain distils a student
+    with one more teacher layer (its own plus the teacher's top one it lacks), prunes it by
+    the same steps, and trims and quantizes the result; the report has its INT8 model."""
+    import shutil
+
+    run = tmp_path / "run"
+    shutil.copytree(reference, run)
+    (run / "recipe.yaml").unlink()
+    teacher_dev = json.loads((run / "teacher" / "metrics.json").read_text())["dev"]
+    # 40 points lost leave 10 of a 50-point budget: under the guard's floor of 15 (the
+    # previous test); the teacher is then the main chain's fallback as well
+    for name in ("student", "pruned", "pruned_trimmed"):
+        path = run / name / "metrics.json"
+        m = json.loads(path.read_text())
+        m["dev"][m["metric"]] = teacher_dev[m["metric"]] - 0.4
+        path.write_text(json.dumps(m))
+    res = subprocess.run(compress_cmd(tiny_teacher, run, "max_accuracy_drop=50"), env=env(),
+                         capture_output=True, text=True, timeout=900)
+    assert res.returncode == 0, res.stderr[-3000:]
+    assert "the chain again from student_deep, teacher layers [0, 2, 3]" in res.stdout
+    stage = json.loads((run / "student_deep" / "stage.json").read_text())
+    assert stage["layers"] == [0, 2, 3]  # the tiny teacher has 4; the student took 0 and 3
+    pruned = json.loads((run / "pruned_deep" / "stage.json").read_text())
+    assert Path(pruned["config"]["model"]) == run / "student_deep"
+    native = next(p.name for p in (reference / "int8").iterdir() if p.name != "arm64")
+    deep = run / "int8" / f"{native}-pruned_deep"
+    assert Path(json.loads((deep / "stage.json").read_text())["config"]["model"]) == \
+        run / "pruned_deep_trimmed"
+    got = rows(run)
+    assert f"int8/{native}-pruned_deep" in got and f"int8/{native}-teacher" in got
+    again = subprocess.run(compress_cmd(tiny_teacher, run, "max_accuracy_drop=50"), env=env(),
+                           capture_output=True, text=True, timeout=300)
+    assert again.returncode == 0 and "finished in" not in again.stdout, again.stdout[-2000:]

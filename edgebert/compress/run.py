@@ -9,6 +9,8 @@ running the same command again.
     <run>/teacher/           fine-tuned teacher
     <run>/<student>/         distilled students, <run>/<pruned>/ pruned ones
     <run>/<name>_trimmed/    vocabulary-trimmed copies (trim_vocab)
+    <run>/<name>_deep/       the chain again from a deeper student, where the student spent
+                             the budget (Recipe.deeper)
     <run>/int8/<target>/     INT8 ONNX per target
     <run>/int8/<target>-<m>/ INT8 of an earlier model m, where the last one spent the budget
     <run>/export/<format>/   ONNX / ORT / TorchScript exports (<format>-text: tokenizer inside)
@@ -60,21 +62,24 @@ def plan(recipe: Recipe, run: Path, log) -> list[Step]:
                              **stage_options(teacher, FinetuneConfig))
         steps.append(Step(f"fine-tune the teacher from {teacher.model}", paths["teacher"],
                           _call("finetune", cfg, log)))
-    for s in recipe.students:
-        paths[s.name] = run / s.name
-        cfg = DistillConfig(teacher=str(paths["teacher"]), out=str(paths[s.name]),
-                            **stage_options(s, DistillConfig))
-        shape = f"layers {s.layers}" if s.layers else "every other layer"
-        steps.append(Step(f"distil {s.name} ({shape})", paths[s.name],
-                          _call("distill", cfg, log)))
-    for p in recipe.prune:
-        parent = recipe.parent(p.name)
-        paths[p.name] = run / p.name
-        cfg = PruneConfig(model=str(paths[parent]), out=str(paths[p.name]),
-                          teacher=str(paths["teacher"]) if p.recover == "distill" else None,
-                          **stage_options(p, PruneConfig))
-        steps.append(Step(f"prune {parent} into {p.name}", paths[p.name],
-                          _call("prune", cfg, log)))
+    def models(chain: Recipe) -> None:  # its students, then its pruning steps
+        for s in chain.students:
+            paths[s.name] = run / s.name
+            cfg = DistillConfig(teacher=str(paths["teacher"]), out=str(paths[s.name]),
+                                **stage_options(s, DistillConfig))
+            shape = f"layers {s.layers}" if s.layers else "every other layer"
+            steps.append(Step(f"distil {s.name} ({shape})", paths[s.name],
+                              _call("distill", cfg, log)))
+        for p in chain.prune:
+            parent = chain.parent(p.name)
+            paths[p.name] = run / p.name
+            cfg = PruneConfig(model=str(paths[parent]), out=str(paths[p.name]),
+                              teacher=str(paths["teacher"]) if p.recover == "distill" else None,
+                              **stage_options(p, PruneConfig))
+            steps.append(Step(f"prune {parent} into {p.name}", paths[p.name],
+                              _call("prune", cfg, log)))
+
+    models(recipe)
 
     def deployable(name: str | None) -> Path:
         name = name or recipe.last_model()
@@ -94,6 +99,8 @@ def plan(recipe: Recipe, run: Path, log) -> list[Step]:
     int8 = {}  # recipe name (int8/<target as written>) -> directory
 
     def quantize(q, target: str, src: Path, out: Path) -> None:
+        if out in {s.out for s in steps}:
+            return  # the teacher, as both chains' fallback
         cfg = QuantizeConfig(model=str(src), out=str(out), target=target,
                              **stage_options(q, QuantizeConfig))
         steps.append(Step(f"INT8 {q.mode} for {target} from {src.name}", out,
@@ -107,11 +114,23 @@ def plan(recipe: Recipe, run: Path, log) -> list[Step]:
         out = run / "int8" / name
         int8.setdefault(f"int8/{q.target}", out)
         quantize(q, target, deployable(q.model), out)
-    earlier = fallback_model(recipe, run, deployable(None), log) if recipe.fallback else None
-    if earlier:
+
+    def int8_of(model: str) -> None:  # the recipe's INT8 steps of its last model, for `model`
         for q, target, name in zip(recipe.quantize, targets, names):
             if q.model in (None, recipe.last_model()):
-                quantize(q, target, deployable(earlier), run / "int8" / f"{name}-{earlier}")
+                quantize(q, target, deployable(model), run / "int8" / f"{name}-{model}")
+
+    earlier = fallback_model(recipe, run, deployable(None), log) if recipe.fallback else None
+    if earlier:
+        int8_of(earlier)
+    deep = deeper_chain(recipe, run, log)
+    if deep:
+        models(deep)
+        int8_of(deep.last_model())
+        earlier = fallback_model(deep, run, deployable(deep.last_model()), log) \
+            if recipe.fallback else None
+        if earlier:
+            int8_of(earlier)
     from edgebert.data.tasks import task_kind
     from edgebert.kinds import kind
 
@@ -178,6 +197,62 @@ def _dev_lost(teacher: Path, model: Path) -> float:
     return max(0.0, dev_points(teacher) - dev_points(model))
 
 
+def _floor(run: Path, budget: float) -> float:
+    """The least of the budget a model must leave its INT8 guard: guard_floor of the
+    teacher's dev examples, at most the budget (a floor over the budget, on a small dev set
+    like wnut-ner's 1.26 points, asks a model to have lost nothing on dev, not the
+    impossible)."""
+    examples = artifact.read_json(run / "teacher" / "metrics.json")["dev"].get("examples", 0)
+    return min(budget, guard_floor(examples))
+
+
+DEEP = "_deep"
+"""Suffix of the deeper chain's artifacts (see deeper_chain)."""
+
+
+def deeper_chain(recipe: Recipe, run: Path, log) -> Recipe | None:
+    """The chain again from a student one teacher layer deeper (Recipe.deeper), as a recipe
+    of its own (student and pruning steps named <name>_deep), when the student the last
+    model descends from has spent the budget on dev: it leaves the INT8 guard less than its
+    floor, so no pruning or INT8 after it can be within the budget. None when it leaves
+    room, is not made yet, or cannot grow (it has every teacher layer, or is a narrow
+    student with fresh weights)."""
+    from dataclasses import replace
+
+    from edgebert.distill.students import every_other
+
+    if not recipe.deeper or recipe.last_model() == "teacher":
+        return None
+    lineage = recipe.lineage(recipe.last_model())
+    root, teacher = lineage[-1], run / "teacher"
+    if not (artifact.is_complete(teacher) and artifact.is_complete(run / root)):
+        return None
+    lost = _dev_lost(teacher, run / root)
+    if recipe.max_accuracy_drop - lost >= _floor(run, recipe.max_accuracy_drop):
+        return None
+    student = next(s for s in recipe.students if s.name == root)
+    if student.hidden_size or student.heads or student.ffn:
+        log(f"{root} is {lost:.2f} dev points under the teacher; a narrow student is not "
+            f"made deeper (no deeper chain)")
+        return None
+    from transformers import AutoConfig
+
+    n = AutoConfig.from_pretrained(str(teacher)).num_hidden_layers
+    layers = list(student.layers or every_other(n))
+    left = [i for i in range(n) if i not in layers]
+    if not left:
+        return None
+    layers = sorted(layers + left[-1:])
+    named = {name: name + DEEP for name in lineage}
+    log(f"{root} is {lost:.2f} dev points under the teacher, more than the "
+        f"{recipe.max_accuracy_drop:g}-point budget leaves for INT8: the chain again from "
+        f"{named[root]}, teacher layers {layers}")
+    return replace(recipe, students=[replace(student, name=named[root], layers=layers)],
+                   prune=[replace(p, name=named[p.name], model=named.get(p.model, p.model))
+                          for p in recipe.prune if p.name in named],
+                   quantize=[], export=[], deeper=False)
+
+
 def fallback_model(recipe: Recipe, run: Path, last: Path, log) -> str | None:
     """The last model of the chain before `last` (what the recipe's INT8 steps quantize),
     the teacher last, that leaves the INT8 guard at least its floor of the budget on dev
@@ -193,10 +268,7 @@ def fallback_model(recipe: Recipe, run: Path, last: Path, log) -> str | None:
                                                   and artifact.is_complete(last)):
         return None
     budget = recipe.max_accuracy_drop
-    # a floor over the budget (a small dev set: wnut-ner's 1.26 points) asks a model to
-    # have lost nothing on dev, not the impossible
-    floor = min(budget, guard_floor(
-        artifact.read_json(teacher / "metrics.json")["dev"].get("examples", 0)))
+    floor = _floor(run, budget)
     lost = _dev_lost(teacher, last)
     if budget - lost >= floor:
         return None
