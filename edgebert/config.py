@@ -394,10 +394,12 @@ class QuantizeConfig:
     embedding_bits: int = 8
     """Bits per value of the word-embedding table, most of a small INT8 model's file: 8; 4
     (a scale and zero point per 64 values of a row, ORT's GatherBlockQuantized: half the
-    8-bit table); or 2 (product quantization: a byte per 4 values, indexing k-means
-    codebooks; a quarter), falling back to 4 where 2 takes the model past --max-drop.
-    --engine ort; the table stays at 8 bits (or FP32) where neither fits the budget
-    (metrics.json's embedding_lowbit says what was tried and kept)."""
+    8-bit table); 2 (product quantization: a byte per 4 values, indexing k-means
+    codebooks; a quarter), falling back to 4 where 2 takes the model past --max-drop; or 1
+    (a byte per 8 values, an eighth; from a PyTorch model its codebooks are then trained to
+    keep the model's outputs, a few minutes), falling back to 2, then 4. --engine ort; the
+    table stays at 8 bits (or FP32) where none fits the budget (metrics.json's
+    embedding_lowbit says what was tried and kept)."""
     engine: Engine = "ort"
     """ort (ONNX Runtime + our per-node guard: INT8 ONNX) or inc (Intel Neural Compressor's
     accuracy-driven tuning: INT8 PyTorch, model.pt2, x86 only; slower here, see
@@ -407,8 +409,8 @@ class QuantizeConfig:
         _check_choices(self)
         _check(self.calibration_examples > 0, "--calibration-examples", "must be > 0")
         _check(self.max_drop >= 0, "--max-drop", f"must be >= 0, got {self.max_drop}")
-        _check(self.embedding_bits in (2, 4, 8), "--embedding-bits",
-               f"must be 8, 4 or 2, got {self.embedding_bits}")
+        _check(self.embedding_bits in (1, 2, 4, 8), "--embedding-bits",
+               f"must be 8, 4, 2 or 1, got {self.embedding_bits}")
         _check(self.embedding_bits == 8 or self.engine == "ort", "--embedding-bits",
                f"{self.embedding_bits} needs --engine ort (it rewrites ONNX Runtime's fused "
                f"embedding)")

@@ -150,6 +150,59 @@ def test_2bit_word_embeddings(tiny_teacher, tmp_path):
     assert code == 0 and json.loads(output)["accuracy"] == pytest.approx(m["test"]["accuracy"])
 
 
+def test_1bit_word_embeddings(tiny_teacher, tmp_path):
+    out = tmp_path / "q1"
+    code, output = run_cli("quantize", "--model", tiny_teacher, "--target", "x86-vnni",
+                           "--embedding-bits", "1", "--out", out, "--max-drop", "100")
+    assert code == 0, output
+    m = json.loads((out / "metrics.json").read_text())
+    e = m["embedding_lowbit"]
+    assert e["kept"] and e["bits"] == 1 and e["block_size"] == 8
+    assert [t["bits"] for t in e["tries"]] == [1]
+    tuning = e["codebook_tuning"]  # from a PyTorch model: the codebooks were trained
+    assert tuning["steps"] > 0 and 0 <= tuning["torch_dev_after"] <= 1
+    graph = onnx.load(str(out / "model.onnx")).graph
+    codes = next(numpy_helper.to_array(i) for i in graph.initializer
+                 if i.name.endswith("_words2_codes"))
+    vocab = json.loads((tiny_teacher / "config.json").read_text())["vocab_size"]
+    assert codes.shape == (vocab, 32 // 8)  # a byte per 8 values of a row
+    code, output = run_cli("evaluate", out, "--json")  # the saved file, scored again
+    assert code == 0 and json.loads(output)["accuracy"] == pytest.approx(m["test"]["accuracy"])
+
+
+def test_tuned_codebooks_keep_the_model_closer(tiny_teacher):
+    """Codebook tuning moves the coarse table's model towards the full table's: its last
+    hidden states on dev texts are nearer after tuning than with k-means' entries."""
+    import torch
+    from sklearn.cluster import KMeans
+
+    from edgebert import stage
+    from edgebert.artifacts_io import load_torch, open_artifact
+    from edgebert.quantize.codebooks import CodedEmbedding, tune_codebooks
+
+    opened = open_artifact(tiny_teacher)
+    model = load_torch(opened)
+    table = model.get_input_embeddings().weight.detach().numpy()
+    # 16 entries per codebook for the 120 rows (the stage's 256 would hold every row exactly)
+    fits = [KMeans(16, n_init=1, random_state=0).fit(table[:, i:i + 8]) for i in range(0, 32, 8)]
+    codes = np.stack([f.labels_ for f in fits], 1).astype(np.uint8)
+    books = np.stack([f.cluster_centers_ for f in fits]).astype(np.float32)
+    data = stage.prepare(opened.task, opened.tokenizer, opened.max_length)
+    tuned, record = tune_codebooks(model, data, codes, books, log=lambda *_: None)
+    assert tuned.shape == books.shape and not np.allclose(tuned, books)
+    batch = data.collate(data.encoded["dev"].features[:32])
+    inputs = {k: batch[k] for k in ("input_ids", "attention_mask", "token_type_ids")}
+
+    def gap(entries: np.ndarray) -> float:
+        coarse = load_torch(opened)
+        coarse.set_input_embeddings(CodedEmbedding(codes, entries))
+        with torch.no_grad():
+            a = model(**inputs, output_hidden_states=True).hidden_states[-1]
+            b = coarse(**inputs, output_hidden_states=True).hidden_states[-1]
+        return float(((a - b) ** 2).mean())
+    assert gap(tuned) < gap(books)
+
+
 def test_product_quantized_rows_read_back_through_the_graph(tmp_path):
     """The 2-bit lookup's plain-ONNX reading (codes, offsets, codebooks, reshape) gives the
     dequantized table product_quantize returns, for ids of any shape."""
@@ -161,7 +214,7 @@ def test_product_quantized_rows_read_back_through_the_graph(tmp_path):
     rng = np.random.default_rng(0)
     table = rng.normal(0, 0.05, (300, 16)).astype(np.float32)
     weights = np.sqrt(1 + rng.integers(0, 50, 300))
-    inits, nodes, nbytes, approx, sub = _pq_words(table, "ids", "out", "e", weights)
+    inits, nodes, nbytes, approx, sub, _ = _pq_words(table, "ids", "out", "e", weights)
     assert sub == 4 and nbytes == 300 * 4 + 4 * 256 * 4 * 2
     # 256 entries for 300 rows of 4 values: most rows land near an entry
     assert np.sqrt(((approx - table) ** 2).mean()) < table.std() / 2

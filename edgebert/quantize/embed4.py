@@ -1,4 +1,4 @@
-"""4-bit and 2-bit word embeddings: the biggest tensor of a small INT8 model, made smaller.
+"""4-, 2- and 1-bit word embeddings: the biggest tensor of a small INT8 model, made smaller.
 
 After dynamic INT8, a 3-layer student's word table (vocabulary x hidden, one byte each) is
 most of the file: 5.2 of the 7.4 MB of the default recipe's Rotten Tomatoes artifact; after
@@ -25,8 +25,13 @@ Rotten Tomatoes' 22,682-piece table, 0.31 of a row's norm against 4 bits' 0.09),
 word's row only has to stay where the model can tell it apart. Measured on INT8 x86
 models (benchmarks/results/embed2.json, dev / test): sms-spam 4.76 -> 3.60 MB at F1 98.25
 / 94.57 (4 bits: 98.25 / 93.85); Rotten Tomatoes 6.92 -> 4.60 MB at 81.14 / 79.92 %
-(4 bits: 81.77 / 79.92; one dev text is 0.08 points). The stage tries 2 bits, then 4,
-and keeps the first within budget.
+(4 bits: 81.77 / 79.92; one dev text is 0.08 points).
+
+At 1 bit a value the sub-vectors are 8 values long: half the 2-bit codes, and a row error of
+0.56 of a row's norm, which alone cost Rotten Tomatoes' INT8 model 1.68 dev points; from a
+PyTorch model the codebooks are then trained to keep the model's outputs (codebooks.py),
+which won that back (dev 82.57 %, test 81.42 %; 3.5 MB). The stage tries the bits of its
+ladder (1, 2, 4; or 2, 4) and keeps the first within budget.
 
 The low-bit table is built from the table the graph holds (FP32, or INT8 dequantized: that
 rounding is a small fraction of a 4-bit step). What the 4 bits cost is for the accuracy guard
@@ -52,7 +57,7 @@ points), so the smaller file."""
 
 
 SUBVECTOR = 4
-"""Values per product-quantization code (one byte): 2 bits a value."""
+"""Values per product-quantization code (one byte): 2 bits a value (8: 1 bit)."""
 CODEBOOK = 256
 """Entries per codebook: one byte a code."""
 
@@ -77,12 +82,15 @@ class Embed4:
         return self.bytes_after / 1e6
 
     bits: int = 4
+    tuning: dict | None = None
+    """1 bit: what codebook tuning measured (codebooks.tune_codebooks)."""
 
     def record(self) -> dict:
         return {"bits": self.bits, "rows": self.rows, "hidden": self.hidden,
                 "block_size": self.block_size,
                 "mb_before": round(self.mb_before, 3), "mb_after": round(self.mb_after, 3),
-                "max_abs_error": round(self.max_abs_error, 6)}
+                "max_abs_error": round(self.max_abs_error, 6)} \
+            | ({"codebook_tuning": self.tuning} if self.tuning else {})
 
 
 SHRINKS = tuple(np.linspace(1.0, 0.7, 7))
@@ -196,9 +204,10 @@ def _fp32_table(graph, inits: dict, name: str, src: Path) -> tuple[np.ndarray, i
 
 
 def word_embeddings(src: Path, dst: Path, bits: int = 4, block: int | None = None,
-                    weights: np.ndarray | None = None) -> Embed4:
+                    weights: np.ndarray | None = None, tune=None) -> Embed4:
     """Rewrite the fused embedding of an INT8 graph (see the module doc) with its word table
-    at `bits` (4: blocks of `block`; 2: product-quantized, rows weighted by `weights`): ORT's
+    at `bits` (4: blocks of `block`; 2 or 1: product-quantized, rows weighted by `weights`,
+    the codebooks then trained by `tune(codes, books) -> (books, record)` when given): ORT's
     QEmbedLayerNormalization (dynamic) or an EmbedLayerNormalization left in FP32 or fed by
     dequantized tables (static QDQ)."""
     import onnx
@@ -242,9 +251,10 @@ def word_embeddings(src: Path, dst: Path, bits: int = 4, block: int | None = Non
         dropped |= {word} | (set(dq_word.input) if dq_word is not None else set())
         reads = {"pos": (pos,), "type": (typ,)}
         position_ids = node.input[8] if len(node.input) > 8 else ""
-    if bits == 2:
-        new_words, word_nodes, made_bytes, approx, block = _pq_words(table, ids, f"{p}_w", p,
-                                                                     weights)
+    tuning = None
+    if bits <= 2:  # product-quantized: one byte per sub-vector of 8 // bits values
+        new_words, word_nodes, made_bytes, approx, block, tuning = _pq_words(
+            table, ids, f"{p}_w", p, weights, 8 // bits, tune)
     else:
         new_words, word_nodes, made_bytes, approx, block = _4bit_words(table, ids, f"{p}_w", p,
                                                                        block)
@@ -300,7 +310,7 @@ def word_embeddings(src: Path, dst: Path, bits: int = 4, block: int | None = Non
     step = float(np.abs(table).max()) / 127  # an 8-bit symmetric table's step, for scale
     return Embed4(rows=table.shape[0], hidden=table.shape[1], block_size=block,
                   bytes_before=stored, bytes_after=made_bytes, bits=bits,
-                  max_abs_error=float(np.max(np.abs(approx - table))) / step)
+                  max_abs_error=float(np.max(np.abs(approx - table))) / step, tuning=tuning)
 
 
 def _4bit_words(table: np.ndarray, ids: str, out: str, p: str, block: int | None):
@@ -322,17 +332,24 @@ def _4bit_words(table: np.ndarray, ids: str, out: str, p: str, block: int | None
     return inits, nodes, packed.nbytes + scale.nbytes + zero.nbytes, approx, block
 
 
-def _pq_words(table: np.ndarray, ids: str, out: str, p: str, weights: np.ndarray | None):
-    """(initializers, nodes, bytes, dequantized table, sub-vector) of the product-quantized
-    word lookup: codes[ids] + each position's offset -> codebook entries -> [..., hidden]."""
+def _pq_words(table: np.ndarray, ids: str, out: str, p: str, weights: np.ndarray | None,
+              sub: int = SUBVECTOR, tune=None):
+    """(initializers, nodes, bytes, dequantized table, sub-vector, tuning record or None) of
+    the product-quantized word lookup: codes[ids] + each position's offset -> codebook
+    entries -> [..., hidden]."""
     from onnx import TensorProto, helper, numpy_helper
 
     if weights is not None and len(weights) != len(table):  # a padded vocabulary: ones
         w = np.ones(len(table))
         w[:min(len(w), len(weights))] = weights[:len(w)]
         weights = w
-    codes, books, approx = product_quantize(table, weights)
+    codes, books, approx = product_quantize(table, weights, sub=sub)
     parts, k, sub = books.shape
+    tuning = None
+    if tune is not None:
+        tuned, tuning = tune(codes, books)
+        books = tuned.astype(np.float16)
+        approx = books.astype(np.float32)[np.arange(parts)[None, :], codes].reshape(table.shape)
     inits = [numpy_helper.from_array(codes, f"{p}_words2_codes"),
              numpy_helper.from_array(books.reshape(parts * k, sub), f"{p}_words2_books"),
              numpy_helper.from_array(np.arange(parts, dtype=np.int64) * k, f"{p}_words2_at"),
@@ -350,4 +367,4 @@ def _pq_words(table: np.ndarray, ids: str, out: str, p: str, weights: np.ndarray
              helper.make_node("Concat", [f"{n}_ids_shape", f"{p}_hidden"], [f"{n}_shape"],
                               name=f"{n}_shape", axis=0),
              helper.make_node("Reshape", [f"{n}_v32", f"{n}_shape"], [out], name=f"{n}_rows")]
-    return inits, nodes, codes.nbytes + books.nbytes, approx, sub
+    return inits, nodes, codes.nbytes + books.nbytes, approx, sub, tuning

@@ -118,9 +118,11 @@ def quantize(cfg: QuantizeConfig, log=print) -> Path:
         drop = result.drop
         lowbit = None
         if cfg.embedding_bits < 8:
+            tune = _tuner(opened, model, log) \
+                if cfg.embedding_bits == 1 and source_format == "pytorch" else None
             drop, lowbit = _embeddings_lowbit(final, scratch, dev, opened,
                                               points(fp32_dev, metric), drop, cfg.max_drop,
-                                              cfg.embedding_bits, log)
+                                              cfg.embedding_bits, log, tune)
         sizes = {"fp32_onnx_mb": fp32.stat().st_size / 1e6, "size_mb": final.stat().st_size / 1e6}
     except BaseException:
         shutil.rmtree(work, ignore_errors=True)
@@ -152,19 +154,27 @@ def quantize(cfg: QuantizeConfig, log=print) -> Path:
     return artifact.finish(work, out, record, metrics)
 
 
+LADDERS = {1: (1, 2, 4), 2: (2, 4), 4: (4,)}
+"""Bits per value the word table tries, in order, for each --embedding-bits: the first
+within the budget is kept."""
+
+
 def _embeddings_lowbit(final: Path, scratch: Path, dev, opened, fp32_points: float,
-                       drop: float, budget: float, bits: int, log) -> tuple[float, dict]:
-    """The word table of `final` at `bits` (2, else 4 where 2 takes the model past `budget`
-    dev points of FP32; 4 alone when asked), else left as it was (8-bit, or FP32 where the
-    guard kept it so): (the dev drop of what is kept, what was measured)."""
+                       drop: float, budget: float, bits: int, log, tune=None
+                       ) -> tuple[float, dict]:
+    """The word table of `final` at `bits`, else at the next of LADDERS[bits] where it takes
+    the model past `budget` dev points of FP32, else left as it was (8-bit, or FP32 where
+    the guard kept it so): (the dev drop of what is kept, what was measured). `tune` trains
+    the 1-bit codebooks (none: k-means alone, an ONNX source has no PyTorch model)."""
     from edgebert.quantize.embed4 import word_embeddings
 
     tries = []
-    for b in (2, 4) if bits == 2 else (4,):
+    for b in LADDERS[bits]:
         trial = scratch / f"embed{b}.onnx"
         try:
             made = word_embeddings(final, trial, b,
-                                   weights=piece_weights(opened) if b == 2 else None)
+                                   weights=piece_weights(opened) if b <= 2 else None,
+                                   tune=tune if b == 1 else None)
         except UserError as e:  # a graph or shape it does not rewrite: the model stands
             log(f"{b}-bit word embeddings: not applied: {e}")
             tries.append({"bits": b, "kept": False, "reason": str(e)})
@@ -182,6 +192,25 @@ def _embeddings_lowbit(final: Path, scratch: Path, dev, opened, fp32_points: flo
     log("word embeddings: the table stays as it was")
     return drop, {"kept": False, "bits": None, "dev_drop_before": drop, "tries": tries,
                   "reason": tries[-1].get("reason", "over the budget")}
+
+
+def _tuner(opened, model, log):
+    """tune(codes, books) for the 1-bit table: its codebooks trained against `model` (the
+    PyTorch model this INT8 one was made from) on the task's training texts; None where
+    that model's word table is not the graph's (a factorized one)."""
+    from edgebert import stage
+    from edgebert.quantize.codebooks import tune_codebooks
+
+    table = getattr(model.get_input_embeddings(), "weight", None)
+    rows = -1 if table is None else table.shape[0]
+    data = stage.prepare(opened.task, opened.tokenizer, opened.max_length, log)
+
+    def tune(codes: np.ndarray, books: np.ndarray):
+        if len(codes) != rows:
+            raise UserError(f"the graph's word table has {len(codes)} rows and the PyTorch "
+                            f"model's {rows}; the codebooks are not tuned")
+        return tune_codebooks(model, data, codes, books, log)
+    return tune
 
 
 def piece_weights(opened) -> np.ndarray:
