@@ -9,8 +9,9 @@ model with its full table (self-distillation on the training texts, the best dev
 dropout off: the target is one exact function). On Rotten Tomatoes' pruned, trimmed model
 (`edgebert quantize --embedding-bits 1 --target x86-avx2`): PyTorch dev 80.98 % -> 82.65 %
 (full table 82.97 %), and the INT8 model with it dev 82.57 % / test 81.89 % (FP32 82.97 /
-81.81), against 82.65 % / 81.02 % with the 2-bit table: 3.5 MB instead of 4.6. With dropout
-on, as in training, the same run reached only 82.17 % in PyTorch and lost 0.88 dev points.
+81.81; two more runs: 82.65 / 81.97 and 82.49 / 81.89), against 82.65 % / 81.02 % with the
+2-bit table: 3.5 MB instead of 4.6. With dropout on, as in training, the same run reached
+only 82.17 % in PyTorch and lost 0.88 dev points.
 """
 
 from __future__ import annotations
