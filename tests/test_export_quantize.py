@@ -126,16 +126,23 @@ def test_4bit_word_embeddings(tiny_teacher, tmp_path):
     assert code == 2 and "--embedding-bits: 4 needs --engine ort" in output
 
 
-def test_2bit_word_embeddings(tiny_teacher, tmp_path):
-    out = tmp_path / "q2"
+@pytest.mark.parametrize("bits", [2, 1])
+def test_product_quantized_word_embeddings(tiny_teacher, tmp_path, bits):
+    out = tmp_path / f"q{bits}"
     code, output = run_cli("quantize", "--model", tiny_teacher, "--target", "x86-vnni",
-                           "--embedding-bits", "2", "--out", out, "--max-drop", "100")
+                           "--embedding-bits", str(bits), "--out", out, "--max-drop", "100")
     assert code == 0, output
     m = json.loads((out / "metrics.json").read_text())
     e = m["embedding_lowbit"]
-    assert e["kept"] and e["bits"] == 2 and e["block_size"] == 4
-    assert [t["bits"] for t in e["tries"]] == [2]  # within budget at once: no 4-bit try
+    sub = 8 // bits  # values a code (one byte) stands for
+    assert e["kept"] and e["bits"] == bits and e["block_size"] == sub
+    assert [t["bits"] for t in e["tries"]] == [bits]  # within budget at once: no next try
     assert -m["delta_vs_fp32"]["dev"] == pytest.approx(e["dev_drop"])
+    if bits == 1:  # from a PyTorch model: the codebooks were trained
+        tuning = e["codebook_tuning"]
+        assert tuning["steps"] > 0 and 0 <= tuning["torch_dev_after"] <= 1
+    else:
+        assert "codebook_tuning" not in e
     graph = onnx.load(str(out / "model.onnx")).graph
     ops = {n.op_type for n in graph.node}
     assert "GatherBlockQuantized" not in ops and "QEmbedLayerNormalization" not in ops
@@ -143,29 +150,9 @@ def test_2bit_word_embeddings(tiny_teacher, tmp_path):
     codes = next(v for k, v in inits.items() if k.endswith("_words2_codes"))
     books = next(v for k, v in inits.items() if k.endswith("_words2_books"))
     vocab = json.loads((tiny_teacher / "config.json").read_text())["vocab_size"]
-    # a byte per 4 values of a row; each position's codebook has min(256, rows) fp16 entries
-    assert codes.shape == (vocab, 32 // 4) and codes.dtype == np.uint8
-    assert books.shape == (8 * min(256, vocab), 4) and books.dtype == np.float16
-    code, output = run_cli("evaluate", out, "--json")  # the saved file, scored again
-    assert code == 0 and json.loads(output)["accuracy"] == pytest.approx(m["test"]["accuracy"])
-
-
-def test_1bit_word_embeddings(tiny_teacher, tmp_path):
-    out = tmp_path / "q1"
-    code, output = run_cli("quantize", "--model", tiny_teacher, "--target", "x86-vnni",
-                           "--embedding-bits", "1", "--out", out, "--max-drop", "100")
-    assert code == 0, output
-    m = json.loads((out / "metrics.json").read_text())
-    e = m["embedding_lowbit"]
-    assert e["kept"] and e["bits"] == 1 and e["block_size"] == 8
-    assert [t["bits"] for t in e["tries"]] == [1]
-    tuning = e["codebook_tuning"]  # from a PyTorch model: the codebooks were trained
-    assert tuning["steps"] > 0 and 0 <= tuning["torch_dev_after"] <= 1
-    graph = onnx.load(str(out / "model.onnx")).graph
-    codes = next(numpy_helper.to_array(i) for i in graph.initializer
-                 if i.name.endswith("_words2_codes"))
-    vocab = json.loads((tiny_teacher / "config.json").read_text())["vocab_size"]
-    assert codes.shape == (vocab, 32 // 8)  # a byte per 8 values of a row
+    # a byte per `sub` values of a row; each position's codebook has min(256, rows) fp16 entries
+    assert codes.shape == (vocab, 32 // sub) and codes.dtype == np.uint8
+    assert books.shape == (32 // sub * min(256, vocab), sub) and books.dtype == np.float16
     code, output = run_cli("evaluate", out, "--json")  # the saved file, scored again
     assert code == 0 and json.loads(output)["accuracy"] == pytest.approx(m["test"]["accuracy"])
 

@@ -196,8 +196,9 @@ def _embeddings_lowbit(final: Path, scratch: Path, dev, opened, fp32_points: flo
 
 def _tuner(opened, model, log):
     """tune(codes, books) for the 1-bit table: its codebooks trained against `model` (the
-    PyTorch model this INT8 one was made from) on the task's training texts; None where
-    that model's word table is not the graph's (a factorized one)."""
+    PyTorch model this INT8 one was made from) on the task's training texts. Where that
+    model's word table is not the graph's (a factorized one) it raises UserError, and the
+    ladder goes on to 2 bits."""
     from edgebert import stage
     from edgebert.quantize.codebooks import tune_codebooks
 
