@@ -320,3 +320,30 @@ def test_dictionary_documents_lead_with_their_headword(tmp_path):
     docs = list(_gcide(tmp_path, held_out={"tall, thin, bony and ungraceful", "a male swan"}))
     assert docs == [["Abandon: To give up wholly; to desert."],
                     ["Cob: A round, thick heap or lump."]]
+
+
+def test_pretraining_gains_are_scored_with_their_standard_error():
+    """benchmarks/pretrain_cpu.py's verdicts: accuracy from per-text correctness, NER's entity
+    F1 from per-sentence [right, found, wanted] counts, each with a paired SE that grows
+    with the seeds' spread; a gain is called only beyond two SEs."""
+    import importlib.util
+
+    script = Path(__file__).resolve().parent.parent / "benchmarks" / "pretrain_cpu.py"
+    spec = importlib.util.spec_from_file_location("pretrain_cpu", script)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+
+    # 200 sentences of one entity each: 120 found by both arms, 40 more by the pretrained
+    a = [[[1, 1, 1]] * 160 + [[0, 0, 1]] * 40]
+    b = [[[1, 1, 1]] * 120 + [[0, 0, 1]] * 80]
+    g = bench.entity_gain_with_se(a, b)
+    # F1 = 2 right / (found + wanted): 320 / 360 and 240 / 320
+    assert g["gain"] == pytest.approx(320 / 360 - 240 / 320)
+    assert 0.01 < g["se_test"] < 0.05 and g["se_seeds"] == 0 and g["beyond_two_se"]
+    # the same sentences, the gain spread over two seeds, one of them nil: less certain
+    g2 = bench.entity_gain_with_se(a + b, b + b)
+    assert g2["gain"] < g["gain"] and g2["se_seeds"] > 0 and g2["se"] > g2["se_test"]
+    same = bench.entity_gain_with_se(b, b)
+    assert same["gain"] == 0 and not same["beyond_two_se"]
+    acc = bench.gain_with_se([[1] * 90 + [0] * 10], [[1] * 80 + [0] * 20])
+    assert acc["gain"] == pytest.approx(0.1) and acc["se_test"] == pytest.approx(0.3 / 10, rel=0.01)
