@@ -174,11 +174,11 @@ def gain_with_se(pretrained: list[list[int]], baseline: list[list[int]]) -> dict
             "beyond_two_se": bool(se and d.mean() > 2 * se)}
 
 
-def entity_gain_with_se(pretrained: list, baseline: list, draws: int = 2000) -> dict:
+def entity_gain_with_se(pretrained: list, baseline: list) -> dict:
     """The entity-F1 gain of `pretrained` over `baseline` (per seed, per test sentence:
-    [right, found, wanted]) and its standard error: a paired bootstrap over the sentences
-    (each arm's counts summed over its seeds: micro F1 over every seed's entities) and
-    the seeds' spread, in quadrature, as `gain_with_se`.
+    [right, found, wanted]) and its standard error: the reports' paired bootstrap over the
+    sentences (`edgebert.metrics.paired_se`; each arm's counts summed over its seeds: micro
+    F1 over every seed's entities) and the seeds' spread, in quadrature, as `gain_with_se`.
 
     >>> g = entity_gain_with_se([[[1, 1, 1], [1, 1, 1]]], [[[1, 1, 1], [0, 1, 1]]])
     >>> round(g["gain"], 3), g["se_seeds"]
@@ -186,16 +186,13 @@ def entity_gain_with_se(pretrained: list, baseline: list, draws: int = 2000) -> 
     """
     import numpy as np
 
-    a, b = (np.asarray(x, float).sum(0) for x in (pretrained, baseline))  # [sentences, 3]
-    w = np.random.default_rng(0).multinomial(len(a), np.full(len(a), 1 / len(a)), draws)
+    from edgebert.metrics import paired_se
 
-    def f1(c):  # micro entity F1 under each row of sentence weights
-        right, found, wanted = (w @ c).T
-        return np.divide(2 * right, found + wanted, out=np.zeros(draws),
-                         where=found + wanted > 0)
-
-    gain = entity_f1(a.tolist()) - entity_f1(b.tolist())
-    se_test = float(np.std(f1(a) - f1(b), ddof=1))
+    a, b = ([[int(v) for v in row] for row in np.asarray(x).sum(0)]
+            for x in (pretrained, baseline))  # [sentences, 3], summed over seeds
+    gain = entity_f1(a) - entity_f1(b)
+    se_test = paired_se(*({"entities": c, "true": [row[2] for row in c]} for c in (a, b)),
+                        "entity_f1") / 100
     spread = [float(np.std([entity_f1(s) for s in x], ddof=1)) / math.sqrt(len(x))
               if len(x) > 1 else 0.0 for x in (pretrained, baseline)]
     se_seeds = math.hypot(*spread)
