@@ -151,6 +151,19 @@ def labeled_subset(n: int, seed: int = 13) -> Path:
     return out
 
 
+def seed_se(scores: list[float]) -> float:
+    """Standard error of the mean of one arm's per-seed scores (0 from one seed).
+
+    >>> round(seed_se([0.80, 0.82]), 3)
+    0.01
+    """
+    n = len(scores)
+    if n < 2:
+        return 0.0
+    mean = sum(scores) / n
+    return math.sqrt(sum((x - mean) ** 2 for x in scores) / (n - 1) / n)
+
+
 def gain_with_se(pretrained: list[list[int]], baseline: list[list[int]]) -> dict:
     """The test-accuracy gain of `pretrained` over `baseline` (per seed, per test text:
     1 right, 0 wrong) and its standard error: paired test-sample SE and seed SE added
@@ -165,9 +178,7 @@ def gain_with_se(pretrained: list[list[int]], baseline: list[list[int]]) -> dict
     a, b = np.asarray(pretrained, float), np.asarray(baseline, float)
     d = a.mean(0) - b.mean(0)  # per test text, seed-averaged
     se_test = float(d.std(ddof=1) / math.sqrt(len(d)))
-    spread = [float(x.mean(1).std(ddof=1)) / math.sqrt(len(x)) if len(x) > 1 else 0.0
-              for x in (a, b)]
-    se_seeds = math.hypot(*spread)
+    se_seeds = math.hypot(*(seed_se(x.mean(1).tolist()) for x in (a, b)))
     se = math.hypot(se_test, se_seeds)
     return {"gain": float(d.mean()), "se": se, "se_test": se_test, "se_seeds": se_seeds,
             "gain_over_se": float(d.mean()) / se if se else None,
@@ -193,9 +204,7 @@ def entity_gain_with_se(pretrained: list, baseline: list) -> dict:
     gain = entity_f1(a) - entity_f1(b)
     se_test = paired_se(*({"entities": c, "true": [row[2] for row in c]} for c in (a, b)),
                         "entity_f1") / 100
-    spread = [float(np.std([entity_f1(s) for s in x], ddof=1)) / math.sqrt(len(x))
-              if len(x) > 1 else 0.0 for x in (pretrained, baseline)]
-    se_seeds = math.hypot(*spread)
+    se_seeds = math.hypot(*(seed_se([entity_f1(s) for s in x]) for x in (pretrained, baseline)))
     se = math.hypot(se_test, se_seeds)
     return {"metric": "entity_f1", "gain": gain, "se": se, "se_test": se_test,
             "se_seeds": se_seeds, "gain_over_se": gain / se if se else None,
@@ -206,10 +215,8 @@ def entity_arm(counts: list) -> dict:
     """Test entity F1 per seed and the mean (its SE: the seeds' spread; the test sample's
     is in the gain's paired SE)."""
     f1s = [entity_f1(c) for c in counts]
-    mean = sum(f1s) / len(f1s)
-    se = (math.sqrt(sum((x - mean) ** 2 for x in f1s) / (len(f1s) - 1) / len(f1s))
-          if len(f1s) > 1 else None)
-    return {"entity_f1": mean, "se_seeds": se, "per_seed": f1s}
+    return {"entity_f1": sum(f1s) / len(f1s), "se_seeds": seed_se(f1s) if len(f1s) > 1 else None,
+            "per_seed": f1s}
 
 
 def arm(correct: list[list[int]]) -> dict:
@@ -217,9 +224,7 @@ def arm(correct: list[list[int]]) -> dict:
     texts, and the seed spread, in quadrature)."""
     accs = [sum(c) / len(c) for c in correct]
     mean, n = sum(accs) / len(accs), len(correct[0])
-    seeds = (sum((x - mean) ** 2 for x in accs) / (len(accs) - 1) / len(accs)
-             if len(accs) > 1 else 0.0)
-    return {"accuracy": mean, "se": math.sqrt(mean * (1 - mean) / n + seeds),
+    return {"accuracy": mean, "se": math.sqrt(mean * (1 - mean) / n + seed_se(accs) ** 2),
             "per_seed": accs}
 
 
@@ -233,7 +238,10 @@ def compare(models: dict[str, Path], finetune: list[str], seeds: list[int], seco
     fine-tuning sees only that many labeled training examples (`labeled_subset`).
     """
     correct, search = {}, {}
-    ner = TASK == "wnut-ner"  # scored on entity F1, from per-sentence entity counts
+    from edgebert.data.tasks import packaged_metric
+
+    metric = packaged_metric(TASK)  # accuracy, or NER's entity F1 (per-sentence counts)
+    ner = metric == "entity_f1"
     outcomes = test_entities if ner else test_correct
     task = ["--task", TASK] if not labels else [
         "--task", str(labeled_subset(labels)), "--kind", "classification"]
@@ -250,9 +258,9 @@ def compare(models: dict[str, Path], finetune: list[str], seeds: list[int], seco
         lr = None
         if lrs:
             dev = {x: json.loads((tune(x, seeds[0]) / "metrics.json").read_text())["dev"]
-                   ["entity_f1" if ner else "accuracy"] for x in lrs}
+                   [metric] for x in lrs}
             lr = max(lrs, key=lambda x: dev[x])
-            search[name] = {"dev_accuracy": dev, "lr": lr}
+            search[name] = {f"dev_{metric}": dev, "lr": lr}
         correct[name] = [outcomes(tune(lr, seed)) for seed in seeds]
     first, second = models
     cmd = ["edgebert", "finetune", "--model", "MODEL",
