@@ -94,6 +94,27 @@ def test_report_budget_from_the_option_or_the_runs_recipe(run_dir):
     assert code == 2 and "--budget" in output
 
 
+def test_a_run_without_latency_names_its_smallest_artifact_not_none(run_dir, tmp_path):
+    """A run with bench disabled (`--set bench.enabled=false`): every artifact is within the
+    budget, but none has a p50. The report named none for x86 and said none was within the
+    budget, the most accurate +1.18 points; it now names the smallest and says why."""
+    unbenched = tmp_path / "unbenched"
+    shutil.copytree(run_dir, unbenched)
+    shutil.rmtree(unbenched / "bench")
+    code, output = run_cli("report", unbenched, "--budget", "100")
+    assert code == 0, output
+    rep = json.loads((unbenched / "report.json").read_text())
+    rows = {r["artifact"]: r for r in rep["rows"]}
+    assert not any(r.get("p50_ms") for r in rows.values())
+    smallest = min((r for r in rows.values() if r["target"] != "arm64" and r["stage"] != "finetune"),
+                   key=lambda r: r["size_mb"])["artifact"]
+    assert smallest == "int8/x86-avx2" and rep["recommended"]["x86"] == smallest
+    assert "x86" not in rep["none_within_budget"]
+    md = (unbenched / "report.md").read_text()
+    assert "smallest within 100 points of the teacher on x86 (no latency measured" in md
+    assert "No artifact for x86" not in md
+
+
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
 

@@ -156,7 +156,7 @@ def _tokenize_pair(b: _Builder, first: str, second: str, tok: dict, max_length: 
                 for t in (first, second))  # without [CLS] / [SEP]
     a, c = b.op("Shape", [one]), b.op("Shape", [two])
     budget = b.const([max_length - 3])
-    short, long_ = b.op("Min", [a, c]), b.op("Max", [a, c])
+    short = b.op("Min", [a, c])  # the longer one keeps max(short, budget - short)
     keep_long = b.op("Where", [b.op("Greater", [short, budget]), short,
                                b.op("Max", [short, b.op("Sub", [budget, short])])])
     over = b.op("Greater", [b.op("Add", [short, keep_long]), budget])

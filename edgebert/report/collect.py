@@ -131,18 +131,25 @@ def collect(run: Path, teacher: str | None = None) -> dict:
 def recommend(rows: list[dict], budget: float) -> dict[str, str]:
     """Per target, the fastest artifact within `budget` points of the teacher.
 
-    x86 rows ("any" and x86-*) compete on measured p50. arm64 rows have no
+    x86 rows ("any" and x86-*) compete on measured p50; where none was timed (bench
+    disabled), the smallest is named and says so. arm64 rows have no
     latency here (emulation is not a device): the smallest within budget is
     named, and says so, unless imported device latency exists.
     """
     picks: dict[str, str] = {}
     ok = [r for r in rows if r.get("delta_vs_teacher") is not None
           and r["delta_vs_teacher"] >= -budget and r["stage"] != "finetune"]
-    x86 = [r for r in ok if r["target"] != "arm64" and r.get("p50_ms")]
-    if x86:
-        best = min(x86, key=lambda r: r["p50_ms"])
+    x86 = [r for r in ok if r["target"] != "arm64"]
+    timed = [r for r in x86 if r.get("p50_ms")]
+    if timed:
+        best = min(timed, key=lambda r: r["p50_ms"])
         picks["x86"] = best["artifact"]
         best["recommended"] = f"fastest within {budget:g} points of the teacher on x86"
+    elif x86:  # a run with bench disabled: within the budget, but no speed to rank by
+        best = min(x86, key=lambda r: r.get("size_mb") or float("inf"))
+        picks["x86"] = best["artifact"]
+        best["recommended"] = (f"smallest within {budget:g} points of the teacher on x86 (no "
+                               f"latency measured: `edgebert bench` them, or keep bench enabled)")
     arm = [r for r in ok if r["target"] == "arm64"]
     if arm:
         timed = [r for r in arm if r.get("p50_ms")]
