@@ -12,6 +12,26 @@ import logging
 logging.getLogger("torchao").setLevel(logging.ERROR)
 logging.getLogger("torch.utils._pytree").setLevel(logging.ERROR)
 
+
+class _KnownHarmless(logging.Filter):
+    """Two ONNX Runtime warnings that every run printed and that change nothing. Attention
+    fusion warns "Input hidden size (192) is not same as weight matrix dimension of q,k,v
+    (384)" for every head-pruned layer: after pruning, 6 heads of 32 read a 384-wide input,
+    which its Attention op supports (the fused graph is checked against the export, max
+    |delta logits| 1e-3). The quantizer asks for its shape pre-processing, which dynamic
+    quantization of our already-fused graph does not need. Other warnings still print."""
+
+    PREFIXES = ("Input hidden size (", "Please consider to run pre-processing before quantization")
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith(self.PREFIXES)
+
+
+# ONNX Runtime's transformer tools log as "fusion_attention" (they put their folder on
+# sys.path), the quantizer through the root logger
+for _name in ("", "fusion_attention", "onnxruntime.transformers.fusion_attention"):
+    logging.getLogger(_name).addFilter(_KnownHarmless())
+
 from edgebert.config import FinetuneConfig, TaskConfig, TrainConfig  # noqa: E402
 from edgebert.errors import UserError  # noqa: E402
 
