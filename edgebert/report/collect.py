@@ -131,34 +131,30 @@ def collect(run: Path, teacher: str | None = None) -> dict:
 def recommend(rows: list[dict], budget: float) -> dict[str, str]:
     """Per target, the fastest artifact within `budget` points of the teacher.
 
-    x86 rows ("any" and x86-*) compete on measured p50; where none was timed (bench
-    disabled), the smallest is named and says so. arm64 rows have no
-    latency here (emulation is not a device): the smallest within budget is
-    named, and says so, unless imported device latency exists.
+    x86 rows ("any" and x86-*) and arm64 rows each compete on measured p50; where none
+    was timed, the smallest is named and says why (x86: bench disabled; arm64: no
+    imported device latency, as emulation is not a device).
     """
-    picks: dict[str, str] = {}
     ok = [r for r in rows if r.get("delta_vs_teacher") is not None
           and r["delta_vs_teacher"] >= -budget and r["stage"] != "finetune"]
-    x86 = [r for r in ok if r["target"] != "arm64"]
-    timed = [r for r in x86 if r.get("p50_ms")]
-    if timed:
-        best = min(timed, key=lambda r: r["p50_ms"])
-        picks["x86"] = best["artifact"]
-        best["recommended"] = f"fastest within {budget:g} points of the teacher on x86"
-    elif x86:  # a run with bench disabled: within the budget, but no speed to rank by
-        best = min(x86, key=lambda r: r.get("size_mb") or float("inf"))
-        picks["x86"] = best["artifact"]
-        best["recommended"] = (f"smallest within {budget:g} points of the teacher on x86 (no "
-                               f"latency measured: `edgebert bench` them, or keep bench enabled)")
-    arm = [r for r in ok if r["target"] == "arm64"]
-    if arm:
-        timed = [r for r in arm if r.get("p50_ms")]
+    within = f"within {budget:g} points"
+    choices = {  # target: its rows, the reason when timed, the reason when none is
+        "x86": ([r for r in ok if r["target"] != "arm64"],
+                f"fastest {within} of the teacher on x86",
+                f"smallest {within} of the teacher on x86 (no latency measured: `edgebert "
+                f"bench` them, or keep bench enabled)"),
+        "arm64": ([r for r in ok if r["target"] == "arm64"],
+                  f"fastest {within} on arm64 (imported latency)",
+                  f"smallest {within} on arm64 (no device latency: emulated time is not one)")}
+    picks: dict[str, str] = {}
+    for target, (candidates, fastest, smallest) in choices.items():
+        if not candidates:
+            continue
+        timed = [r for r in candidates if r.get("p50_ms")]
         best = min(timed, key=lambda r: r["p50_ms"]) if timed else min(
-            arm, key=lambda r: r.get("size_mb") or float("inf"))
-        picks["arm64"] = best["artifact"]
-        best["recommended"] = (f"fastest within {budget:g} points on arm64 (imported latency)"
-                               if timed else f"smallest within {budget:g} points on arm64 (no "
-                               f"device latency: emulated time is not one)")
+            candidates, key=lambda r: r.get("size_mb") or float("inf"))
+        best["recommended"] = fastest if timed else smallest
+        picks[target] = best["artifact"]
     return picks
 
 
