@@ -1,6 +1,7 @@
 """EdgeBERT beside what a user of each alternative gets, from one fine-tuned teacher.
 
     python benchmarks/peers.py [--run RUN] [--rounds 5]     # -> benchmarks/results/peers.json
+    python benchmarks/peers.py --table [RESULTS_FILE]       # its README table
 
 RUN is a finished default `edgebert compress` run on Rotten Tomatoes (default: the one
 `python benchmarks/tasks.py rotten-tomatoes` writes). From its teacher, each tool by its
@@ -69,8 +70,12 @@ def size_mb(path: Path) -> float:
 
 
 def score_into(path: Path, forward, opened, test) -> dict:
-    """Test accuracy of `forward`, written as the artifact's metrics.json (what bench reads)."""
-    scores = opened.score(forward, "test", test)
+    """Test accuracy of `forward`, one text at a time as an app runs it (dynamic INT8 picks
+    its scales per batch; EdgeBERT's INT8 is scored so too), written as the artifact's
+    metrics.json (what bench reads)."""
+    from edgebert.predict import one_at_a_time
+
+    scores = opened.score(one_at_a_time(forward), "test", test)
     (path / "metrics.json").write_text(json.dumps(
         {"metric": opened.task.metric, "test": scores, "size_mb": size_mb(path)}, indent=2))
     return scores
@@ -151,66 +156,102 @@ def recommended(run: Path) -> Path:
     return run / report["recommended"]["x86"]
 
 
-def useful_ops(model_dir: Path, seq: int = 128) -> float:
-    """Multiply-adds x 2 of one `seq`-token input, as dense GEMMs do them: every Linear
-    (pooler and classifier on the [CLS] token only) plus attention's QK^T and AV."""
+def gemm_shapes(model_dir: Path, seq: int = 128) -> list[tuple[int, int, int, int]]:
+    """(batch, m, k, n) of every matrix product in one `seq`-token input, as dense GEMMs do
+    them: every Linear (pooler and classifier on the [CLS] token only; batch 1) and
+    attention's QK^T and AV (batch: the kept heads)."""
     import torch
 
     from edgebert.artifacts_io import load_torch, open_artifact
 
     model = load_torch(open_artifact(model_dir))
-    ops = 0.0
+    head = model.config.hidden_size // model.config.num_attention_heads
+    shapes = []
     for name, m in model.named_modules():
         if isinstance(m, torch.nn.Linear):
             tokens = 1 if ("pooler" in name or "classifier" in name) else seq
-            ops += 2.0 * tokens * m.in_features * m.out_features
-            if name.endswith(".query"):  # QK^T and AV: seq x seq x (kept heads x head size)
-                ops += 2 * 2.0 * seq * seq * m.out_features
-    return ops
+            shapes.append((1, tokens, m.in_features, m.out_features))
+            if name.endswith(".query"):  # kept heads x (seq x head x seq), then (seq x seq x head)
+                heads = m.out_features // head
+                shapes += [(heads, seq, head, seq), (heads, seq, seq, head)]
+    return shapes
 
 
-def gemm_rates(threads: int = 2) -> list[dict]:
-    """ONNX Runtime MatMulInteger (u8 x s8 -> s32) and FP32 MatMul, ops/s at these shapes."""
+def useful_ops(shapes: list[tuple[int, int, int, int]]) -> float:
+    """Multiply-adds x 2 of those products."""
+    return sum(2.0 * b * m * k * n for b, m, k, n in shapes)
+
+
+def time_gemm(op: str, b: int, m: int, k: int, n: int, threads: int = 2) -> float:
+    """Seconds of one ONNX Runtime `op` (MatMulInteger: u8 x s8 -> s32; MatMul: FP32) at
+    [b, m, k] x [b, k, n] (b = 1: a plain [m, k] x [k, n] against a constant weight)."""
     import numpy as np
     import onnxruntime as ort
     from onnx import TensorProto, helper, numpy_helper
 
     rng = np.random.default_rng(0)
+    lead = [b] if b > 1 else []
+    if op == "MatMulInteger":
+        a = rng.integers(0, 255, (*lead, m, k), dtype=np.uint8)
+        w = rng.integers(-127, 127, (*lead, k, n), dtype=np.int8)
+        a_t, out_t = TensorProto.UINT8, TensorProto.INT32
+    else:
+        a = rng.standard_normal((*lead, m, k), dtype=np.float32)
+        w = rng.standard_normal((*lead, k, n), dtype=np.float32)
+        a_t, out_t = TensorProto.FLOAT, TensorProto.FLOAT
+    graph = helper.make_graph(
+        [helper.make_node(op, ["a", "b"], ["y"])], "gemm",
+        [helper.make_tensor_value_info("a", a_t, list(a.shape))],
+        [helper.make_tensor_value_info("y", out_t, [*lead, m, n])],
+        [numpy_helper.from_array(w, "b")])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    so = ort.SessionOptions()
+    so.intra_op_num_threads, so.inter_op_num_threads = threads, 1
+    sess = ort.InferenceSession(model.SerializeToString(), so,
+                                providers=["CPUExecutionProvider"])
+    reps = min(1000, max(3, int(2e9 / (2 * b * m * k * n))))  # about 2 G ops a timing
+    for _ in range(3):
+        sess.run(None, {"a": a})
+    times = []
+    for _ in range(7):
+        t0 = time.perf_counter()
+        for _ in range(reps):
+            sess.run(None, {"a": a})
+        times.append((time.perf_counter() - t0) / reps)
+    return statistics.median(times)
+
+
+def gemm_rates(threads: int = 2) -> list[dict]:
+    """This CPU's INT8 (MatMulInteger) and FP32 (MatMul) ops/s at a large and at BERT shapes."""
     out = []
     for m, k, n in [(2048, 2048, 2048), (128, 384, 384), (128, 384, 1536), (128, 192, 384)]:
         for op in ("MatMulInteger", "MatMul"):
-            if op == "MatMulInteger":
-                a = rng.integers(0, 255, (m, k), dtype=np.uint8)
-                b = rng.integers(-127, 127, (k, n), dtype=np.int8)
-                a_t, out_t = TensorProto.UINT8, TensorProto.INT32
-            else:
-                a = rng.standard_normal((m, k), dtype=np.float32)
-                b = rng.standard_normal((k, n), dtype=np.float32)
-                a_t, out_t = TensorProto.FLOAT, TensorProto.FLOAT
-            graph = helper.make_graph(
-                [helper.make_node(op, ["a", "b"], ["y"])], "gemm",
-                [helper.make_tensor_value_info("a", a_t, [m, k])],
-                [helper.make_tensor_value_info("y", out_t, [m, n])],
-                [numpy_helper.from_array(b, "b")])
-            model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
-            so = ort.SessionOptions()
-            so.intra_op_num_threads, so.inter_op_num_threads = threads, 1
-            sess = ort.InferenceSession(model.SerializeToString(), so,
-                                        providers=["CPUExecutionProvider"])
-            reps = max(3, int(2e9 / (2 * m * k * n)))  # about 2 G ops a timing
-            for _ in range(3):
-                sess.run(None, {"a": a})
-            times = []
-            for _ in range(7):
-                t0 = time.perf_counter()
-                for _ in range(reps):
-                    sess.run(None, {"a": a})
-                times.append((time.perf_counter() - t0) / reps)
-            sec = statistics.median(times)
+            sec = time_gemm(op, 1, m, k, n, threads)
             out.append({"op": op, "m": m, "k": k, "n": n, "seconds": sec,
                         "gops": 2 * m * k * n / sec / 1e9})
             print(f"{op} {m}x{k}x{n}: {out[-1]['gops']:.0f} GOP/s", flush=True)
     return out
+
+
+def gemm_floor(shapes: list[tuple[int, int, int, int]], threads: int = 2) -> dict:
+    """The model's own products timed alone, each at its shape: the Linears as
+    MatMulInteger (what the INT8 graph runs), attention's as FP32 MatMul (ONNX Runtime's
+    QAttention multiplies QK^T and AV in FP32). Their sum is what the INT8 model would
+    take if nothing but its GEMMs ran, each launched on its own: the floor this model's
+    shapes set on this CPU, below the large-GEMM peak because small products cannot
+    fill the machine."""
+    seconds = {}
+    for shape in sorted(set(shapes)):
+        op = "MatMulInteger" if shape[0] == 1 else "MatMul"
+        seconds[shape] = time_gemm(op, *shape, threads=threads)
+    linear = sum(seconds[s] for s in shapes if s[0] == 1)
+    attention = sum(seconds[s] for s in shapes if s[0] > 1)
+    return {"int8_linear_ms": 1e3 * linear, "fp32_attention_ms": 1e3 * attention,
+            "total_ms": 1e3 * (linear + attention),
+            "shapes": [{"batch": s[0], "m": s[1], "k": s[2], "n": s[3],
+                        "op": "MatMulInteger" if s[0] == 1 else "MatMul",
+                        "ms": 1e3 * seconds[s], "count": shapes.count(s)}
+                       for s in sorted(set(shapes))]}
 
 
 def profile_ops(model: Path, runs: int = 200, threads: int = 2) -> dict:
@@ -301,10 +342,12 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--runs", type=int, default=30)
     ap.add_argument("--texts", type=int, default=100, help="test texts timed one at a time")
-    ap.add_argument("--table", action="store_true", help="print the README table and stop")
+    ap.add_argument("--table", nargs="?", type=Path, const=RESULTS / "peers.json",
+                    help="print the README table of peers.json (or of this results file) "
+                         "and stop")
     a = ap.parse_args()
     if a.table:
-        print(table(json.loads((RESULTS / "peers.json").read_text())))
+        print(table(json.loads(a.table.read_text())))
         return
     if not (a.run / "report.json").exists():
         raise SystemExit(f"{a.run}: not a finished compress run; run "
@@ -339,7 +382,9 @@ def main() -> None:
             row["delta_vs_teacher_points"] = 100 * (row["test_accuracy"]
                                                     - teacher["test_accuracy"])
     profile = profile_ops(recommended(a.run) / "model.onnx")
-    ops = useful_ops(Path(json.loads((recommended(a.run) / "stage.json").read_text())["parent"]))
+    shapes = gemm_shapes(Path(json.loads((recommended(a.run) / "stage.json").read_text())
+                              ["parent"]))
+    ops, floor = useful_ops(shapes), gemm_floor(shapes)
     int8_peak = max(g["gops"] for g in rates if g["op"] == "MatMulInteger")
     useful = ops / (rec["p50_ms"] / 1000) / 1e9
     vnni = target == "x86-vnni"
@@ -367,7 +412,10 @@ def main() -> None:
         "roofline": {"useful_gop_per_128_token_input": ops / 1e9,
                      "useful_gop_s": useful, "matmulinteger_peak_gop_s": int8_peak,
                      "fraction_of_int8_gemm": useful / int8_peak,
-                     "int8_over_fp32_export": int8_over_fp32},
+                     "int8_over_fp32_export": int8_over_fp32,
+                     # the model's GEMMs alone at their own shapes, against its p50
+                     "gemm_floor": floor,
+                     "gemm_floor_share_of_p50": floor["total_ms"] / rec["p50_ms"]},
         "profile_recommended": profile,
         "goals": goals,
         "bench": {"padded": slim(padded), "texts": slim(on_texts)},

@@ -19,6 +19,17 @@ NEGATIVE = ["bad", "awful", "poor", "dull", "boring"]
 FILLER = ["movie", "film", "plot", "actor", "story", "was", "is", "the", "a", "and", "it"]
 
 
+def load_benchmark(name: str):
+    """benchmarks/<name>.py as a module (the folder is no package), to test its functions."""
+    import importlib.util
+
+    script = Path(__file__).resolve().parent.parent / "benchmarks" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(f"{name}_bench", script)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 def build_tiny_bert(path: Path, layers: int = 2) -> Path:
     """Save an untrained BERT encoder and its fast tokenizer, like a hub checkpoint."""
     import torch

@@ -104,6 +104,35 @@ def test_each_preset_writes_a_loadable_int8_model(tiny_teacher, tmp_path, target
     assert "SkipLayerNormalization" not in as_run and "LayerNormalization" in as_run
 
 
+def test_dynamic_int8_is_scored_one_text_at_a_time(tiny_teacher, tmp_path):
+    """Dynamic INT8 picks its activation scales per batch: its padded-batch outputs are not
+    what an app running one text gets, so metrics.json holds the one-at-a-time scores."""
+    import numpy as np
+
+    from edgebert.artifacts_io import open_artifact
+    from edgebert.export.onnx import ort_forward
+    from edgebert.formats import session
+    from edgebert.predict import one_at_a_time
+
+    out = tmp_path / "int8"
+    code, output = run_cli("quantize", "--model", tiny_teacher, "--target", "x86-vnni",
+                           "--out", out, "--max-drop", "5")
+    assert code == 0, output
+    m = json.loads((out / "metrics.json").read_text())
+    opened = open_artifact(out)
+    batched = ort_forward(session(out / "model.onnx"), opened.kind)
+    single = one_at_a_time(batched)
+    for split in ("dev", "test"):
+        assert m[split]["accuracy"] == opened.score(single, split)["accuracy"]
+    dev = opened.encode("dev")
+    gap = max(float(np.abs(a - b).max())
+              for a, b in zip(opened.outputs(batched, dev), opened.outputs(single, dev)))
+    assert gap > 1e-4  # the batch changes the logits: why the rule exists
+    code, output = run_cli("evaluate", out, "--json", "--split", "test")  # and so evaluate scores it
+    assert code == 0, output
+    assert json.loads(output)["accuracy"] == m["test"]["accuracy"]
+
+
 def test_4bit_word_embeddings(tiny_teacher, tmp_path):
     out = tmp_path / "q4"
     code, output = run_cli("quantize", "--model", tiny_teacher, "--target", "x86-vnni",

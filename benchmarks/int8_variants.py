@@ -1,0 +1,182 @@
+"""The recommended INT8 graph of a finished run beside variants of it, on this CPU.
+
+    python benchmarks/int8_variants.py --run RUN    # -> benchmarks/results/int8_variants.json
+
+RUN is a finished default `edgebert compress` run. Timed in one interleaved run (batch 1,
+sequence 128, each turn a fresh process), at 2 threads and at 1:
+
+- `shipped`: RUN's recommended x86 artifact, SkipLayerNormalization split into Add + Add
+  + LayerNormalization (edgebert.quantize.onnx.split_skip_layernorm);
+- `skipln_fused`: the same graph with every split put back into one SkipLayerNormalization
+  (what the split is measured against on this CPU);
+- `bias_first`: each dense bias added before the residual, (x + bias) + skip, so ONNX
+  Runtime folds it into DynamicQuantizeMatMul (one Add fewer per layer norm; where the
+  tensors' shapes are known ONNX Runtime then fuses Add + LayerNormalization back into
+  SkipLayerNormalization, so it is recorded here, not shipped);
+- `other_x86_preset`: the same parent quantized by `edgebert quantize` with the other x86
+  preset (x86-avx2 on a VNNI CPU: 7-bit weights), word table at 2 bits, RUN's budget;
+- `fp32_ort`: RUN's FP32 ORT export of the same model.
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))
+RESULTS = Path(os.environ.get("EDGEBERT_BENCH_RESULTS", HERE / "results"))
+RUNS = Path(os.environ.get("EDGEBERT_BENCH_RUNS", "runs/bench"))
+
+
+def splits(graph) -> list[tuple]:
+    """(LayerNormalization, residual Add, bias Add or None, Identity or None) of each split."""
+    by_out = {o: n for n in graph.node for o in n.output}
+    by_name = {n.name: n for n in graph.node}
+    found = []
+    for n in graph.node:
+        if n.op_type != "LayerNormalization" or not n.name.endswith("_ln"):
+            continue
+        base = n.name[:-3]
+        bias = by_name.get(f"{base}_add_bias")
+        add = by_name.get(f"{base}_add")
+        if add is None or by_out[n.input[0]] is not (bias or add):
+            continue  # a LayerNormalization of its own (the embeddings'), not a split
+        found.append((n, add, bias, by_name.get(f"{base}_sum")))
+    return found
+
+
+def skipln_fused(src: Path, dst: Path) -> int:
+    import onnx
+    from onnx import helper
+
+    model = onnx.load(str(src))
+    g = model.graph
+    replace, drop = {}, set()
+    for ln, add, bias, ident in splits(g):
+        eps = next(a.f for a in ln.attribute if a.name == "epsilon")
+        ins = [add.input[0], add.input[1], ln.input[1], ln.input[2] if len(ln.input) > 2 else "",
+               bias.input[1] if bias else ""]
+        outs = [ln.output[0], "", "", ident.output[0] if ident else ""]
+        while not ins[-1]:
+            ins.pop()
+        while not outs[-1]:
+            outs.pop()
+        replace[ln.name] = helper.make_node("SkipLayerNormalization", ins, outs,
+                                            name=ln.name[:-3], domain="com.microsoft",
+                                            epsilon=eps)
+        drop |= {add.name} | ({bias.name} if bias else set()) | ({ident.name} if ident else set())
+    nodes = [replace.get(n.name, n) for n in g.node if n.name not in drop]
+    del g.node[:]
+    g.node.extend(nodes)
+    onnx.save(model, str(dst))
+    return len(replace)
+
+
+def bias_first(src: Path, dst: Path) -> int:
+    import onnx
+
+    model = onnx.load(str(src))
+    count = 0
+    for _, add, bias, _ in splits(model.graph):
+        if bias is None:
+            continue
+        x, skip, b = add.input[0], add.input[1], bias.input[1]
+        add.input[:] = [x, b]                    # x + bias, named as the old x + skip
+        bias.input[:] = [add.output[0], skip]    # (x + bias) + skip, the LayerNorm's input
+        count += 1
+    onnx.save(model, str(dst))
+    return count
+
+
+def ops_as_run(path: Path) -> dict:
+    """Op counts of the graph ONNX Runtime runs after its own session-start fusions."""
+    import onnx
+    import onnxruntime as ort
+
+    so = ort.SessionOptions()
+    so.optimized_model_filepath = str(path.with_suffix(".as_run.onnx"))
+    ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
+    counts = collections.Counter(n.op_type for n in onnx.load(so.optimized_model_filepath).graph.node)
+    Path(so.optimized_model_filepath).unlink()
+    return dict(counts.most_common())
+
+
+def max_logit_diff(a: Path, b: Path) -> float:
+    import onnxruntime as ort
+
+    sa, sb = (ort.InferenceSession(str(p), providers=["CPUExecutionProvider"]) for p in (a, b))
+    ids = np.random.default_rng(0).integers(1000, 2000, (1, 128)).astype(np.int64)
+    feeds = {"input_ids": ids, "attention_mask": np.ones_like(ids),
+             "token_type_ids": np.zeros_like(ids)}
+    feeds = {i.name: feeds[i.name] for i in sa.get_inputs()}
+    return float(np.abs(sa.run(None, feeds)[0] - sb.run(None, feeds)[0]).max())
+
+
+def main() -> None:
+    from edgebert.bench.latency import interleaved
+    from edgebert.quantize.presets import cpu_flags
+
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--run", type=Path, required=True)
+    ap.add_argument("--rounds", type=int, default=8)
+    ap.add_argument("--runs", type=int, default=50)
+    a = ap.parse_args()
+    report = json.loads((a.run / "report.json").read_text())
+    rec = a.run / report["recommended"]["x86"]
+    stage = json.loads((rec / "stage.json").read_text())
+    metrics = json.loads((rec / "metrics.json").read_text())
+    work = RUNS / "int8_variants"
+    made = {}
+    for name, rewrite in (("skipln_fused", skipln_fused), ("bias_first", bias_first)):
+        shutil.copytree(rec, work / name, dirs_exist_ok=True)  # config.json: the vocabulary
+        made[name] = rewrite(rec / "model.onnx", work / name / "model.onnx")
+    other = "x86-avx2" if stage["target"] == "x86-vnni" else "x86-vnni"
+    budget = stage["config"]["max_drop"]  # what RUN's guard had, after its parent's loss
+    out_other = work / other
+    if not (out_other / "metrics.json").exists():
+        cmd = ["edgebert", "quantize", "--model", stage["parent"], "--target", other,
+               "--embedding-bits", "2", "--max-drop", str(budget), "--out", str(out_other)]
+        print("+", " ".join(cmd), flush=True)
+        subprocess.run(cmd, check=True)
+    paths = {"shipped": rec / "model.onnx", "skipln_fused": work / "skipln_fused" / "model.onnx",
+             "bias_first": work / "bias_first" / "model.onnx",
+             f"other_x86_preset_{other}": out_other / "model.onnx",
+             "fp32_ort": a.run / "export" / "ort" / "model.ort"}
+    latency = {}
+    for threads in (2, 1):
+        lat = interleaved({k: str(v) for k, v in paths.items()}, rounds=a.rounds, runs=a.runs,
+                          warmup=20, threads=threads)
+        latency[f"{threads}_threads"] = {k: {"p50_ms": v["p50_ms"], "p90_ms": v["p90_ms"]}
+                                         for k, v in lat.items()}
+    other_m = json.loads((out_other / "metrics.json").read_text())
+    result = {
+        "machine": cpu_flags(), "run": str(a.run), "recommended": str(rec),
+        "command": "python benchmarks/int8_variants.py " + " ".join(sys.argv[1:]),
+        "latency_setting": f"edgebert bench worker: batch 1, sequence 128, {a.rounds} "
+                           f"interleaved rounds x {a.runs} runs after 20 warm-up",
+        "rewritten": made,
+        "ops_as_run": {k: ops_as_run(Path(v)) for k, v in paths.items() if k != "fp32_ort"},
+        "max_abs_logit_diff_vs_shipped": {k: max_logit_diff(paths["shipped"], Path(v))
+                                          for k, v in paths.items()
+                                          if k not in ("shipped", "fp32_ort")},
+        "test_accuracy": {"shipped": metrics["test"]["accuracy"],
+                          f"other_x86_preset_{other}": other_m["test"]["accuracy"]},
+        "latency": latency,
+    }
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / "int8_variants.json").write_text(json.dumps(result, indent=2) + "\n")
+    print(json.dumps({k: result[k] for k in ("rewritten", "test_accuracy", "latency")},
+                     indent=1))
+
+
+if __name__ == "__main__":
+    main()
