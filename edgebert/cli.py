@@ -322,7 +322,10 @@ def quantize(**options):
                 for ARM's SDOT (the default recipe quantizes arm64 dynamically: it kept
                 its FP32 accuracy on three tasks where static lost up to 1.7 points)
     The guard compares INT8 with FP32 ONNX on the dev split; past --max-drop it
-    leaves the most sensitive nodes in FP32 and records which.
+    leaves the most sensitive nodes in FP32 and records which. A dynamic INT8
+    model is scored one text at a time (its scales are picked per batch), and
+    its position table is cut to the model's max_length (outputs checked
+    bit-equal; longer inputs are then refused).
     --engine inc instead tunes an INT8 PyTorch program (model.pt2) with Intel
     Neural Compressor against the same dev metric and budget (x86; measured
     slower than FP32 on a CPU without VNNI, so not the default).

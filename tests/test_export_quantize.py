@@ -434,3 +434,34 @@ def test_known_harmless_onnxruntime_warnings_are_dropped():
         finally:
             log.removeHandler(keep)
     assert seen == ["a warning nobody named"] * 2
+
+
+def test_position_table_is_cut_to_max_length_and_checked(tiny_teacher, tmp_path):
+    """quantize cuts the position rows the artifact's max_length never reads, only when the
+    outputs at the longest input stay bit-equal; bench then refuses a longer --seq."""
+    from edgebert.bench.worker import time_onnx
+    from edgebert.quantize.positions import longest_input, trim_positions
+
+    out = tmp_path / "int8"
+    code, output = run_cli("quantize", "--model", tiny_teacher, "--target", "x86-vnni",
+                           "--out", out, "--max-drop", "5")
+    assert code == 0, output
+    m = json.loads((out / "metrics.json").read_text())
+    assert m["positions"] is None  # the tiny model: 128 positions, max_length 128
+    model = out / "model.onnx"
+    whole = session(model)
+    vocab = json.loads((out / "config.json").read_text())["vocab_size"]
+    check = longest_input("classification", 16, vocab)
+    size = model.stat().st_size
+    made = trim_positions(model, 16, check)
+    assert made["kept"] and made["rows_after"] == 18 and made["max_tokens"] == 16
+    assert list(made["rows_before"].values()) == [128]
+    assert made["mb_saved"] > 0 and model.stat().st_size < size
+    assert np.array_equal(check(whole), check(session(model)))
+    m["positions"] = made
+    (out / "metrics.json").write_text(json.dumps(m))
+    with pytest.raises(SystemExit, match="at most 16 tokens"):
+        time_onnx(str(model), 1, 64, 1, 0, 1)
+    assert len(time_onnx(str(model), 1, 16, 1, 1, 2)["samples_ms"]) == 2
+    code, output = run_cli("evaluate", out, "--max-length", "32")
+    assert code == 2 and "takes at most 16 tokens" in output, output

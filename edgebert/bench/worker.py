@@ -83,6 +83,7 @@ def time_onnx(path: str, batch: int, seq: int, threads: int, warmup: int, runs: 
 
     from edgebert.formats import session
 
+    _max_tokens(path, seq)
     text = _text_input(path, batch, seq)
     sess = session(path, threads, custom_ops=text is not None)
     rng = np.random.default_rng(0)
@@ -101,6 +102,18 @@ def time_onnx(path: str, batch: int, seq: int, threads: int, warmup: int, runs: 
             samples.append((time.perf_counter() - start) * 1000)
     return {"samples_ms": samples,
             "peak_rss_mb": peak_rss_mb()}
+
+
+def _max_tokens(model_file: str, seq: int) -> None:
+    """Refuse a sequence longer than the artifact's position table (quantize cuts it to
+    the artifact's max_length: quantize/positions.py), in one line."""
+    from pathlib import Path
+
+    metrics = Path(model_file).with_name("metrics.json")
+    made = (json.loads(metrics.read_text()).get("positions") or {}) if metrics.exists() else {}
+    if made.get("kept") and seq > made["max_tokens"]:
+        raise SystemExit(f"{model_file}: takes at most {made['max_tokens']} tokens (its position "
+                         f"table was cut to its max_length); asked for --seq {seq}")
 
 
 def _text_input(model_file: str, batch: int, seq: int):

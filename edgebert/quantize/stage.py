@@ -26,6 +26,7 @@ from edgebert.formats import require_model_file, session
 from edgebert.export.parity import compare, require
 from edgebert.predict import INPUTS, one_at_a_time, torch_forward
 from edgebert.quantize.guard import guard
+from edgebert.quantize.positions import longest_input, trim_positions
 from edgebert.quantize.onnx import (optimize, quantizable_nodes, quantize_dynamic_onnx,
                                     quantize_static_onnx, split_skip_layernorm)
 from edgebert.quantize.presets import cpu_flags, preset
@@ -134,6 +135,15 @@ def quantize(cfg: QuantizeConfig, log=print) -> Path:
             drop, lowbit = _embeddings_lowbit(final, scratch, dev, opened,
                                               points(fp32_dev, metric), drop, cfg.max_drop,
                                               cfg.embedding_bits, log, tune, cfg.mode)
+        positions = trim_positions(final, opened.max_length, longest_input(
+            opened.kind, opened.max_length,
+            artifact.read_json(opened.path / "config.json")["vocab_size"]))
+        if positions:
+            log(f"position table: {', '.join(map(str, positions['rows'].values()))} rows kept "
+                f"({positions['reason']})" if not positions["kept"] else
+                f"position table: {max(positions['rows_before'].values())} -> "
+                f"{positions['rows_after']} rows, {positions['mb_saved']:.2f} MB smaller "
+                f"(inputs up to {positions['max_tokens']} tokens, the artifact's max_length)")
         sizes = {"fp32_onnx_mb": fp32.stat().st_size / 1e6, "size_mb": final.stat().st_size / 1e6}
     except BaseException:
         shutil.rmtree(work, ignore_errors=True)
@@ -153,6 +163,7 @@ def quantize(cfg: QuantizeConfig, log=print) -> Path:
                "parity_vs_fp32": parity, "fused_nodes": counts,
                "skip_layernorm_split": split, "excluded_nodes": result.excluded,
                "guard_tries": result.tries, "embedding_lowbit": lowbit,
+               "positions": positions,
                "format": "onnx", "precision": "int8",
                "arm64_emulation": arm,
                "params": artifact.read_json(opened.path / "metrics.json").get("params")} | sizes
