@@ -26,12 +26,13 @@ def evaluate(model: str, task: TaskConfig | None = None, split: str = "test",
         from edgebert.artifacts_io import artifact_forward, open_artifact
 
         opened = open_artifact(source, max_length)
-        cut = (read_json(Path(source) / "metrics.json").get("positions") or {}) \
-            if (Path(source) / "metrics.json").exists() else {}
-        if cut.get("kept") and opened.max_length > cut["max_tokens"]:
-            raise UserError(f"--max-length {opened.max_length}: {model} takes at most "
-                            f"{cut['max_tokens']} tokens (its position table was cut to its "
-                            f"max_length when it was quantized)")
+        from edgebert.quantize.positions import max_tokens
+
+        most = max_tokens(source)
+        if most is not None and opened.max_length > most:
+            raise UserError(f"--max-length {opened.max_length}: {model} takes at most {most} "
+                            f"tokens (its position table was cut to its max_length when it "
+                            f"was quantized)")
         if split not in opened.task.splits:
             raise UserError(f"--split: must be one of {', '.join(opened.task.splits)}")
         return opened.score(artifact_forward(opened), split) | {"split": split}

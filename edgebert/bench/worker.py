@@ -109,11 +109,12 @@ def _max_tokens(model_file: str, seq: int) -> None:
     the artifact's max_length: quantize/positions.py), in one line."""
     from pathlib import Path
 
-    metrics = Path(model_file).with_name("metrics.json")
-    made = (json.loads(metrics.read_text()).get("positions") or {}) if metrics.exists() else {}
-    if made.get("kept") and seq > made["max_tokens"]:
-        raise SystemExit(f"{model_file}: takes at most {made['max_tokens']} tokens (its position "
-                         f"table was cut to its max_length); asked for --seq {seq}")
+    from edgebert.quantize.positions import max_tokens
+
+    most = max_tokens(Path(model_file).parent)
+    if most is not None and seq > most:
+        raise SystemExit(f"{model_file}: takes at most {most} tokens (its position table was "
+                         f"cut to its max_length); asked for --seq {seq}")
 
 
 def _text_input(model_file: str, batch: int, seq: int):

@@ -70,10 +70,20 @@ def trim_positions(path: Path, max_length: int, check) -> dict | None:
     mb = (path.stat().st_size - trial.stat().st_size) / 1e6
     if not same:
         trial.unlink()
-        return {"kept": False, "reason": why, "rows": rows_before}
+        return {"kept": False, "reason": why, "rows_before": rows_before}
     trial.replace(path)
     return {"kept": True, "rows_before": rows_before, "rows_after": rows, "max_tokens": rows
             - OFFSET, "mb_saved": mb}
+
+
+def max_tokens(artifact_dir: Path) -> int | None:
+    """The most tokens an artifact takes when quantize cut its position table (from its
+    metrics.json), else None: no cut, any length its model allows."""
+    import json
+
+    metrics = Path(artifact_dir) / "metrics.json"
+    made = (json.loads(metrics.read_text()).get("positions") or {}) if metrics.exists() else {}
+    return made["max_tokens"] if made.get("kept") else None
 
 
 def longest_input(kind_name: str, max_length: int, vocab: int):

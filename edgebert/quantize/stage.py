@@ -139,7 +139,7 @@ def quantize(cfg: QuantizeConfig, log=print) -> Path:
             opened.kind, opened.max_length,
             artifact.read_json(opened.path / "config.json")["vocab_size"]))
         if positions:
-            log(f"position table: {', '.join(map(str, positions['rows'].values()))} rows kept "
+            log(f"position table: {max(positions['rows_before'].values())} rows kept "
                 f"({positions['reason']})" if not positions["kept"] else
                 f"position table: {max(positions['rows_before'].values())} -> "
                 f"{positions['rows_after']} rows, {positions['mb_saved']:.2f} MB smaller "
