@@ -36,14 +36,23 @@ def cache_key(corpus: Path, tokenizer) -> str:
 
 
 def tokenize_corpus(corpus: Path, tokenizer, cache_root: Path, log=print) -> Path:
-    """Tokenise `corpus` once into `cache_root/<key>/` (reused when it exists)."""
+    """Tokenise `corpus` once into `cache_root/<key>/` (reused when it exists).
+
+    Each process writes its own `<key>.partial-<pid>` and renames it into place when done:
+    several processes may tokenise the same corpus at once (torchrun's ranks, two runs
+    sharing a cache), and one renaming a shared partial directory under another's writes
+    failed that one. The first to finish wins; the others drop their copy and read it."""
+    import os
+    import shutil
+
     from tqdm.auto import tqdm
 
     out = cache_root / cache_key(corpus, tokenizer)
     if (out / "docs.npy").exists():
         return out
-    part = out.with_name(out.name + ".partial")
-    part.mkdir(parents=True, exist_ok=True)
+    part = out.with_name(f"{out.name}.partial-{os.getpid()}")
+    shutil.rmtree(part, ignore_errors=True)  # a dead process's, with this pid
+    part.mkdir(parents=True)
     sents, docs, n_tokens, batch = [0], [0], 0, []
     with open(part / "tokens.bin", "wb") as fh:
         def flush():
@@ -63,7 +72,12 @@ def tokenize_corpus(corpus: Path, tokenizer, cache_root: Path, log=print) -> Pat
         flush()
     np.save(part / "sents.npy", np.asarray(sents, dtype=np.int64))
     np.save(part / "docs.npy", np.asarray(docs, dtype=np.int64))
-    part.rename(out)
+    try:
+        part.rename(out)
+    except OSError:  # another process finished first: its cache is the same
+        if not (out / "docs.npy").exists():
+            raise
+        shutil.rmtree(part, ignore_errors=True)
     log(f"tokenised {len(docs) - 1} documents, {len(sents) - 1} sentences, {n_tokens} tokens "
         f"-> {out}")
     return out
