@@ -131,6 +131,12 @@ def test_dynamic_int8_is_scored_one_text_at_a_time(tiny_teacher, tmp_path):
     code, output = run_cli("evaluate", out, "--json", "--split", "test")  # and so evaluate scores it
     assert code == 0, output
     assert json.loads(output)["accuracy"] == m["test"]["accuracy"]
+    ort_out = tmp_path / "ort"  # and its ORT-format export, scored the same way
+    code, output = run_cli("export", "--model", out, "--format", "ort", "--out", ort_out)
+    assert code == 0, output
+    e = json.loads((ort_out / "metrics.json").read_text())
+    assert e["test"]["accuracy"] == m["test"]["accuracy"] and e["precision"] == "int8"
+    assert "positions" in e and e["positions"] == m["positions"]
 
 
 def test_4bit_word_embeddings(tiny_teacher, tmp_path):

@@ -114,6 +114,11 @@ def export(cfg: ExportConfig, log=print) -> Path:
         if text:
             target, scores = work / FILES[cfg.format], text["scores"]
         else:
+            if opened.record.get("precision") == "int8" and cfg.format != "torchscript":
+                # scored as quantize scored its parent: one text at a time (per-batch scales)
+                from edgebert.predict import one_at_a_time
+
+                got_forward = one_at_a_time(got_forward)
             scores = {"dev": opened.score(got_forward, "dev", dev),
                       "test": opened.score(got_forward, "test")}
     except BaseException:
@@ -125,7 +130,9 @@ def export(cfg: ExportConfig, log=print) -> Path:
     metrics = {**scores, "metric": opened.task.metric, "parity": parity, "format": cfg.format,
                "precision": opened.record.get("precision", "fp32"),
                "size_mb": target.stat().st_size / 1e6,
-               "params": artifact.read_json(opened.path / "metrics.json").get("params")}
+               "params": artifact.read_json(opened.path / "metrics.json").get("params"),
+               # a cut position table travels with the graph (bench and evaluate read it)
+               "positions": artifact.read_json(opened.path / "metrics.json").get("positions")}
     if text:
         metrics |= {"text_parity": text["parity"], "size_without_tokenizer_mb": text["plain_mb"]}
     log(f"{cfg.format}: max |delta logits| {parity['max_abs_diff']:.2e}, top-1 agreement "
