@@ -82,20 +82,19 @@ def copy_tokenizer(src: Path, dst: Path) -> None:
 
 
 def artifact_forward(opened: Opened) -> Forward:
-    """Run whichever model file the artifact holds, PyTorch weights first. An INT8 graph
-    runs one example at a time, as its stage scored it (dynamic INT8 picks its activation
-    scales per batch: quantize/stage.py's int8_forward)."""
+    """Run whichever model file the artifact holds, PyTorch weights first; an INT8 graph
+    as its stage scored it (predict.scored_as_run)."""
     from edgebert.export.onnx import ort_forward
     from edgebert.export.torchscript import module_forward, torchscript_forward
     from edgebert.formats import require_model_file, session
-    from edgebert.predict import one_at_a_time, torch_forward
+    from edgebert.predict import scored_as_run, torch_forward
 
     path, fmt = require_model_file(opened.path)
     if fmt == "pytorch":
         return torch_forward(load_torch(opened))
     if fmt in ("onnx", "ort"):
-        forward = ort_forward(session(path), opened.kind)
-        return one_at_a_time(forward) if opened.record.get("precision") == "int8" else forward
+        return scored_as_run(ort_forward(session(path), opened.kind),
+                             opened.record.get("precision") == "int8")
     if fmt == "torchscript":
         return torchscript_forward(path)
     from edgebert.quantize.inc import load_program  # INT8 PyTorch from `quantize --engine inc`

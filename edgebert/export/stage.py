@@ -15,7 +15,7 @@ from edgebert.export.onnx import export_onnx, ort_forward
 from edgebert.formats import extensions_library, require_model_file, session
 from edgebert.export.parity import compare, require
 from edgebert.export.torchscript import export_torchscript, torchscript_forward
-from edgebert.predict import torch_forward
+from edgebert.predict import scored_as_run, torch_forward
 
 FILES = {"onnx": "model.onnx", "ort": "model.ort", "torchscript": "model.pt"}
 
@@ -114,11 +114,8 @@ def export(cfg: ExportConfig, log=print) -> Path:
         if text:
             target, scores = work / FILES[cfg.format], text["scores"]
         else:
-            if opened.record.get("precision") == "int8" and cfg.format != "torchscript":
-                # scored as quantize scored its parent: one text at a time (per-batch scales)
-                from edgebert.predict import one_at_a_time
-
-                got_forward = one_at_a_time(got_forward)
+            # scored as quantize scored its parent
+            got_forward = scored_as_run(got_forward, opened.record.get("precision") == "int8")
             scores = {"dev": opened.score(got_forward, "dev", dev),
                       "test": opened.score(got_forward, "test")}
     except BaseException:
@@ -127,12 +124,13 @@ def export(cfg: ExportConfig, log=print) -> Path:
         shutil.rmtree(work, ignore_errors=True)  # nothing half-made survives a refusal
         raise
     copy_tokenizer(opened.path, work)
+    parent = artifact.read_json(opened.path / "metrics.json")
     metrics = {**scores, "metric": opened.task.metric, "parity": parity, "format": cfg.format,
                "precision": opened.record.get("precision", "fp32"),
                "size_mb": target.stat().st_size / 1e6,
-               "params": artifact.read_json(opened.path / "metrics.json").get("params"),
+               "params": parent.get("params"),
                # a cut position table travels with the graph (bench and evaluate read it)
-               "positions": artifact.read_json(opened.path / "metrics.json").get("positions")}
+               "positions": parent.get("positions")}
     if text:
         metrics |= {"text_parity": text["parity"], "size_without_tokenizer_mb": text["plain_mb"]}
     log(f"{cfg.format}: max |delta logits| {parity['max_abs_diff']:.2e}, top-1 agreement "

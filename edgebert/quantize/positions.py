@@ -43,9 +43,8 @@ def trim_positions(path: Path, max_length: int, check) -> dict | None:
                 readers.setdefault(name, set()).add((n.op_type, i))
     rows = max_length + OFFSET
     tables = [name for name, used in readers.items()
-              if "position_embeddings" in name and numpy_helper.to_array(inits[name]).ndim == 2
-              and numpy_helper.to_array(inits[name]).shape[0] > rows
-              and all(READERS.get(op) == i for op, i in used)]
+              if "position_embeddings" in name and len(inits[name].dims) == 2
+              and inits[name].dims[0] > rows and all(READERS.get(op) == i for op, i in used)]
     if not tables:
         return None
     before = check(session(str(path)))
@@ -56,7 +55,7 @@ def trim_positions(path: Path, max_length: int, check) -> dict | None:
         inits[name].CopyFrom(numpy_helper.from_array(table[:rows], name))
         base = name.removesuffix("_quantized")
         for extra in (f"{base}_scale", f"{base}_zero_point"):  # per-row ones, if any
-            if extra in inits and numpy_helper.to_array(inits[extra]).shape[:1] == table.shape[:1]:
+            if extra in inits and list(inits[extra].dims[:1]) == [table.shape[0]]:
                 inits[extra].CopyFrom(numpy_helper.from_array(
                     numpy_helper.to_array(inits[extra])[:rows], extra))
     trial = path.with_name("positions_trimmed.onnx")

@@ -24,7 +24,7 @@ from edgebert.export.onnx import export_onnx, ort_forward
 from edgebert.families import family_of
 from edgebert.formats import require_model_file, session
 from edgebert.export.parity import compare, require
-from edgebert.predict import INPUTS, one_at_a_time, torch_forward
+from edgebert.predict import INPUTS, scored_as_run, torch_forward
 from edgebert.quantize.guard import guard
 from edgebert.quantize.positions import longest_input, trim_positions
 from edgebert.quantize.onnx import (optimize, quantizable_nodes, quantize_dynamic_onnx,
@@ -32,14 +32,9 @@ from edgebert.quantize.onnx import (optimize, quantizable_nodes, quantize_dynami
 from edgebert.quantize.presets import cpu_flags, preset
 
 def int8_forward(path: Path, kind: str, mode: str):
-    """How an INT8 graph is scored: a dynamic one one example at a time, unpadded. Its
-    activation scales are picked per batch, so in padded batches of 32 its outputs depend
-    on the other texts and the padding; an app calling one text at a time (and the
-    one-file model, always) gets these. Measured on the default chain's `int8/x86-vnni`:
-    test 81.18 % in batches, 80.63 % one at a time; dev 82.33 % both. Static scales are
-    fixed, so its batches score as its single texts do."""
-    forward = ort_forward(session(path), kind)
-    return one_at_a_time(forward) if mode == "dynamic" else forward
+    """The INT8 graph at `path`, scored as it runs (predict.scored_as_run): a dynamic one
+    one text at a time; static scales are fixed, so its padded batches are kept (faster)."""
+    return scored_as_run(ort_forward(session(path), kind), mode == "dynamic")
 
 
 def dev_points(model: Path) -> float:
@@ -138,12 +133,13 @@ def quantize(cfg: QuantizeConfig, log=print) -> Path:
         positions = trim_positions(final, opened.max_length, longest_input(
             opened.kind, opened.max_length,
             artifact.read_json(opened.path / "config.json")["vocab_size"]))
-        if positions:
-            log(f"position table: {max(positions['rows_before'].values())} rows kept "
-                f"({positions['reason']})" if not positions["kept"] else
-                f"position table: {max(positions['rows_before'].values())} -> "
+        if positions and positions["kept"]:
+            log(f"position table: {max(positions['rows_before'].values())} -> "
                 f"{positions['rows_after']} rows, {positions['mb_saved']:.2f} MB smaller "
                 f"(inputs up to {positions['max_tokens']} tokens, the artifact's max_length)")
+        elif positions:
+            log(f"position table: {max(positions['rows_before'].values())} rows kept "
+                f"({positions['reason']})")
         sizes = {"fp32_onnx_mb": fp32.stat().st_size / 1e6, "size_mb": final.stat().st_size / 1e6}
     except BaseException:
         shutil.rmtree(work, ignore_errors=True)
