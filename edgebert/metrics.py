@@ -1,7 +1,7 @@
 """Metrics per head, computed from model outputs (logits as numpy arrays).
 
 classification / pair: accuracy, precision, recall, F1 (binary: of the positive
-class; more classes: macro), MCC. regression: Pearson, Spearman, MSE.
+class; more classes: macro), MCC, log loss. regression: Pearson, Spearman, MSE.
 ner: entity-level precision / recall / F1 (seqeval, exact span and type).
 qa: exact match and token F1 as in the SQuAD evaluation script.
 """
@@ -27,10 +27,13 @@ def points(scores: dict, metric: str) -> float:
 
 
 def classification(logits: np.ndarray, labels: np.ndarray) -> dict[str, float]:
-    """Accuracy, precision, recall, F1 (of class 1 when binary, else macro) and MCC.
+    """Accuracy, precision, recall, F1 (of class 1 when binary, else macro), MCC, and the
+    log loss (mean cross-entropy of the softmax against the gold labels, in nats): a
+    continuous score that still moves when the others sit on a plateau.
 
-    >>> classification(np.array([[0., 1.], [1., 0.]]), np.array([1, 1]))["accuracy"]
-    0.5
+    >>> m = classification(np.array([[0., 1.], [1., 0.]]), np.array([1, 1]))
+    >>> m["accuracy"], round(m["log_loss"], 4)
+    (0.5, 0.8133)
     """
     from sklearn.metrics import matthews_corrcoef, precision_recall_fscore_support
 
@@ -40,7 +43,21 @@ def classification(logits: np.ndarray, labels: np.ndarray) -> dict[str, float]:
         labels, preds, average="binary" if binary else "macro", zero_division=0)
     return {"accuracy": float((preds == labels).mean()), "precision": float(p),
             "recall": float(r), "f1": float(f1),
-            "mcc": float(matthews_corrcoef(labels, preds)) if len(set(labels)) > 1 else 0.0}
+            "mcc": float(matthews_corrcoef(labels, preds)) if len(set(labels)) > 1 else 0.0,
+            "log_loss": log_loss(logits, labels)}
+
+
+def log_loss(logits: np.ndarray, labels: np.ndarray) -> float:
+    """Mean cross-entropy (nats) of softmax(logits) against integer labels; float64 and
+    log-sum-exp, so large logits do not overflow.
+
+    >>> round(log_loss(np.array([[0., 0.]]), np.array([0])), 4)  # ln 2
+    0.6931
+    """
+    z = logits.astype(np.float64)
+    z = z - z.max(-1, keepdims=True)
+    log_p = z - np.log(np.exp(z).sum(-1, keepdims=True))
+    return float(-log_p[np.arange(len(labels)), labels.astype(int)].mean())
 
 
 def regression(preds: np.ndarray, targets: np.ndarray) -> dict[str, float]:

@@ -77,7 +77,8 @@ def fit(model, data: Prepared, loss_fn, cfg: TrainConfig, work: Path, desc: str,
     started = time.perf_counter()
     result = train(model, data.encoded["train"].features, loss_fn, cfg, collate=data.collate,
                    evaluate=lambda: data.score(scored, "dev"), metric=data.task.metric,
-                   checkpoint_dir=work / "checkpoint", desc=desc, after_step=after_step,
+                   tiebreak=kind(data.task.kind).tiebreak, checkpoint_dir=work / "checkpoint",
+                   desc=desc, after_step=after_step,
                    select_after=select_after,
                    max_auto_epochs=kind(data.task.kind).max_auto_epochs)
     seconds = time.perf_counter() - started

@@ -70,6 +70,7 @@ class _State:
     """Next micro-batch index within the epoch."""
     best_metric: float | None = None
     best_step: int | None = None
+    best_tiebreak: float | None = None
     bad_evals: int = 0
     history: list[dict] = field(default_factory=list)
 
@@ -188,7 +189,7 @@ def autocast_dtype(cfg: TrainConfig, device: torch.device) -> torch.dtype | None
 def train(model: torch.nn.Module, features: list[dict], loss_fn: LossFn, cfg: TrainConfig, *,
           collate: Callable[[list[dict]], dict], evaluate: Callable[[], dict] | None = None,
           metric: str | None = None, greater_is_better: bool = True,
-          checkpoint_dir: Path | None = None, desc: str = "train",
+          tiebreak: str | None = None, checkpoint_dir: Path | None = None, desc: str = "train",
           after_step: Callable[[int, int], None] | None = None,
           select_after: float = 0.0,
           max_auto_epochs: float = MAX_AUTO_EPOCHS) -> TrainResult:
@@ -198,6 +199,8 @@ def train(model: torch.nn.Module, features: list[dict], loss_fn: LossFn, cfg: Tr
     `select_after`: evaluations before this fraction of the steps neither become the best
     weights nor count towards patience (gradual pruning: the model is not final yet).
     `max_auto_epochs`: how far `cfg.min_examples` may raise the epochs (see `epochs_for`).
+    `tiebreak`: a dev score, lower is better, that makes an evaluation whose `metric` equals
+    the best so far an improvement (new best weights, patience reset) when it is lower.
 
     >>> # result = train(model, feats, lambda m, b: {"loss": m(**b).loss}, TrainConfig(),
     >>> #                collate=lambda fs: collate(fs, pad_id=0))
@@ -297,11 +300,11 @@ def train(model: torch.nn.Module, features: list[dict], loss_fn: LossFn, cfg: Tr
                 running, seen = 0.0, 0
                 eligible = state.step >= select_after * total
                 value = scores[metric] if metric and eligible else None
-                better = value is not None and (
-                    state.best_metric is None
-                    or (value > state.best_metric if greater_is_better else value < state.best_metric))
-                if better:
+                tie = scores.get(tiebreak) if tiebreak else None
+                if value is not None and _better(value, tie, state.best_metric,
+                                                 state.best_tiebreak, greater_is_better):
                     state.best_metric, state.best_step, state.bad_evals = value, state.step, 0
+                    state.best_tiebreak = tie
                     best_weights = {k: v.detach().to("cpu", copy=True)
                                     for k, v in model.state_dict().items()}
                 elif value is not None:
@@ -311,7 +314,9 @@ def train(model: torch.nn.Module, features: list[dict], loss_fn: LossFn, cfg: Tr
                               + ", ".join(f"{k} {v:.4f}" for k, v in entry.items()
                                           if isinstance(v, float)))
                 if cfg.patience and state.bad_evals >= cfg.patience:
-                    bar.write(f"[{desc}] no better {metric} in {cfg.patience} evaluations: "
+                    bar.write(f"[{desc}] no better {metric}"
+                              + (f" (nor lower {tiebreak} at an equal one)" if tiebreak else "")
+                              + f" in {cfg.patience} evaluations: "
                               f"stopping early at step {state.step}")
                     stop = True
             if checkpoint_dir is not None and (state.step % save_every == 0 or stop):
@@ -328,6 +333,23 @@ def train(model: torch.nn.Module, features: list[dict], loss_fn: LossFn, cfg: Tr
                        state.best_step, stopped_early=state.step < total, history=state.history,
                        ranks=world, **(_gather_checks(model, wrote) if world > 1 else
                                        {"checkpoint_writers": int(wrote)}))
+
+
+def _better(value: float, tie: float | None, best: float | None, best_tie: float | None,
+            greater_is_better: bool) -> bool:
+    """Is an evaluation better than the best so far: its metric is, or the metric ties
+    and the tie-break score (lower is better) is lower.
+
+    >>> _better(0.98, 0.10, 0.98, 0.12, True), _better(0.98, 0.13, 0.98, 0.12, True)
+    (True, False)
+    >>> _better(0.99, None, 0.98, 0.10, True), _better(0.98, None, 0.98, 0.12, True)
+    (True, False)
+    """
+    if best is None:
+        return True
+    if value != best:
+        return value > best if greater_is_better else value < best
+    return tie is not None and best_tie is not None and tie < best_tie
 
 
 def _gather_checks(model: torch.nn.Module, wrote: bool) -> dict:

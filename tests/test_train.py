@@ -63,6 +63,27 @@ def test_early_stopping_keeps_the_best_weights():
         assert torch.equal(v, snapshots[0][k]), k
 
 
+def test_a_tied_metric_is_decided_by_the_tiebreak_score():
+    """A saturated dev metric (sms-spam's F1 sat at 0.9825 for 5 evaluations): an equal
+    metric with a lower tie-break loss is the new best and resets patience."""
+    model, feats = tiny_classifier(), features()
+    scores = iter([(0.9, 0.50), (0.9, 0.40), (0.9, 0.45), (0.9, 0.46), (0.8, 0.1)])
+    snapshots = []
+
+    def evaluate():
+        snapshots.append({k: v.clone() for k, v in model.state_dict().items()})
+        f1, loss = next(scores)
+        return {"f1": f1, "log_loss": loss}
+
+    res = train(model, feats, loss_fn,
+                TrainConfig(max_steps=50, batch_size=16, eval_every=2, patience=2, lr=1e-3),
+                collate=pad, evaluate=evaluate, metric="f1", tiebreak="log_loss")
+    # without the tie-break: best at step 2, stopped at step 6
+    assert res.best_step == 4 and res.stopped_early and res.steps == 8
+    for k, v in model.state_dict().items():
+        assert torch.equal(v, snapshots[1][k]), k
+
+
 def test_gradient_accumulation_matches_one_big_batch():
     """8 x 2 accumulated equals 16 x 1 (no dropout; equal micro-batches)."""
     results = []

@@ -19,11 +19,11 @@ SEQUENCE = "AutoModelForSequenceClassification"
 
 KINDS: dict[str, Kind] = {k.name: k for k in (
     Classification("classification", SEQUENCE, "accuracy", ("text", "label"), augment=True,
-                   text_graph="labels"),
+                   text_graph="labels", tiebreak="log_loss"),
     Classification("pair", SEQUENCE, "accuracy", ("text", "text_pair", "label"), augment=True,
-                   text_graph="labels"),
+                   text_graph="labels", tiebreak="log_loss"),
     Regression("regression", SEQUENCE, "pearson", ("text", "label"), top1=False,
-               regression=True, augment=True, text_graph="value"),
+               regression=True, augment=True, text_graph="value", tiebreak="mse"),
     # a tag per token: many labels per example, entities rare among them (WNUT's teacher:
     # dev entity F1 0.06 after 3 epochs, 0.41 after 6; results/teacher_wnut_epochs.json)
     TokenTags("ner", "AutoModelForTokenClassification", "entity_f1", ("tokens", "tags"),
@@ -31,7 +31,8 @@ KINDS: dict[str, Kind] = {k.name: k for k in (
     Spans("qa", "AutoModelForQuestionAnswering", "f1", ("question", "context", "answers"),
           outputs=("start_logits", "end_logits"), per_token=True, served=False, windows=True),
     MultipleChoice("multiple_choice", "AutoModelForMultipleChoice", "accuracy",
-                   ("context", "choices", "label"), truncation="only_first"),
+                   ("context", "choices", "label"), truncation="only_first",
+                   tiebreak="log_loss"),
 )}
 
 ROLES = sorted({role for k in KINDS.values() for role in k.roles + k.optional_roles})
