@@ -1,6 +1,6 @@
 """The recommended INT8 graph of a finished run beside variants of it, on this CPU.
 
-    python benchmarks/int8_variants.py --run RUN    # -> benchmarks/results/int8_variants.json
+    python benchmarks/int8_variants.py --run RUN [--out int8_variants.json]  # -> benchmarks/results/
 
 RUN is a finished default `edgebert compress` run. Timed in one interleaved run (batch 1,
 sequence 128, each turn a fresh process), at 2 threads and at 1:
@@ -129,6 +129,8 @@ def main() -> None:
     ap.add_argument("--run", type=Path, required=True)
     ap.add_argument("--rounds", type=int, default=8)
     ap.add_argument("--runs", type=int, default=50)
+    ap.add_argument("--out", default="int8_variants.json",
+                    help="results file name under benchmarks/results/ (one per CPU)")
     a = ap.parse_args()
     report = json.loads((a.run / "report.json").read_text())
     rec = a.run / report["recommended"]["x86"]
@@ -173,7 +175,7 @@ def main() -> None:
         "latency": latency,
     }
     RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "int8_variants.json").write_text(json.dumps(result, indent=2) + "\n")
+    (RESULTS / a.out).write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps({k: result[k] for k in ("rewritten", "test_accuracy", "latency")},
                      indent=1))
 

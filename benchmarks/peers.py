@@ -1,6 +1,6 @@
 """EdgeBERT beside what a user of each alternative gets, from one fine-tuned teacher.
 
-    python benchmarks/peers.py [--run RUN] [--rounds 5]     # -> benchmarks/results/peers.json
+    python benchmarks/peers.py [--run RUN] [--rounds 5] [--out peers.json]  # -> benchmarks/results/
     python benchmarks/peers.py --table [RESULTS_FILE]       # its README table
 
 RUN is a finished default `edgebert compress` run on Rotten Tomatoes (default: the one
@@ -342,6 +342,9 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--runs", type=int, default=30)
     ap.add_argument("--texts", type=int, default=100, help="test texts timed one at a time")
+    ap.add_argument("--out", default="peers.json",
+                    help="results file name under benchmarks/results/ (one per CPU: "
+                         "peers.json is the Xeon's, peers_epyc_avx2.json the AVX2 EPYC's)")
     ap.add_argument("--table", nargs="?", type=Path, const=RESULTS / "peers.json",
                     help="print the README table of peers.json (or of this results file) "
                          "and stop")
@@ -421,7 +424,7 @@ def main() -> None:
         "bench": {"padded": slim(padded), "texts": slim(on_texts)},
     }
     RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "peers.json").write_text(json.dumps(result, indent=2) + "\n")
+    (RESULTS / a.out).write_text(json.dumps(result, indent=2) + "\n")
     for name, r in rows.items():
         acc = f"{100 * r['test_accuracy']:.2f} %" if r["test_accuracy"] is not None else "-"
         tp = f"{r['texts_p50_ms']:.2f}" if r["texts_p50_ms"] else "-"

@@ -64,17 +64,22 @@ def extensions_library(error: type[Exception] = UserError) -> str:
 
 
 def session(path: str | Path | bytes, threads: int | None = None, exact_int8: bool = False,
-            custom_ops: bool = False, error: type[Exception] = UserError):
+            custom_ops: bool = False, error: type[Exception] = UserError,
+            config: dict[str, str] | None = None):
     """An ORT CPU session over a file or serialized model bytes.
 
     `threads`: intra-op threads (one inter-op), as an app ships it; None: ORT's default.
     `exact_int8`: on x86 without VNNI use U8U8 products instead of the U8S8 ones whose int16
     pair sums saturate (ORT's `session.x64quantprecision`): slower, but the reference an ARM
     (SDOT, no saturation) result should match. `custom_ops`: register onnxruntime-extensions'
-    ops (the tokenizer-in-graph models). A file ORT cannot load raises `error`, named."""
+    ops (the tokenizer-in-graph models). `config`: session config entries (none are shipped:
+    `benchmarks/ort_session_options.py` found none faster than ORT's defaults at batch 1
+    on 2 cores). A file ORT cannot load raises `error`, named."""
     import onnxruntime as ort
 
     opts = ort.SessionOptions()
+    for key, value in (config or {}).items():
+        opts.add_session_config_entry(key, value)
     if exact_int8:
         opts.add_session_config_entry("session.x64quantprecision", "1")
     if custom_ops:

@@ -34,6 +34,22 @@ def test_session_names_the_file_it_cannot_load(tmp_path):
         session(bad, error=ValueError)
 
 
+def test_session_takes_config_entries(tmp_path):
+    import onnx
+    from onnx import TensorProto, helper
+
+    path = tmp_path / "model.onnx"
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [1])
+    onnx.save(helper.make_model(helper.make_graph([helper.make_node("Identity", ["x"], ["y"])],
+                                                  "g", [x], [y])), str(path))
+    key = "session.dynamic_block_base"
+    assert session(path, 2, config={key: "7"}).get_session_options() \
+        .get_session_config_entry(key) == "7"
+    with pytest.raises(RuntimeError, match="does not have configuration"):  # ORT's defaults
+        session(path, 2).get_session_options().get_session_config_entry(key)
+
+
 def test_formats_and_runtime_import_no_torch():
     code = ("import sys, edgebert.formats, edgebert.runtime; "
             "print('torch' in sys.modules, 'transformers' in sys.modules)")

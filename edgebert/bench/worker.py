@@ -77,15 +77,17 @@ def _load_pytorch(path: str):
     return from_pretrained(cls, path).eval(), model_inputs(config)
 
 
-def time_onnx(path: str, batch: int, seq: int, threads: int, warmup: int, runs: int) -> dict:
-    """ONNX Runtime with the settings an app ships: fixed threads, default optimizations."""
+def time_onnx(path: str, batch: int, seq: int, threads: int, warmup: int, runs: int,
+              config: dict[str, str] | None = None) -> dict:
+    """ONNX Runtime with the settings an app ships: fixed threads, default optimizations.
+    `config`: session config entries to time instead (benchmarks/ort_session_options.py)."""
     import numpy as np
 
     from edgebert.formats import session
 
     _max_tokens(path, seq)
     text = _text_input(path, batch, seq)
-    sess = session(path, threads, custom_ops=text is not None)
+    sess = session(path, threads, custom_ops=text is not None, config=config)
     rng = np.random.default_rng(0)
     low, high = _id_range(path)
     shape = _shape(path, batch, seq)
