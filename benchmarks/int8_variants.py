@@ -122,6 +122,7 @@ def max_logit_diff(a: Path, b: Path) -> float:
 
 
 def main() -> None:
+    from edgebert.artifact import parent_in_run
     from edgebert.bench.latency import interleaved
     from edgebert.quantize.presets import cpu_flags
 
@@ -145,8 +146,8 @@ def main() -> None:
     budget = stage["config"]["max_drop"]  # what RUN's guard had, after its parent's loss
     out_other = work / other
     if not (out_other / "metrics.json").exists():
-        cmd = ["edgebert", "quantize", "--model", stage["parent"], "--target", other,
-               "--embedding-bits", "2", "--max-drop", str(budget), "--out", str(out_other)]
+        cmd = ["edgebert", "quantize", "--model", str(parent_in_run(a.run, stage["parent"])),
+               "--target", other, "--embedding-bits", "2", "--max-drop", str(budget), "--out", str(out_other)]
         print("+", " ".join(cmd), flush=True)
         subprocess.run(cmd, check=True)
     paths = {"shipped": rec / "model.onnx", "skipln_fused": work / "skipln_fused" / "model.onnx",

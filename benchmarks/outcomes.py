@@ -16,21 +16,12 @@ import argparse
 import json
 from pathlib import Path
 
-from edgebert.artifact import write_json
+from edgebert.artifact import parent_in_run, write_json
 from edgebert.artifacts_io import artifact_forward, open_artifact
 from edgebert.metrics import points
 from edgebert.predict import one_at_a_time
 from edgebert.report.collect import artifacts
 from edgebert.report.render import write_report
-
-
-def parent_in_run(run: Path, recorded: str) -> Path | None:
-    """The run's own copy of a stage's parent (the run may have been moved since)."""
-    parts = Path(recorded).parts
-    for n in (1, 2, 3):
-        if (run.joinpath(*parts[-n:]) / "stage.json").exists():
-            return run.joinpath(*parts[-n:])
-    return None
 
 
 def forward_of(run: Path, path: Path, stage: dict):

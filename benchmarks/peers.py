@@ -132,8 +132,7 @@ def build_peers(run: Path, work: Path, target: str) -> dict[str, Path]:
         score_into(ortq_dir, ort_forward(session(ortq_dir / "model.onnx"), opened.kind),
                    opened, test)
 
-    rec = recommended(run)
-    parent = Path(json.loads((rec / "stage.json").read_text())["parent"])
+    rec, parent = recommended(run), recommended_parent(run)
     fp32 = work / "edgebert-fp32-onnx"  # the same compressed model before INT8
     if not (fp32 / "metrics.json").exists():
         sh(["edgebert", "export", "--model", parent, "--format", "onnx", "--out", fp32])
@@ -154,6 +153,18 @@ def build_peers(run: Path, work: Path, target: str) -> dict[str, Path]:
 def recommended(run: Path) -> Path:
     report = json.loads((run / "report.json").read_text())
     return run / report["recommended"]["x86"]
+
+
+def recommended_parent(run: Path) -> Path:
+    """The FP32 model the recommended INT8 artifact was quantized from, inside `run`
+    wherever this script runs from."""
+    from edgebert.artifact import parent_in_run
+
+    recorded = json.loads((recommended(run) / "stage.json").read_text())["parent"]
+    parent = parent_in_run(run, recorded)
+    if parent is None:
+        raise SystemExit(f"{run}: the recommended artifact's parent {recorded} is not in the run")
+    return parent
 
 
 def gemm_shapes(model_dir: Path, seq: int = 128) -> list[tuple[int, int, int, int]]:
@@ -385,8 +396,7 @@ def main() -> None:
             row["delta_vs_teacher_points"] = 100 * (row["test_accuracy"]
                                                     - teacher["test_accuracy"])
     profile = profile_ops(recommended(a.run) / "model.onnx")
-    shapes = gemm_shapes(Path(json.loads((recommended(a.run) / "stage.json").read_text())
-                              ["parent"]))
+    shapes = gemm_shapes(recommended_parent(a.run))
     ops, floor = useful_ops(shapes), gemm_floor(shapes)
     int8_peak = max(g["gops"] for g in rates if g["op"] == "MatMulInteger")
     useful = ops / (rec["p50_ms"] / 1000) / 1e9

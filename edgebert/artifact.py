@@ -131,6 +131,21 @@ def read_json(path: Path) -> dict:
         raise UserError(f"{path}: not valid JSON ({err})") from None
 
 
+def parent_in_run(run: Path, recorded: str) -> Path | None:
+    """The run's own copy of a stage's parent. stage.json records the parent as the path
+    the stage was given, relative to where it ran (`runs/default/pruned_trimmed`), so a
+    script run from elsewhere, or a moved run, finds it by its last 1-3 parts.
+
+    >>> parent_in_run(Path("/nonexistent/run"), "runs/default/pruned") is None
+    True
+    """
+    parts = Path(recorded).parts
+    for n in (1, 2, 3):
+        if (run.joinpath(*parts[-n:]) / "stage.json").exists():
+            return run.joinpath(*parts[-n:])
+    return None
+
+
 def dir_size_mb(path: Path, suffixes=(".safetensors", ".onnx", ".ort", ".pt", ".bin")) -> float:
     """Size of the top-level weight files, in MB (1e6 bytes); checkpoints not counted."""
     return sum(f.stat().st_size for f in Path(path).iterdir()

@@ -32,3 +32,23 @@ def test_gemm_floor_times_every_shape_once(peers, tiny_teacher):
     assert {s["op"] for s in floor["shapes"]} == {"MatMulInteger", "MatMul"}
     assert floor["total_ms"] == pytest.approx(floor["int8_linear_ms"] + floor["fp32_attention_ms"])
     assert floor["int8_linear_ms"] > 0 and floor["fp32_attention_ms"] > 0
+
+
+def test_the_recommended_parent_is_found_from_any_directory(peers, tmp_path, monkeypatch):
+    """stage.json records the parent as `compress` was given it, relative to where it ran;
+    the scripts find it inside the run from anywhere (a first run from another directory
+    failed on `runs/default/pruned_trimmed`)."""
+    import json
+
+    run = tmp_path / "elsewhere" / "runs" / "default"
+    for name in ("pruned_trimmed", "int8/x86-vnni"):
+        (run / name).mkdir(parents=True)
+        (run / name / "stage.json").write_text("{}")
+    (run / "int8/x86-vnni/stage.json").write_text(
+        json.dumps({"parent": "runs/default/pruned_trimmed"}))
+    (run / "report.json").write_text(json.dumps({"recommended": {"x86": "int8/x86-vnni"}}))
+    monkeypatch.chdir(tmp_path)  # not where the run was made
+    assert peers.recommended_parent(run) == run / "pruned_trimmed"
+    (run / "pruned_trimmed" / "stage.json").unlink()
+    with pytest.raises(SystemExit, match="parent runs/default/pruned_trimmed is not in the run"):
+        peers.recommended_parent(run)
