@@ -145,9 +145,12 @@ def main() -> None:
     other = "x86-avx2" if stage["target"] == "x86-vnni" else "x86-vnni"
     budget = stage["config"]["max_drop"]  # what RUN's guard had, after its parent's loss
     out_other = work / other
+    parent = parent_in_run(a.run, stage["parent"])  # recorded relative to where compress ran
+    if parent is None:
+        raise SystemExit(f"{rec}: its parent {stage['parent']} is not in {a.run}")
     if not (out_other / "metrics.json").exists():
-        cmd = ["edgebert", "quantize", "--model", str(parent_in_run(a.run, stage["parent"])),
-               "--target", other, "--embedding-bits", "2", "--max-drop", str(budget), "--out", str(out_other)]
+        cmd = ["edgebert", "quantize", "--model", str(parent), "--target", other,
+               "--embedding-bits", "2", "--max-drop", str(budget), "--out", str(out_other)]
         print("+", " ".join(cmd), flush=True)
         subprocess.run(cmd, check=True)
     paths = {"shipped": rec / "model.onnx", "skipln_fused": work / "skipln_fused" / "model.onnx",

@@ -74,13 +74,13 @@ def fit(model, data: Prepared, loss_fn, cfg: TrainConfig, work: Path, desc: str,
     from edgebert.train import train  # torch-heavy: only once the inputs are good
 
     scored = scored or model
+    task_kind = kind(data.task.kind)
     started = time.perf_counter()
     result = train(model, data.encoded["train"].features, loss_fn, cfg, collate=data.collate,
                    evaluate=lambda: data.score(scored, "dev"), metric=data.task.metric,
-                   tiebreak=kind(data.task.kind).tiebreak, checkpoint_dir=work / "checkpoint",
-                   desc=desc, after_step=after_step,
-                   select_after=select_after,
-                   max_auto_epochs=kind(data.task.kind).max_auto_epochs)
+                   tiebreak=task_kind.tiebreak, checkpoint_dir=work / "checkpoint",
+                   desc=desc, after_step=after_step, select_after=select_after,
+                   max_auto_epochs=task_kind.max_auto_epochs)
     seconds = time.perf_counter() - started
     metrics = {split: data.score(scored, split) for split in ("dev", "test")}
     return metrics | {"metric": data.task.metric, "params": count_params(scored),
