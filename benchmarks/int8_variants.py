@@ -1,6 +1,7 @@
 """The recommended INT8 graph of a finished run beside variants of it, on this CPU.
 
-    python benchmarks/int8_variants.py --run RUN [--out int8_variants.json]  # -> benchmarks/results/
+    python benchmarks/int8_variants.py --run RUN [--out FILE]   # -> benchmarks/results/FILE
+    (FILE: int8_variants.json unless given; one file per CPU)
 
 RUN is a finished default `edgebert compress` run. Timed in one interleaved run (batch 1,
 sequence 128, each turn a fresh process), at 2 threads and at 1:
