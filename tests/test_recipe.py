@@ -106,3 +106,26 @@ def test_recipe_options_reach_the_stage():
     assert q["fuse"] is False and q["calibration_examples"] == 8 and "target" not in q
     p = stage_options(PruneRecipe(heads=0.5, scope="global", importance_batches=4), PruneConfig)
     assert p["scope"] == "global" and p["importance_batches"] == 4 and "name" not in p
+
+
+def test_regression_tasks_keep_their_heads_where_the_recipe_says(tiny_bert, tmp_path):
+    """The default recipe's pruning halves the heads of a classifier but not of a regression
+    task's model (keep_heads_for: [regression]); the FFN pruning stays for both."""
+    from edgebert.compress.recipe import load
+    from edgebert.compress.run import plan
+
+    def pruning(task: str, *sets: str) -> tuple[dict, list[str]]:
+        said: list[str] = []
+        recipe = load("default", [f"task.name={task}", f"teacher.model={tiny_bert}", *sets])
+        steps = plan(recipe, tmp_path / task, said.append)
+        return {s.out.name: (s.config.heads, s.config.ffn) for s in steps
+                if s.title.startswith("prune")}, said
+
+    kept, said = pruning("vader-amazon")
+    assert kept == {"pruned_half": (0.0, 0.5), "pruned": (0.0, 0.5)}
+    assert "pruned_half: every attention head kept (regression is in the recipe's " \
+        "keep_heads_for)" in said
+    assert pruning("sms-spam")[0] == {"pruned_half": (0.5, 0.5), "pruned": (0.0, 0.5)}
+    assert pruning("vader-amazon", "keep_heads_for=[]")[0]["pruned_half"] == (0.5, 0.5)
+    with pytest.raises(UserError, match="keep_heads_for: 'regresion' is not a task kind"):
+        load("default", ["keep_heads_for=[regresion]"])

@@ -22,6 +22,7 @@ from edgebert.config import (TEACHER_HEAD_LR, DistillConfig, ExportConfig, Finet
                              PruneConfig, QuantizeConfig, TaskConfig, TrainConfig, _check,
                              choices, to_dict)
 from edgebert.errors import UserError
+from edgebert.kinds import KINDS
 from edgebert.quantize.presets import PRESETS
 
 RECIPES = Path(__file__).resolve().parent.parent / "recipes"
@@ -120,6 +121,9 @@ class Recipe:
     bench: BenchRecipe = field(default_factory=BenchRecipe)
     max_accuracy_drop: float = 1.0
     """Budget in points against the teacher: the fastest artifact within it is recommended."""
+    keep_heads_for: list[str] = field(default_factory=list)
+    """Task kinds whose pruning steps keep every attention head: a step's `heads` counts as
+    0 for them (its FFN pruning stays), decided from the task's kind when the run plans."""
     deeper: bool = True
     """When the student the pruning starts from has itself spent the budget on dev (it
     leaves the INT8 guard less than its floor), distil a second one from its teacher layers
@@ -146,6 +150,9 @@ class Recipe:
             known = names[: len(self.students) + 1 + i]
             _check(p.model is None or p.model in known, f"prune.{i}.model",
                    f"'{p.model}' is not an earlier artifact ({', '.join(known)})")
+        for k in self.keep_heads_for:
+            _check(k in KINDS, "keep_heads_for", f"'{k}' is not a task kind "
+                   f"({', '.join(KINDS)})")
         int8 = [f"int8/{q.target}" for q in self.quantize]
         for key, items in (("quantize", self.quantize), ("export", self.export)):
             for i, q in enumerate(items):

@@ -38,10 +38,13 @@ class Step:
     title: str
     out: Path
     run: object  # () -> Path
+    config: object = None
+    """The stage's config where the step runs one (what the plan decided, for reading)."""
 
 
 def plan(recipe: Recipe, run: Path, log) -> list[Step]:
     """The recipe's stages, in order, each with its output directory."""
+    from edgebert.data.tasks import task_kind
     from edgebert.modeling import non_wordpiece
     from edgebert.sources import resolve_model
 
@@ -62,6 +65,8 @@ def plan(recipe: Recipe, run: Path, log) -> list[Step]:
                              **stage_options(teacher, FinetuneConfig))
         steps.append(Step(f"fine-tune the teacher from {teacher.model}", paths["teacher"],
                           _call("finetune", cfg, log)))
+    kind_name = task_kind(recipe.task) or _trained_kind(paths["teacher"])
+
     def models(chain: Recipe) -> None:  # its students, then its pruning steps
         for s in chain.students:
             paths[s.name] = run / s.name
@@ -73,11 +78,16 @@ def plan(recipe: Recipe, run: Path, log) -> list[Step]:
         for p in chain.prune:
             parent = chain.parent(p.name)
             paths[p.name] = run / p.name
+            options = stage_options(p, PruneConfig)
+            if options["heads"] and kind_name in recipe.keep_heads_for:
+                options["heads"] = 0.0
+                log(f"{p.name}: every attention head kept ({kind_name} is in the recipe's "
+                    f"keep_heads_for)")
             cfg = PruneConfig(model=str(paths[parent]), out=str(paths[p.name]),
                               teacher=str(paths["teacher"]) if p.recover == "distill" else None,
-                              **stage_options(p, PruneConfig))
+                              **options)
             steps.append(Step(f"prune {parent} into {p.name}", paths[p.name],
-                              _call("prune", cfg, log)))
+                              _call("prune", cfg, log), cfg))
 
     models(recipe)
 
@@ -208,6 +218,14 @@ def _floor(run: Path, budget: float) -> float:
 
 DEEP = "_deep"
 """Suffix of the deeper chain's artifacts (see deeper_chain)."""
+
+
+def _trained_kind(teacher: Path) -> str | None:
+    """The task kind the finished teacher was trained on (a local task without --kind is
+    only known once loaded; the plan is made again after every step)."""
+    if not artifact.is_complete(teacher):
+        return None
+    return artifact.read_json(teacher / "stage.json").get("task", {}).get("kind")
 
 
 def deeper_chain(recipe: Recipe, run: Path, log) -> Recipe | None:
