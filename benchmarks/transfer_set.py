@@ -98,13 +98,11 @@ def select(train: list[str], held_out: list[str], pool: list[str], k: int
 
 
 def _max_cosine(a, b, chunk: int = 4096) -> np.ndarray:
-    """Each row of `a`'s highest cosine to a row of `b` (TF-IDF rows are unit length)."""
-    out = np.empty(a.shape[0])
+    """Each row of `a`'s highest cosine to a row of `b`, which has rows (TF-IDF rows are
+    unit length); `a` in chunks, so the dense block stays small."""
     bt = b.T.tocsc()
-    for i in range(0, a.shape[0], chunk):
-        sims = (a[i:i + chunk] @ bt).toarray() if b.shape[0] else np.zeros((0, 0))
-        out[i:i + chunk] = sims.max(axis=1) if sims.size else 0.0
-    return out
+    return np.concatenate([(a[i:i + chunk] @ bt).toarray().max(axis=1)
+                           for i in range(0, a.shape[0], chunk)])
 
 
 def transfer_set(task, min_examples: int, log=print) -> list[str]:
