@@ -192,6 +192,32 @@ def test_product_quantized_word_embeddings(tiny_teacher, tmp_path, bits):
     assert code == 0 and json.loads(output)["accuracy"] == pytest.approx(m["test"]["accuracy"])
 
 
+def test_a_word_table_that_costs_more_than_its_cap_is_refused(tiny_teacher, tmp_path):
+    """The rule: a table within the model's budget is still refused where it costs more
+    than --embedding-max-drop by itself; a cap of 0 with a lossless table (the tiny
+    vocabulary's 120 rows fit the codebooks' 256 entries) is kept, and says so."""
+    from edgebert.quantize.stage import table_verdict
+
+    assert table_verdict(0.98, 0.0, 1.0, None) is None  # no cap: the budget alone
+    assert "own cost 0.98 > 0.50" in table_verdict(0.98, 0.0, 1.0, 0.5)  # vader-amazon's 1 bit
+    assert table_verdict(0.48, 0.1, 1.0, 0.5) is None  # 0.38 of its own
+    assert table_verdict(1.2, 0.1, 1.0, 0.5) == "over the budget"
+    assert table_verdict(0.1, 0.3, 1.0, 0.0) is None  # a table that gains dev points
+    assert table_verdict(0.45, -0.2, 1.0, 0.5) is None  # INT8's gain is not the table's
+    out = tmp_path / "capped"
+    code, output = run_cli("quantize", "--model", tiny_teacher, "--target", "x86-vnni",
+                           "--embedding-bits", "2", "--embedding-max-drop", "0",
+                           "--out", out, "--max-drop", "100")
+    assert code == 0, output
+    e = json.loads((out / "metrics.json").read_text())["embedding_lowbit"]
+    assert e["max_cost"] == 0 and e["kept"] and e["bits"] == 2
+    assert e["tries"][0]["dev_cost"] == pytest.approx(
+        e["dev_drop"] - max(e["dev_drop_before"], 0)) and e["dev_cost"] <= 0
+    code, output = run_cli("quantize", "--model", tiny_teacher, "--embedding-bits", "2",
+                           "--embedding-max-drop", "-1", "--out", tmp_path / "bad")
+    assert code == 2 and "--embedding-max-drop: must be >= 0" in output
+
+
 def test_tuned_codebooks_keep_the_model_closer(tiny_teacher):
     """Codebook tuning moves the coarse table's model towards the full table's: its last
     hidden states on dev texts are nearer after tuning than with k-means' entries."""

@@ -129,7 +129,8 @@ def quantize(cfg: QuantizeConfig, log=print) -> Path:
                 if cfg.embedding_bits == 1 and source_format == "pytorch" else None
             drop, lowbit = _embeddings_lowbit(final, scratch, dev, opened,
                                               points(fp32_dev, metric), drop, cfg.max_drop,
-                                              cfg.embedding_bits, log, tune, cfg.mode)
+                                              cfg.embedding_bits, log, tune, cfg.mode,
+                                              cfg.embedding_max_drop)
         positions = trim_positions(final, opened.max_length, longest_input(
             opened.kind, opened.max_length,
             artifact.read_json(opened.path / "config.json")["vocab_size"]))
@@ -177,13 +178,34 @@ LADDERS = {1: (1, 2, 4), 2: (2, 4), 4: (4,)}
 within the budget is kept."""
 
 
+def table_verdict(drop_b: float, drop: float, budget: float, cap: float | None) -> str | None:
+    """Why a word table that leaves the model `drop_b` dev points under FP32 (`drop` with
+    the table as it was) is refused, or None where it is kept: past the model's `budget`,
+    or costing more than `cap` points by itself (None: no cap). Its own cost is counted
+    from the table as it was, or from FP32 where INT8 had gained dev points: a gain of
+    that noise is not the table's to keep.
+
+    >>> table_verdict(0.98, 0.0, 1.0, None), table_verdict(0.98, 0.0, 1.0, 0.5)
+    (None, 'its own cost 0.98 > 0.50 points (--embedding-max-drop)')
+    >>> table_verdict(0.48, 0.1, 1.0, 0.5), table_verdict(1.2, 0.1, 1.0, 0.5)
+    (None, 'over the budget')
+    """
+    if drop_b > budget:
+        return "over the budget"
+    cost = drop_b - max(drop, 0.0)
+    if cap is not None and cost > cap + 1e-9:
+        return f"its own cost {cost:.2f} > {cap:.2f} points (--embedding-max-drop)"
+    return None
+
+
 def _embeddings_lowbit(final: Path, scratch: Path, dev, opened, fp32_points: float,
                        drop: float, budget: float, bits: int, log, tune=None,
-                       mode: str = "dynamic") -> tuple[float, dict]:
+                       mode: str = "dynamic", cap: float | None = None) -> tuple[float, dict]:
     """The word table of `final` at `bits`, else at the next of LADDERS[bits] where it takes
-    the model past `budget` dev points of FP32, else left as it was (8-bit, or FP32 where
-    the guard kept it so): (the dev drop of what is kept, what was measured). `tune` trains
-    the 1-bit codebooks (none: k-means alone, an ONNX source has no PyTorch model)."""
+    the model past `budget` dev points of FP32 or costs more than `cap` by itself
+    (table_verdict), else left as it was (8-bit, or FP32 where the guard kept it so): (the
+    dev drop of what is kept, what was measured). `tune` trains the 1-bit codebooks (none:
+    k-means alone, an ONNX source has no PyTorch model)."""
     from edgebert.quantize.embed4 import word_embeddings
 
     tries = []
@@ -199,17 +221,21 @@ def _embeddings_lowbit(final: Path, scratch: Path, dev, opened, fp32_points: flo
             continue
         fwd = int8_forward(trial, opened.kind, mode)
         drop_b = fp32_points - points(opened.score(fwd, "dev", dev), opened.task.metric)
-        kept = drop_b <= budget
+        refused = table_verdict(drop_b, drop, budget, cap)
+        kept = refused is None
         log(f"{b}-bit word embeddings: {made.mb_before:.2f} -> {made.mb_after:.2f} MB, dev "
             f"drop {drop_b:.2f} points vs FP32 (the table as it was: {drop:.2f}; budget "
-            f"{budget:.2f}): " + ("kept" if kept else "over the budget"))
-        tries.append(made.record() | {"kept": kept, "dev_drop": drop_b})
+            f"{budget:.2f}): " + ("kept" if kept else refused))
+        tries.append(made.record() | {"kept": kept, "dev_drop": drop_b,
+                                      "dev_cost": drop_b - max(drop, 0.0)}
+                     | ({} if kept else {"reason": refused}))
         if kept:
             shutil.move(trial, final)
-            return drop_b, tries[-1] | {"dev_drop_before": drop, "tries": tries}
+            return drop_b, tries[-1] | {"dev_drop_before": drop, "tries": tries,
+                                        "max_cost": cap}
     log("word embeddings: the table stays as it was")
     return drop, {"kept": False, "bits": None, "dev_drop_before": drop, "tries": tries,
-                  "reason": tries[-1].get("reason", "over the budget")}
+                  "max_cost": cap, "reason": tries[-1].get("reason", "over the budget")}
 
 
 def _tuner(opened, model, log):
