@@ -207,7 +207,8 @@ def test_a_word_table_that_costs_more_than_its_cap_is_refused(tiny_teacher, tmp_
     assert table_verdict(0.48, 0.1, 1.0, 0.5) is None  # 0.38 of its own
     assert table_verdict(1.2, 0.1, 1.0, 0.5) == "over the budget"
     assert table_verdict(0.1, 0.3, 1.0, 0.0) is None  # a table that gains dev points
-    assert table_verdict(0.45, -0.2, 1.0, 0.5) is None  # INT8's gain is not the table's
+    # where INT8 had gained dev points the table's cost counts from there (vader-amazon's)
+    assert "own cost 0.52 > 0.50" in table_verdict(0.38, -0.14, 1.0, 0.5)
     out = tmp_path / "capped"
     code, output = run_cli("quantize", "--model", tiny_teacher, "--target", "x86-vnni",
                            "--embedding-bits", "2", "--embedding-max-drop", "0",
@@ -215,8 +216,8 @@ def test_a_word_table_that_costs_more_than_its_cap_is_refused(tiny_teacher, tmp_
     assert code == 0, output
     e = json.loads((out / "metrics.json").read_text())["embedding_lowbit"]
     assert e["max_cost"] == 0 and e["kept"] and e["bits"] == 2
-    assert e["tries"][0]["dev_cost"] == pytest.approx(
-        e["dev_drop"] - max(e["dev_drop_before"], 0)) and e["dev_cost"] <= 0
+    assert e["tries"][0]["dev_cost"] == pytest.approx(e["dev_drop"] - e["dev_drop_before"])
+    assert e["dev_cost"] <= 0
     code, output = run_cli("quantize", "--model", tiny_teacher, "--embedding-bits", "2",
                            "--embedding-max-drop", "-1", "--out", tmp_path / "bad")
     assert code == 2 and "--embedding-max-drop: must be >= 0" in output
