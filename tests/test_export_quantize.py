@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import collections
 import json
 import shutil
 from pathlib import Path
@@ -96,14 +97,13 @@ def test_each_preset_writes_a_loadable_int8_model(tiny_teacher, tmp_path, target
     # ORT's default session optimizations do not fuse it back; the bias Add, straight after
     # its MatMul, goes into DynamicQuantizeMatMul: no Add is left to run
     assert m["skip_layernorm_split"] == 8 and "SkipLayerNormalization" not in ops
-    import collections
-
     import onnxruntime as ort
 
     opts = ort.SessionOptions()
     opts.optimized_model_filepath = str(tmp_path / "as_run.onnx")
     ort.InferenceSession(str(out / "model.onnx"), opts, providers=["CPUExecutionProvider"])
-    as_run = collections.Counter(n.op_type for n in onnx.load(str(tmp_path / "as_run.onnx")).graph.node)
+    as_run = collections.Counter(
+        n.op_type for n in onnx.load(str(tmp_path / "as_run.onnx")).graph.node)
     assert "SkipLayerNormalization" not in as_run and as_run["LayerNormalization"] == 8
     assert as_run["Sum"] == 8 and as_run["Add"] == 0, as_run
 
