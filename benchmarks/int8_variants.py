@@ -17,6 +17,10 @@ sequence 128, each turn a fresh process), at 2 threads and at 1:
   session 28, which session 27's EPYC measured against the bias-first order;
 - `other_x86_preset`: the same parent quantized by `edgebert quantize` with the other x86
   preset (x86-avx2 on a VNNI CPU: 7-bit weights), word table at 2 bits, RUN's budget;
+- `attention_fp32` beside `all_int8_8bit_table`: the parent exported and fused again and
+  quantized two ways, every node INT8, or every fused Attention left in FP32 (its QKV
+  projection an FP32 GEMM, ORT's FP32 attention kernel instead of QAttention), both with
+  the 8-bit word table and the same split: does QAttention pay on this CPU;
 - `fp32_ort`: RUN's FP32 ORT export of the same model.
 """
 
@@ -110,6 +114,32 @@ def residual_first(src: Path, dst: Path) -> int:
     return sum(1 for v in replace.values() if v)
 
 
+def attention_variants(parent: Path, work: Path) -> dict[str, Path]:
+    """The parent quantized again as the chain does (x86-vnni preset, dynamic, split),
+    all INT8 and with its fused Attention nodes excluded (left FP32)."""
+    import onnx
+    from transformers import AutoConfig
+
+    from edgebert.artifacts_io import load_torch, open_artifact
+    from edgebert.export.onnx import export_onnx
+    from edgebert.quantize.onnx import optimize, quantize_dynamic_onnx, split_skip_layernorm
+    from edgebert.quantize.presets import preset
+
+    opened = open_artifact(str(parent))
+    work.mkdir(parents=True, exist_ok=True)
+    export_onnx(load_torch(opened), opened.kind, work / "fp32.onnx")
+    c = AutoConfig.from_pretrained(str(parent))
+    fused = optimize(work / "fp32.onnx", work / "fused.onnx", c.num_attention_heads,
+                     c.hidden_size, c.num_hidden_layers).path
+    attention = [n.name for n in onnx.load(str(fused)).graph.node if n.op_type == "Attention"]
+    out = {}
+    for name, exclude in (("all_int8_8bit_table", []), ("attention_fp32", attention)):
+        out[name] = quantize_dynamic_onnx(fused, work / f"{name}.onnx", preset("x86-vnni"),
+                                          exclude)
+        split_skip_layernorm(out[name])
+    return out
+
+
 def ops_as_run(path: Path) -> dict:
     """Op counts of the graph ONNX Runtime runs after its own session-start fusions."""
     import onnx
@@ -169,6 +199,7 @@ def main() -> None:
     paths = {"shipped": rec / "model.onnx", "skipln_fused": work / "skipln_fused" / "model.onnx",
              "residual_first": work / "residual_first" / "model.onnx",
              f"other_x86_preset_{other}": out_other / "model.onnx",
+             **attention_variants(parent, work / "attention"),
              "fp32_ort": a.run / "export" / "ort" / "model.ort"}
     latency = {}
     for threads in (2, 1):
