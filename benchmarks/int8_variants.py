@@ -114,9 +114,9 @@ def residual_first(src: Path, dst: Path) -> int:
     return sum(1 for v in replace.values() if v)
 
 
-def attention_variants(parent: Path, work: Path) -> dict[str, Path]:
-    """The parent quantized again as the chain does (x86-vnni preset, dynamic, split),
-    all INT8 and with its fused Attention nodes excluded (left FP32)."""
+def attention_variants(parent: Path, work: Path, target: str) -> dict[str, Path]:
+    """The parent quantized again as the chain does (the shipped artifact's preset,
+    dynamic, split), all INT8 and with its fused Attention nodes excluded (left FP32)."""
     import onnx
     from transformers import AutoConfig
 
@@ -134,8 +134,7 @@ def attention_variants(parent: Path, work: Path) -> dict[str, Path]:
     attention = [n.name for n in onnx.load(str(fused)).graph.node if n.op_type == "Attention"]
     out = {}
     for name, exclude in (("all_int8_8bit_table", []), ("attention_fp32", attention)):
-        out[name] = quantize_dynamic_onnx(fused, work / f"{name}.onnx", preset("x86-vnni"),
-                                          exclude)
+        out[name] = quantize_dynamic_onnx(fused, work / f"{name}.onnx", preset(target), exclude)
         split_skip_layernorm(out[name])
     return out
 
@@ -199,7 +198,7 @@ def main() -> None:
     paths = {"shipped": rec / "model.onnx", "skipln_fused": work / "skipln_fused" / "model.onnx",
              "residual_first": work / "residual_first" / "model.onnx",
              f"other_x86_preset_{other}": out_other / "model.onnx",
-             **attention_variants(parent, work / "attention"),
+             **attention_variants(parent, work / "attention", stage["target"]),
              "fp32_ort": a.run / "export" / "ort" / "model.ort"}
     latency = {}
     for threads in (2, 1):
