@@ -118,19 +118,17 @@ def attention_variants(parent: Path, work: Path, target: str) -> dict[str, Path]
     """The parent quantized again as the chain does (the shipped artifact's preset,
     dynamic, split), all INT8 and with its fused Attention nodes excluded (left FP32)."""
     import onnx
-    from transformers import AutoConfig
 
     from edgebert.artifacts_io import load_torch, open_artifact
     from edgebert.export.onnx import export_onnx
-    from edgebert.quantize.onnx import optimize, quantize_dynamic_onnx, split_skip_layernorm
+    from edgebert.quantize.onnx import quantize_dynamic_onnx, split_skip_layernorm
     from edgebert.quantize.presets import preset
+    from edgebert.quantize.stage import fuse
 
     opened = open_artifact(str(parent))
     work.mkdir(parents=True, exist_ok=True)
     export_onnx(load_torch(opened), opened.kind, work / "fp32.onnx")
-    c = AutoConfig.from_pretrained(str(parent))
-    fused = optimize(work / "fp32.onnx", work / "fused.onnx", c.num_attention_heads,
-                     c.hidden_size, c.num_hidden_layers).path
+    fused = fuse(opened.path, work / "fp32.onnx", work / "fused.onnx").path
     attention = [n.name for n in onnx.load(str(fused)).graph.node if n.op_type == "Attention"]
     out = {}
     for name, exclude in (("all_int8_8bit_table", []), ("attention_fp32", attention)):

@@ -75,13 +75,7 @@ def quantize(cfg: QuantizeConfig, log=print) -> Path:
             shutil.copy2(source, fp32)
         fused, counts = fp32, {}
         if cfg.fuse:
-            from transformers import AutoConfig
-
-            c = AutoConfig.from_pretrained(str(opened.path))  # any family's names for these
-            act = getattr(c, "hidden_act", getattr(c, "activation", "gelu"))
-            f = optimize(fp32, scratch / "fused.onnx", c.num_attention_heads, c.hidden_size,
-                         c.num_hidden_layers, gelu="gelu" in str(act),
-                         shared=family_of(c).shared_layers)
+            f = fuse(opened.path, fp32, scratch / "fused.onnx")
             fused, counts = f.path, f.counts
             log("fused: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
             require(compare(opened.outputs(ort_forward(session(fp32), opened.kind), dev),
@@ -176,6 +170,17 @@ def quantize(cfg: QuantizeConfig, log=print) -> Path:
 LADDERS = {1: (1, 2, 4), 2: (2, 4), 4: (4,)}
 """Bits per value the word table tries, in order, for each --embedding-bits: the first
 within the budget is kept."""
+
+
+def fuse(model_dir: Path, fp32: Path, dst: Path):
+    """ORT's BERT fusions on `fp32`, the ONNX export of the model in `model_dir`, with the
+    shape and family (activation, shared layers) read from its config."""
+    from transformers import AutoConfig
+
+    c = AutoConfig.from_pretrained(str(model_dir))  # any family's names for these
+    act = getattr(c, "hidden_act", getattr(c, "activation", "gelu"))
+    return optimize(fp32, dst, c.num_attention_heads, c.hidden_size, c.num_hidden_layers,
+                    gelu="gelu" in str(act), shared=family_of(c).shared_layers)
 
 
 def table_verdict(drop_b: float, drop: float, budget: float, cap: float | None) -> str | None:
