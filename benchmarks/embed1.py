@@ -36,7 +36,7 @@ def summary(art: Path) -> dict:
 
 
 def main() -> None:
-    from edgebert.quantize.presets import cpu_flags
+    from edgebert.cpu import cpu_flags
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("runs", nargs="+", type=Path)

@@ -43,7 +43,7 @@ def scores(artifact: Path, metric: str) -> dict:
 
 def main() -> None:
     from edgebert.quantize.embed4 import word_embeddings
-    from edgebert.quantize.presets import cpu_flags
+    from edgebert.cpu import cpu_flags
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("artifacts", nargs="+", type=Path)

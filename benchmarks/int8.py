@@ -54,7 +54,7 @@ def tuned_fp32(fp32: Path, out: Path) -> Path:
 
 
 def main() -> None:
-    from edgebert.quantize.presets import cpu_flags
+    from edgebert.cpu import cpu_flags
 
     root = RUNS / "int8"
     fp32 = root / "fp32_onnx"

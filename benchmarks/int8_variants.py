@@ -122,7 +122,7 @@ def attention_variants(parent: Path, work: Path, target: str) -> dict[str, Path]
     from edgebert.artifacts_io import load_torch, open_artifact
     from edgebert.export.onnx import export_onnx
     from edgebert.quantize.onnx import quantize_dynamic_onnx, split_skip_layernorm
-    from edgebert.quantize.presets import preset
+    from edgebert.targets import target as preset
     from edgebert.quantize.stage import fuse
 
     opened = open_artifact(str(parent))
@@ -164,7 +164,7 @@ def max_logit_diff(a: Path, b: Path) -> float:
 def main() -> None:
     from edgebert.artifact import parent_in_run
     from edgebert.bench.latency import interleaved
-    from edgebert.quantize.presets import cpu_flags
+    from edgebert.cpu import cpu_flags
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--run", type=Path, required=True)

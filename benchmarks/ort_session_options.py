@@ -49,17 +49,17 @@ SETTINGS: dict[str, tuple[int, dict[str, str]]] = {
 def worker(path: str, setting: str, warmup: int, runs: int) -> None:
     """Time one model under one setting in this process, as `edgebert bench`'s worker
     does (its inputs, its loop); print the samples (ms) as JSON."""
-    from edgebert.bench.worker import time_onnx
+    from edgebert.bench.worker import time_model
 
     threads, config = SETTINGS[setting]
-    res = time_onnx(path, batch=1, seq=128, threads=threads, warmup=warmup, runs=runs,
+    res = time_model(path, batch=1, seq=128, threads=threads, warmup=warmup, runs=runs,
                     config=config)
     print(json.dumps(res["samples_ms"]))
 
 
 def main() -> None:
     from edgebert.bench.latency import summary
-    from edgebert.quantize.presets import cpu_flags
+    from edgebert.cpu import cpu_flags
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--run", type=Path)

@@ -346,7 +346,7 @@ def slim(data: dict) -> dict:
 def main() -> None:
     from edgebert.bench.machine import fingerprint
     from edgebert.bench.run import bench
-    from edgebert.quantize.presets import native_target
+    from edgebert.targets import native_target
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--run", type=Path, default=RUNS / "tasks" / "rotten-tomatoes")

@@ -82,21 +82,17 @@ def copy_tokenizer(src: Path, dst: Path) -> None:
 
 
 def artifact_forward(opened: Opened) -> Forward:
-    """Run whichever model file the artifact holds, PyTorch weights first; an INT8 graph
-    as its stage scored it (predict.scored_as_run)."""
-    from edgebert.export.onnx import ort_forward
-    from edgebert.export.torchscript import module_forward, torchscript_forward
-    from edgebert.formats import require_model_file, session
-    from edgebert.predict import scored_as_run, torch_forward
+    """Run whichever model file the artifact holds (formats.MODEL_FILES order: PyTorch
+    weights first), in the precision its stage.json records; an ONNX Runtime INT8 graph as
+    its stage scored it (predict.scored_as_run)."""
+    from edgebert.formats import open_model, require_model_file
+    from edgebert.predict import runner_forward, scored_as_run, torch_forward
 
-    path, fmt = require_model_file(opened.path)
-    if fmt == "pytorch":
+    path, name = require_model_file(opened.path)
+    if name == "pytorch":
         return torch_forward(load_torch(opened))
-    if fmt in ("onnx", "ort"):
-        return scored_as_run(ort_forward(session(path), opened.kind),
-                             opened.record.get("precision") == "int8")
-    if fmt == "torchscript":
-        return torchscript_forward(path)
-    from edgebert.quantize.inc import load_program  # INT8 PyTorch from `quantize --engine inc`
-
-    return module_forward(load_program(path))
+    runner, fmt = open_model(path, record=opened.record)
+    if fmt.runtime == "torch":  # TorchScript, INC's program: one tensor, shaped as a forward
+        return lambda batch: runner(batch)[0]
+    return scored_as_run(runner_forward(runner, opened.kind),
+                         fmt.runtime == "onnxruntime" and opened.record.get("precision") == "int8")

@@ -21,22 +21,27 @@ from edgebert.kinds import kind
 from edgebert.runtime import KINDS, SCHEMA, Model, sha256
 
 
-def _model_file(opened, work: Path, log) -> str:
-    from edgebert.formats import model_file
+def _model_file(opened, work: Path, log) -> tuple[str, str]:
+    """(model file name, format) copied into `work`: the artifact's served export, else an
+    FP32 ONNX export of its PyTorch weights."""
+    from edgebert.formats import FORMATS, SERVED_FILES, model_file
 
-    found = model_file(opened.path, ("model.ort", "model.onnx"))
+    found = model_file(opened.path, SERVED_FILES)
     if found:
-        shutil.copy2(found[0], work / found[0].name)
-        return found[0].name
+        fmt = FORMATS[found[1]]
+        fmt.require()
+        for name in fmt.files():
+            shutil.copy2(opened.path / name, work / name)
+        return found[0].name, fmt.name
     if (opened.path / "model.safetensors").exists():
         from edgebert.artifacts_io import load_torch
         from edgebert.export.onnx import export_onnx
 
         log(f"{opened.path}: PyTorch weights; exporting FP32 ONNX into the bundle")
         export_onnx(load_torch(opened), opened.kind, work / "model.onnx")
-        return "model.onnx"
-    raise UserError(f"{opened.path}: no model.onnx, model.ort or model.safetensors to bundle "
-                    f"(TorchScript artifacts cannot be served by the ONNX runtime)")
+        return "model.onnx", "onnx"
+    raise UserError(f"{opened.path}: no {', '.join(SERVED_FILES)} or model.safetensors to "
+                    f"bundle (TorchScript artifacts cannot be served by the runtime)")
 
 
 def bundle(model: str, out: str, log=print) -> Path:
@@ -51,7 +56,7 @@ def bundle(model: str, out: str, log=print) -> Path:
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
     try:
-        name = _model_file(opened, work, log)
+        name, fmt = _model_file(opened, work, log)
         stage = opened.record
         text_in_graph = stage.get("input") == "text"  # `export --with-tokenizer`
         tok = opened.path / "tokenizer.json"
@@ -59,11 +64,14 @@ def bundle(model: str, out: str, log=print) -> Path:
             if not tok.exists():
                 raise UserError(f"{model}: no tokenizer.json (a fast tokenizer is needed)")
             shutil.copy2(tok, work / "tokenizer.json")
-        files = [name] + ([] if text_in_graph else ["tokenizer.json"])
+        from edgebert.formats import FORMATS
+
+        files = list(FORMATS[fmt].files()) + ([] if text_in_graph else ["tokenizer.json"])
         metrics = artifact.read_json(opened.path / "metrics.json")
         manifest = {"schema": SCHEMA, "kind": opened.kind, "labels": opened.task.labels,
                     "max_length": opened.max_length,
                     "pad_token_id": opened.tokenizer.pad_token_id, "model": name,
+                    "format": fmt, "inference_precision": stage.get("inference_precision"),
                     "target": stage.get("target", "any"),
                     "precision": stage.get("precision", "fp32"), "source": str(opened.path),
                     "task": stage["task"]["name"], "metric": metrics.get("metric"),
@@ -94,11 +102,11 @@ def _check(runtime: Model, opened, model_file: Path, metrics: dict, log) -> None
     if runtime.text_in_graph:  # its export scored it one text at a time already
         want = metrics["dev"]["accuracy"]
     else:
-        from edgebert.export.onnx import ort_forward
-        from edgebert.formats import session
-        from edgebert.predict import one_at_a_time
+        from edgebert.formats import open_model
+        from edgebert.predict import one_at_a_time, runner_forward
 
-        forward = one_at_a_time(ort_forward(session(model_file), opened.kind))
+        runner, _ = open_model(model_file, record=opened.record)
+        forward = one_at_a_time(runner_forward(runner, opened.kind))
         want = opened.score(forward, "dev")["accuracy"]
     if abs(acc - want) > 1e-9:
         raise UserError(f"{opened.path}: through the runtime the dev accuracy is {acc:.4f}, the "

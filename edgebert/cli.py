@@ -293,14 +293,18 @@ def trim_vocab(model, out, splits, corpus, min_count, max_drop):
 @click.option("--out", required=True, help=field_docs(ExportConfig)["out"])
 @_dataclass_options(ExportConfig, skip=("model", "out"))
 def export(**options):
-    """Export a model artifact to ONNX, ORT format or TorchScript, checked for drift.
+    """Export a model artifact to ONNX, ORT format, OpenVINO IR or TorchScript, checked for drift.
 
     The export runs on the dev split beside its parent; above --max-abs-diff or
     below --min-agreement it is refused with the numbers, and nothing is written.
+    OpenVINO IR runs in this CPU's fastest lossless precision (bf16 with AMX-BF16
+    or AVX512-BF16, else fp32; --precision to choose), recorded in stage.json and
+    checked against a bf16 tolerance; it needs `pip install 'edgebert[openvino]'`.
 
     \b
     Examples:
       edgebert export --model runs/rt/student --format onnx --out runs/rt/onnx
+      edgebert export --model runs/rt/pruned --format openvino --out runs/rt/openvino
       edgebert export --model runs/rt/int8/arm64 --format ort --out runs/rt/ort/arm64
       edgebert export --model runs/rt/student --format torchscript --out runs/rt/torchscript
     """
@@ -312,7 +316,7 @@ def export(**options):
 @click.option("--out", required=True, help=field_docs(QuantizeConfig)["out"])
 @_dataclass_options(QuantizeConfig, skip=("model", "out"))
 def quantize(**options):
-    """INT8 with ONNX Runtime for one target, kept within an accuracy budget.
+    """INT8 for one target (ONNX Runtime or OpenVINO), kept within an accuracy budget.
 
     \b
     Targets (what each changes, and why):
@@ -321,6 +325,8 @@ def quantize(**options):
       arm64     full 8-bit weights; with --mode static, symmetric s8 activations (S8S8)
                 for ARM's SDOT (the default recipe quantizes arm64 dynamically: it kept
                 its FP32 accuracy on three tasks where static lost up to 1.7 points)
+      openvino-int8  NNCF's static INT8 run by OpenVINO (model.xml), which picks AMX, VNNI
+                or AVX2 kernels where it runs; float parts in the CPU's best precision
     The guard compares INT8 with FP32 ONNX on the dev split; past --max-drop it
     leaves the most sensitive nodes in FP32 and records which. A dynamic INT8
     model is scored one text at a time (its scales are picked per batch), and
@@ -335,6 +341,7 @@ def quantize(**options):
       edgebert quantize --model runs/rt/student --target x86-vnni --out runs/rt/int8/x86-vnni
       edgebert quantize --model runs/rt/student --target arm64 --mode static \\
           --calibration entropy --max-drop 1.0 --out runs/rt/int8/arm64
+      edgebert quantize --model runs/rt/pruned --target openvino-int8 --out runs/rt/int8/ov
       edgebert quantize --model runs/rt/student --engine inc --target x86-avx2 \\
           --out runs/rt/int8/inc
     """

@@ -34,6 +34,13 @@ def torch_forward(model) -> Forward:
     return forward
 
 
+def runner_forward(runner, kind: str) -> Forward:
+    """A forward over a runner of `edgebert.formats` (ONNX Runtime, OpenVINO): its named
+    outputs read as the task kind reads them."""
+    read = kinds.kind(kind).from_outputs
+    return lambda batch: read(runner(batch))
+
+
 def logits(forward: Forward, encoded: Encoded, pad_id: int, kind: str, batch_size: int = 64
            ) -> list[np.ndarray]:
     """Outputs per feature, batched by length (less padding), padding cut off again."""

@@ -1,11 +1,13 @@
 """The runtime apps embed: a deployment bundle in, labels and scores out.
 
 Needs only `onnxruntime`, `tokenizers` and `numpy` (`pip install
-'edgebert[runtime]'`); it never imports torch. A bundle is a directory:
+'edgebert[runtime]'`), and `openvino` for an OpenVINO bundle (`pip install
+'edgebert[openvino]'`); it never imports torch. A bundle is a directory:
 
     manifest.json    schema edgebert.bundle/1: task kind, labels, max_length,
                      target, precision, and the sha256 of every file below
-    model.onnx       (or model.ort) the FP32 or INT8 model
+    model.onnx       (or model.ort, or OpenVINO's model.xml and model.bin) the model;
+                     the manifest's "format" says which runtime runs it
     tokenizer.json   the model's fast tokenizer (absent when the manifest's input is
                      "text": the tokenizer is inside the model, an onnxruntime-extensions
                      op, and `tokenizers` is not needed at all)
@@ -15,7 +17,8 @@ Needs only `onnxruntime`, `tokenizers` and `numpy` (`pip install
     >>> # [{'label': 'positive', 'score': 0.93, 'scores': {'negative': 0.07, 'positive': 0.93}}]
 
 `predict` is safe to call from several threads at once: ONNX Runtime sessions
-are, and the tokenizer is configured once at load and only read afterwards.
+are, OpenVINO calls are serialized, and the tokenizer is configured once at load and only
+read afterwards.
 """
 
 from __future__ import annotations
@@ -94,7 +97,7 @@ class Model:
 
     def __init__(self, root: str | Path, threads: int | None = None, batch_size: int = 32,
                  verify_hashes: bool = True):
-        from edgebert.formats import session
+        from edgebert.formats import FORMATS, format_named
 
         self.root = Path(root)
         self.manifest = read_manifest(self.root)
@@ -107,9 +110,16 @@ class Model:
         self.batch_size = batch_size
         self.text_in_graph = self.manifest.get("input") == "text"
         model = _inside(self.root, self.manifest["model"])
-        self.session = session(model, threads, custom_ops=self.text_in_graph, error=BundleError)
-        self.inputs = {i.name for i in self.session.get_inputs()}
-        self.outputs = [o.name for o in self.session.get_outputs()]
+        name = self.manifest.get("format", "onnx")
+        fmt = format_named(name) if name in FORMATS else None
+        if fmt is None or not fmt.served:
+            raise BundleError(f"{self.root}/manifest.json: format {name!r} is not one the "
+                              f"runtime serves")
+        fmt.require(BundleError)
+        # run as it was checked: precision and tokenizer-in-graph as the bundle records them
+        self.runner = fmt.open(model, threads, self.manifest, BundleError)
+        self.inputs = self.runner.inputs
+        self.outputs = self.runner.outputs
         self.pad_id = int(self.manifest.get("pad_token_id", 0))
         if self.text_in_graph:
             return
@@ -157,7 +167,7 @@ class Model:
     def _run(self, chunk: list[tuple]) -> list[dict]:
         seqs = [s for _, ss in chunk for s in ss]
         encs, feed = self._encode(seqs, len(chunk))
-        logits = self.session.run(None, feed)[0]
+        logits = self.runner(feed)[0]
         per = len(seqs) // len(chunk)
         return [self.task.serve_result(logits[j], encs[j * per:(j + 1) * per], given,
                                        self.labels) for j, (given, _) in enumerate(chunk)]
@@ -166,7 +176,7 @@ class Model:
         """One string (or pair) through the one-file model (batch 1, its tokenizer op's
         limit)."""
         text, pair = (seq, None) if isinstance(seq, str) else seq
-        out = dict(zip(self.outputs, self.session.run(None, text_feed(text, pair))))
+        out = dict(zip(self.outputs, self.runner(text_feed(text, pair))))
         return self.task.text_result(out, text, self.labels)
 
 

@@ -36,7 +36,7 @@ def reference(tiny_teacher, tmp_path_factory) -> Path:
     res = subprocess.run(compress_cmd(tiny_teacher, out), env=env(), capture_output=True,
                          text=True, timeout=600)
     assert res.returncode == 0, res.stderr[-3000:]
-    assert "report:" in res.stdout and "[6/6]" in res.stdout
+    assert "report:" in res.stdout and "[7/7]" in res.stdout
     return out
 
 
@@ -46,7 +46,7 @@ def rows(run: Path) -> dict[str, dict]:
 
 def test_compress_writes_every_artifact_and_the_report(reference):
     expected = {"teacher", "student", "pruned", "pruned_trimmed", "int8/x86-avx2",
-                "export/torchscript"}
+                "export/torchscript", "export/openvino"}
     native = json.loads((reference / "int8" / "x86-avx2" / "stage.json").read_text()) \
         if (reference / "int8" / "x86-avx2").exists() else None
     got = rows(reference)

@@ -20,7 +20,8 @@ def test_packaged_recipes_resolve_with_every_default():
     assert default.teacher.model == "minilm-l6"
     assert [s.layers for s in default.students] == [[0, 2, 4]]
     assert default.prune[0].heads == 0.5 and default.prune[0].recover == "distill"
-    assert {q.target for q in default.quantize} == {"native", "arm64"}
+    assert {q.target for q in default.quantize} == {"native", "arm64", "openvino-int8"}
+    assert {e.format for e in default.export} >= {"openvino", "ort"}
     assert default.teacher.train.warmup == 0.06  # a field the file does not name
     tiny = load("tiny")
     assert tiny.task.limit == 300 and tiny.teacher.train.max_steps == 8
@@ -48,7 +49,7 @@ def test_bad_recipes_are_named(tmp_path, text, error):
 
 
 def test_set_overrides_any_field_and_rejects_unknown_ones():
-    with pytest.raises(UserError, match=r"export\.2\.model: 'int8/native' is not an artifact"):
+    with pytest.raises(UserError, match=r"export\.3\.model: 'int8/native' is not an artifact"):
         load(None, ["quantize=[{target: arm64, mode: static}]"])  # the default exports it
     r = load(None, ["teacher.train.epochs=3", "students.0.layers=[1,3]",
                     "quantize=[{target: arm64, mode: static}]", "export=[{format: onnx}]",

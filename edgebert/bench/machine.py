@@ -6,7 +6,7 @@ import importlib.metadata as md
 import os
 import platform
 
-from edgebert.quantize.presets import cpu_flags
+from edgebert.cpu import cpu_flags
 
 
 def fingerprint(threads: int | None = None) -> dict:

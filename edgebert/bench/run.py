@@ -111,6 +111,20 @@ def _texts(path: str) -> tuple[list[str], str]:
     return lines, listed
 
 
+def task_texts(teacher: Path, count: int, path: Path) -> Path | None:
+    """The first `count` test texts of the task `teacher` was trained on, one per line, for
+    `bench --texts`; None where its examples are not single texts (pairs, tokens, QA)."""
+    from edgebert.artifacts_io import open_artifact
+
+    examples = open_artifact(teacher).task.splits["test"][:count]
+    if not examples or not all(isinstance(getattr(e, "text", None), str)
+                               and getattr(e, "text_pair", None) is None for e in examples):
+        return None
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("".join(" ".join(e.text.split()) + "\n" for e in examples))
+    return path
+
+
 def load(path: str | Path) -> dict:
     """Read a bench result, checking its schema."""
     try:

@@ -32,74 +32,37 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * scale
 
 
-def time_pytorch(path: str, batch: int, seq: int, threads: int, warmup: int, runs: int) -> dict:
+def time_model(path: str, batch: int, seq: int, threads: int, warmup: int, runs: int,
+               config: dict[str, str] | None = None) -> dict:
+    """Any artifact (its model file as `formats.model_file` picks it: PyTorch weights first)
+    or model file, with the settings an app ships: fixed threads, the runtime's defaults,
+    the precision its stage.json records. `config`: ONNX Runtime session config entries to
+    time instead (benchmarks/ort_session_options.py)."""
     from pathlib import Path
 
-    import torch
-
-    torch.set_num_threads(threads)
-    model, takes = _load_pytorch(path)
-    g = torch.Generator().manual_seed(0)
-    low, high = _id_range(str(Path(path) / "model.safetensors"))
-    shape = _shape(path, batch, seq)
-    inputs = {"input_ids": torch.randint(low, high, shape, generator=g),
-              "attention_mask": torch.ones(shape, dtype=torch.long),
-              "token_type_ids": torch.zeros(shape, dtype=torch.long)}
-    inputs = {k: v for k, v in inputs.items() if k in takes}
-    samples = []
-    with torch.inference_mode():
-        for i in range(warmup + runs):
-            start = time.perf_counter()
-            model(**inputs)
-            if i >= warmup:
-                samples.append((time.perf_counter() - start) * 1000)
-    return {"samples_ms": samples,
-            "peak_rss_mb": peak_rss_mb()}
-
-
-def _load_pytorch(path: str):
-    """(model in eval mode, the inputs its family takes) of a PyTorch artifact directory."""
-    import transformers
-
-    from edgebert.errors import UserError
-    from edgebert.families import family_of, model_inputs
-    from edgebert.modeling import from_pretrained  # pruned heads load the same on 4.x and 5.x
-
-    config = transformers.AutoConfig.from_pretrained(path)
-    try:
-        family_of(config)
-    except UserError as err:
-        raise SystemExit(f"{path}: {err}") from None
-    arch = (config.architectures or ["AutoModel"])[0]
-    cls = getattr(transformers, arch, None)  # only a model class of the config's own type
-    if getattr(getattr(cls, "config_class", None), "model_type", None) != config.model_type:
-        raise SystemExit(f"{path}: architecture {arch} is not a {config.model_type} model")
-    return from_pretrained(cls, path).eval(), model_inputs(config)
-
-
-def time_onnx(path: str, batch: int, seq: int, threads: int, warmup: int, runs: int,
-              config: dict[str, str] | None = None) -> dict:
-    """ONNX Runtime with the settings an app ships: fixed threads, default optimizations.
-    `config`: session config entries to time instead (benchmarks/ort_session_options.py)."""
     import numpy as np
 
-    from edgebert.formats import session
+    from edgebert.formats import model_file, open_model, read_record
+    from edgebert.formats.ort import OrtRunner, session
 
-    _max_tokens(path, seq)
-    text = _text_input(path, batch, seq)
-    sess = session(path, threads, custom_ops=text is not None, config=config)
+    file, fmt = model_file(path) or (Path(path), "pytorch")
+    _max_tokens(str(file), seq)
+    text = _text_input(str(file), batch, seq)
+    if config is not None:
+        runner = OrtRunner(session(file, threads, custom_ops=text is not None, config=config))
+    else:
+        runner, _ = open_model(file, threads, record=read_record(file))
     rng = np.random.default_rng(0)
-    low, high = _id_range(path)
-    shape = _shape(path, batch, seq)
+    low, high = _id_range(str(file))
+    shape = _shape(str(file), batch, seq)
     feeds = {"input_ids": rng.integers(low, high, shape, dtype=np.int64),
              "attention_mask": np.ones(shape, np.int64),
-             "token_type_ids": np.zeros(shape, np.int64),
-             "text": text, "text_pair": text}
-    feeds = {i.name: feeds[i.name] for i in sess.get_inputs()}
+             "token_type_ids": np.zeros(shape, np.int64)}
+    feeds = {"text": text} if text is not None else feeds
     samples = []
     for i in range(warmup + runs):
         start = time.perf_counter()
-        sess.run(None, feeds)
+        runner(feeds)
         if i >= warmup:
             samples.append((time.perf_counter() - start) * 1000)
     return {"samples_ms": samples,
@@ -167,48 +130,27 @@ def time_texts(path: str, texts: list[str], threads: int, warmup: int, runs: int
     from pathlib import Path
 
     import numpy as np
-
-    from edgebert.formats import model_file, session
-    from edgebert.data.features import INPUTS
-
-    file, fmt = model_file(path) or (Path(path), "pytorch")
-    folder = file if file.is_dir() else file.parent
-    text_in = _text_input(str(file), 1, 3) is not None if fmt in ("onnx", "ort") else False
     from tokenizers import Tokenizer
 
+    from edgebert.formats import model_file, open_model, read_record
+
+    file, _ = model_file(path) or (Path(path), "pytorch")
+    folder = file if file.is_dir() else file.parent
+    record = read_record(file)
+    runner, _ = open_model(file, threads, record=record)
+    text_in = record.get("input") == "text"
     tok = Tokenizer.from_file(str(folder / "tokenizer.json"))
     tok.enable_truncation(max_length)
     tok.no_padding()
-    if fmt in ("onnx", "ort"):
-        sess = session(str(file), threads, custom_ops=text_in)
-        wanted = {i.name for i in sess.get_inputs()}
 
-        def call(text: str):
-            if text_in:
-                return sess.run(None, {"text": np.array([text], dtype=object)})
-            e = tok.encode(text)
-            feeds = {"input_ids": np.array([e.ids], np.int64),
-                     "attention_mask": np.array([e.attention_mask], np.int64),
-                     "token_type_ids": np.array([e.type_ids], np.int64)}
-            return sess.run(None, {k: v for k, v in feeds.items() if k in wanted})
-    else:
-        import torch
+    def call(text: str):
+        if text_in:
+            return runner({"text": np.array([text], dtype=object)})
+        e = tok.encode(text)
+        return runner({"input_ids": np.array([e.ids], np.int64),
+                       "attention_mask": np.array([e.attention_mask], np.int64),
+                       "token_type_ids": np.array([e.type_ids], np.int64)})
 
-        torch.set_num_threads(threads)
-        if fmt == "pytorch":
-            model, takes = _load_pytorch(str(folder))
-
-            def module(*args):
-                return model(**{k: v for k, v in zip(INPUTS, args) if k in takes})
-        else:
-            module = torch.jit.load(str(file), map_location="cpu").eval()
-
-        def call(text: str):
-            e = tok.encode(text)
-            args = [torch.tensor([e.ids]), torch.tensor([e.attention_mask]),
-                    torch.tensor([e.type_ids])]
-            with torch.inference_mode():
-                return module(*args)
     samples, tokens = [], []
     for i in range(warmup + runs):
         text = texts[(i - warmup) % len(texts)] if i >= warmup else texts[i % len(texts)]
@@ -218,54 +160,6 @@ def time_texts(path: str, texts: list[str], threads: int, warmup: int, runs: int
             samples.append((time.perf_counter() - start) * 1000)
             tokens.append(len(tok.encode(text).ids))  # untimed; what the model saw
     return {"samples_ms": samples, "tokens": tokens, "peak_rss_mb": peak_rss_mb()}
-
-
-def time_artifact(path: str, **kw) -> dict:
-    """An artifact directory (its model file as `formats.model_file` picks it: PyTorch
-    weights first) or a model file."""
-    from edgebert.formats import model_file
-
-    file, fmt = model_file(path) or (path, "pytorch")
-    if fmt in ("onnx", "ort"):
-        return time_onnx(str(file), **kw)
-    if fmt in ("torchscript", "pt2"):  # TorchScript, or INC's exported program
-        return time_torchscript(str(file), **kw)
-    return time_pytorch(str(path), **kw)
-
-
-def time_torchscript(path: str, batch: int, seq: int, threads: int, warmup: int,
-                     runs: int) -> dict:
-    """A TorchScript module (model.pt) or an exported INT8 program (model.pt2).
-
-    A .pt2 from `quantize --engine inc` is a quantize/dequantize reference graph (FP32
-    weights and linear layers between Q/DQ pairs); only `torch.compile` (Inductor's x86
-    lowering) turns it into INT8 kernels, as Neural Compressor intends, so it is timed
-    compiled: the first warm-up call compiles."""
-    import torch
-
-    torch.set_num_threads(threads)
-    if path.endswith(".pt2"):
-        from pathlib import Path
-
-        from edgebert.quantize.inc import load_program
-
-        module = torch.compile(load_program(Path(path)))
-    else:
-        module = torch.jit.load(path, map_location="cpu").eval()
-    low, high = _id_range(path)
-    g = torch.Generator().manual_seed(0)
-    shape = _shape(path, batch, seq)
-    args = (torch.randint(low, high, shape, generator=g),
-            torch.ones(shape, dtype=torch.long), torch.zeros(shape, dtype=torch.long))
-    samples = []
-    with torch.inference_mode():
-        for i in range(warmup + runs):
-            start = time.perf_counter()
-            module(*args)
-            if i >= warmup:
-                samples.append((time.perf_counter() - start) * 1000)
-    return {"samples_ms": samples,
-            "peak_rss_mb": peak_rss_mb()}
 
 
 def main() -> None:
@@ -282,8 +176,8 @@ def main() -> None:
         texts = json.loads(open(a.texts, encoding="utf-8").read())
         print(json.dumps(time_texts(a.path, texts, a.threads, a.warmup, a.runs)))
         return
-    print(json.dumps(time_artifact(a.path, batch=a.batch, seq=a.seq, threads=a.threads,
-                                   warmup=a.warmup, runs=a.runs)))
+    print(json.dumps(time_model(a.path, batch=a.batch, seq=a.seq, threads=a.threads,
+                                warmup=a.warmup, runs=a.runs)))
 
 
 if __name__ == "__main__":

@@ -17,13 +17,14 @@ import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 from edgebert.config import (TEACHER_HEAD_LR, DistillConfig, ExportConfig, FinetuneConfig,
                              PruneConfig, QuantizeConfig, TaskConfig, TrainConfig, _check,
                              choices, to_dict)
 from edgebert.errors import UserError
 from edgebert.kinds import KINDS
-from edgebert.quantize.presets import PRESETS
+from edgebert.targets import TARGETS
 
 RECIPES = Path(__file__).resolve().parent.parent / "recipes"
 
@@ -102,6 +103,13 @@ class BenchRecipe:
     runs: int = 30
     rounds: int = 5
     """Each round runs every artifact once, in its own process (interleaved)."""
+    texts: int = 200
+    """Also time every artifact on this many of the task's test texts, one at a time at
+    their own lengths, tokenizing included (what an app sends); 0: padded inputs only."""
+    workload: Literal["texts", "padded"] = "texts"
+    """What the recommendation is timed on: texts (above) or padded (batch x seq). The
+    order of runtimes differs between them: OpenVINO pays for each new input shape, so
+    on short real texts ONNX Runtime's INT8 may win where OpenVINO wins at 128 tokens."""
 
 
 @dataclass
@@ -165,8 +173,8 @@ class Recipe:
             _check(e.format != "torchscript" or not (e.model or "").startswith("int8/"),
                    f"export.{i}.model", "TorchScript needs PyTorch weights, not an INT8 model")
         for i, q in enumerate(self.quantize):
-            _check(q.target in ("native", *PRESETS), f"quantize.{i}.target",
-                   f"must be native or one of {', '.join(PRESETS)}, got '{q.target}'")
+            _check(q.target in ("native", *TARGETS), f"quantize.{i}.target",
+                   f"must be native or one of {', '.join(TARGETS)}, got '{q.target}'")
             _check(q.mode in ("dynamic", "static"), f"quantize.{i}.mode",
                    f"must be dynamic or static, got '{q.mode}'")
 

@@ -103,7 +103,7 @@ def plan(recipe: Recipe, run: Path, log) -> list[Step]:
                               _call("trim-vocab", cfg, log)))
         return trimmed
 
-    from edgebert.quantize.presets import native_target
+    from edgebert.targets import native_target
 
     targets = [native_target() if q.target == "native" else q.target for q in recipe.quantize]
     int8 = {}  # recipe name (int8/<target as written>) -> directory
@@ -341,25 +341,39 @@ def _copy_teacher(source: str, out: Path, log) -> Path:
 
 
 def _bench(recipe: Recipe, run: Path, steps: list[Step], log) -> Path:
-    from edgebert.bench.run import bench
+    """Interleaved latency of every artifact this machine runs natively: padded inputs
+    (recipe.bench batch x seq), then the task's test texts one at a time (bench.texts), in
+    one file."""
+    from edgebert.bench.run import bench, task_texts
 
     out = run / "bench" / "latency.json"
     if out.exists():
         log(f"{out} is already measured; skipping")
         return out
-    models = [s.out for s in steps if s.out.is_dir() and not _emulated_only(s.out)]
+    models = [str(s.out) for s in steps if s.out.is_dir() and not _emulated_only(s.out)]
     b = recipe.bench
-    data = bench([str(m) for m in models], b.batch, b.seq, b.threads, b.warmup, b.runs, b.rounds,
-                 log=log)
+    data = bench(models, b.batch, b.seq, b.threads, b.warmup, b.runs, b.rounds, log=log)
+    texts = task_texts(run / "teacher", b.texts, run / "bench" / "test_texts.txt") \
+        if b.texts else None
+    if texts:
+        log(f"the task's test texts, one at a time ({b.texts} of them):")
+        data["results"] += bench(models, [1], [1], b.threads, b.warmup // 2, b.texts, b.rounds,
+                                 log=log, texts=str(texts))["results"]
+    elif b.texts:
+        log("the task's examples are not single texts: padded inputs only")
     out.parent.mkdir(parents=True, exist_ok=True)
     artifact.write_json(out, data)
     return out
 
 
 def _emulated_only(path: Path) -> bool:
-    """arm64 artifacts: timing them here would be x86 time, not the device's."""
+    """Artifacts for another architecture (arm64 on x86): timing them here would be this
+    machine's time, not the device's."""
+    from edgebert.targets import TARGETS
+
     stage = path / "stage.json"
-    return stage.exists() and artifact.read_json(stage).get("target") == "arm64"
+    name = artifact.read_json(stage).get("target") if stage.exists() else None
+    return name in TARGETS and not TARGETS[name].runs_here()
 
 
 def compress(recipe: Recipe, out: str, log=print) -> dict:
@@ -419,6 +433,7 @@ def compress(recipe: Recipe, out: str, log=print) -> dict:
         timings[key] = round(timings.get(key, 0.0) + seconds, 1)
         artifact.write_json(timings_path, timings)
         log(f"[{i}/{len(steps)}] finished in {seconds:.0f} s")
-    report = write_report(run, "teacher", budget=recipe.max_accuracy_drop)
+    report = write_report(run, "teacher", budget=recipe.max_accuracy_drop,
+                          workload=recipe.bench.workload)
     report["stage_seconds"] = timings
     return report

@@ -12,7 +12,7 @@ import numpy as np
 
 from edgebert import kinds
 from edgebert.families import model_inputs
-from edgebert.predict import Forward
+from edgebert.predict import Forward, runner_forward
 
 
 def export_onnx(model, kind: str, path: Path, opset: int = 17) -> Path:
@@ -113,11 +113,6 @@ def _projection_width(name: str, producer: dict, consts: dict) -> int | None:
 
 def ort_forward(sess, kind: str) -> Forward:
     """A forward over an ONNX Runtime session, shaped like `predict.torch_forward`."""
-    wanted = {i.name for i in sess.get_inputs()}
-    read = kinds.kind(kind).from_outputs
+    from edgebert.formats.ort import OrtRunner
 
-    def forward(batch: dict[str, np.ndarray]) -> np.ndarray:
-        outs = sess.run(None, {k: v for k, v in batch.items() if k in wanted})
-        return read(outs)
-
-    return forward
+    return runner_forward(OrtRunner(sess), kind)

@@ -1,5 +1,5 @@
-"""The export stage: a model artifact in, an ONNX / ORT / TorchScript artifact out,
-refused when it drifts from its parent on dev examples."""
+"""The export stage: a model artifact in, an ONNX / ORT / OpenVINO / TorchScript artifact
+out, refused when it drifts from its parent on dev examples."""
 
 from __future__ import annotations
 
@@ -17,7 +17,21 @@ from edgebert.export.parity import compare, require
 from edgebert.export.torchscript import export_torchscript, torchscript_forward
 from edgebert.predict import scored_as_run, torch_forward
 
-FILES = {"onnx": "model.onnx", "ort": "model.ort", "torchscript": "model.pt"}
+BF16_MAX_ABS_DIFF = 0.25
+BF16_MIN_AGREEMENT = 0.99
+"""The drift a bf16 export may show against its FP32 parent on dev: bf16 keeps 8 bits of
+mantissa, so logits move by a few hundredths per unit (BF16_MAX_ABS_DIFF bounds the largest
+move, on any example) and a prediction near the boundary may flip (at most 1 %)."""
+
+
+def float_precision(cfg: ExportConfig) -> str | None:
+    """The precision an OpenVINO export runs in (None for other formats): cfg.precision, or
+    this CPU's best (`cpu.best_float`)."""
+    if cfg.format != "openvino":
+        return None
+    from edgebert.cpu import best_float
+
+    return best_float() if cfg.precision == "auto" else cfg.precision
 
 
 def parent_forward(opened):
@@ -80,16 +94,25 @@ def export(cfg: ExportConfig, log=print) -> Path:
 
     >>> # export(ExportConfig(model="runs/rt/student", format="onnx", out="runs/rt/onnx"))
     """
+    from edgebert.formats import format_named
+
     out = Path(cfg.out)
     if artifact.already_done(out, log, "export"):
         return out
+    fmt = format_named(cfg.format)
+    fmt.require()  # before anything is written
+    precision = float_precision(cfg)
     opened = open_artifact(cfg.model)
+    if precision and opened.record.get("precision") == "int8":
+        raise UserError(f"{cfg.model}: an ONNX Runtime INT8 graph (its fused and quantized ops "
+                        f"are ONNX Runtime's own); export OpenVINO from the FP32 model, or "
+                        f"quantize for OpenVINO with `edgebert quantize --target openvino-int8`")
     forward, parent_format = parent_forward(opened)
     dev = opened.encode("dev")
     ref = opened.outputs(forward, dev)
     work = artifact.begin(out, "export", to_dict(cfg), inputs=[str(opened.path)])
     try:
-        target = work / FILES[cfg.format]
+        target = work / fmt.file
         if cfg.format == "torchscript":
             if parent_format != "pytorch":
                 raise UserError(f"{cfg.model}: TorchScript needs PyTorch weights "
@@ -105,14 +128,26 @@ def export(cfg: ExportConfig, log=print) -> Path:
             if cfg.format == "ort" and not cfg.with_tokenizer:
                 target = convert_to_ort(onnx_path, work)
                 onnx_path.unlink()
-            got_forward = ort_forward(session(onnx_path if cfg.with_tokenizer else target),
-                                      opened.kind)
+            if cfg.format == "openvino":
+                from edgebert.formats.openvino import open_openvino, save_ir
+                from edgebert.predict import runner_forward
+
+                save_ir(onnx_path, target, precision)
+                onnx_path.unlink()
+                got_forward = runner_forward(
+                    open_openvino(target, record={"inference_precision": precision}),
+                    opened.kind)
+            else:
+                got_forward = ort_forward(session(onnx_path if cfg.with_tokenizer else target),
+                                          opened.kind)
         parity = compare(ref, opened.outputs(got_forward, dev), opened.kind)
-        require(parity, f"{cfg.format} export of {cfg.model}", cfg.max_abs_diff,
-                cfg.min_agreement)
+        lossy = precision == "bf16"
+        require(parity, f"{cfg.format}{' ' + precision if lossy else ''} export of {cfg.model}",
+                max(cfg.max_abs_diff, BF16_MAX_ABS_DIFF) if lossy else cfg.max_abs_diff,
+                min(cfg.min_agreement, BF16_MIN_AGREEMENT) if lossy else cfg.min_agreement)
         text = _with_tokenizer(cfg, onnx_path, opened, log) if cfg.with_tokenizer else None
         if text:
-            target, scores = work / FILES[cfg.format], text["scores"]
+            target, scores = work / fmt.file, text["scores"]
         else:
             # scored as quantize scored its parent
             got_forward = scored_as_run(got_forward, opened.record.get("precision") == "int8")
@@ -127,7 +162,7 @@ def export(cfg: ExportConfig, log=print) -> Path:
     parent = artifact.read_json(opened.path / "metrics.json")
     metrics = {**scores, "metric": opened.task.metric, "parity": parity, "format": cfg.format,
                "precision": opened.record.get("precision", "fp32"),
-               "size_mb": target.stat().st_size / 1e6,
+               "size_mb": sum((work / n).stat().st_size for n in fmt.files()) / 1e6,
                "params": parent.get("params"),
                # a cut position table travels with the graph (bench and evaluate read it)
                "positions": parent.get("positions")}
@@ -135,7 +170,15 @@ def export(cfg: ExportConfig, log=print) -> Path:
         metrics |= {"text_parity": text["parity"], "size_without_tokenizer_mb": text["plain_mb"]}
     log(f"{cfg.format}: max |delta logits| {parity['max_abs_diff']:.2e}, top-1 agreement "
         f"{parity['top1_agreement']:.2%}, {metrics['size_mb']:.1f} MB")
+    if precision:  # what it runs in, wherever it runs; and the CPU that chose it
+        from edgebert.cpu import cpu_flags
+
+        metrics["inference_precision"] = precision
+        built = {"inference_precision": precision, "built_on": cpu_flags()}
+        if metrics["precision"] == "fp32":
+            metrics["precision"] = precision
     record = {"stage": "export", "parent": cfg.model, "format": cfg.format,
-              "precision": metrics["precision"], "task": opened.record["task"],
+              "precision": metrics["precision"], **(built if precision else {}),
+              "task": opened.record["task"],
               "file": target.name, "input": "text" if text else "ids", "config": to_dict(cfg)}
     return artifact.finish(work, out, record, metrics)

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
-
-from edgebert.predict import INPUTS, Forward
+from edgebert.predict import Forward
 
 
 def export_torchscript(model, kind: str, path: Path) -> Path:
@@ -29,21 +27,7 @@ def export_torchscript(model, kind: str, path: Path) -> Path:
 
 
 def torchscript_forward(path: Path) -> Forward:
-    import torch
+    from edgebert.formats.torch import open_torchscript
 
-    return module_forward(torch.jit.load(str(path), map_location="cpu").eval())
-
-
-def module_forward(module) -> Forward:
-    """A forward over any module that takes the three inputs positionally and returns one
-    tensor (PlainOutputs, a TorchScript module, an exported program); a batch without
-    token types (DistilBERT's) feeds zeros, which PlainOutputs does not pass on."""
-    import torch
-
-    def forward(batch: dict[str, np.ndarray]) -> np.ndarray:
-        zeros = np.zeros_like(batch["input_ids"])  # an input the model's family does not take
-        with torch.no_grad():
-            return module(*(torch.from_numpy(batch.get(k, zeros)) for k in INPUTS)
-                          ).float().numpy()
-
-    return forward
+    runner = open_torchscript(path)
+    return lambda batch: runner(batch)[0]

@@ -22,22 +22,11 @@ from pathlib import Path
 import numpy as np
 
 from edgebert.errors import UserError
+from edgebert.formats.torch import load_program  # noqa: F401  (the stage loads what it saved)
 from edgebert.kinds import kind as task_kind
 from edgebert.predict import INPUTS
 
 MODEL_FILE = "model.pt2"
-
-
-def load_program(path: Path):
-    """The module of a saved INT8 program (its quantize ops must be registered first)."""
-    import torch
-    import torch.ao.quantization.fx._decomposed  # noqa: F401  (registers quantized_decomposed)
-
-    try:
-        return torch.export.load(str(path)).module()
-    except Exception as err:  # torch raises RuntimeError/KeyError/... for a bad file
-        raise UserError(f"{path}: torch cannot load this program ({str(err).splitlines()[0]}); "
-                        f"quantize again") from None
 
 
 def quantize_inc(model, kind: str, mode: str, max_length: int, metric_points, fp32: float,
@@ -51,7 +40,7 @@ def quantize_inc(model, kind: str, mode: str, max_length: int, metric_points, fp
     import torch
     from torch.export import Dim
 
-    from edgebert.export.torchscript import module_forward
+    from edgebert.formats.torch import module_forward
     from edgebert.export.wrap import PlainOutputs
 
     try:

@@ -1,7 +1,7 @@
 """ONNX Runtime graph fusions and INT8 quantization (dynamic; static QDQ with calibration).
 
     fused = optimize(fp32, dst, heads=12, hidden=384, layers=6)   # counts checked
-    quantize_dynamic_onnx(fused.path, int8_path, preset("x86-vnni"))
+    quantize_dynamic_onnx(fused.path, int8_path, target("x86-vnni"))
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from edgebert.errors import UserError
-from edgebert.quantize.presets import Preset
+from edgebert.targets import Target
 
 # ops whose count must reach the layer count for the fusion to be whole
 FUSIONS = ("Attention", "SkipLayerNormalization", "BiasGelu")
@@ -108,7 +108,7 @@ def split_skip_layernorm(path: Path) -> int:
     return count
 
 
-def quantize_dynamic_onnx(src: Path, dst: Path, p: Preset,
+def quantize_dynamic_onnx(src: Path, dst: Path, p: Target,
                           exclude: list[str] | None = None) -> Path:
     """INT8 weights, activations quantized at run time (u8), embeddings included."""
     import onnx
@@ -132,7 +132,7 @@ class _Reader:
         return next(self._it, None)
 
 
-def quantize_static_onnx(src: Path, dst: Path, p: Preset, batches: list[dict[str, np.ndarray]],
+def quantize_static_onnx(src: Path, dst: Path, p: Target, batches: list[dict[str, np.ndarray]],
                          method: str = "minmax", exclude: list[str] | None = None) -> Path:
     """QDQ INT8 with activation ranges calibrated on `batches` (training examples)."""
     import onnx

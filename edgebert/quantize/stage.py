@@ -20,16 +20,18 @@ from edgebert.config import QuantizeConfig, to_dict
 from edgebert.data.encode import pad_batch
 from edgebert.errors import UserError
 from edgebert.metrics import points, reference
-from edgebert.export.onnx import export_onnx, ort_forward
+from edgebert.export.onnx import ort_forward
 from edgebert.families import family_of
 from edgebert.formats import require_model_file, session
 from edgebert.export.parity import compare, require
 from edgebert.predict import INPUTS, scored_as_run, torch_forward
 from edgebert.quantize.guard import guard
+from edgebert.quantize.source import fp32_onnx
 from edgebert.quantize.positions import longest_input, trim_positions
 from edgebert.quantize.onnx import (optimize, quantizable_nodes, quantize_dynamic_onnx,
                                     quantize_static_onnx, split_skip_layernorm)
-from edgebert.quantize.presets import cpu_flags, preset
+from edgebert.cpu import cpu_flags
+from edgebert.targets import target
 
 def int8_forward(path: Path, kind: str, mode: str):
     """The INT8 graph at `path`, scored as it runs (predict.scored_as_run): a dynamic one
@@ -51,28 +53,22 @@ def quantize(cfg: QuantizeConfig, log=print) -> Path:
     out = Path(cfg.out)
     if artifact.already_done(out, log, "quantize"):
         return out
-    p = preset(cfg.target)
+    p = target(cfg.target)
     opened = open_artifact(cfg.model)
     if cfg.engine == "inc":
         return _with_inc(cfg, opened, log)
-    source, source_format = require_model_file(opened.path, ("model.safetensors", "model.onnx"),
-                                               "to quantize")
+    if p.runtime == "openvino":  # NNCF, static: --mode and --calibration do not apply
+        from edgebert.quantize.openvino import quantize_openvino
+
+        return quantize_openvino(cfg, opened, log)
+    require_model_file(opened.path, ("model.safetensors", "model.onnx"), "to quantize")
     dev = opened.encode("dev")
     work = artifact.begin(out, "quantize", to_dict(cfg), inputs=[str(opened.path)])
     scratch = work / "scratch"
     scratch.mkdir(exist_ok=True)
     try:
         fp32 = scratch / "fp32.onnx"
-        if source_format == "pytorch":
-            model = load_torch(opened)
-            export_onnx(model, opened.kind, fp32)
-            parity = compare(opened.outputs(torch_forward(model), dev),
-                             opened.outputs(ort_forward(session(fp32), opened.kind), dev),
-                             opened.kind)
-            require(parity, f"FP32 ONNX export of {cfg.model}", 1e-3, 0.999)
-        else:
-            session(source)  # a corrupt file fails here, named
-            shutil.copy2(source, fp32)
+        model, source_format = fp32_onnx(opened, fp32, dev, cfg.model)
         fused, counts = fp32, {}
         if cfg.fuse:
             f = fuse(opened.path, fp32, scratch / "fused.onnx")
@@ -139,7 +135,7 @@ def quantize(cfg: QuantizeConfig, log=print) -> Path:
     except BaseException:
         shutil.rmtree(work, ignore_errors=True)
         raise
-    arm = _arm64_check(final, fused, opened, log) if cfg.target == "arm64" else None
+    arm = _arm64_check(final, fused, opened, log) if p.arch == "aarch64" else None
     fwd = int8_forward(final, opened.kind, cfg.mode)
     int8_dev_out = opened.outputs(fwd, dev)
     parity = compare(fp32_dev_out, int8_dev_out, opened.kind)
@@ -281,12 +277,12 @@ def piece_weights(opened) -> np.ndarray:
 
 def _with_inc(cfg: QuantizeConfig, opened, log) -> Path:
     """INT8 PyTorch by Neural Compressor's accuracy-driven tuning, same budget and data."""
-    from edgebert.export.torchscript import module_forward
+    from edgebert.formats.torch import module_forward
     from edgebert.quantize.inc import MODEL_FILE, load_program, quantize_inc
 
-    if cfg.target.startswith("arm"):
+    if target(cfg.target).arch != "x86_64" or target(cfg.target).runtime != "onnxruntime":
         raise UserError("--engine inc: its PyTorch INT8 path (PT2E, X86InductorQuantizer) "
-                        "targets x86; for arm64 use --engine ort")
+                        "takes an x86 ONNX Runtime target (x86-avx2, x86-vnni)")
     if not (opened.path / "model.safetensors").exists():
         raise UserError(f"{cfg.model}: --engine inc quantizes a PyTorch model "
                         f"(model.safetensors); this artifact has none")

@@ -4,8 +4,10 @@ An artifact is any directory below the run with `stage.json` and `metrics.json`.
 Latency comes from bench results in `<run>/bench/*.json` (schema edgebert.bench/1),
 matched to artifacts by path (or by place in the run, for a run moved since);
 imported results (another device) are labelled so.
-An arm64 artifact without imported results shows "not measured": emulated
-time is never a latency.
+Two workloads are read: padded batches (batch 1, 128 tokens by default) and the task's
+own texts one at a time (`edgebert bench --texts`: what an app sends). An artifact for
+another architecture than the bench machine's (arm64 on x86) shows "not measured" unless
+results from a device were imported: emulated time is never a latency.
 """
 
 from __future__ import annotations
@@ -14,11 +16,16 @@ import json
 from pathlib import Path
 
 from edgebert.errors import UserError
-from edgebert.formats import EXPORTS_FIRST, ORT_FILES, model_file
+from edgebert.formats import EXPORTS_FIRST, FORMAT, model_file
 from edgebert.kinds import kind
 from edgebert.metrics import paired_se
+from edgebert.cpu import is_arm
+from edgebert.targets import ARCHES, arch_of
 
 SETTING = (1, 128)  # (batch, seq) shown in the table when measured
+WORKLOADS = {"texts": "texts_p50_ms", "padded": "p50_ms"}
+"""What a recommendation is timed on, and the row field it compares: the task's own texts
+one at a time (default: what an app sends), or padded batches at the report's setting."""
 
 
 def artifacts(run: Path) -> list[Path]:
@@ -49,7 +56,7 @@ def _format(stage: dict, path: Path) -> str:
 
 def _setting(results: list[dict]) -> tuple[int, int]:
     """(batch 1, seq 128) when measured, else the first setting that was."""
-    got = [(r["batch"], r["seq"]) for r in results]
+    got = [(r["batch"], r["seq"]) for r in results if r["seq"] != "texts"]
     return SETTING if SETTING in got or not got else got[0]
 
 
@@ -66,25 +73,41 @@ def _measured(recorded: str, resolved: set[Path], tails: set[tuple[str, ...]]) -
     return any(rec.parts[-len(t):] == t for t in tails)
 
 
+def _native(r: dict, arch: str) -> bool:
+    """Whether a bench result is a latency of an artifact for `arch`: imported from a
+    device, or measured on a machine of that architecture (never under emulation)."""
+    machine = (r.get("machine") or {}).get("machine")
+    return r.get("source") == "imported" or ("aarch64" if is_arm(machine) else "x86_64") == arch
+
+
 def _latency(path: Path, run: Path, target: str | None, results: list[dict],
              setting: tuple[int, int] = SETTING) -> dict:
-    files = (path, *(path / name for name in ORT_FILES))  # once per artifact, not per result
+    files = (path, *(path / name for name in FORMAT))  # once per artifact, not per result
     resolved = {f.resolve() for f in files}
     tails = {t for t in (f.relative_to(run).parts for f in files) if t}
-    mine = [r for r in results if _measured(r.get("path", ""), resolved, tails)]
-    if target == "arm64":
-        mine = [r for r in mine if r.get("source") == "imported"]
+    arch = arch_of(target)
+    mine = [r for r in results if _measured(r.get("path", ""), resolved, tails)
+            and _native(r, arch)]
     pick = [r for r in mine if (r["batch"], r["seq"]) == setting]
-    if not pick:
-        return {"latency_source": "not measured" if target == "arm64" or not results
+    texts = [r for r in mine if r["seq"] == "texts"]
+    if not pick and not texts:
+        elsewhere = results and not any(_native(r, arch) for r in results)
+        return {"latency_source": "not measured" if elsewhere or not results
                 else "not benched"}
-    r = pick[0]
+    r = (pick or texts)[0]
     source = (f"imported from {r.get('device') or r['machine'].get('cpu')}"
               if r.get("source") == "imported" else f"measured on {r['machine'].get('cpu')}")
-    return {"p50_ms": r["p50_ms"], "p90_ms": r["p90_ms"], "p99_ms": r["p99_ms"],
-            "throughput_seq_s": r["throughput_seq_s"], "peak_rss_mb": r.get("peak_rss_mb"),
-            "batch": r["batch"], "seq": r["seq"], "latency_source": source,
-            "samples": r.get("n")}
+    out = {"latency_source": source}
+    if pick:
+        r = pick[0]
+        out |= {"p50_ms": r["p50_ms"], "p90_ms": r["p90_ms"], "p99_ms": r["p99_ms"],
+                "throughput_seq_s": r["throughput_seq_s"], "peak_rss_mb": r.get("peak_rss_mb"),
+                "batch": r["batch"], "seq": r["seq"], "samples": r.get("n")}
+    if texts:
+        t = texts[0]
+        out |= {"texts_p50_ms": t["p50_ms"], "texts_p90_ms": t["p90_ms"],
+                "texts_count": (t.get("texts") or {}).get("count")}
+    return out
 
 
 def collect(run: Path, teacher: str | None = None) -> dict:
@@ -117,6 +140,8 @@ def collect(run: Path, teacher: str | None = None) -> dict:
                                           r["metric"])
         if ref and r.get("p50_ms") and ref.get("p50_ms"):
             r["speedup_vs_teacher"] = ref["p50_ms"] / r["p50_ms"]
+        if ref and r.get("texts_p50_ms") and ref.get("texts_p50_ms"):
+            r["texts_speedup_vs_teacher"] = ref["texts_p50_ms"] / r["texts_p50_ms"]
         if ref and r.get("size_mb") and ref.get("size_mb"):
             r["size_ratio_vs_teacher"] = ref["size_mb"] / r["size_mb"]
     machines = {json.dumps(r["machine"], sort_keys=True) for r in results}
@@ -128,48 +153,54 @@ def collect(run: Path, teacher: str | None = None) -> dict:
             "machines": [json.loads(m) for m in sorted(machines)], "rows": rows}
 
 
-def recommend(rows: list[dict], budget: float) -> dict[str, str]:
-    """Per target, the fastest artifact within `budget` points of the teacher.
+def _arch_rows(rows: list[dict]) -> dict[str, list[dict]]:
+    """Rows by the architecture their target runs on, named as the report names them."""
+    out: dict[str, list[dict]] = {}
+    for r in rows:
+        out.setdefault(ARCHES[arch_of(r["target"] if r["target"] != "any" else None)],
+                       []).append(r)
+    return out
 
-    x86 rows ("any" and x86-*) and arm64 rows each compete on measured p50; where none
-    was timed, the smallest is named and says why (x86: bench disabled; arm64: no
-    imported device latency, as emulation is not a device).
-    """
+
+def recommend(rows: list[dict], budget: float, workload: str = "texts") -> dict[str, str]:
+    """Per architecture (x86, arm64), the fastest artifact within `budget` points of the
+    teacher, across runtimes and formats, timed on `workload` (WORKLOADS; where no row was
+    timed on it, the other one). Where none was timed, the smallest is named and says why
+    (bench disabled; or no device latency, as emulation is not a device)."""
     ok = [r for r in rows if r.get("delta_vs_teacher") is not None
           and r["delta_vs_teacher"] >= -budget and r["stage"] != "finetune"]
     within = f"within {budget:g} points"
-    choices = {  # target: its rows, the reason when timed, the reason when none is
-        "x86": ([r for r in ok if r["target"] != "arm64"],
-                f"fastest {within} of the teacher on x86",
-                f"smallest {within} of the teacher on x86 (no latency measured: `edgebert "
-                f"bench` them, or keep bench enabled)"),
-        "arm64": ([r for r in ok if r["target"] == "arm64"],
-                  f"fastest {within} on arm64 (imported latency)",
-                  f"smallest {within} on arm64 (no device latency: emulated time is not one)")}
     picks: dict[str, str] = {}
-    for target, (candidates, fastest, smallest) in choices.items():
-        if not candidates:
-            continue
-        timed = [r for r in candidates if r.get("p50_ms")]
-        best = min(timed, key=lambda r: r["p50_ms"]) if timed else min(
-            candidates, key=lambda r: r.get("size_mb") or float("inf"))
-        best["recommended"] = fastest if timed else smallest
-        picks[target] = best["artifact"]
+    for arch, candidates in _arch_rows(ok).items():
+        key = WORKLOADS[workload]
+        if not any(r.get(key) for r in candidates):
+            key = next((k for k in WORKLOADS.values() if any(r.get(k) for r in candidates)), key)
+        timed = [r for r in candidates if r.get(key)]
+        on = "the task's texts one at a time" if key == "texts_p50_ms" else "padded inputs"
+        if timed:
+            best = min(timed, key=lambda r: r[key])
+            best["recommended"] = f"fastest {within} of the teacher on {arch}, on {on}"
+        else:
+            best = min(candidates, key=lambda r: r.get("size_mb") or float("inf"))
+            why = ("no latency measured: `edgebert bench` them, or keep bench enabled"
+                   if ARCHES[arch_of(None)] == arch else
+                   "no device latency: emulated time is not one")
+            best["recommended"] = f"smallest {within} of the teacher on {arch} ({why})"
+        picks[arch] = best["artifact"]
     return picks
 
 
 def missed(rows: list[dict], budget: float, picks: dict[str, str]) -> dict[str, dict]:
-    """Targets with artifacts but none within `budget`: the most accurate candidate and its
-    drop, so the report says why a target has no recommendation."""
+    """Architectures with artifacts but none within `budget`: the most accurate candidate
+    and its drop, so the report says why one has no recommendation."""
     out = {}
-    for target, is_target in (("x86", lambda r: r["target"] != "arm64"),
-                              ("arm64", lambda r: r["target"] == "arm64")):
-        rows_t = [r for r in rows if is_target(r) and r["stage"] != "finetune"
+    candidates = [r for r in rows if r["stage"] != "finetune"
                   and r.get("delta_vs_teacher") is not None]
-        if rows_t and target not in picks:
+    for arch, rows_t in _arch_rows(candidates).items():
+        if arch not in picks:
             best = max(rows_t, key=lambda r: r["delta_vs_teacher"])
-            out[target] = {"best": best["artifact"], "delta_vs_teacher": best["delta_vs_teacher"],
-                           "delta_se": best.get("delta_se"), "budget_points": budget}
+            out[arch] = {"best": best["artifact"], "delta_vs_teacher": best["delta_vs_teacher"],
+                         "delta_se": best.get("delta_se"), "budget_points": budget}
     return out
 
 

@@ -15,7 +15,9 @@ COLUMNS = [("artifact", "artifact"), ("format", "format"), ("precision", "precis
            ("delta_se", "± SE"),
            ("p50_ms", "p50 ms"), ("p90_ms", "p90 ms"), ("p99_ms", "p99 ms"),
            ("throughput_seq_s", "seq/s"), ("peak_rss_mb", "peak MB"),
-           ("speedup_vs_teacher", "speedup"), ("size_ratio_vs_teacher", "smaller"),
+           ("speedup_vs_teacher", "speedup"),
+           ("texts_p50_ms", "p50 ms, texts"), ("texts_speedup_vs_teacher", "speedup, texts"),
+           ("size_ratio_vs_teacher", "smaller"),
            ("latency_source", "latency from")]
 
 
@@ -30,7 +32,7 @@ def cell(key: str, value) -> str:
         return f"{value:+.2f}"
     if key == "delta_se":
         return f"±{value:.2f}"
-    if key in ("speedup_vs_teacher", "size_ratio_vs_teacher"):
+    if key in ("speedup_vs_teacher", "texts_speedup_vs_teacher", "size_ratio_vs_teacher"):
         return f"{value:.2f}×"
     if isinstance(value, float):
         return f"{value:.2f}"
@@ -213,13 +215,16 @@ artifact is both more accurate and faster). Emulated runs never give a latency: 
 <script>{SORT}</script></body></html>"""
 
 
-def write_report(run: Path, teacher: str | None = None, budget: float | None = None) -> dict:
-    """Write report.json/.md/.html; with `budget` (points), mark the recommended artifacts."""
+def write_report(run: Path, teacher: str | None = None, budget: float | None = None,
+                 workload: str = "texts") -> dict:
+    """Write report.json/.md/.html; with `budget` (points), mark the recommended artifacts,
+    the fastest on `workload` (collect.WORKLOADS)."""
     report = collect(Path(run), teacher)
     report["pareto"] = pareto(report["rows"])
     if budget is not None:
         report["budget_points"] = budget
-        report["recommended"] = recommend(report["rows"], budget)
+        report["workload"] = workload
+        report["recommended"] = recommend(report["rows"], budget, workload)
         report["none_within_budget"] = missed(report["rows"], budget, report["recommended"])
         report["weak_teacher"] = weak_teacher(report["rows"], budget)
     write_json(Path(run) / "report.json", report)

@@ -1,0 +1,160 @@
+"""INT8 for OpenVINO (the `openvino-int8` target): NNCF's post-training quantization of the
+model's FP32 ONNX export, behind the same accuracy guard as ONNX Runtime INT8.
+
+    <out>/model.xml, model.bin   INT8 IR (FakeQuantize before each MatMul; INT8 weights)
+    <out>/stage.json             target, the float precision the rest runs in, CPU flags
+    <out>/metrics.json           dev/test metrics, drop vs FP32, whole-dev parity, sizes
+
+NNCF quantizes statically (activation ranges from training texts), so scores do not depend
+on batching. Where the whole model loses more than --max-drop dev points, the guard
+(quantize/guard.py) keeps the MatMuls whose INT8 output moves most in float, as it keeps
+ONNX Runtime nodes in FP32.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+
+from edgebert import artifact
+from edgebert.artifacts_io import copy_tokenizer
+from edgebert.config import QuantizeConfig, to_dict
+from edgebert.cpu import best_float, cpu_flags
+from edgebert.errors import UserError
+from edgebert.export.onnx import ort_forward
+from edgebert.export.parity import compare, require
+from edgebert.export.stage import BF16_MAX_ABS_DIFF, BF16_MIN_AGREEMENT
+from edgebert.formats import FORMATS, require_model_file, session
+from edgebert.formats.openvino import open_openvino, require_openvino
+from edgebert.metrics import points, reference
+from edgebert.predict import runner_forward
+from edgebert.quantize.guard import guard
+from edgebert.quantize.source import fp32_onnx
+
+
+def calibration_items(opened, n: int) -> list[dict[str, np.ndarray]]:
+    """Up to `n` training examples, one per item at its own length (seeded; never dev or
+    test): the shapes an app sends, so the ranges NNCF collects are those of real inputs."""
+    import random
+
+    from edgebert.data.features import INPUTS, pad_batch
+
+    train = opened.encode("train").features
+    picked = random.Random(0).sample(train, min(n, len(train)))
+    return [pad_batch([f], opened.tokenizer.pad_token_id, INPUTS) for f in picked]
+
+
+def matmuls(model) -> list[str]:
+    """Names of the model's MatMul operations: what NNCF quantizes, what the guard may keep
+    in float."""
+    return [op.get_friendly_name() for op in model.get_ordered_ops()
+            if op.get_type_name() == "MatMul"]
+
+
+def quantize_openvino(cfg: QuantizeConfig, opened, log=print) -> Path:
+    """`cfg.model` to an INT8 OpenVINO IR in `cfg.out`, within `cfg.max_drop` dev points of
+    the FP32 model run in the same precision."""
+    out = Path(cfg.out)
+    FORMATS["openvino"].require()
+    require_openvino()
+    try:
+        import nncf
+    except ImportError:
+        raise UserError("--target openvino-int8 needs NNCF (pip install "
+                        "'edgebert[openvino]')") from None
+    require_model_file(opened.path, ("model.safetensors", "model.onnx"), "to quantize")
+    if opened.record.get("precision") == "int8":
+        raise UserError(f"{cfg.model}: already INT8 (an ONNX Runtime graph); quantize the FP32 "
+                        f"model for OpenVINO")
+    if cfg.embedding_bits != 8:
+        raise UserError("--embedding-bits: the low-bit word tables are ONNX graph rewrites; "
+                        "--target openvino-int8 keeps the table as NNCF leaves it")
+    precision = best_float()
+    dev = opened.encode("dev")
+    metric = opened.task.metric
+    work = artifact.begin(out, "quantize", to_dict(cfg), inputs=[str(opened.path)])
+    scratch = work / "scratch"
+    scratch.mkdir(exist_ok=True)
+    try:
+        fp32 = scratch / "fp32.onnx"
+        fp32_onnx(opened, fp32, dev, cfg.model)
+        ref_dev_out = opened.outputs(ort_forward(session(fp32), opened.kind), dev)
+        ov = require_openvino()
+        core = ov.Core()
+        float_model = core.read_model(str(fp32))
+        record = {"inference_precision": precision}
+
+        def forward(path: Path):
+            return runner_forward(open_openvino(path, record=record), opened.kind)
+
+        float_ir = scratch / "float.xml"
+        ov.save_model(float_model, str(float_ir), compress_to_fp16=False)
+        float_fwd = forward(float_ir)
+        float_dev_out = opened.outputs(float_fwd, dev)
+        # the float IR is the parent itself, run in `precision`
+        require(compare(ref_dev_out, float_dev_out, opened.kind),
+                f"OpenVINO {precision} model of {cfg.model}", BF16_MAX_ABS_DIFF,
+                BF16_MIN_AGREEMENT)
+        float_dev = opened.score(float_fwd, "dev", dev, float_dev_out)
+        items = calibration_items(opened, cfg.calibration_examples)
+        candidates = matmuls(float_model)
+
+        def run_quantizer(dst: Path, exclude, only) -> Path:
+            if only is not None:
+                exclude = [n for n in candidates if n not in only]
+            q = nncf.quantize(core.read_model(str(fp32)), nncf.Dataset(items),
+                              model_type=nncf.ModelType.TRANSFORMER, subset_size=len(items),
+                              ignored_scope=nncf.IgnoredScope(names=list(exclude or []),
+                                                              validate=False))
+            xml = dst.with_suffix(".xml")  # the guard names its tries .onnx
+            ov.save_model(q, str(xml))
+            return xml
+
+        sample_idx = list(range(0, len(dev.features), max(1, len(dev.features) // 256)))
+
+        def damage(path: Path) -> float:
+            got = opened.outputs(forward(path), dev)
+            return float(np.mean([np.abs(got[i] - float_dev_out[i]).mean()
+                                  for i in sample_idx]))
+
+        result = guard(run_quantizer,
+                       lambda path: points(opened.score(forward(path), "dev", dev), metric),
+                       damage, points(float_dev, metric), candidates, cfg.max_drop,
+                       scratch, log)
+        if not result.within_budget:
+            raise UserError(f"--max-drop {cfg.max_drop}: even with {len(result.excluded)} "
+                            f"MatMuls in {precision} the OpenVINO INT8 model loses "
+                            f"{result.drop:.2f} dev points; raise the budget")
+        final = work / "model.xml"
+        ov.save_model(core.read_model(str(result.path)), str(final))
+        fp32_mb = fp32.stat().st_size / 1e6
+    except BaseException:
+        shutil.rmtree(work, ignore_errors=True)
+        raise
+    fwd = forward(final)
+    int8_dev_out = opened.outputs(fwd, dev)
+    parity = compare(float_dev_out, int8_dev_out, opened.kind)
+    test = opened.score(fwd, "test")
+    float_test = opened.score(float_fwd, "test")
+    shutil.rmtree(scratch)
+    copy_tokenizer(opened.path, work)
+    size = sum((work / n).stat().st_size for n in FORMATS["openvino"].files()) / 1e6
+    metrics = {"dev": opened.score(fwd, "dev", dev, int8_dev_out), "test": test,
+               "metric": metric, "fp32": {"dev": float_dev, "test": reference(float_test)},
+               "delta_vs_fp32": {"dev": -result.drop,
+                                 "test": points(test, metric) - points(float_test, metric)},
+               "parity_vs_fp32": parity, "excluded_nodes": result.excluded,
+               "guard_tries": result.tries, "format": "openvino", "precision": "int8",
+               "inference_precision": precision, "size_mb": size,
+               "fp32_onnx_mb": fp32_mb,
+               "params": artifact.read_json(opened.path / "metrics.json").get("params")}
+    log(f"INT8 openvino: test {metric} {test[metric]:.4f} ({precision} "
+        f"{float_test[metric]:.4f}), top-1 agreement {parity['top1_agreement']:.2%}, "
+        f"{size:.1f} MB")
+    stage = {"stage": "quantize", "parent": cfg.model, "format": "openvino",
+             "precision": "int8", "inference_precision": precision, "target": cfg.target,
+             "engine": "nncf", "built_on": cpu_flags(), "task": opened.record["task"],
+             "config": to_dict(cfg)}
+    return artifact.finish(work, out, stage, metrics)

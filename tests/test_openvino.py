@@ -1,0 +1,165 @@
+"""OpenVINO as a format: export, evaluate, bench, bundle and the runtime on a tiny model;
+the precision chosen per CPU and recorded; a missing openvino is one line."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from helpers import run_cli
+
+pytest.importorskip("openvino", reason="OpenVINO is an optional extra: pip install "
+                                       "'edgebert[openvino]'")
+
+QUIET = dict(log=lambda *_: None)
+
+
+@pytest.fixture(scope="module")
+def ov_export(tiny_teacher, tmp_path_factory) -> Path:
+    from edgebert.config import ExportConfig
+    from edgebert.export.stage import export
+
+    out = tmp_path_factory.mktemp("ov") / "openvino"
+    export(ExportConfig(model=str(tiny_teacher), out=str(out), format="openvino"), **QUIET)
+    return out
+
+
+def test_export_writes_ir_in_this_cpus_precision_and_keeps_the_parents_predictions(
+        ov_export, tiny_teacher):
+    from edgebert.cpu import best_float
+
+    stage = json.loads((ov_export / "stage.json").read_text())
+    metrics = json.loads((ov_export / "metrics.json").read_text())
+    assert (ov_export / "model.xml").is_file() and (ov_export / "model.bin").is_file()
+    assert not (ov_export / "model.onnx").exists()  # the IR only
+    assert stage["format"] == "openvino"
+    assert stage["inference_precision"] == best_float() == metrics["inference_precision"]
+    assert stage["built_on"]["flags"] is not None
+    assert metrics["size_mb"] == pytest.approx(
+        sum((ov_export / n).stat().st_size for n in ("model.xml", "model.bin")) / 1e6)
+    assert metrics["parity"]["top1_agreement"] >= 0.99
+    teacher = json.loads((tiny_teacher / "metrics.json").read_text())
+    assert abs(metrics["test"]["accuracy"] - teacher["test"]["accuracy"]) <= 0.02
+
+
+def test_fp32_export_matches_its_parent_closely(tiny_teacher, tmp_path):
+    from edgebert.config import ExportConfig
+    from edgebert.export.stage import export
+
+    out = export(ExportConfig(model=str(tiny_teacher), out=str(tmp_path / "f"),
+                              format="openvino", precision="fp32"), **QUIET)
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert json.loads((out / "stage.json").read_text())["inference_precision"] == "fp32"
+    assert metrics["parity"]["max_abs_diff"] < 1e-3  # f32 weights and arithmetic
+    assert metrics["parity"]["top1_agreement"] == 1.0
+
+
+def test_a_cpu_without_bf16_gets_fp32():
+    from edgebert.cpu import best_float
+
+    assert best_float(["avx2", "fma"]) == "fp32"  # an AVX2-only EPYC
+    assert best_float(["avx2", "avx512f", "avx512_vnni"]) == "fp32"  # VNNI is INT8 only
+    assert best_float(["avx512_bf16"]) == best_float(["amx_bf16", "amx_int8"]) == "bf16"
+
+
+def test_evaluate_scores_the_ir_as_its_export_did(ov_export):
+    from edgebert.evaluate import evaluate
+
+    got = evaluate(str(ov_export), split="test")
+    want = json.loads((ov_export / "metrics.json").read_text())["test"]
+    assert got["accuracy"] == pytest.approx(want["accuracy"])
+
+
+def test_bench_times_the_ir_beside_onnx(ov_export, tiny_teacher, tmp_path):
+    from edgebert.bench.run import bench
+
+    texts = tmp_path / "texts.txt"
+    texts.write_text("a fine film\nthe worst one of all, long and dull\n")
+    grid = bench([str(ov_export), str(tiny_teacher)], [1], [16], threads=1, warmup=1, runs=3,
+                 rounds=1, log=lambda *_: None)
+    by_format = {r["format"]: r for r in grid["results"]}
+    assert set(by_format) == {"openvino", "pytorch"}
+    assert by_format["openvino"]["n"] == 3 and by_format["openvino"]["p50_ms"] > 0
+    real = bench([str(ov_export)], [1], [16], threads=1, warmup=1, runs=4, rounds=1,
+                 log=lambda *_: None, texts=str(texts))
+    assert real["results"][0]["seq"] == "texts" and real["results"][0]["n"] == 4
+
+
+def test_bundle_and_runtime_serve_the_ir_without_torch(ov_export, tmp_path):
+    from edgebert.bundle import bundle
+
+    out = bundle(str(ov_export), str(tmp_path / "b"), **QUIET)
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["format"] == "openvino" and manifest["model"] == "model.xml"
+    assert set(manifest["files"]) == {"model.xml", "model.bin", "tokenizer.json"}
+    assert manifest["inference_precision"] == json.loads(
+        (ov_export / "stage.json").read_text())["inference_precision"]
+    code = ("import sys, edgebert.runtime as r; m = r.load(sys.argv[1], threads=1); "
+            "p = m.predict(['a fine film', 'dull']); "
+            "print(len(p), sorted(p[0]['scores']), 'torch' in sys.modules)")
+    res = subprocess.run([sys.executable, "-c", code, str(out)], capture_output=True, text=True,
+                         check=True)
+    assert res.stdout.split()[0] == "2" and res.stdout.split()[-1] == "False"
+    (out / "model.bin").write_bytes(b"altered")
+    from edgebert.runtime import BundleError, load
+
+    with pytest.raises(BundleError, match="model.bin: sha256 differs"):
+        load(out)
+
+
+def test_missing_openvino_is_one_line_exit_2_and_nothing_written(tiny_teacher, tmp_path):
+    """A Python where `import openvino` fails: the export refuses before writing."""
+    block = tmp_path / "block"
+    block.mkdir()
+    (block / "openvino.py").write_text("raise ImportError('no openvino here')\n")
+    out = tmp_path / "ov"
+    code = ("import sys, importlib.util; sys.path.insert(0, sys.argv[1]); "
+            "from edgebert.cli import main; "
+            "main(['export', '--model', sys.argv[2], '--format', 'openvino', '--out', sys.argv[3]])")
+    res = subprocess.run([sys.executable, "-c", code, str(block), str(tiny_teacher), str(out)],
+                         capture_output=True, text=True)
+    assert res.returncode == 2, res.stderr
+    lines = [x for x in res.stderr.splitlines() if x.strip()]
+    assert len(lines) == 1 and "pip install 'edgebert[openvino]'" in lines[0], res.stderr
+    assert not out.exists() and not Path(str(out) + ".partial").exists()
+
+
+def test_precision_is_for_openvino_only(tiny_teacher, tmp_path):
+    code, output = run_cli("export", "--model", tiny_teacher, "--format", "onnx",
+                           "--precision", "bf16", "--out", tmp_path / "x")
+    assert code == 2 and "--precision: is for --format openvino" in output
+
+
+def test_openvino_int8_is_guarded_and_runs_everywhere_an_artifact_does(tiny_teacher, tmp_path):
+    from edgebert.bench.run import bench
+    from edgebert.config import QuantizeConfig
+    from edgebert.evaluate import evaluate
+    from edgebert.quantize.stage import quantize
+
+    out = quantize(QuantizeConfig(model=str(tiny_teacher), out=str(tmp_path / "q"),
+                                  target="openvino-int8", calibration_examples=32,
+                                  max_drop=5.0), **QUIET)
+    stage = json.loads((out / "stage.json").read_text())
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert stage["format"] == "openvino" and stage["precision"] == "int8"
+    assert stage["engine"] == "nncf" and stage["target"] == "openvino-int8"
+    assert -metrics["delta_vs_fp32"]["dev"] <= 5.0  # the guard's budget
+    assert metrics["parity_vs_fp32"]["n"] == metrics["dev"]["examples"]  # the whole dev split
+    xml = (out / "model.xml").read_text()
+    assert "FakeQuantize" in xml or "FakeConvert" in xml  # really quantized
+    assert evaluate(str(out), split="test")["accuracy"] == pytest.approx(
+        metrics["test"]["accuracy"])
+    timed = bench([str(out)], [1], [16], threads=1, warmup=1, runs=2, rounds=1,
+                  log=lambda *_: None)
+    assert timed["results"][0]["format"] == "openvino"
+
+
+def test_openvino_int8_refuses_low_bit_tables(tiny_teacher, tmp_path):
+    code, output = run_cli("quantize", "--model", tiny_teacher, "--target", "openvino-int8",
+                           "--embedding-bits", "4", "--out", tmp_path / "q")
+    assert code == 2 and "--embedding-bits" in output
+    assert not (tmp_path / "q").exists()
