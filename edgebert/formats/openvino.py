@@ -27,8 +27,8 @@ def require_openvino(error: type[Exception] = UserError):
     return openvino
 
 
-HINTS = {"fp32": "f32", "bf16": "bf16"}
-"""Our precision names -> OpenVINO's INFERENCE_PRECISION_HINT values."""
+HINTS = {"fp32": "f32", "f32": "f32", "bf16": "bf16"}
+"""Precision names (ours, and OpenVINO's own f32) -> INFERENCE_PRECISION_HINT values."""
 
 
 def config(threads: int | None, precision: str | None) -> dict:
