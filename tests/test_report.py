@@ -173,3 +173,37 @@ def test_a_student_far_over_its_teacher_flags_the_teacher(run_dir):
     rep["weak_teacher"] = weak_teacher(rows, 1.0)
     line = "Warning: student is +36.57 points over its teacher, more than the budget"
     assert line in markdown(rep) and line in page(rep)
+
+
+def test_the_recommendation_follows_the_workload(run_dir, tmp_path):
+    """Padded inputs and real texts can order runtimes differently; the report shows both
+    and recommends on the one asked for (texts by default: what an app sends)."""
+    from edgebert.report.render import write_report
+
+    run = tmp_path / "run"
+    shutil.copytree(run_dir, run, ignore=shutil.ignore_patterns("bench"))
+    (run / "bench").mkdir()
+
+    def result(artifact, seq, ms):
+        return {"artifact": artifact, "path": str(run / artifact), "format": "x", "batch": 1,
+                "seq": seq, "source": "measured", "samples_ms": [ms], "p50_ms": ms,
+                "p90_ms": ms, "p99_ms": ms, "throughput_seq_s": 1000 / ms,
+                **({"texts": {"count": 10}} if seq == "texts" else {})}
+
+    fake = {"schema": "edgebert.bench/1", "machine": {"cpu": "test", "machine": "x86_64"},
+            "settings": {}, "results": [
+                result("teacher", 128, 10.0), result("onnx", 128, 2.0),
+                result("int8/x86-avx2", 128, 3.0), result("teacher", "texts", 5.0),
+                result("onnx", "texts", 2.0), result("int8/x86-avx2", "texts", 1.0)]}
+    (run / "bench" / "latency.json").write_text(json.dumps(fake))
+    texts = write_report(run, "teacher", budget=100.0)
+    rows = {r["artifact"]: r for r in texts["rows"]}
+    assert texts["recommended"] == {"x86": "int8/x86-avx2", "arm64": "int8/arm64"}
+    assert "texts one at a time" in rows["int8/x86-avx2"]["recommended"]
+    assert rows["int8/x86-avx2"]["texts_speedup_vs_teacher"] == pytest.approx(5.0)
+    assert rows["int8/x86-avx2"]["speedup_vs_teacher"] == pytest.approx(10 / 3)
+    assert "p50 ms, texts" in (run / "report.md").read_text()
+    padded = write_report(run, "teacher", budget=100.0, workload="padded")
+    assert padded["recommended"]["x86"] == "onnx"
+    # arm64: never timed on this x86 machine, so the smallest within the budget, said so
+    assert "no device latency" in rows["int8/arm64"]["recommended"]
