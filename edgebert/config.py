@@ -414,9 +414,9 @@ class QuantizeConfig:
     """The most dev points the word-table step may cost by itself (against the model with
     the table as it was): a try that costs more goes on to the next bits of the ladder,
     even where the model stays within --max-drop. A table that costs dev points costs more
-    on test where dev is small (vader-amazon, 369 dev snippets: the 1-bit table cost 0.52
-    dev points and 0.90 test in session 28, 0.98 dev and 1.39 test in session 27; 2 bits
-    0.17 dev and nothing on test). None: --max-drop alone."""
+    on test where dev is small (vader-amazon, 369 dev snippets: the 1-bit table cost
+    0.52-0.98 dev points and 0.90-1.39 test points in two runs, 2 bits 0.17 dev and nothing
+    on test; benchmarks/results/vader_amazon_heads.json). None: --max-drop alone."""
     engine: Engine = "ort"
     """ort (ONNX Runtime + our per-node guard: INT8 ONNX) or inc (Intel Neural Compressor's
     accuracy-driven tuning: INT8 PyTorch, model.pt2, x86 only; slower here, see
