@@ -23,7 +23,7 @@ from edgebert.metrics import points, reference
 from edgebert.export.onnx import ort_forward
 from edgebert.families import family_of
 from edgebert.formats import require_model_file, session
-from edgebert.export.parity import compare, require
+from edgebert.export.parity import agreement_text, compare, require
 from edgebert.predict import INPUTS, scored_as_run, torch_forward
 from edgebert.quantize.guard import guard
 from edgebert.quantize.source import fp32_onnx
@@ -155,7 +155,7 @@ def quantize(cfg: QuantizeConfig, log=print) -> Path:
                "arm64_emulation": arm,
                "params": artifact.read_json(opened.path / "metrics.json").get("params")} | sizes
     log(f"INT8 {cfg.target} {cfg.mode}: test {metric} {test[metric]:.4f} (FP32 "
-        f"{fp32_test[metric]:.4f}), top-1 agreement {parity['top1_agreement']:.2%}, "
+        f"{fp32_test[metric]:.4f}){agreement_text(parity, opened.kind)}, "
         f"{sizes['size_mb']:.1f} MB ({sizes['fp32_onnx_mb'] / sizes['size_mb']:.1f}x smaller)")
     record = {"stage": "quantize", "parent": cfg.model, "format": "onnx", "precision": "int8",
               "target": cfg.target, "preset": p.record(), "built_on": cpu_flags(),
@@ -323,7 +323,7 @@ def _with_inc(cfg: QuantizeConfig, opened, log) -> Path:
                "precision": "int8",
                "params": artifact.read_json(opened.path / "metrics.json").get("params")} | sizes
     log(f"INT8 (INC {cfg.mode}): test {metric} {int8['test'][metric]:.4f} (FP32 "
-        f"{fp32['test'][metric]:.4f}), top-1 agreement {parity['top1_agreement']:.2%}, "
+        f"{fp32['test'][metric]:.4f}){agreement_text(parity, opened.kind)}, "
         f"{sizes['size_mb']:.1f} MB")
     record = {"stage": "quantize", "parent": cfg.model, "format": "pt2", "precision": "int8",
               "engine": "inc", "target": cfg.target, "built_on": cpu_flags(),
