@@ -144,7 +144,7 @@ class TaskConfig:
 
     name: str = "rotten-tomatoes"
     """A packaged task (rotten-tomatoes, wnut-ner, wordnet-mc), or a local file or directory
-    (csv, tsv, jsonl; CoNLL token<TAB>tag text for NER; SQuAD json for QA; SWAG csv
+    (csv, tsv, jsonl; CoNLL `token<TAB>tag` text for NER; SQuAD json for QA; SWAG csv
     or jsonl with a list of choices for multiple choice). A
     directory holds train.*, dev.* (or validation.*) and test.*; a single file is
     split 80/10/10 with the seed."""
