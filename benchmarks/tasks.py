@@ -1,7 +1,7 @@
 """The default `compress` chain on each packaged task, unchanged.
 
     python benchmarks/tasks.py [TASK ...]     # -> benchmarks/results/tasks.json
-    python benchmarks/tasks.py --table        # the README's table, from tasks.json
+    python benchmarks/tasks.py --table        # the docs table (docs/benchmarks.md), from tasks.json
 
 For each task (default: every packaged text-classification and regression task), runs
 `edgebert compress --set task.name=TASK` into `$EDGEBERT_BENCH_RUNS/tasks/TASK` (a
