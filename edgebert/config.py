@@ -419,8 +419,8 @@ class QuantizeConfig:
     on test; benchmarks/results/vader_amazon_heads.json). None: --max-drop alone."""
     engine: Engine = "ort"
     """ort (ONNX Runtime + our per-node guard: INT8 ONNX) or inc (Intel Neural Compressor's
-    accuracy-driven tuning: INT8 PyTorch, model.pt2, x86 only; slower here, see
-    benchmarks/results/int8_inc_rt.json)."""
+    accuracy-driven tuning: INT8 PyTorch, model.pt2, x86 only; slower than ONNX Runtime's
+    INT8 on the CPUs measured: benchmarks/results/int8_inc_rt.json)."""
 
     def __post_init__(self):
         _check_choices(self)
