@@ -8,13 +8,13 @@ sequence 128, each turn a fresh process), at 2 threads and at 1:
 
 - `shipped`: RUN's recommended x86 artifact, SkipLayerNormalization split into bias Add +
   residual Sum + LayerNormalization (edgebert.quantize.onnx.split_skip_layernorm; ONNX
-  Runtime folds the bias into DynamicQuantizeMatMul); a run made before session 28 has the
-  older split, residual Add + bias Add + LayerNormalization;
+  Runtime folds the bias into DynamicQuantizeMatMul); an older run may have the older
+  split, residual Add + bias Add + LayerNormalization;
 - `skipln_fused`: the same graph with every split put back into one SkipLayerNormalization
   (what the split is measured against on this CPU);
-- `residual_first` (before session 28: `bias_first`, timed against it): the residual first,
-  (x + skip) + bias, both Adds, the bias left as its own Add: the split shipped before
-  session 28, which session 27's EPYC measured against the bias-first order;
+- `residual_first` (in older results files: `bias_first`, timed against it): the residual
+  first, (x + skip) + bias, both Adds, the bias left as its own Add: the older split, which
+  the AVX-512 VNNI EPYC measured against the bias-first order;
 - `other_x86_preset`: the same parent quantized by `edgebert quantize` with the other x86
   preset (x86-avx2 on a VNNI CPU: 7-bit weights), word table at 2 bits, RUN's budget;
 - `attention_fp32` beside `all_int8_8bit_table`: the parent exported and fused again and
@@ -92,7 +92,7 @@ def skipln_fused(src: Path, dst: Path) -> int:
 
 
 def residual_first(src: Path, dst: Path) -> int:
-    """Every split as (x + skip) + bias with two Adds, the layout shipped before session 28."""
+    """Every split as (x + skip) + bias with two Adds: the older split layout."""
     import onnx
     from onnx import helper
 

@@ -94,7 +94,7 @@ def test_correct(model: Path) -> list[int]:
     test = json.loads((model / "metrics.json").read_text())["test"]
     if "outcomes" not in test:
         raise SystemExit(f"{model}: metrics.json has no test outcomes (fine-tuned by an "
-                         f"edgebert before session 17): remove it and run again")
+                         f"edgebert that did not record outcomes): remove it and run again")
     correct = [int(p == t) for p, t in zip(test["outcomes"]["pred"], test["outcomes"]["true"])]
     if abs(sum(correct) / len(correct) - test["accuracy"]) > 1e-9:
         raise SystemExit(f"{model}: outcomes give {sum(correct) / len(correct)}, "

@@ -1,7 +1,7 @@
 """The default `compress` chain on each packaged task, unchanged.
 
     python benchmarks/tasks.py [TASK ...]     # -> benchmarks/results/tasks.json
-    python benchmarks/tasks.py --table        # the README's table, from tasks.json
+    python benchmarks/tasks.py --table        # the docs table (docs/benchmarks.md), from tasks.json
 
 For each task (default: every packaged text-classification and regression task), runs
 `edgebert compress --set task.name=TASK` into `$EDGEBERT_BENCH_RUNS/tasks/TASK` (a
@@ -68,8 +68,8 @@ def delta(row: dict) -> str:
 
 
 def table(results: dict) -> str:
-    """The README's table, from tasks.json."""
-    lines = ["| task (session) | metric | train | teacher (epochs) | x86 artifact | its metric | "
+    """The benchmark page's table (docs/benchmarks.md), from tasks.json."""
+    lines = ["| task | metric | train | teacher (epochs) | x86 artifact | its metric | "
              "Δ points | size | speedup | arm64 artifact, Δ | wall |",
              "|---|---|---|---|---|---|---|---|---|---|---|"]
     for task, r in results["tasks"].items():
@@ -97,7 +97,7 @@ def table(results: dict) -> str:
                    f"{delta(b)} | {b['size_mb']:.1f} MB | "
                    f"{b['speedup_vs_teacher']:.1f}x")
         lines.append(
-            f"| {task} ({r.get('session', 8)}) | {r['metric']} | {t.get('examples') or '-'} | "
+            f"| {task} | {r['metric']} | {t.get('examples') or '-'} | "
             f"{100 * r['teacher_accuracy']:.1f}{epochs}{weak} | {x86} | {arm_cell} | "
             f"{r['wall_seconds'] / 60:.0f} min |")
     return "\n".join(lines)

@@ -13,7 +13,7 @@ training texts (TF-IDF cosine to their nearest training text). A pool text equal
 (cosine > 0.8) to a dev or test text of the task is never taken: the Δ against the teacher
 is measured on those.
 
-Measured (session 27; benchmarks/results/students_trec50.json and
+Measured (benchmarks/results/students_trec50.json and
 students_vader_amazon.json): it did not help. At the
 default student's own steps, trec-50's student reached 87.92 % test with this script's
 5,696 texts (nearly all movie-dialog lines, most of them questions) against 88.48 %

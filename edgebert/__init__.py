@@ -35,7 +35,7 @@ for _name in ("", "fusion_attention", "onnxruntime.transformers.fusion_attention
 from edgebert.config import FinetuneConfig, TaskConfig, TrainConfig  # noqa: E402
 from edgebert.errors import UserError  # noqa: E402
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 __all__ = ["FinetuneConfig", "TaskConfig", "TrainConfig", "UserError", "evaluate", "finetune"]
 
 

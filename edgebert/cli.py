@@ -537,8 +537,8 @@ def report(run_dir, teacher, budget):
 @main.command()
 @click.argument("recipe", required=False)
 @click.option("--out", default=None,
-              help="Run directory [default: runs/<recipe name>]. Rerun the same command to "
-                   "resume: finished stages are skipped.")
+              help="Run directory [default: runs/RECIPE, RECIPE the recipe's name]. Rerun the "
+                   "same command to resume: finished stages are skipped.")
 @click.option("--set", "sets", multiple=True, metavar="KEY=VALUE",
               help="Override a recipe field, e.g. --set teacher.train.epochs=3 or "
                    "--set students.0.layers=[0,2,4] (the value is read as YAML). Repeatable.")
@@ -615,7 +615,7 @@ def corpus():
 
 
 @corpus.command("build")
-@click.option("--out", required=True, help="Directory for <package>.txt files.")
+@click.option("--out", required=True, help="Directory for PACKAGE.txt files.")
 @click.option("--packages", default=None,
               help="Comma-separated Debian packages [default: dict-gcide, wordnet-base, "
                    "fortunes-min, python3.11-doc].")
@@ -651,8 +651,8 @@ def tokenizer():
 @click.option("--min-frequency", default=2, show_default=True,
               help="Pieces seen fewer times are not added.")
 @click.option("--kind", type=click.Choice(["wordpiece", "bpe"]), default="wordpiece",
-              show_default=True, help="wordpiece: BERT's ([CLS] [SEP], '##' pieces); bpe: "
-              "RoBERTa's byte-level BPE (<s> </s>, no unknown characters; --strip-accents "
+              show_default=True, help="wordpiece: BERT's ([CLS] and [SEP], '##' pieces); bpe: "
+              "RoBERTa's byte-level BPE (`<s>` and `</s>`, no unknown characters; --strip-accents "
               "does not apply).")
 def tokenizer_train(corpus_path, out, vocab_size, lowercase, strip_accents, min_frequency,
                     kind):

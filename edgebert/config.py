@@ -144,7 +144,7 @@ class TaskConfig:
 
     name: str = "rotten-tomatoes"
     """A packaged task (rotten-tomatoes, wnut-ner, wordnet-mc), or a local file or directory
-    (csv, tsv, jsonl; CoNLL token<TAB>tag text for NER; SQuAD json for QA; SWAG csv
+    (csv, tsv, jsonl; CoNLL `token<TAB>tag` text for NER; SQuAD json for QA; SWAG csv
     or jsonl with a list of choices for multiple choice). A
     directory holds train.*, dev.* (or validation.*) and test.*; a single file is
     split 80/10/10 with the seed."""
@@ -414,13 +414,13 @@ class QuantizeConfig:
     """The most dev points the word-table step may cost by itself (against the model with
     the table as it was): a try that costs more goes on to the next bits of the ladder,
     even where the model stays within --max-drop. A table that costs dev points costs more
-    on test where dev is small (vader-amazon, 369 dev snippets: the 1-bit table cost 0.52
-    dev points and 0.90 test in session 28, 0.98 dev and 1.39 test in session 27; 2 bits
-    0.17 dev and nothing on test). None: --max-drop alone."""
+    on test where dev is small (vader-amazon, 369 dev snippets: the 1-bit table cost
+    0.52-0.98 dev points and 0.90-1.39 test points in two runs, 2 bits 0.17 dev and nothing
+    on test; benchmarks/results/vader_amazon_heads.json). None: --max-drop alone."""
     engine: Engine = "ort"
     """ort (ONNX Runtime + our per-node guard: INT8 ONNX) or inc (Intel Neural Compressor's
-    accuracy-driven tuning: INT8 PyTorch, model.pt2, x86 only; slower here, see
-    benchmarks/results/int8_inc_rt.json)."""
+    accuracy-driven tuning: INT8 PyTorch, model.pt2, x86 only; slower than ONNX Runtime's
+    INT8 on the CPUs measured: benchmarks/results/int8_inc_rt.json)."""
 
     def __post_init__(self):
         _check_choices(self)

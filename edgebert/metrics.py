@@ -26,6 +26,35 @@ def points(scores: dict, metric: str) -> float:
     return scores[metric] * 100.0
 
 
+METRIC_NAMES = {"accuracy": "accuracy", "f1": "F1", "precision": "precision",
+                "recall": "recall", "mcc": "MCC", "pearson": "Pearson",
+                "spearman": "Spearman", "entity_f1": "entity F1",
+                "exact_match": "exact match"}
+"""How people name each metric, for reports and logs."""
+
+CORRELATIONS = ("pearson", "spearman", "mcc")
+"""Metrics that are coefficients in [-1, 1], not fractions of examples: shown as 0.873,
+never as a percentage."""
+
+
+def metric_name(metric: str | None) -> str:
+    """The metric as a report names it; `None` (a row without a metric) reads "metric".
+
+    >>> metric_name("entity_f1"), metric_name("pearson"), metric_name(None)
+    ('entity F1', 'Pearson', 'metric')
+    """
+    return METRIC_NAMES.get(metric, metric) if metric else "metric"
+
+
+def metric_text(value: float, metric: str | None) -> str:
+    """A test score as a report prints it: a percentage, or a coefficient as it is.
+
+    >>> metric_text(0.73, "pearson"), metric_text(0.73, "accuracy")
+    ('0.7300', '73.00 %')
+    """
+    return f"{value:.4f}" if metric in CORRELATIONS else f"{100 * value:.2f} %"
+
+
 def classification(logits: np.ndarray, labels: np.ndarray) -> dict[str, float]:
     """Accuracy, precision, recall, F1 (of class 1 when binary, else macro), MCC, and the
     log loss (mean cross-entropy of the softmax against the gold labels, in nats): a

@@ -139,10 +139,24 @@ def test_tiny_pretraining_lowers_mlm_loss_and_finetunes(corpus_and_tok, tmp_path
     m = json.loads((out / "metrics.json").read_text())
     assert m["heldout"]["mlm_loss"] < m["before"]["mlm_loss"] - 0.5
     assert "nsp_accuracy" in m["heldout"]
+    # the saved directory opens as a transformers model with the trained weights and the
+    # tokenizer it was trained with
+    import torch
+    from safetensors.torch import load_file
     from transformers import AutoModelForMaskedLM, AutoTokenizer
 
-    assert AutoTokenizer.from_pretrained(str(out)) is not None
-    assert AutoModelForMaskedLM.from_pretrained(str(out)) is not None
+    saved = load_file(str(out / "model.safetensors"))
+    model = AutoModelForMaskedLM.from_pretrained(str(out))
+    state = model.state_dict()
+    shared = [k for k in saved if k in state]
+    assert any(k.endswith("encoder.layer.0.attention.self.query.weight") for k in shared)
+    assert any(k.startswith("cls.predictions") for k in shared)  # the MLM head, trained
+    assert all(torch.equal(state[k], saved[k]) for k in shared)
+    loaded, trained = AutoTokenizer.from_pretrained(str(out)), AutoTokenizer.from_pretrained(str(tok))
+    assert loaded.get_vocab() == trained.get_vocab()
+    assert model.config.vocab_size == len(trained)
+    text = "a small test sentence"
+    assert loaded(text)["input_ids"] == trained(text)["input_ids"]
 
 
 @pytest.mark.slow

@@ -207,3 +207,34 @@ def test_the_recommendation_follows_the_workload(run_dir, tmp_path):
     assert padded["recommended"]["x86"] == "onnx"
     # arm64: never timed on this x86 machine, so the smallest within the budget, said so
     assert "no device latency" in rows["int8/arm64"]["recommended"]
+
+
+def test_a_regression_report_speaks_its_metric():
+    """A regression task is scored in Pearson: the report's column says so and prints the
+    coefficient, never "accuracy" or a percentage; its logs give no top-1 agreement (one
+    output has no top-1)."""
+    from edgebert.export.parity import agreement_text
+    from edgebert.report.render import markdown, page
+
+    rows = [{"artifact": "teacher", "stage": "finetune", "metric": "pearson",
+             "accuracy": 0.8940, "delta_vs_teacher": 0.0, "p50_ms": 20.0},
+            {"artifact": "int8/x86-vnni", "stage": "quantize", "metric": "pearson",
+             "accuracy": 0.8885, "delta_vs_teacher": -0.55, "delta_se": 1.02, "p50_ms": 2.0}]
+    rep = {"run": "runs/vader", "teacher": "teacher", "rows": rows, "machines": [],
+           "setting": {"batch": 1, "seq": 128}}
+    md = markdown(rep)
+    header = next(ln for ln in md.splitlines() if ln.startswith("| artifact"))
+    assert "| Pearson |" in header and "accuracy" not in header
+    assert "| 0.8885 | -0.55 | ±1.02 |" in md and "%" not in md.split(header)[1]
+    assert "Pearson on the test split" in md and "1 point = 0.01 of Pearson" in md
+    html_page = page(rep)
+    assert "<th>Pearson</th>" in html_page and "<th>accuracy</th>" not in html_page
+    assert "0.8885" in html_page and "88.85 %" not in html_page
+    assert "test Pearson (x 100)" in html_page  # the plot's axis
+
+    ner = markdown(rep | {"rows": [r | {"metric": "entity_f1", "accuracy": 0.479}
+                                   for r in rows]})
+    assert "| entity F1 |" in ner and "| 47.90 % |" in ner
+    assert agreement_text({"top1_agreement": 1.0}, "regression") == ""
+    assert agreement_text({"top1_agreement": 0.998}, "classification") == \
+        ", top-1 agreement 99.80%"

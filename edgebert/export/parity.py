@@ -27,6 +27,18 @@ def compare(ref: list[np.ndarray], got: list[np.ndarray], kind: str) -> dict:
             "n": len(ref)}
 
 
+def agreement_text(parity: dict, kind: str) -> str:
+    """", top-1 agreement 99.80%" for a log line where the kind's outputs have a top-1;
+    "" where they do not (regression: one value, `compare` records 1.0 for it).
+
+    >>> agreement_text({"top1_agreement": 0.998}, "ner"), agreement_text({}, "regression")
+    (', top-1 agreement 99.80%', '')
+    """
+    if not kinds.kind(kind).top1:
+        return ""
+    return f", top-1 agreement {parity['top1_agreement']:.2%}"
+
+
 def require(parity: dict, what: str, max_abs_diff: float, min_agreement: float) -> None:
     """Raise with the numbers when `parity` is outside the tolerance."""
     problems = []

@@ -13,7 +13,7 @@ from edgebert.config import ExportConfig, to_dict
 from edgebert.errors import UserError
 from edgebert.export.onnx import export_onnx, ort_forward
 from edgebert.formats import extensions_library, require_model_file, session
-from edgebert.export.parity import compare, require
+from edgebert.export.parity import agreement_text, compare, require
 from edgebert.export.torchscript import export_torchscript, torchscript_forward
 from edgebert.predict import scored_as_run, torch_forward
 
@@ -168,8 +168,8 @@ def export(cfg: ExportConfig, log=print) -> Path:
                "positions": parent.get("positions")}
     if text:
         metrics |= {"text_parity": text["parity"], "size_without_tokenizer_mb": text["plain_mb"]}
-    log(f"{cfg.format}: max |delta logits| {parity['max_abs_diff']:.2e}, top-1 agreement "
-        f"{parity['top1_agreement']:.2%}, {metrics['size_mb']:.1f} MB")
+    log(f"{cfg.format}: max |delta logits| {parity['max_abs_diff']:.2e}"
+        f"{agreement_text(parity, opened.kind)}, {metrics['size_mb']:.1f} MB")
     if precision:  # what it runs in, wherever it runs; and the CPU that chose it
         from edgebert.cpu import cpu_flags
 

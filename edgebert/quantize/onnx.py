@@ -62,13 +62,13 @@ def split_skip_layernorm(path: Path) -> int:
     """Rewrite every SkipLayerNormalization as (bias Add +) Sum + LayerNormalization, in
     place; returns how many.
 
-    Why: ONNX Runtime 1.32's CPU SkipLayerNormalization kernel is slow. Measured here (2-core
+    Why: ONNX Runtime 1.32's CPU SkipLayerNormalization kernel is slow. Measured (2-core
     AVX2, 2 threads, [1, 128, 384]): 151 us against 44 us for Add + LayerNormalization, and a
     3-layer INT8 student went from 3.21 to 2.55 ms per sequence (`benchmarks/int8.py` has the
     model-level figures). The fusion still runs first: its counts prove the graph was understood.
     The bias Add comes first, so that ORT's MatMulIntegerToFloat fusion takes it into the
-    DynamicQuantizeMatMul before it (session 28, 2-core Xeon with AMX: a 3-layer INT8 model
-    1.82 -> 1.77 ms at 128 tokens, six Adds fewer); the residual sum is a Sum, which ORT's
+    DynamicQuantizeMatMul before it (2-core Xeon with AMX: a 3-layer INT8 model 1.82 ->
+    1.77 ms at 128 tokens, six Adds fewer; `benchmarks/int8_variants.py`); the residual sum is a Sum, which ORT's
     SkipLayerNormFusion does not match (it matches Add -> LayerNormalization). A test checks
     both on the graph ORT runs.
     """

@@ -24,7 +24,7 @@ from edgebert.config import QuantizeConfig, to_dict
 from edgebert.cpu import best_float, cpu_flags
 from edgebert.errors import UserError
 from edgebert.export.onnx import ort_forward
-from edgebert.export.parity import compare, require
+from edgebert.export.parity import agreement_text, compare, require
 from edgebert.export.stage import BF16_MAX_ABS_DIFF, BF16_MIN_AGREEMENT
 from edgebert.formats import FORMATS, require_model_file, session
 from edgebert.formats.openvino import open_openvino, require_openvino
@@ -151,8 +151,7 @@ def quantize_openvino(cfg: QuantizeConfig, opened, log=print) -> Path:
                "fp32_onnx_mb": fp32_mb,
                "params": artifact.read_json(opened.path / "metrics.json").get("params")}
     log(f"INT8 openvino: test {metric} {test[metric]:.4f} ({precision} "
-        f"{float_test[metric]:.4f}), top-1 agreement {parity['top1_agreement']:.2%}, "
-        f"{size:.1f} MB")
+        f"{float_test[metric]:.4f}){agreement_text(parity, opened.kind)}, {size:.1f} MB")
     stage = {"stage": "quantize", "parent": cfg.model, "format": "openvino",
              "precision": "int8", "inference_precision": precision, "target": cfg.target,
              "engine": "nncf", "built_on": cpu_flags(), "task": opened.record["task"],

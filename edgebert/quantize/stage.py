@@ -23,7 +23,7 @@ from edgebert.metrics import points, reference
 from edgebert.export.onnx import ort_forward
 from edgebert.families import family_of
 from edgebert.formats import require_model_file, session
-from edgebert.export.parity import compare, require
+from edgebert.export.parity import agreement_text, compare, require
 from edgebert.predict import INPUTS, scored_as_run, torch_forward
 from edgebert.quantize.guard import guard
 from edgebert.quantize.source import fp32_onnx
@@ -155,7 +155,7 @@ def quantize(cfg: QuantizeConfig, log=print) -> Path:
                "arm64_emulation": arm,
                "params": artifact.read_json(opened.path / "metrics.json").get("params")} | sizes
     log(f"INT8 {cfg.target} {cfg.mode}: test {metric} {test[metric]:.4f} (FP32 "
-        f"{fp32_test[metric]:.4f}), top-1 agreement {parity['top1_agreement']:.2%}, "
+        f"{fp32_test[metric]:.4f}){agreement_text(parity, opened.kind)}, "
         f"{sizes['size_mb']:.1f} MB ({sizes['fp32_onnx_mb'] / sizes['size_mb']:.1f}x smaller)")
     record = {"stage": "quantize", "parent": cfg.model, "format": "onnx", "precision": "int8",
               "target": cfg.target, "preset": p.record(), "built_on": cpu_flags(),
@@ -184,8 +184,8 @@ def table_verdict(drop_b: float, drop: float, budget: float, cap: float | None) 
     the table as it was) is refused, or None where it is kept: past the model's `budget`,
     or costing more than `cap` points by itself (None: no cap), counted from the model with
     the table as it was (where INT8 had gained dev points, the table loses them too: on
-    vader-amazon, session 28, INT8 +0.14 and the 1-bit table 0.52 under it on dev, 0.63 on
-    train, 0.90 on test).
+    vader-amazon INT8 was +0.14 and the 1-bit table 0.52 under it on dev, 0.63 on train,
+    0.90 on test; benchmarks/results/vader_amazon_heads.json).
 
     >>> table_verdict(0.98, 0.0, 1.0, None), table_verdict(0.98, 0.0, 1.0, 0.5)
     (None, 'its own cost 0.98 > 0.50 points (--embedding-max-drop)')
@@ -323,7 +323,7 @@ def _with_inc(cfg: QuantizeConfig, opened, log) -> Path:
                "precision": "int8",
                "params": artifact.read_json(opened.path / "metrics.json").get("params")} | sizes
     log(f"INT8 (INC {cfg.mode}): test {metric} {int8['test'][metric]:.4f} (FP32 "
-        f"{fp32['test'][metric]:.4f}), top-1 agreement {parity['top1_agreement']:.2%}, "
+        f"{fp32['test'][metric]:.4f}){agreement_text(parity, opened.kind)}, "
         f"{sizes['size_mb']:.1f} MB")
     record = {"stage": "quantize", "parent": cfg.model, "format": "pt2", "precision": "int8",
               "engine": "inc", "target": cfg.target, "built_on": cpu_flags(),

@@ -209,7 +209,7 @@ def weak_teacher(rows: list[dict], budget: float) -> dict | None:
     teacher is then a weak reference (undertrained), and "within the budget" of it says
     little. WNUT's default teacher once scored entity F1 0.08 while its students, trained on
     the labels too, reached 0.44. Where the Δ has a standard error, the excess must also be
-    over two of them: session 16's WNUT student at +2.82 entity F1 points had an SE of 3.2,
+    over two of them: a WNUT student at +2.82 entity F1 points had an SE of 3.2,
     a small test split (239 sentences, 144 entities), not a weak teacher."""
     better = [r for r in rows if r["stage"] != "finetune"
               and (r.get("delta_vs_teacher") or 0.0) > max(budget, 0.0,

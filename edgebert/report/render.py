@@ -7,6 +7,7 @@ import html
 from pathlib import Path
 
 from edgebert.artifact import write_json
+from edgebert.metrics import CORRELATIONS, metric_name, metric_text
 from edgebert.report.collect import collect, missed, pareto, recommend, weak_teacher
 
 COLUMNS = [("artifact", "artifact"), ("format", "format"), ("precision", "precision"),
@@ -19,15 +20,40 @@ COLUMNS = [("artifact", "artifact"), ("format", "format"), ("precision", "precis
            ("texts_p50_ms", "p50 ms, texts"), ("texts_speedup_vs_teacher", "speedup, texts"),
            ("size_ratio_vs_teacher", "smaller"),
            ("latency_source", "latency from")]
+"""(row key, header); the "accuracy" key holds the task's own metric, whatever it is, and
+its header is that metric's name (`columns`)."""
 
 
-def cell(key: str, value) -> str:
+def task_metric(report: dict) -> str | None:
+    """The metric the report's rows are scored in (one task per run): "accuracy",
+    "pearson", "entity_f1"..."""
+    return next((r["metric"] for r in report["rows"] if r.get("metric")), None)
+
+
+def columns(metric: str | None) -> list[tuple[str, str]]:
+    """COLUMNS with the score's header named after the task's metric.
+
+    >>> dict(columns("pearson"))["accuracy"]
+    'Pearson'
+    """
+    return [(k, metric_name(metric) if k == "accuracy" and metric else h) for k, h in COLUMNS]
+
+
+def scored_on(metric: str | None) -> str:
+    """What the score column holds, for the notes above the table."""
+    name = metric_name(metric) if metric else "accuracy"
+    if metric in CORRELATIONS:
+        return f"{name} on the test split (Δ in points: 1 point = 0.01 of {name})"
+    return f"{name} on the test split"
+
+
+def cell(key: str, value, metric: str | None = None) -> str:
     if value is None:
         return "–"
     if key == "params":
         return f"{value / 1e6:.2f} M"
     if key == "accuracy":
-        return f"{100 * value:.2f} %"
+        return metric_text(value, metric)
     if key == "delta_vs_teacher":
         return f"{value:+.2f}"
     if key == "delta_se":
@@ -64,14 +90,16 @@ def weak_line(m: dict) -> str:
 
 
 def markdown(report: dict) -> str:
+    metric = task_metric(report)
+    cols = columns(metric)
     lines = [f"# EdgeBERT report: {report['run']}", "",
-             f"Teacher: `{report['teacher']}`. Latency at {setting(report)}; accuracy on the "
-             f"test split. ± SE: the standard error of Δ, a paired bootstrap over the test "
-             f"examples (the two models scored on the same ones); a Δ within about two of "
-             f"them is not told from noise.", "",
-             "| " + " | ".join(h for _, h in COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
+             f"Teacher: `{report['teacher']}`. Latency at {setting(report)}; "
+             f"{scored_on(metric)}. ± SE: the standard error of Δ, a paired bootstrap over "
+             f"the test examples (the two models scored on the same ones); a Δ within about "
+             f"two of them is not told from noise.", "",
+             "| " + " | ".join(h for _, h in cols) + " |", "|" + "---|" * len(cols)]
     for r in report["rows"]:
-        lines.append("| " + " | ".join(cell(k, r.get(k)) for k, _ in COLUMNS) + " |")
+        lines.append("| " + " | ".join(cell(k, r.get(k), metric) for k, _ in cols) + " |")
     for target, name in report.get("recommended", {}).items():
         row = next(r for r in report["rows"] if r["artifact"] == name)
         lines.append(f"\n**Recommended for {target}: `{name}`**: {row['recommended']}.")
@@ -115,7 +143,8 @@ def place_labels(anchors: list[tuple[float, float]], labels: list[str], width: f
     return result
 
 
-def svg_plot(rows: list[dict], width: int = 640, height: int = 360) -> str:
+def svg_plot(rows: list[dict], width: int = 640, height: int = 360,
+             metric: str | None = None) -> str:
     pts = [r for r in rows if r.get("p50_ms") and r.get("accuracy") is not None]
     if not pts:
         return "<p>No latency measured yet: run <code>edgebert bench</code> into bench/.</p>"
@@ -132,13 +161,14 @@ def svg_plot(rows: list[dict], width: int = 640, height: int = 360) -> str:
         return height - pad - (y - y0) / (y1 - y0) * (height - 2 * pad)
 
     parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
-             f'role="img" aria-label="accuracy against latency">',
+             f'role="img" aria-label="{metric_name(metric or "accuracy")} against latency">',
              f'<line x1="{pad}" y1="{height - pad}" x2="{width - pad}" y2="{height - pad}" '
              f'stroke="#444"/><line x1="{pad}" y1="{pad}" x2="{pad}" y2="{height - pad}" '
              f'stroke="#444"/>',
              f'<text x="{width / 2}" y="{height - 12}" text-anchor="middle">p50 latency (ms)'
              f'</text><text x="14" y="{height / 2}" transform="rotate(-90 14 {height / 2})" '
-             f'text-anchor="middle">test accuracy (%)</text>']
+             f'text-anchor="middle">test {metric_name(metric or "accuracy")} '
+             f'({"x 100" if metric in CORRELATIONS else "%"})</text>']
     for i in range(5):
         xv, yv = x0 + i * (x1 - x0) / 4, y0 + i * (y1 - y0) / 4
         parts.append(f'<text x="{sx(xv):.0f}" y="{height - pad + 16}" text-anchor="middle" '
@@ -180,11 +210,13 @@ rows.forEach(function(r){b.appendChild(r);});});});"""
 
 def page(report: dict) -> str:
     front = set(pareto(report["rows"]))
-    head = "".join(f"<th>{html.escape(h)}</th>" for _, h in COLUMNS)
+    metric = task_metric(report)
+    cols = columns(metric)
+    head = "".join(f"<th>{html.escape(h)}</th>" for _, h in cols)
     body = []
     for r in report["rows"]:
         cells = "".join(f'<td data-v="{html.escape(str(r.get(k) if r.get(k) is not None else ""))}">'
-                        f"{html.escape(cell(k, r.get(k)))}</td>" for k, _ in COLUMNS)
+                        f"{html.escape(cell(k, r.get(k), metric))}</td>" for k, _ in cols)
         cls = ("front " if r["artifact"] in front else "") + ("rec" if r.get("recommended") else "")
         body.append(f'<tr class="{cls.strip()}">{cells}</tr>')
     machines = "".join(f"<li>{html.escape(m.get('cpu') or '?')} ({html.escape(str(m.get('machine')))}),"
@@ -204,11 +236,11 @@ def page(report: dict) -> str:
 <h1>EdgeBERT report</h1>
 <p class="note">Run <code>{html.escape(report['run'])}</code>; teacher
 <code>{html.escape(str(report['teacher']))}</code>. Latency at {html.escape(setting(report))};
-accuracy on the test split. Red: the Pareto front (no other
-artifact is both more accurate and faster). Emulated runs never give a latency: arm64 shows
+{html.escape(scored_on(metric))}. Red: the Pareto front (no other
+artifact is both better scored and faster). Emulated runs never give a latency: arm64 shows
 "not measured" unless results from a device were imported.</p>
 {recommended}
-{svg_plot(report['rows'])}
+{svg_plot(report['rows'], metric=metric)}
 <h2>Artifacts</h2><p class="note">Click a column to sort.</p>
 <table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>
 <h2>Machines</h2><ul>{machines or '<li>no latency measured</li>'}</ul>
