@@ -4,14 +4,24 @@ A stage works in `<out>.partial/` and, when done, writes `metrics.json` last
 and renames the directory to `<out>`. So `<out>/metrics.json` existing means
 finished; a killed stage leaves only `<out>.partial/`, which the same command
 resumes from (its checkpoint lives there) as long as its options are the same.
+
+One process at a time writes an output: it holds an exclusive lock on `<out>.lock`
+(`edgebert compress` one on its run directory too), and a second one is refused, naming
+the holder. The kernel drops the lock when its holder dies, so a killed run never
+blocks the command that resumes it.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import fcntl
 import json
 import os
+import shlex
 import shutil
+import socket
+import sys
 from pathlib import Path
 
 from edgebert import __version__
@@ -24,7 +34,17 @@ def is_complete(out: Path) -> bool:
     out = Path(out)
     work = partial_dir(out)
     if not out.exists() and (work / "metrics.json").is_file():
-        os.rename(work, out)  # killed between writing metrics.json and the rename
+        # killed between writing metrics.json and the rename, or a live stage about to
+        # rename it itself: only the lock's holder renames
+        mine = lock_file(out) in _HELD
+        if _try_lock(out) is None:
+            return False
+        try:
+            if not out.exists() and (work / "metrics.json").is_file():
+                os.rename(work, out)
+        finally:
+            if not mine:
+                release(out)
     return (out / "metrics.json").is_file()
 
 
@@ -47,14 +67,109 @@ def already_done(out: Path, log=print, stage: str | None = None) -> bool:
 _OPEN: set[Path] = set()
 """Partial directories this process began and has not finished."""
 
+_HELD: dict[Path, int] = {}
+"""Lock file -> its open descriptor, for the locks this process holds."""
+
 
 def discard_unstarted() -> None:
     """Remove this process's partial directories that hold no checkpoint: after a bad
-    input stops a stage there is nothing in them worth resuming."""
+    input stops a stage there is nothing in them worth resuming. Its locks go too."""
     for work in list(_OPEN):
         if not (work / "checkpoint").exists():
             shutil.rmtree(work, ignore_errors=True)
         _OPEN.discard(work)
+    for held in list(_HELD):
+        _unlock(held)
+
+
+def lock_file(path: Path) -> Path:
+    """Where the lock on `path` (an output or run directory) lives: beside it, as the
+    directory itself comes into being by a rename.
+
+    >>> lock_file(Path("/runs/tiny/teacher")).name
+    'teacher.lock'
+    """
+    path = Path(path).absolute()
+    return path.with_name(path.name + ".lock")
+
+
+def lock(path: Path) -> None:
+    """Hold `path` for this process, or raise a UserError naming the process that holds it.
+    A lock this process holds already counts as taken (a stage run again in-process after
+    one that failed with it held)."""
+    if _try_lock(path) is None:
+        raise UserError(f"{path}: in use by {_holder(lock_file(path))}; wait for that run to "
+                        f"finish, or choose another --out")
+
+
+def release(path: Path) -> None:
+    """Give up the lock on `path`, if this process holds it."""
+    _unlock(lock_file(path))
+
+
+@contextlib.contextmanager
+def locked(path: Path):
+    """`lock(path)` for the length of a `with` block.
+
+    >>> # with locked(Path("runs/tiny")): ...  # a run directory, for the whole run
+    """
+    lock(path)
+    try:
+        yield
+    finally:
+        release(path)
+
+
+def _try_lock(path: Path) -> Path | None:
+    """Take the lock on `path` without waiting: its lock file, or None while another
+    process holds it."""
+    target = lock_file(path)
+    if target in _HELD:
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    while True:
+        fd = os.open(target, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            return None
+        try:
+            same = os.fstat(fd).st_ino == os.stat(target).st_ino
+        except FileNotFoundError:
+            same = False
+        if same:
+            break
+        os.close(fd)  # its holder removed it as we opened it: lock the file there now
+    program = Path(sys.argv[0]).name
+    program = "edgebert" if program == "cli.py" else program  # `python -m edgebert.cli`
+    holder = {"pid": os.getpid(), "host": socket.gethostname(),
+              "command": shlex.join([program, *sys.argv[1:]]),
+              "since": dt.datetime.now().astimezone().isoformat(timespec="seconds")}
+    os.ftruncate(fd, 0)
+    os.write(fd, (json.dumps(holder) + "\n").encode())
+    _HELD[target] = fd
+    return target
+
+
+def _unlock(target: Path) -> None:
+    fd = _HELD.pop(target, None)
+    if fd is None:
+        return
+    # removed while still locked, so no other process can lock a file about to go (one
+    # that opened it already sees, once it holds the lock, that it is gone, and retries)
+    target.unlink(missing_ok=True)
+    os.close(fd)
+
+
+def _holder(target: Path) -> str:
+    """Who holds the lock, as its lock file says: 'pid 123 on host (command, since ...)'."""
+    try:
+        who = json.loads(target.read_text())
+        return (f"pid {who['pid']} on {who['host']} ({who['command']}, "
+                f"since {who['since']})")
+    except (OSError, ValueError, KeyError, TypeError):
+        return "another process"  # it has not written its name yet
 
 
 def partial_dir(out: Path) -> Path:
@@ -74,6 +189,7 @@ def begin(out: Path, stage: str, options: dict, inputs: list[str], restart: bool
                                   or out.resolve() in src_path.parents):
             raise UserError(f"--out {out}: overlaps the input {src}; a stage never writes into "
                             f"its input, choose another directory")
+    lock(out)  # released by finish, or by discard_unstarted after a bad input
     if out.exists():
         raise UserError(f"--out {out}: exists and is not a finished artifact (no metrics.json); "
                         f"remove it or choose another directory")
@@ -108,6 +224,7 @@ def finish(work: Path, out: Path, stage: dict, metrics: dict) -> Path:
     write_json(work / "metrics.json", metrics)
     os.rename(work, out)
     _OPEN.discard(work)
+    release(out)
     return out
 
 

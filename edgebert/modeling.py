@@ -126,12 +126,34 @@ def _load_reshaped(cls, source, pruned: dict[int, list[int]], **kwargs):
     return model
 
 
-def load_tokenizer(source: str):
+TOKENIZER_FILES = ("tokenizer.json", "vocab.txt", "vocab.json", "spiece.model",
+                   "sentencepiece.bpe.model", "tokenizer.model")
+"""Files one of which any tokenizer transformers can open has: its fast tokenizer, or the
+vocabulary of a WordPiece, BPE or SentencePiece one (from which a fast one is built)."""
+
+
+def load_tokenizer(source: str, fix: str = "save its tokenizer there "
+                                          "(tokenizer.save_pretrained) and pass it again"):
+    """The fast tokenizer at `source` (a model or tokenizer directory, or a hub id); every
+    stage opens a model's tokenizer here. `fix` says what to pass where it has none.
+
+    >>> # tok = load_tokenizer(resolve_model("minilm-l6"))
+    """
+    from pathlib import Path
+
     from transformers import AutoTokenizer
 
+    folder = Path(str(source))
+    if folder.is_dir() and not any((folder / f).is_file() for f in TOKENIZER_FILES):
+        # a model saved with save_pretrained alone: transformers would build a tokenizer
+        # class from its config and fail deep inside with a TypeError on a None path
+        raise UserError(f"{source}: no tokenizer files (tokenizer.json, vocab.txt, or "
+                        f"vocab.json and merges.txt); {fix}")
     try:
-        tok = AutoTokenizer.from_pretrained(source, use_fast=True)
-    except (OSError, ValueError) as err:
+        tok = AutoTokenizer.from_pretrained(str(source), use_fast=True)
+    except (OSError, ValueError, TypeError) as err:
+        # TypeError: a tokenizer class given only part of its files (vocab.json without
+        # merges.txt) opens a None path
         raise UserError(f"{source}: cannot load the tokenizer ({_first_line(err)})") from None
     if not tok.is_fast:
         raise UserError(f"{source}: needs a fast tokenizer (tokenizer.json)")

@@ -253,7 +253,8 @@ def train(model: torch.nn.Module, features: list[dict], loss_fn: LossFn, cfg: Tr
     running, seen = 0.0, 0  # mean train loss since the last evaluation
     stop = state.step >= total
     wrote = False
-    while not stop:
+    while not stop:  # one pass per epoch, each in its own order
+        epoch = state.epoch
         order = torch.randperm(len(features), generator=torch.Generator().manual_seed(
             cfg.seed * 100_003 + state.epoch)).tolist()
         if cfg.group_by_length:
@@ -261,7 +262,10 @@ def train(model: torch.nn.Module, features: list[dict], loss_fn: LossFn, cfg: Tr
                                      torch.Generator().manual_seed(cfg.seed * 7 + state.epoch))
         if world > 1:  # every rank needs a full micro-batch at every step: wrap around
             order += order[:micro_per_epoch * cfg.batch_size * world - len(order)]
-        while state.micro < micro_per_epoch and not stop:
+        # until the epoch ends (state.epoch moves on, state.micro back to 0): a loop on
+        # state.micro alone would carry on through the next epoch in this epoch's order, and
+        # a run resumed there would draw the next epoch's order and train on other batches
+        while state.epoch == epoch and not stop:
             group_end = min(micro_per_epoch, state.micro + cfg.grad_accum)
             n_micro = group_end - state.micro
             for m in range(state.micro, group_end):

@@ -93,6 +93,46 @@ def test_tokenizer_that_does_not_fit_the_model(tiny_teacher, tmp_path):
     refused(out, "distill", "--teacher", src, "--layers", "0", "--out", out, says="tokenizer has")
 
 
+def weights_only(path: Path, family: str) -> Path:
+    """A model saved with `save_pretrained` alone, as a teacher often is: config and
+    weights, no tokenizer files."""
+    import transformers
+
+    configs = {"bert": transformers.BertConfig(vocab_size=100, hidden_size=32,
+                                               num_hidden_layers=1, num_attention_heads=2,
+                                               intermediate_size=64),
+               "gpt2": transformers.GPT2Config(vocab_size=100, n_embd=32, n_layer=1, n_head=2)}
+    transformers.AutoModel.from_config(configs[family]).save_pretrained(path)
+    return path
+
+
+@pytest.mark.parametrize("stage", ["finetune", "finetune-gpt2", "pretrain-init", "distill",
+                                   "evaluate"])
+def test_a_model_without_tokenizer_files(stage, tiny_teacher, sentiment_csv, tmp_path):
+    out = tmp_path / "out"
+    if stage in ("distill", "evaluate"):  # a finished teacher whose tokenizer was lost
+        model = metadata_only(tiny_teacher, tmp_path / "m")
+        shutil.copy(tiny_teacher / "model.safetensors", model)
+        for f in model.iterdir():
+            if f.name.startswith(("tokenizer", "vocab", "special_tokens")):
+                f.unlink()
+    else:
+        model = weights_only(tmp_path / "m", "gpt2" if stage.endswith("gpt2") else "bert")
+    args = {"finetune": ["finetune", "--model", model, "--task", sentiment_csv, "--kind",
+                         "classification", "--out", out],
+            "pretrain-init": ["pretrain", "--corpus", sentiment_csv, "--init", model,
+                              "--out", out],
+            "distill": ["distill", "--teacher", model, "--layers", "0", "--out", out],
+            "evaluate": ["evaluate", model]}[stage.removesuffix("-gpt2")]
+    before = sorted(tmp_path.rglob("*"))
+    code, output = run_cli(*args)
+    assert code == 2, output
+    assert output.startswith(f"error: {model}: no tokenizer files"), output
+    assert output.count("\n") == 1 and "Traceback" not in output, output  # that line alone
+    assert ("--tokenizer DIR" if stage == "pretrain-init" else "save_pretrained") in output
+    assert sorted(tmp_path.rglob("*")) == before  # nothing written: no --out, no .partial
+
+
 def test_corrupt_onnx_is_refused(tiny_teacher, tmp_path):
     d = metadata_only(tiny_teacher, tmp_path / "onnx")
     (d / "model.onnx").write_bytes(b"not an onnx file")

@@ -42,6 +42,17 @@ def run(cmd: list[str]) -> subprocess.Popen:
                             env=os.environ | {"EDGEBERT_QUIET": "1"})
 
 
+def saved_step(checkpoint: Path) -> int:
+    """The step of the stage's newest whole checkpoint (train.py swaps a new one in through
+    `checkpoint.old`), -1 where there is none."""
+    for path in (checkpoint, checkpoint.with_name("checkpoint.old")):
+        try:
+            return json.loads((path / "state.json").read_text())["step"]
+        except (FileNotFoundError, json.JSONDecodeError):
+            continue
+    return -1
+
+
 def result(out: Path) -> dict:
     m = json.loads((out / "metrics.json").read_text())
     return m.get("test") or m.get("heldout")
@@ -56,15 +67,25 @@ def test_sigkill_at_random_points_then_resume(stage, tiny_teacher, tmp_path):
     rng = random.Random(f"{stage}-kill")
     # one kill per stage, beside the uninterrupted run (one thread each): CI's ten minutes
     p = run(stage_cmd(stage, tiny_teacher, tmp_path, out))
-    time.sleep(rng.uniform(3.5, 6.0))  # imports take ~3 s: land inside the stage
+    # Past the first epoch (about 20 of the 40 steps), where the resumed run must train on
+    # that epoch's own order: wait for a seeded checkpoint step there, then kill at a seeded
+    # moment after it (inside a step or a checkpoint write). A kill timed from the start
+    # lands wherever import speed puts it, before the first checkpoint on a slow machine.
+    checkpoint = out.with_name("out.partial") / "checkpoint"
+    target = rng.randint(20, 36)
+    deadline = time.time() + 240
+    while p.poll() is None and time.time() < deadline and saved_step(checkpoint) < target:
+        time.sleep(0.01)
+    time.sleep(rng.uniform(0.0, 0.1))
     kills = int(p.poll() is None)
     p.send_signal(signal.SIGKILL)
     p.wait()
+    killed_after = saved_step(checkpoint)
     assert reference.wait(timeout=300) == 0, reference.stderr.read().decode()[-2000:]
     # never half written: `out` exists only when finished
     assert not out.exists() or (out / "metrics.json").exists()
     p = run(stage_cmd(stage, tiny_teacher, tmp_path, out))
     assert p.wait(timeout=300) == 0, p.stderr.read().decode()[-2000:]
-    assert kills >= 1
+    assert kills >= 1 and killed_after >= target, killed_after
     assert not out.with_name("out.partial").exists()
     assert result(out) == result(ref)  # exact resume on the CPU

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+
+import pytest
 import torch
 from transformers import BertConfig, BertForSequenceClassification
 
@@ -160,3 +163,39 @@ def test_group_by_length_is_a_permutation_with_tight_batches():
                    for i in range(0, len(o), 16))
 
     assert padding(grouped) < 0.1 * padding(order)
+
+
+class Stopped(Exception):
+    """A run stopped between two steps, as a kill stops it."""
+
+
+def test_each_epoch_in_its_own_order_and_a_resume_there_ends_the_same(tmp_path):
+    """64 examples in batches of 16: 4 steps an epoch, 12 steps in 3 epochs. A run stopped
+    at step 7 (its last checkpoint is step 6, inside the second epoch) and started again
+    ends with the weights of a run that was never stopped."""
+    cfg = TrainConfig(max_steps=12, batch_size=16, lr=1e-3, save_every=2)
+    batches = []
+
+    def recorded(fs):  # which examples each step trains on, in order
+        batches.append(sorted(tuple(f["input_ids"]) for f in fs))
+        return pad(fs)
+
+    whole = tiny_classifier()
+    train(whole, features(), loss_fn, cfg, collate=recorded, checkpoint_dir=tmp_path / "a")
+    epochs = [batches[i:i + 4] for i in (0, 4, 8)]
+    assert epochs[0] != epochs[1] != epochs[2]  # reshuffled at every epoch
+    assert all(sorted(sum(e, [])) == sorted(sum(epochs[0], [])) for e in epochs)  # all of it
+
+    def stop_at_7(step, total):
+        if step == 7:
+            raise Stopped
+
+    ckpt = tmp_path / "b"
+    with pytest.raises(Stopped):
+        train(tiny_classifier(), features(), loss_fn, cfg, collate=pad, checkpoint_dir=ckpt,
+              after_step=stop_at_7)
+    assert json.loads((ckpt / "state.json").read_text())["epoch"] == 1
+    resumed = tiny_classifier()
+    train(resumed, features(), loss_fn, cfg, collate=pad, checkpoint_dir=ckpt)
+    for k, v in whole.state_dict().items():
+        assert torch.equal(v, resumed.state_dict()[k]), k

@@ -377,12 +377,20 @@ def _emulated_only(path: Path) -> bool:
 
 
 def compress(recipe: Recipe, out: str, log=print) -> dict:
-    """Run every stage of `recipe` into `out`; returns the report."""
+    """Run every stage of `recipe` into `out`; returns the report. A second run into the
+    same `out` while this one lives is refused (it would resume the same stages at once).
+
+    >>> # report = compress(load("tiny"), "runs/smoke")
+    """
+    with artifact.locked(Path(out)):
+        return _compress(recipe, Path(out), log)
+
+
+def _compress(recipe: Recipe, run: Path, log) -> dict:
     import yaml
 
     from edgebert.report.render import write_report
 
-    run = Path(out)
     run.mkdir(parents=True, exist_ok=True)
     resolved = yaml.safe_dump(to_dict(recipe), sort_keys=False)
     saved = run / "recipe.yaml"

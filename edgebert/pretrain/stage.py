@@ -88,9 +88,8 @@ def build_model(cfg: PretrainConfig, tokenizer, arch: str):
 
 
 def pretrain(cfg: PretrainConfig, restart: bool = False, log=print) -> Path:
-    from transformers import AutoTokenizer
-
-    from edgebert.modeling import non_wordpiece, quiet_transformers, save_pretrained
+    from edgebert.modeling import (load_tokenizer, non_wordpiece, quiet_transformers,
+                                   save_pretrained)
 
     quiet_transformers()
     out = Path(cfg.out)
@@ -100,7 +99,8 @@ def pretrain(cfg: PretrainConfig, restart: bool = False, log=print) -> Path:
     if tok_dir is None:
         raise UserError("--tokenizer: needed when pretraining from scratch "
                         "(`edgebert tokenizer train` makes one)")
-    tokenizer = AutoTokenizer.from_pretrained(str(tok_dir))
+    tokenizer = load_tokenizer(tok_dir, fix="pass --tokenizer DIR (`edgebert tokenizer train` "
+                                            "makes one)")
     other = non_wordpiece(tok_dir) if cfg.whole_word else None
     if other:
         raise UserError(f"--whole-word: {tok_dir} is a {other} tokenizer; "
