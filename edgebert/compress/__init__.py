@@ -1,0 +1,1 @@
+"""`edgebert compress`: the recipe, and every stage of it in order, resumable."""
