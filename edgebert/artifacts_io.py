@@ -90,8 +90,8 @@ def artifact_forward(opened: Opened) -> Forward:
 
     path, name = require_model_file(opened.path)
     if name == "pytorch":
-        return torch_forward(load_torch(opened))
-    runner, fmt = open_model(path, record=opened.record)
+        return torch_forward(load_torch(opened), autocast=opened.record.get("precision") == "bf16")
+    runner, fmt = open_model(path, record=opened.record, scoring=True)
     if fmt.runtime == "torch":  # TorchScript, INC's program: one tensor, shaped as a forward
         return lambda batch: runner(batch)[0]
     return scored_as_run(runner_forward(runner, opened.kind),

@@ -17,6 +17,7 @@ from pathlib import Path
 from edgebert import artifact
 from edgebert.artifacts_io import open_artifact
 from edgebert.errors import UserError
+from edgebert.formats import FORMATS, SERVED_FILES, model_file, open_model
 from edgebert.kinds import kind
 from edgebert.runtime import KINDS, SCHEMA, Model, sha256
 
@@ -24,8 +25,6 @@ from edgebert.runtime import KINDS, SCHEMA, Model, sha256
 def _model_file(opened, work: Path, log) -> tuple[str, str]:
     """(model file name, format) copied into `work`: the artifact's served export, else an
     FP32 ONNX export of its PyTorch weights."""
-    from edgebert.formats import FORMATS, SERVED_FILES, model_file
-
     found = model_file(opened.path, SERVED_FILES)
     if found:
         fmt = FORMATS[found[1]]
@@ -64,8 +63,6 @@ def bundle(model: str, out: str, log=print) -> Path:
             if not tok.exists():
                 raise UserError(f"{model}: no tokenizer.json (a fast tokenizer is needed)")
             shutil.copy2(tok, work / "tokenizer.json")
-        from edgebert.formats import FORMATS
-
         files = list(FORMATS[fmt].files()) + ([] if text_in_graph else ["tokenizer.json"])
         metrics = artifact.read_json(opened.path / "metrics.json")
         manifest = {"schema": SCHEMA, "kind": opened.kind, "labels": opened.task.labels,
@@ -84,7 +81,8 @@ def bundle(model: str, out: str, log=print) -> Path:
     except BaseException:
         shutil.rmtree(work, ignore_errors=True)
         raise
-    log(f"bundle {dst}: {name} ({(dst / name).stat().st_size / 1e6:.1f} MB), "
+    model_mb = sum((dst / n).stat().st_size for n in FORMATS[fmt].files()) / 1e6
+    log(f"bundle {dst}: {', '.join(FORMATS[fmt].files())} ({model_mb:.1f} MB), "
         f"{'' if text_in_graph else 'tokenizer.json, '}manifest.json")
     return dst
 
@@ -102,7 +100,6 @@ def _check(runtime: Model, opened, model_file: Path, metrics: dict, log) -> None
     if runtime.text_in_graph:  # its export scored it one text at a time already
         want = metrics["dev"]["accuracy"]
     else:
-        from edgebert.formats import open_model
         from edgebert.predict import one_at_a_time, runner_forward
 
         runner, _ = open_model(model_file, record=opened.record)

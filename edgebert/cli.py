@@ -297,7 +297,7 @@ def export(**options):
 
     The export runs on the dev split beside its parent; above --max-abs-diff or
     below --min-agreement it is refused with the numbers, and nothing is written.
-    OpenVINO IR runs in this CPU's fastest lossless precision (bf16 with AMX-BF16
+    OpenVINO IR runs in this CPU's fastest float precision (bf16 with AMX-BF16
     or AVX512-BF16, else fp32; --precision to choose), recorded in stage.json and
     checked against a bf16 tolerance; it needs `pip install 'edgebert[openvino]'`.
 
@@ -506,7 +506,8 @@ def check(baseline, candidate, max_slowdown, max_accuracy_drop, alpha, summary,
                    "fine-tuned teacher found in the run].")
 @click.option("--budget", type=float, default=None,
               help="Accuracy budget in points against the teacher: recommend the fastest "
-                   "artifact within it per target, say where none is, flag a weak teacher "
+                   "artifact within it per architecture (x86, arm64) across runtimes, on "
+                   "the run's bench.workload, say where none is, flag a weak teacher "
                    "[default: a compress run's max_accuracy_drop (its recipe.yaml); "
                    "elsewhere none].")
 def report(run_dir, teacher, budget):
@@ -523,13 +524,16 @@ def report(run_dir, teacher, budget):
 
     from edgebert.report.render import markdown, write_report
 
-    if budget is None and (Path(run_dir) / "recipe.yaml").is_file():
+    workload = "texts"
+    if (Path(run_dir) / "recipe.yaml").is_file():  # a compress run: its budget and workload
         from edgebert.compress.recipe import load
 
-        budget = load(str(Path(run_dir) / "recipe.yaml")).max_accuracy_drop
+        recipe = load(str(Path(run_dir) / "recipe.yaml"))
+        budget = recipe.max_accuracy_drop if budget is None else budget
+        workload = recipe.bench.workload
     if budget is not None and budget < 0:
         raise UserError(f"--budget must be >= 0 points, got {budget}")
-    rep = write_report(run_dir, teacher, budget=budget)
+    rep = write_report(run_dir, teacher, budget=budget, workload=workload)
     click.echo(markdown(rep))
     click.echo(f"wrote {run_dir}/report.json, report.md, report.html")
 

@@ -18,18 +18,24 @@ from edgebert.data.tasks import Task
 Forward = Callable[[dict[str, np.ndarray]], np.ndarray]
 
 
-def torch_forward(model) -> Forward:
+def torch_forward(model, autocast: bool = False) -> Forward:
+    """A forward over a transformers model; `autocast`: under bf16 autocast (CPU), as an
+    artifact recorded in bf16 runs."""
+    import contextlib
+
     import torch
+
+    from edgebert.formats.torch import output_array
 
     device = next(model.parameters()).device
 
     def forward(batch: dict[str, np.ndarray]) -> np.ndarray:
         model.eval()
-        with torch.no_grad():
+        cast = torch.autocast("cpu", dtype=torch.bfloat16) if autocast \
+            else contextlib.nullcontext()
+        with torch.no_grad(), cast:
             res = model(**{k: torch.from_numpy(batch[k]).to(device) for k in INPUTS if k in batch})
-        if getattr(res, "start_logits", None) is not None:
-            return torch.stack([res.start_logits, res.end_logits], 1).float().cpu().numpy()
-        return res.logits.float().cpu().numpy()
+        return output_array(res)
 
     return forward
 

@@ -77,9 +77,13 @@ def read_manifest(root: Path) -> dict:
 
 def verify(root: Path, manifest: dict) -> None:
     """Every file the manifest lists exists, is inside the bundle, and has its hash."""
+    from edgebert.formats import FORMATS
+
     files = manifest.get("files")
-    needs = [manifest.get("model")] + ([] if manifest.get("input") == "text"
-                                       else ["tokenizer.json"])
+    fmt = FORMATS.get(manifest.get("format", "onnx"))
+    companions = list(fmt.companions) if fmt else []  # OpenVINO's weights: checked too
+    needs = [manifest.get("model")] + companions + ([] if manifest.get("input") == "text"
+                                                    else ["tokenizer.json"])
     if not isinstance(files, dict) or any(n not in files for n in needs):
         raise BundleError(f"{root}/manifest.json: must list {' and '.join(map(str, needs))} "
                           f"in 'files'")

@@ -55,3 +55,18 @@ def test_formats_and_runtime_import_no_torch():
             "print('torch' in sys.modules, 'transformers' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["False", "False"]
+
+
+def test_torch_runner_gives_qa_start_and_end_logits(tmp_path):
+    """A question-answering model's output is start and end logits, stacked [B, 2, L], as
+    every other format gives them (the bench worker and evaluate read it)."""
+    import numpy as np
+    from transformers import BertConfig, BertForQuestionAnswering
+
+    from edgebert.formats.torch import TorchRunner
+
+    model = BertForQuestionAnswering(BertConfig(vocab_size=50, hidden_size=16, num_hidden_layers=1,
+                                                num_attention_heads=2, intermediate_size=32)).eval()
+    feeds = {"input_ids": np.ones((3, 7), np.int64), "attention_mask": np.ones((3, 7), np.int64)}
+    (out,) = TorchRunner(model, ("input_ids", "attention_mask"), keywords=True)(feeds)
+    assert out.shape == (3, 2, 7)

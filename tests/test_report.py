@@ -207,6 +207,19 @@ def test_the_recommendation_follows_the_workload(run_dir, tmp_path):
     assert padded["recommended"]["x86"] == "onnx"
     # arm64: never timed on this x86 machine, so the smallest within the budget, said so
     assert "no device latency" in rows["int8/arm64"]["recommended"]
+    # a phone's imported results: its arm64 artifact's latency; its time for the FP32
+    # export (an artifact for any architecture, benched here on x86) is not an x86 latency
+    phone = {"schema": "edgebert.bench/1", "machine": {"cpu": "phone", "machine": "aarch64"},
+             "settings": {}, "results": [dict(result("int8/arm64", 128, 7.0), source="imported"),
+                                         dict(result("onnx", 128, 0.5), source="imported")]}
+    (run / "bench" / "phone.json").write_text(json.dumps(phone))
+    both = write_report(run, "teacher", budget=100.0, workload="padded")
+    rows = {r["artifact"]: r for r in both["rows"]}
+    assert rows["int8/arm64"]["p50_ms"] == 7.0 and "imported" in rows["int8/arm64"][
+        "latency_source"]
+    assert rows["onnx"]["p50_ms"] == 2.0 and rows["onnx"]["arch"] == "x86_64"
+    assert both["recommended"] == {"x86": "onnx", "arm64": "int8/arm64"}
+    assert rows["int8/arm64"]["recommended"].startswith("fastest within 100 points")
 
 
 def test_a_regression_report_speaks_its_metric():

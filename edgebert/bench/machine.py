@@ -6,7 +6,7 @@ import importlib.metadata as md
 import os
 import platform
 
-from edgebert.cpu import cpu_flags
+from edgebert.cpu import BF16_FLAGS, cpu_flags
 
 
 def fingerprint(threads: int | None = None) -> dict:
@@ -23,7 +23,14 @@ def fingerprint(threads: int | None = None) -> dict:
 
 
 def same_machine(a: dict, b: dict) -> tuple[bool, list[str]]:
-    """Whether two fingerprints describe comparable machines, and what differs."""
+    """Whether two fingerprints describe comparable machines, and what differs. The bf16
+    flags are compared only where both records list some: a record made before they were
+    read has none, on the same CPU."""
     keys = ("cpu", "machine", "flags", "cores", "threads")
-    diffs = [f"{k}: {a.get(k)!r} vs {b.get(k)!r}" for k in keys if a.get(k) != b.get(k)]
+    fa, fb = set(a.get("flags") or []), set(b.get("flags") or [])
+    if not (fa & BF16_FLAGS and fb & BF16_FLAGS):
+        fa, fb = fa - BF16_FLAGS, fb - BF16_FLAGS
+    got = {"a": a | {"flags": sorted(fa)}, "b": b | {"flags": sorted(fb)}}
+    diffs = [f"{k}: {a.get(k)!r} vs {b.get(k)!r}" for k in keys
+             if got["a"].get(k) != got["b"].get(k)]
     return not diffs, diffs

@@ -32,7 +32,7 @@ def artifact_format(path: Path) -> str:
     found = model_file(path)
     if found is None:
         raise UserError(f"{path}: not an artifact (a directory with "
-                        f"{', '.join(FORMAT)}, or an .onnx/.ort file)")
+                        f"{', '.join(FORMAT)}, or one of those files)")
     return found[1]
 
 

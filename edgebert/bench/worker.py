@@ -58,7 +58,9 @@ def time_model(path: str, batch: int, seq: int, threads: int, warmup: int, runs:
     feeds = {"input_ids": rng.integers(low, high, shape, dtype=np.int64),
              "attention_mask": np.ones(shape, np.int64),
              "token_type_ids": np.zeros(shape, np.int64)}
-    feeds = {"text": text} if text is not None else feeds
+    # a one-file model takes strings (a pair model a second one; a runner drops what its
+    # model does not take)
+    feeds = {"text": text, "text_pair": text} if text is not None else feeds
     samples = []
     for i in range(warmup + runs):
         start = time.perf_counter()

@@ -30,7 +30,9 @@ from edgebert.compress.recipe import Recipe, stage_options
 from edgebert.config import (DistillConfig, ExportConfig, FinetuneConfig, PruneConfig,
                              QuantizeConfig, TrimVocabConfig, to_dict)
 from edgebert.errors import UserError
+from edgebert.formats import FORMATS
 from edgebert.stages import STAGES
+from edgebert.targets import TARGETS
 
 
 @dataclass
@@ -111,9 +113,13 @@ def plan(recipe: Recipe, run: Path, log) -> list[Step]:
     def quantize(q, target: str, src: Path, out: Path) -> None:
         if out in {s.out for s in steps}:
             return  # the teacher, as both chains' fallback
+        runtime = TARGETS[target].runtime
+        if missing_runtime(runtime, log, f"INT8 for {target}"):
+            return
         cfg = QuantizeConfig(model=str(src), out=str(out), target=target,
                              **stage_options(q, QuantizeConfig))
-        steps.append(Step(f"INT8 {q.mode} for {target} from {src.name}", out,
+        how = "static (NNCF)" if runtime == "openvino" else q.mode
+        steps.append(Step(f"INT8 {how} for {target} from {src.name}", out,
                           _quantize_within_budget(cfg, paths["teacher"],
                                                   recipe.max_accuracy_drop, log)))
 
@@ -152,6 +158,8 @@ def plan(recipe: Recipe, run: Path, log) -> list[Step]:
             continue
         if e.with_tokenizer and not wordpiece:
             continue  # said above
+        if missing_runtime(FORMATS[e.format].runtime, log, f"the {e.format} export"):
+            continue
         src = int8[e.model] if e.model in int8 else deployable(e.model)
         out = run / "export" / (e.format + ("-text" if e.with_tokenizer else ""))
         cfg = ExportConfig(model=str(src), out=str(out), **stage_options(e, ExportConfig))
@@ -162,6 +170,22 @@ def plan(recipe: Recipe, run: Path, log) -> list[Step]:
         steps.append(Step("measure latency (interleaved, one process per turn)",
                           run / "bench" / "latency.json", lambda: _bench(recipe, run, steps, log)))
     return steps
+
+
+RUNTIME_PACKAGES = {"openvino": ("openvino", "nncf")}
+"""What a runtime's steps need beyond the cli install (`edgebert[openvino]`)."""
+
+
+def missing_runtime(runtime: str, log, what: str) -> bool:
+    """Whether a step's runtime is not installed; says once that the step is skipped (the
+    chain runs on `edgebert[cli]` without OpenVINO)."""
+    import importlib.util
+
+    missing = [p for p in RUNTIME_PACKAGES.get(runtime, ()) if importlib.util.find_spec(p) is None]
+    if missing:
+        log(f"skipping {what}: {' and '.join(missing)} not installed (pip install "
+            f"'edgebert[{runtime}]')")
+    return bool(missing)
 
 
 def _call(stage: str, cfg, log):

@@ -13,25 +13,24 @@ from edgebert.config import ExportConfig, to_dict
 from edgebert.errors import UserError
 from edgebert.export.onnx import export_onnx, ort_forward
 from edgebert.formats import extensions_library, require_model_file, session
-from edgebert.export.parity import agreement_text, compare, require
+from edgebert.export.parity import TOLERANCES, agreement_text, compare, require
 from edgebert.export.torchscript import export_torchscript, torchscript_forward
 from edgebert.predict import scored_as_run, torch_forward
 
-BF16_MAX_ABS_DIFF = 0.25
-BF16_MIN_AGREEMENT = 0.99
-"""The drift a bf16 export may show against its FP32 parent on dev: bf16 keeps 8 bits of
-mantissa, so logits move by a few hundredths per unit (BF16_MAX_ABS_DIFF bounds the largest
-move, on any example) and a prediction near the boundary may flip (at most 1 %)."""
-
-
 def float_precision(cfg: ExportConfig) -> str | None:
     """The precision an OpenVINO export runs in (None for other formats): cfg.precision, or
-    this CPU's best (`cpu.best_float`)."""
+    this CPU's best (`cpu.best_float`); bf16 only where this CPU runs it, since the export
+    is checked in the precision it records."""
     if cfg.format != "openvino":
         return None
     from edgebert.cpu import best_float
 
-    return best_float() if cfg.precision == "auto" else cfg.precision
+    best = best_float()
+    if cfg.precision == "bf16" and best != "bf16":
+        raise UserError("--precision bf16: this CPU has no bf16 arithmetic (AMX-BF16 or "
+                        "AVX512-BF16), so the export could not be checked in it; export on "
+                        "such a CPU, or use --precision fp32")
+    return best if cfg.precision == "auto" else cfg.precision
 
 
 def parent_forward(opened):
@@ -141,10 +140,10 @@ def export(cfg: ExportConfig, log=print) -> Path:
                 got_forward = ort_forward(session(onnx_path if cfg.with_tokenizer else target),
                                           opened.kind)
         parity = compare(ref, opened.outputs(got_forward, dev), opened.kind)
-        lossy = precision == "bf16"
-        require(parity, f"{cfg.format}{' ' + precision if lossy else ''} export of {cfg.model}",
-                max(cfg.max_abs_diff, BF16_MAX_ABS_DIFF) if lossy else cfg.max_abs_diff,
-                min(cfg.min_agreement, BF16_MIN_AGREEMENT) if lossy else cfg.min_agreement)
+        max_diff, agreement = TOLERANCES[precision or "fp32"]
+        require(parity, f"{cfg.format}{' ' + precision if precision else ''} export of "
+                f"{cfg.model}", max_diff if cfg.max_abs_diff is None else cfg.max_abs_diff,
+                agreement if cfg.min_agreement is None else cfg.min_agreement)
         text = _with_tokenizer(cfg, onnx_path, opened, log) if cfg.with_tokenizer else None
         if text:
             target, scores = work / fmt.file, text["scores"]

@@ -20,7 +20,8 @@ from pathlib import Path
 from edgebert.errors import UserError
 from edgebert.formats.openvino import open_openvino
 from edgebert.formats.ort import extensions_library, open_ort, session
-from edgebert.formats.torch import open_program, open_pytorch, open_torchscript
+from edgebert.formats.torch import (open_program, open_program_eager, open_pytorch,
+                                    open_torchscript)
 
 
 @dataclass(frozen=True)
@@ -39,6 +40,8 @@ class Format:
     weights: bool = False
     """The PyTorch weights every other format of a model is made from."""
     install: str = ""
+    score_open: Callable | None = None
+    """Opens it for scoring where that differs from `open` (timing): pt2 uncompiled."""
 
     @property
     def torch_free(self) -> bool:
@@ -69,7 +72,8 @@ FORMATS: dict[str, Format] = {f.name: f for f in (
            served=True, install="pip install 'edgebert[openvino]'"),
     Format("torchscript", "model.pt", "torch", open_torchscript,
            install="pip install 'edgebert[full]'"),
-    Format("pt2", "model.pt2", "torch", open_program, install="pip install 'edgebert[full]'"),
+    Format("pt2", "model.pt2", "torch", open_program, install="pip install 'edgebert[full]'",
+           score_open=open_program_eager),
 )}
 
 MODEL_FILES = tuple((f.file, f.name) for f in FORMATS.values())
@@ -134,11 +138,14 @@ def read_record(file: Path) -> dict:
 
 
 def open_model(path: str | Path, threads: int | None = None, among: tuple[str, ...] | None = None,
-               error: type[Exception] = UserError, record: dict | None = None):
+               error: type[Exception] = UserError, record: dict | None = None,
+               scoring: bool = False):
     """(runner, format) of the model `path` holds (see `model_file`), opened as its
-    stage.json says it was checked (precision, tokenizer inside)."""
+    stage.json says it was checked (precision, tokenizer inside); `scoring`: as it is
+    scored, where that differs from how it is timed (Format.score_open)."""
     file, name = require_model_file(path, among, "to run")
     fmt = FORMATS[name]
     fmt.require(error)
-    return fmt.open(file, threads, read_record(file) if record is None else record,
-                    error), fmt
+    opener = (fmt.score_open if scoring else None) or fmt.open
+    return opener(file, threads, read_record(file) if record is None else record,
+                  error), fmt

@@ -11,6 +11,16 @@ from edgebert.data.features import INPUTS
 from edgebert.errors import UserError
 
 
+def output_array(res) -> np.ndarray:
+    """A model's output as one array: logits [B, C] / [B, L, C], or QA's start and end
+    logits stacked [B, 2, L]; a module that returns one tensor, that tensor."""
+    import torch
+
+    if getattr(res, "start_logits", None) is not None:
+        return torch.stack([res.start_logits, res.end_logits], 1).float().cpu().numpy()
+    return getattr(res, "logits", res).float().cpu().numpy()
+
+
 class TorchRunner:
     """A module behind the runner interface (`inputs`, `outputs`, `runner(feeds)`): numpy in,
     numpy out, no autograd; `autocast` runs it under bf16 autocast (CPUs with AMX-BF16 or
@@ -18,30 +28,27 @@ class TorchRunner:
 
     def __init__(self, module, inputs: tuple[str, ...], threads: int | None = None,
                  keywords: bool = False, autocast: bool = False):
-        import torch
-
-        if threads:
-            torch.set_num_threads(threads)
-        self.module, self.keywords, self.autocast = module, keywords, autocast
-        self.inputs = set(inputs)
-        self.outputs = ["logits"]
-
-    def __call__(self, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
         import contextlib
 
         import torch
 
-        zeros = np.zeros_like(feeds["input_ids"])  # an input the model's family does not take
-        cast = torch.autocast("cpu", dtype=torch.bfloat16) if self.autocast \
-            else contextlib.nullcontext()
-        with torch.inference_mode(), cast:
+        if threads:
+            torch.set_num_threads(threads)
+        self.torch, self.module, self.keywords = torch, module, keywords
+        self.cast = (lambda: torch.autocast("cpu", dtype=torch.bfloat16)) if autocast \
+            else contextlib.nullcontext
+        self.inputs = set(inputs)
+        self.outputs = ["logits"]
+
+    def __call__(self, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
+        tensor = self.torch.from_numpy
+        with self.torch.inference_mode(), self.cast():
             if self.keywords:
-                out = self.module(**{k: torch.from_numpy(feeds[k]) for k in self.inputs
-                                     if k in feeds})
+                out = self.module(**{k: tensor(v) for k, v in feeds.items() if k in self.inputs})
             else:
-                out = self.module(*(torch.from_numpy(feeds.get(k, zeros)) for k in INPUTS))
-        out = getattr(out, "logits", out)
-        return [out.float().numpy()] if out is not None else []
+                zeros = np.zeros_like(feeds["input_ids"])  # an input the family does not take
+                out = self.module(*(tensor(feeds.get(k, zeros)) for k in INPUTS))
+        return [output_array(out)]
 
 
 def load_pytorch(path: str | Path):
@@ -92,12 +99,20 @@ def open_torchscript(path: Path, threads: int | None = None, record: dict | None
 
 def open_program(path: Path, threads: int | None = None, record: dict | None = None,
                  error: type[Exception] = UserError) -> TorchRunner:
-    """An exported INT8 program (model.pt2, `quantize --engine inc`), compiled: it is a
-    quantize/dequantize reference graph that only `torch.compile` (Inductor's x86 lowering)
-    turns into INT8 kernels, as Neural Compressor intends; the first call compiles."""
+    """An exported INT8 program (model.pt2, `quantize --engine inc`), compiled, for timing:
+    it is a quantize/dequantize reference graph that only `torch.compile` (Inductor's x86
+    lowering) turns into INT8 kernels, as Neural Compressor intends; the first call
+    compiles (and each new input shape recompiles)."""
     import torch
 
     return TorchRunner(torch.compile(load_program(path)), INPUTS, threads)
+
+
+def open_program_eager(path: Path, threads: int | None = None, record: dict | None = None,
+                       error: type[Exception] = UserError) -> TorchRunner:
+    """The same program uncompiled, for scoring: the same numbers quantize scored, without
+    a recompile for every padded batch shape."""
+    return TorchRunner(load_program(path), INPUTS, threads)
 
 
 def module_forward(module):

@@ -24,8 +24,7 @@ from edgebert.config import QuantizeConfig, to_dict
 from edgebert.cpu import best_float, cpu_flags
 from edgebert.errors import UserError
 from edgebert.export.onnx import ort_forward
-from edgebert.export.parity import agreement_text, compare, require
-from edgebert.export.stage import BF16_MAX_ABS_DIFF, BF16_MIN_AGREEMENT
+from edgebert.export.parity import TOLERANCES, agreement_text, compare, require
 from edgebert.formats import FORMATS, require_model_file, session
 from edgebert.formats.openvino import open_openvino, require_openvino
 from edgebert.metrics import points, reference
@@ -57,7 +56,6 @@ def quantize_openvino(cfg: QuantizeConfig, opened, log=print) -> Path:
     """`cfg.model` to an INT8 OpenVINO IR in `cfg.out`, within `cfg.max_drop` dev points of
     the FP32 model run in the same precision."""
     out = Path(cfg.out)
-    FORMATS["openvino"].require()
     require_openvino()
     try:
         import nncf
@@ -72,6 +70,8 @@ def quantize_openvino(cfg: QuantizeConfig, opened, log=print) -> Path:
         raise UserError("--embedding-bits: the low-bit word tables are ONNX graph rewrites; "
                         "--target openvino-int8 keeps the table as NNCF leaves it")
     precision = best_float()
+    log(f"NNCF quantizes statically on {cfg.calibration_examples} training texts (--mode, "
+        f"--calibration and --fuse are ONNX Runtime's); its float parts run in {precision}")
     dev = opened.encode("dev")
     metric = opened.task.metric
     work = artifact.begin(out, "quantize", to_dict(cfg), inputs=[str(opened.path)])
@@ -95,8 +95,7 @@ def quantize_openvino(cfg: QuantizeConfig, opened, log=print) -> Path:
         float_dev_out = opened.outputs(float_fwd, dev)
         # the float IR is the parent itself, run in `precision`
         require(compare(ref_dev_out, float_dev_out, opened.kind),
-                f"OpenVINO {precision} model of {cfg.model}", BF16_MAX_ABS_DIFF,
-                BF16_MIN_AGREEMENT)
+                f"OpenVINO {precision} model of {cfg.model}", *TOLERANCES[precision])
         float_dev = opened.score(float_fwd, "dev", dev, float_dev_out)
         items = calibration_items(opened, cfg.calibration_examples)
         candidates = matmuls(float_model)
@@ -141,8 +140,11 @@ def quantize_openvino(cfg: QuantizeConfig, opened, log=print) -> Path:
     shutil.rmtree(scratch)
     copy_tokenizer(opened.path, work)
     size = sum((work / n).stat().st_size for n in FORMATS["openvino"].files()) / 1e6
+    # "fp32" and "delta_vs_fp32", as every INT8 stage names them, hold the float model run
+    # in `precision` (float_precision): what this artifact replaces where it runs
     metrics = {"dev": opened.score(fwd, "dev", dev, int8_dev_out), "test": test,
                "metric": metric, "fp32": {"dev": float_dev, "test": reference(float_test)},
+               "float_precision": precision,
                "delta_vs_fp32": {"dev": -result.drop,
                                  "test": points(test, metric) - points(float_test, metric)},
                "parity_vs_fp32": parity, "excluded_nodes": result.excluded,
@@ -154,6 +156,7 @@ def quantize_openvino(cfg: QuantizeConfig, opened, log=print) -> Path:
         f"{float_test[metric]:.4f}){agreement_text(parity, opened.kind)}, {size:.1f} MB")
     stage = {"stage": "quantize", "parent": cfg.model, "format": "openvino",
              "precision": "int8", "inference_precision": precision, "target": cfg.target,
-             "engine": "nncf", "built_on": cpu_flags(), "task": opened.record["task"],
+             "engine": "nncf", "mode": "static", "built_on": cpu_flags(),
+             "task": opened.record["task"],
              "config": to_dict(cfg)}
     return artifact.finish(work, out, stage, metrics)

@@ -73,19 +73,24 @@ def _measured(recorded: str, resolved: set[Path], tails: set[tuple[str, ...]]) -
     return any(rec.parts[-len(t):] == t for t in tails)
 
 
-def _native(r: dict, arch: str) -> bool:
-    """Whether a bench result is a latency of an artifact for `arch`: imported from a
-    device, or measured on a machine of that architecture (never under emulation)."""
+def _result_arch(r: dict) -> str:
+    """The architecture of the machine a bench result was timed on (imported ones
+    included), from its fingerprint; a result without one, this machine's."""
     machine = (r.get("machine") or {}).get("machine")
-    return r.get("source") == "imported" or ("aarch64" if is_arm(machine) else "x86_64") == arch
+    return arch_of(None) if not machine else "aarch64" if is_arm(machine) else "x86_64"
 
 
-def _latency(path: Path, run: Path, target: str | None, results: list[dict],
+def _native(r: dict, arch: str) -> bool:
+    """Whether a bench result is a latency of an artifact for `arch`: timed on a machine
+    of that architecture (a device's imported results included), never under emulation."""
+    return _result_arch(r) == arch
+
+
+def _latency(path: Path, run: Path, arch: str, results: list[dict],
              setting: tuple[int, int] = SETTING) -> dict:
     files = (path, *(path / name for name in FORMAT))  # once per artifact, not per result
     resolved = {f.resolve() for f in files}
     tails = {t for t in (f.relative_to(run).parts for f in files) if t}
-    arch = arch_of(target)
     mine = [r for r in results if _measured(r.get("path", ""), resolved, tails)
             and _native(r, arch)]
     pick = [r for r in mine if (r["batch"], r["seq"]) == setting]
@@ -115,6 +120,8 @@ def collect(run: Path, teacher: str | None = None) -> dict:
     results = bench_results(run)
     setting = _setting(results)
     rows, outcomes = [], {}
+    measured = [r for r in results if r.get("source") != "imported"]
+    home = _result_arch(measured[0]) if measured else arch_of(None)
     for path in artifacts(run):
         stage = json.loads((path / "stage.json").read_text())
         m = json.loads((path / "metrics.json").read_text())
@@ -129,7 +136,10 @@ def collect(run: Path, teacher: str | None = None) -> dict:
         arm = m.get("arm64_emulation")
         if arm:
             row["arm64_emulation"] = arm
-        rows.append(row | _latency(path, run, target, results, setting))
+        # a target's own architecture; an artifact for any ("any": an FP32 export), the
+        # architecture of the machine that benched the run
+        row["arch"] = arch_of(target) if target else home
+        rows.append(row | _latency(path, run, row["arch"], results, setting))
     ref = next((r for r in rows if r["artifact"] == teacher), None) if teacher else \
         next((r for r in rows if r["stage"] == "finetune"), None)
     for r in rows:
@@ -157,8 +167,7 @@ def _arch_rows(rows: list[dict]) -> dict[str, list[dict]]:
     """Rows by the architecture their target runs on, named as the report names them."""
     out: dict[str, list[dict]] = {}
     for r in rows:
-        out.setdefault(ARCHES[arch_of(r["target"] if r["target"] != "any" else None)],
-                       []).append(r)
+        out.setdefault(ARCHES[r.get("arch") or arch_of(None)], []).append(r)
     return out
 
 
