@@ -75,6 +75,19 @@ def load_torch(opened: Opened):
     return from_pretrained(head_class(opened.kind), opened.path).eval()
 
 
+def calibration_items(opened: Opened, n: int) -> list[dict]:
+    """Up to `n` training examples, one per item at its own length (seeded; never dev or
+    test): the shapes an app sends, so the activation ranges a static INT8 step collects
+    are those of real inputs."""
+    import random
+
+    from edgebert.data.features import INPUTS, pad_batch
+
+    train = opened.encode("train").features
+    picked = random.Random(0).sample(train, min(n, len(train)))
+    return [pad_batch([f], opened.tokenizer.pad_token_id, INPUTS) for f in picked]
+
+
 def copy_tokenizer(src: Path, dst: Path) -> None:
     for name in TOKENIZER_FILES:
         if (src / name).exists():

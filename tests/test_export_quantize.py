@@ -16,7 +16,7 @@ from edgebert.errors import UserError
 from edgebert.export.onnx import ort_forward
 from edgebert.formats import session
 from edgebert.export.parity import compare, require
-from edgebert.quantize.guard import guard
+from edgebert.guard import guard
 from edgebert.quantize.onnx import optimize, quantizable_nodes, quantize_dynamic_onnx
 from edgebert.targets import TARGETS
 from helpers import run_cli

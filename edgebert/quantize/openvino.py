@@ -7,7 +7,7 @@ model's FP32 ONNX export, behind the same accuracy guard as ONNX Runtime INT8.
 
 NNCF quantizes statically (activation ranges from training texts), so scores do not depend
 on batching. Where the whole model loses more than --max-drop dev points, the guard
-(quantize/guard.py) keeps the MatMuls whose INT8 output moves most in float, as it keeps
+(edgebert/guard.py) keeps the MatMuls whose INT8 output moves most in float, as it keeps
 ONNX Runtime nodes in FP32.
 """
 
@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from edgebert import artifact
-from edgebert.artifacts_io import copy_tokenizer
+from edgebert.artifacts_io import calibration_items, copy_tokenizer
 from edgebert.config import QuantizeConfig, to_dict
 from edgebert.cpu import best_float, cpu_flags
 from edgebert.errors import UserError
@@ -29,20 +29,8 @@ from edgebert.formats import FORMATS, require_model_file, session
 from edgebert.formats.openvino import open_openvino, require_openvino
 from edgebert.metrics import points, reference
 from edgebert.predict import runner_forward
-from edgebert.quantize.guard import guard
+from edgebert.guard import guard
 from edgebert.quantize.source import fp32_onnx
-
-
-def calibration_items(opened, n: int) -> list[dict[str, np.ndarray]]:
-    """Up to `n` training examples, one per item at its own length (seeded; never dev or
-    test): the shapes an app sends, so the ranges NNCF collects are those of real inputs."""
-    import random
-
-    from edgebert.data.features import INPUTS, pad_batch
-
-    train = opened.encode("train").features
-    picked = random.Random(0).sample(train, min(n, len(train)))
-    return [pad_batch([f], opened.tokenizer.pad_token_id, INPUTS) for f in picked]
 
 
 def matmuls(model) -> list[str]:

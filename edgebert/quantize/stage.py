@@ -25,7 +25,7 @@ from edgebert.families import family_of
 from edgebert.formats import require_model_file, session
 from edgebert.export.parity import agreement_text, compare, require
 from edgebert.predict import INPUTS, scored_as_run, torch_forward
-from edgebert.quantize.guard import guard
+from edgebert.guard import guard
 from edgebert.quantize.source import fp32_onnx
 from edgebert.quantize.positions import longest_input, trim_positions
 from edgebert.quantize.onnx import (optimize, quantizable_nodes, quantize_dynamic_onnx,
