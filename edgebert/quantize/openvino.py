@@ -27,9 +27,9 @@ from edgebert.export.onnx import ort_forward
 from edgebert.export.parity import TOLERANCES, agreement_text, compare, require
 from edgebert.formats import FORMATS, require_model_file, session
 from edgebert.formats.openvino import open_openvino, require_openvino
+from edgebert.guard import guard
 from edgebert.metrics import points, reference
 from edgebert.predict import runner_forward
-from edgebert.guard import guard
 from edgebert.quantize.source import fp32_onnx
 
 
