@@ -293,18 +293,23 @@ def trim_vocab(model, out, splits, corpus, min_count, max_drop):
 @click.option("--out", required=True, help=field_docs(ExportConfig)["out"])
 @_dataclass_options(ExportConfig, skip=("model", "out"))
 def export(**options):
-    """Export a model artifact to ONNX, ORT format, OpenVINO IR or TorchScript, checked for drift.
+    """Export a model artifact to ONNX, ORT format, OpenVINO IR, ExecuTorch or TorchScript,
+    checked for drift.
 
     The export runs on the dev split beside its parent; above --max-abs-diff or
     below --min-agreement it is refused with the numbers, and nothing is written.
     OpenVINO IR runs in this CPU's fastest float precision (bf16 with AMX-BF16
     or AVX512-BF16, else fp32; --precision to choose), recorded in stage.json and
     checked against a bf16 tolerance; it needs `pip install 'edgebert[openvino]'`.
+    ExecuTorch writes model.pte delegated to XNNPACK, for phones; --precision int8
+    quantizes it (PT2E, static, per-channel) within --max-drop dev points; it needs
+    `pip install 'edgebert[executorch]'`.
 
     \b
     Examples:
       edgebert export --model runs/rt/student --format onnx --out runs/rt/onnx
       edgebert export --model runs/rt/pruned --format openvino --out runs/rt/openvino
+      edgebert export --model runs/rt/pruned --format executorch --precision int8 --out runs/rt/pte
       edgebert export --model runs/rt/int8/arm64 --format ort --out runs/rt/ort/arm64
       edgebert export --model runs/rt/student --format torchscript --out runs/rt/torchscript
     """
@@ -428,7 +433,8 @@ def bench(artifacts, batch, seq, threads, warmup, runs, rounds, texts, out_path,
     for r in data["results"]:
         click.echo(f"{r['artifact']:<32} b{r['batch']:<3} s{r['seq']!s:<5} p50 {r['p50_ms']:8.2f} ms"
                    f"  p90 {r['p90_ms']:8.2f}  p99 {r['p99_ms']:8.2f}  "
-                   f"{r['throughput_seq_s']:8.1f} seq/s  [{r['source']}]")
+                   f"{r['throughput_seq_s']:8.1f} seq/s  [{r['source']}"
+                   f"{', ' + r['timed_as'] if r.get('timed_as') else ''}]")
     if out_path:
         from pathlib import Path
 

@@ -2,11 +2,14 @@
 
 Needs only `onnxruntime`, `tokenizers` and `numpy` (`pip install
 'edgebert[runtime]'`), and `openvino` for an OpenVINO bundle (`pip install
-'edgebert[openvino]'`); it never imports torch. A bundle is a directory:
+'edgebert[openvino]'`); it never imports torch. An ExecuTorch bundle (model.pte) is for
+a phone's ExecuTorch runtime (examples/mobile/); served here with `pip install
+'edgebert[executorch]'`, whose Python bindings load torch, it checks what the phone runs.
+A bundle is a directory:
 
     manifest.json    schema edgebert.bundle/1: task kind, labels, max_length,
                      target, precision, and the sha256 of every file below
-    model.onnx       (or model.ort, or OpenVINO's model.xml and model.bin) the model;
+    model.onnx       (or model.ort, OpenVINO's model.xml and model.bin, or model.pte) the model;
                      the manifest's "format" says which runtime runs it
     tokenizer.json   the model's fast tokenizer (absent when the manifest's input is
                      "text": the tokenizer is inside the model, an onnxruntime-extensions

@@ -192,3 +192,23 @@ def finetune(tiny_bert, task, out, *extra) -> dict:
                            *FAST, *extra)
     assert code == 0, output
     return json.loads((Path(out) / "metrics.json").read_text())
+
+
+def refused_without(package: str, install: str, teacher: Path, tmp_path: Path, *options) -> None:
+    """`edgebert export --model TEACHER OPTIONS` in a Python where `import package` fails (a
+    package of that name that raises ImportError, first on sys.path) exits 2 with one line
+    naming `install`, and writes nothing."""
+    import subprocess
+
+    block = tmp_path / "block"
+    (block / package).mkdir(parents=True)
+    (block / package / "__init__.py").write_text(f"raise ImportError('no {package} here')\n")
+    out = tmp_path / "out"
+    code = ("import sys; sys.path.insert(0, sys.argv[1]); from edgebert.cli import main; "
+            "main(['export', '--model', sys.argv[2], '--out', sys.argv[3], *sys.argv[4:]])")
+    res = subprocess.run([sys.executable, "-c", code, str(block), str(teacher), str(out),
+                          *options], capture_output=True, text=True)
+    assert res.returncode == 2, res.stderr
+    lines = [x for x in res.stderr.splitlines() if x.strip()]
+    assert len(lines) == 1 and install in lines[0], res.stderr
+    assert not out.exists() and not Path(str(out) + ".partial").exists()

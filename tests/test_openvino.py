@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import run_cli
+from helpers import refused_without, run_cli
 
 pytest.importorskip("openvino", reason="OpenVINO is an optional extra: pip install "
                                        "'edgebert[openvino]'")
@@ -112,19 +112,8 @@ def test_bundle_and_runtime_serve_the_ir_without_torch(ov_export, tmp_path):
 
 def test_missing_openvino_is_one_line_exit_2_and_nothing_written(tiny_teacher, tmp_path):
     """A Python where `import openvino` fails: the export refuses before writing."""
-    block = tmp_path / "block"
-    block.mkdir()
-    (block / "openvino.py").write_text("raise ImportError('no openvino here')\n")
-    out = tmp_path / "ov"
-    code = ("import sys, importlib.util; sys.path.insert(0, sys.argv[1]); "
-            "from edgebert.cli import main; "
-            "main(['export', '--model', sys.argv[2], '--format', 'openvino', '--out', sys.argv[3]])")
-    res = subprocess.run([sys.executable, "-c", code, str(block), str(tiny_teacher), str(out)],
-                         capture_output=True, text=True)
-    assert res.returncode == 2, res.stderr
-    lines = [x for x in res.stderr.splitlines() if x.strip()]
-    assert len(lines) == 1 and "pip install 'edgebert[openvino]'" in lines[0], res.stderr
-    assert not out.exists() and not Path(str(out) + ".partial").exists()
+    refused_without("openvino", "pip install 'edgebert[openvino]'", tiny_teacher, tmp_path,
+                    "--format", "openvino")
 
 
 def test_precision_is_for_openvino_only(tiny_teacher, tmp_path):

@@ -9,7 +9,8 @@ Schema `edgebert.bench/1`:
      "results": [{"artifact", "path", "format", "batch", "seq", "source",
                   "samples_ms": [...], "rounds_ms": [[...] per process], "p50_ms", "p90_ms", "p99_ms", "mean_ms",
                   "stdev_ms", "iqr_ms", "throughput_seq_s", "n", "peak_rss_mb",
-                  "accuracy": {metric, value, split} or null}]}
+                  "accuracy": {metric, value, split} or null,
+                  "timed_as": "x86 XNNPACK" (only where a format names its kernels)}]}
 
 `source` is "measured" here, "imported" for results brought from another device.
 """
@@ -34,6 +35,17 @@ def artifact_format(path: Path) -> str:
         raise UserError(f"{path}: not an artifact (a directory with "
                         f"{', '.join(FORMAT)}, or one of those files)")
     return found[1]
+
+
+def timed_as(path: Path, machine: dict) -> dict:
+    """What a result of `path` times, where its format names its kernels: {"timed_as":
+    "x86 XNNPACK"} for an ExecuTorch program on this x86 machine (not a phone's latency)."""
+    from edgebert.cpu import is_arm
+    from edgebert.formats import FORMATS
+
+    kernels = FORMATS[artifact_format(path)].kernels
+    arch = "arm64" if is_arm(machine.get("machine")) else "x86"
+    return {"timed_as": f"{arch} {kernels}"} if kernels else {}
 
 
 def accuracy_of(path: Path) -> dict | None:
@@ -62,6 +74,7 @@ def bench(paths: list[str], batches: list[int], seqs: list[int], threads: int = 
         name = path.name if path.is_dir() else f"{path.parent.name}/{path.name}"
         named[name if name not in named else p] = path
     results = []
+    machine = fingerprint(threads)
     if texts is not None:
         lines, listed = _texts(texts)
         try:
@@ -76,6 +89,7 @@ def bench(paths: list[str], batches: list[int], seqs: list[int], threads: int = 
             results.append({"artifact": name, "path": str(path),
                             "format": artifact_format(path), "batch": 1, "seq": "texts",
                             "texts": about, "source": "measured"} | lat[name]
+                           | timed_as(path, machine)
                            | {"accuracy": accuracy_of(path)})
         batches = []  # the grid is replaced
     for batch in batches:
@@ -88,9 +102,10 @@ def bench(paths: list[str], batches: list[int], seqs: list[int], threads: int = 
                 results.append({"artifact": name, "path": str(path),
                                 "format": artifact_format(path), "batch": batch, "seq": seq,
                                 "source": "measured"} | lat[name]
+                               | timed_as(path, machine)
                                | {"accuracy": accuracy_of(path)})
     return {"schema": SCHEMA, "created": dt.datetime.now(dt.UTC).isoformat(),
-            "machine": fingerprint(threads),
+            "machine": machine,
             "settings": {"threads": threads, "warmup": warmup, "runs": runs, "rounds": rounds},
             "results": results}
 

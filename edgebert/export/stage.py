@@ -1,11 +1,13 @@
-"""The export stage: a model artifact in, an ONNX / ORT / OpenVINO / TorchScript artifact
-out, refused when it drifts from its parent on dev examples."""
+"""The export stage: a model artifact in, an ONNX / ORT / OpenVINO / ExecuTorch /
+TorchScript artifact out, refused when it drifts from its parent on dev examples."""
 
 from __future__ import annotations
 
 import subprocess
 import sys
 from pathlib import Path
+
+import numpy as np
 
 from edgebert import artifact
 from edgebert.artifacts_io import copy_tokenizer, load_torch, open_artifact
@@ -16,6 +18,71 @@ from edgebert.formats import extensions_library, require_model_file, session
 from edgebert.export.parity import TOLERANCES, agreement_text, compare, require
 from edgebert.export.torchscript import export_torchscript, torchscript_forward
 from edgebert.predict import scored_as_run, torch_forward
+
+INT8_LOWERING = (0.05, 0.999)
+"""(max |delta logits|, least top-1 agreement): the drift an ExecuTorch INT8 program may show against its own PT2E reference (the
+quantized model the guard scored, run in PyTorch): XNNPACK's INT8 kernels requantize with
+their own rounding, a step or two of an activation's scale; beyond that the lowering, not
+the rounding, changed the model."""
+CALIBRATION_EXAMPLES = 256
+"""Training texts an ExecuTorch INT8 export calibrates its activation ranges on (quantize's
+default --calibration-examples)."""
+
+
+def executorch_program(cfg: ExportConfig, opened, target: Path, dev, parent_dev: list,
+                       log) -> tuple:
+    """Write `target` (model.pte) from `opened`'s PyTorch weights, in cfg.precision; returns
+    (its forward in ExecuTorch's runtime, the outputs it must match on dev, what to record).
+    FP32 must match the parent; INT8 is first kept within cfg.max_drop dev points of the
+    parent by the guard (on its PT2E reference), then must match that reference."""
+    from edgebert.artifacts_io import calibration_items
+    from edgebert.export import executorch as et
+    from edgebert.formats.executorch import open_executorch
+    from edgebert.guard import guard
+    from edgebert.metrics import points, reference
+    from edgebert.predict import runner_forward
+
+    model = load_torch(opened)
+    program = et.capture(model, opened.kind, opened.max_length)
+    record: dict = {"max_batch": et.MAX_BATCH, "max_tokens": opened.max_length}
+    checked = parent_dev
+    if cfg.precision == "int8":
+        metric = opened.task.metric
+        items = calibration_items(opened, CALIBRATION_EXAMPLES)
+        made: dict[Path, object] = {}  # the guard names its tries by path; they stay in memory
+
+        def quantize(dst: Path, exclude, only) -> Path:
+            made[dst] = et.quantize_pt2e(program, items, exclude, only)
+            return dst
+
+        step = max(1, len(parent_dev) // 256)  # about 256 dev examples rank the layers
+
+        def damage(path: Path) -> float:
+            got = opened.outputs(et.reference_forward(made[path]), dev)
+            return float(np.mean([np.abs(g - r).mean() for g, r in zip(got[::step],
+                                                                        parent_dev[::step])]))
+
+        parent_scores = opened.score(None, "dev", dev, parent_dev)
+        result = guard(quantize, lambda path: points(opened.score(
+            et.reference_forward(made[path]), "dev", dev), metric), damage,
+            points(parent_scores, metric), et.linear_layers(model, opened.kind), cfg.max_drop,
+            target.parent, log)
+        if not result.within_budget:
+            raise UserError(f"--max-drop {cfg.max_drop}: even with {len(result.excluded)} "
+                            f"linear layers in FP32 the ExecuTorch INT8 model loses "
+                            f"{result.drop:.2f} dev points; raise the budget")
+        int8 = made[result.path]
+        checked = opened.outputs(et.reference_forward(int8), dev)
+        program = et.trace(int8, opened.kind, opened.max_length)
+        record |= {"fp32_layers": result.excluded, "guard_tries": result.tries,
+                   "calibration_examples": len(items), "fp32_dev": reference(parent_scores),
+                   "delta_vs_fp32_dev": -result.drop}
+    record["outside_delegate"] = et.lower(program, target)
+    log(f"executorch {cfg.precision}: outside the XNNPACK delegate: "
+        f"{', '.join(record['outside_delegate']) or 'nothing'}")
+    runner = open_executorch(target, record={"task": opened.record["task"]})
+    return runner_forward(runner, opened.kind), checked, record
+
 
 def float_precision(cfg: ExportConfig) -> str | None:
     """The precision an OpenVINO export runs in (None for other formats): cfg.precision, or
@@ -112,7 +179,14 @@ def export(cfg: ExportConfig, log=print) -> Path:
     work = artifact.begin(out, "export", to_dict(cfg), inputs=[str(opened.path)])
     try:
         target = work / fmt.file
-        if cfg.format == "torchscript":
+        built: dict = {}
+        checked = ref  # what the export must match: its parent (an INT8 program: its reference)
+        if cfg.format == "executorch":
+            if parent_format != "pytorch":
+                raise UserError(f"{cfg.model}: ExecuTorch needs PyTorch weights "
+                                f"(model.safetensors); export from the FP32 model")
+            got_forward, checked, built = executorch_program(cfg, opened, target, dev, ref, log)
+        elif cfg.format == "torchscript":
             if parent_format != "pytorch":
                 raise UserError(f"{cfg.model}: TorchScript needs PyTorch weights "
                                 f"(model.safetensors)")
@@ -139,10 +213,16 @@ def export(cfg: ExportConfig, log=print) -> Path:
             else:
                 got_forward = ort_forward(session(onnx_path if cfg.with_tokenizer else target),
                                           opened.kind)
-        parity = compare(ref, opened.outputs(got_forward, dev), opened.kind)
+        got_dev = opened.outputs(got_forward, dev)
+        parity = compare(ref, got_dev, opened.kind)
+        against, what = parity, f"{cfg.format}{' ' + precision if precision else ''} export"
         max_diff, agreement = TOLERANCES[precision or "fp32"]
-        require(parity, f"{cfg.format}{' ' + precision if precision else ''} export of "
-                f"{cfg.model}", max_diff if cfg.max_abs_diff is None else cfg.max_abs_diff,
+        if checked is not ref:  # an INT8 program: against its PT2E reference
+            built["lowering_parity"] = against = compare(checked, got_dev, opened.kind)
+            what, (max_diff, agreement) = "executorch int8 export (against its PT2E " \
+                                          "reference)", INT8_LOWERING
+        require(against, f"{what} of {cfg.model}",
+                max_diff if cfg.max_abs_diff is None else cfg.max_abs_diff,
                 agreement if cfg.min_agreement is None else cfg.min_agreement)
         text = _with_tokenizer(cfg, onnx_path, opened, log) if cfg.with_tokenizer else None
         if text:
@@ -150,7 +230,7 @@ def export(cfg: ExportConfig, log=print) -> Path:
         else:
             # scored as quantize scored its parent
             got_forward = scored_as_run(got_forward, opened.record.get("precision") == "int8")
-            scores = {"dev": opened.score(got_forward, "dev", dev),
+            scores = {"dev": opened.score(got_forward, "dev", dev, got_dev),
                       "test": opened.score(got_forward, "test")}
     except BaseException:
         import shutil
@@ -160,15 +240,21 @@ def export(cfg: ExportConfig, log=print) -> Path:
     copy_tokenizer(opened.path, work)
     parent = artifact.read_json(opened.path / "metrics.json")
     metrics = {**scores, "metric": opened.task.metric, "parity": parity, "format": cfg.format,
-               "precision": opened.record.get("precision", "fp32"),
+               "precision": "int8" if cfg.precision == "int8" else opened.record.get(
+                   "precision", "fp32"),
                "size_mb": sum((work / n).stat().st_size for n in fmt.files()) / 1e6,
                "params": parent.get("params"),
                # a cut position table travels with the graph (bench and evaluate read it)
                "positions": parent.get("positions")}
     if text:
         metrics |= {"text_parity": text["parity"], "size_without_tokenizer_mb": text["plain_mb"]}
+    metrics |= built  # ExecuTorch: the delegate's leftovers, the INT8 guard's record
     log(f"{cfg.format}: max |delta logits| {parity['max_abs_diff']:.2e}"
         f"{agreement_text(parity, opened.kind)}, {metrics['size_mb']:.1f} MB")
+    if "lowering_parity" in built:
+        log(f"{cfg.format} int8 against its PT2E reference: max |delta logits| "
+            f"{built['lowering_parity']['max_abs_diff']:.2e}"
+            f"{agreement_text(built['lowering_parity'], opened.kind)}")
     if precision:  # what it runs in, wherever it runs; and the CPU that chose it
         from edgebert.cpu import cpu_flags
 

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from edgebert.errors import UserError
+from edgebert.formats.executorch import open_executorch
 from edgebert.formats.openvino import open_openvino
 from edgebert.formats.ort import extensions_library, open_ort, session
 from edgebert.formats.torch import (open_program, open_program_eager, open_pytorch,
@@ -30,22 +31,28 @@ class Format:
     file: str
     """The model file in an artifact directory."""
     runtime: str
-    """The Python package that runs it (what a user installs): onnxruntime, openvino, torch."""
+    """The Python package that runs it (what a user installs): onnxruntime, openvino,
+    executorch, torch."""
     open: Callable
     """(file, threads, record, error) -> runner; `record` is the artifact's stage.json."""
     companions: tuple[str, ...] = ()
     """Files that travel with the model file (OpenVINO's weights)."""
     served: bool = False
-    """`edgebert bundle` packs it and `edgebert.runtime` runs it, without torch."""
+    """`edgebert bundle` packs it and `edgebert.runtime` runs it (without torch where
+    `torch_free`)."""
     weights: bool = False
     """The PyTorch weights every other format of a model is made from."""
     install: str = ""
     score_open: Callable | None = None
     """Opens it for scoring where that differs from `open` (timing): pt2 uncompiled."""
+    kernels: str = ""
+    """The kernels a timing of it measures, where they, not the machine, are the point
+    (ExecuTorch: XNNPACK): bench results say `x86 XNNPACK`, never a phone's latency."""
 
     @property
     def torch_free(self) -> bool:
-        return self.runtime != "torch"
+        """Its runtime runs without torch (executorch's Python bindings link libtorch)."""
+        return self.runtime not in ("torch", "executorch")
 
     def files(self) -> tuple[str, ...]:
         return (self.file, *self.companions)
@@ -70,6 +77,10 @@ FORMATS: dict[str, Format] = {f.name: f for f in (
     Format("ort", "model.ort", "onnxruntime", open_ort, served=True),
     Format("openvino", "model.xml", "openvino", open_openvino, companions=("model.bin",),
            served=True, install="pip install 'edgebert[openvino]'"),
+    # a phone's runtime (Kotlin, Swift); served in Python as a check, through executorch's
+    # bindings (they load torch)
+    Format("executorch", "model.pte", "executorch", open_executorch, served=True,
+           install="pip install 'edgebert[executorch]'", kernels="XNNPACK"),
     Format("torchscript", "model.pt", "torch", open_torchscript,
            install="pip install 'edgebert[full]'"),
     Format("pt2", "model.pt2", "torch", open_program, install="pip install 'edgebert[full]'",

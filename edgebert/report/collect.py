@@ -102,6 +102,8 @@ def _latency(path: Path, run: Path, arch: str, results: list[dict],
     r = (pick or texts)[0]
     source = (f"imported from {r.get('device') or r['machine'].get('cpu')}"
               if r.get("source") == "imported" else f"measured on {r['machine'].get('cpu')}")
+    if r.get("timed_as"):  # ExecuTorch on this machine: its kernels' time, not a phone's
+        source = f"{r['timed_as']}, {source}"
     out = {"latency_source": source}
     if pick:
         r = pick[0]

@@ -1,0 +1,137 @@
+"""ExecuTorch: a model as a `.pte` program delegated to XNNPACK, in FP32 or INT8.
+
+    torch.export (batch and tokens dynamic, bounded) -> [PT2E: prepare, calibrate, convert]
+    -> to_edge_transform_and_lower(XnnpackPartitioner) -> to_executorch -> model.pte
+
+INT8 is PT2E static quantization with the XNNPACK quantizer: symmetric INT8 activations
+with ranges from training texts (histogram observers), per-channel INT8 weights. Its
+reference form (the converted module, quantize/dequantize around float ops) is what the
+accuracy guard scores; the lowered program is then checked against it in ExecuTorch's
+own runtime.
+
+XNNPACK takes the linear layers, matmuls, softmax, GELU and adds; what it does not take
+(embedding lookups, the attention-mask arithmetic, and in executorch 1.5.1 LayerNorm)
+runs in ExecuTorch's portable CPU kernels, and `outside_delegate` lists it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from edgebert.data.features import INPUTS
+from edgebert.kinds import kind as task_kind
+
+MAX_BATCH = 8
+"""The largest batch a program takes in one call (its buffers are planned for it): an app
+sends one text; scoring sends batches, which the runner slices. Planned memory grows with
+it (batch x tokens x FFN width x 4 bytes for the widest activation)."""
+
+
+def _args(batch: dict[str, np.ndarray]):
+    import torch
+
+    return tuple(torch.from_numpy(batch[k]) for k in INPUTS)
+
+
+def capture(model, kind: str, max_length: int):
+    """`torch.export` of the model behind PlainOutputs (see `trace`)."""
+    from edgebert.export.wrap import PlainOutputs
+
+    return trace(PlainOutputs(model, kind).eval(), kind, max_length)
+
+
+def trace(module, kind: str, max_length: int):
+    """`torch.export` of a module that takes the three int64 inputs: batch up to MAX_BATCH
+    and tokens up to `max_length` (choices free for multiple choice)."""
+    import torch
+    from torch.export import Dim
+
+    dims = {"batch": Dim("batch", min=1, max=MAX_BATCH),
+            "sequence": Dim("seq", min=2, max=max_length),
+            "choices": Dim("choices", min=2, max=64)}
+    shapes = tuple({i: dims[name] for i, name in task_kind(kind).input_axes().items()}
+                   for _ in INPUTS)
+    # traced at 2 examples of 16 tokens: a size of 1 would be specialized, not dynamic
+    ids = torch.full(task_kind(kind).input_shape(2, min(16, max_length)), 5, dtype=torch.long)
+    with torch.no_grad():
+        return torch.export.export(module, (ids, torch.ones_like(ids), torch.zeros_like(ids)),
+                                   dynamic_shapes=shapes)
+
+
+def linear_layers(model, kind: str) -> list[str]:
+    """Names (as PT2E sees them, under PlainOutputs) of the linear layers: what INT8 takes
+    and what the guard may keep in FP32."""
+    import torch
+
+    from edgebert.export.wrap import PlainOutputs
+
+    return [name for name, m in PlainOutputs(model, kind).named_modules()
+            if isinstance(m, torch.nn.Linear)]
+
+
+def quantize_pt2e(program, calibration: list[dict[str, np.ndarray]],
+                  fp32_layers: list[str] | None = None, only: list[str] | None = None):
+    """The INT8 reference module of an exported `program` (see `capture`): static,
+    per-channel, observers run on `calibration` batches. `fp32_layers`: linear layers left
+    in float; `only`: quantize just these (the guard's probes)."""
+    import torch
+    from executorch.backends.xnnpack.quantizer.xnnpack_quantizer import (
+        XNNPACKQuantizer,
+        get_symmetric_quantization_config,
+    )
+    from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e
+    from torchao.quantization.pt2e.quantizer import get_module_name_filter
+
+    quantizer = XNNPACKQuantizer().set_global(get_symmetric_quantization_config(
+        is_per_channel=True))
+    skip = [get_module_name_filter(n) for n in fp32_layers or []]
+    keep = [get_module_name_filter(n) for n in only or []]
+    if skip or keep:
+        quantizer.set_filter_function(
+            lambda node: not any(f(node) for f in skip) and (not keep or any(
+                f(node) for f in keep)))
+    prepared = prepare_pt2e(program.module(), quantizer)
+    with torch.no_grad():
+        for batch in calibration:
+            prepared(*_args(batch))
+    return convert_pt2e(prepared)
+
+
+def lower(program, path: Path) -> list[str]:
+    """Write `program` (an ExportedProgram) as an XNNPACK-delegated .pte at `path`; the
+    operators left outside the delegate (run by ExecuTorch's portable kernels), sorted."""
+    from executorch.backends.xnnpack.partition.xnnpack_partitioner import XnnpackPartitioner
+    from executorch.exir import to_edge_transform_and_lower
+
+    edge = to_edge_transform_and_lower(program, partitioner=[XnnpackPartitioner()])
+    outside = sorted({_op_name(n.target) for n in edge.exported_program().graph.nodes
+                      if n.op == "call_function" and _op_name(n.target) not in PLUMBING})
+    path.write_bytes(edge.to_executorch().buffer)
+    return outside
+
+
+PLUMBING = {"executorch_call_delegate", "getitem", "sym_size", "mul", "scalar_tensor"}
+"""Graph nodes that are no operator work: the delegate call, tuple reads, and arithmetic
+on shapes (ints)."""
+
+
+def _op_name(target) -> str:
+    """`aten.native_layer_norm.default` -> native_layer_norm; a Python builtin by name."""
+    name = getattr(target, "__name__", str(target))
+    name = str(getattr(target, "_name", None) or name)
+    return name.split("::")[-1].split(".")[0]
+
+
+def reference_forward(module):
+    """A forward over a captured or converted module (numpy batch in, numpy out)."""
+    import torch
+
+    def run(batch: dict[str, np.ndarray]) -> np.ndarray:
+        with torch.no_grad():
+            out = module(*_args(batch))
+        out = torch.stack(out, 1) if isinstance(out, tuple) else out  # QA: [B, 2, L]
+        return out.float().numpy()
+
+    return run

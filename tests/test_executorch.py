@@ -1,0 +1,146 @@
+"""ExecuTorch as a format: FP32 and INT8 .pte programs (XNNPACK) exported, evaluated, timed,
+bundled and served on a tiny model; a missing executorch is one line."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from helpers import refused_without, run_cli
+
+QUIET = {"log": lambda *_: None}
+
+
+def _need_executorch() -> None:
+    pytest.importorskip("executorch", reason="ExecuTorch is an optional extra: pip install "
+                                             "'edgebert[executorch]'")
+
+
+def _export(teacher: Path, out: Path, precision: str) -> Path:
+    _need_executorch()
+    from edgebert.config import ExportConfig
+    from edgebert.export.stage import export
+
+    return export(ExportConfig(model=str(teacher), out=str(out), format="executorch",
+                               precision=precision, max_drop=5.0), **QUIET)
+
+
+@pytest.fixture(scope="module")
+def pte(tiny_teacher, tmp_path_factory) -> Path:
+    return _export(tiny_teacher, tmp_path_factory.mktemp("et") / "fp32", "auto")
+
+
+@pytest.fixture(scope="module")
+def pte_int8(tiny_teacher, tmp_path_factory) -> Path:
+    return _export(tiny_teacher, tmp_path_factory.mktemp("et") / "int8", "int8")
+
+
+@pytest.mark.slow
+def test_fp32_program_is_delegated_and_matches_its_parent(pte, tiny_teacher):
+    stage = json.loads((pte / "stage.json").read_text())
+    metrics = json.loads((pte / "metrics.json").read_text())
+    assert (pte / "model.pte").is_file() and not (pte / "model.onnx").exists()
+    assert stage["format"] == "executorch" and stage["precision"] == "fp32"
+    assert metrics["size_mb"] == pytest.approx((pte / "model.pte").stat().st_size / 1e6)
+    # whole dev split, ExecuTorch's own runtime, against the PyTorch parent
+    assert metrics["parity"]["max_abs_diff"] < 1e-4
+    assert metrics["parity"]["top1_agreement"] == 1.0
+    dev = json.loads((tiny_teacher / "metrics.json").read_text())["dev"]
+    assert metrics["parity"]["n"] == dev["examples"]
+    # XNNPACK takes the linear layers; what stays out is named (embedding lookups at least)
+    assert "embedding" in metrics["outside_delegate"]
+    assert "linear" not in metrics["outside_delegate"]
+    assert "addmm" not in metrics["outside_delegate"]
+
+
+@pytest.mark.slow
+def test_int8_program_is_guarded_smaller_and_checked_against_its_reference(pte_int8, pte):
+    stage = json.loads((pte_int8 / "stage.json").read_text())
+    metrics = json.loads((pte_int8 / "metrics.json").read_text())
+    assert stage["precision"] == metrics["precision"] == "int8"
+    assert -metrics["delta_vs_fp32_dev"] <= 5.0  # the guard's budget
+    assert metrics["lowering_parity"]["max_abs_diff"] <= 0.05  # INT8_LOWERING_MAX_ABS_DIFF
+    assert metrics["lowering_parity"]["top1_agreement"] >= 0.999
+    assert metrics["parity"]["top1_agreement"] >= 0.9  # against the FP32 parent: recorded
+    assert metrics["calibration_examples"] > 0
+    assert metrics["size_mb"] < json.loads((pte / "metrics.json").read_text())["size_mb"]
+
+
+@pytest.mark.slow
+def test_evaluate_scores_the_program_as_its_export_did(pte, pte_int8):
+    from edgebert.evaluate import evaluate
+
+    for art in (pte, pte_int8):
+        got = evaluate(str(art), split="test")
+        want = json.loads((art / "metrics.json").read_text())["test"]
+        assert got["accuracy"] == pytest.approx(want["accuracy"])
+
+
+@pytest.mark.slow
+def test_bench_labels_the_time_x86_xnnpack(pte_int8, tiny_teacher):
+    from edgebert.bench.run import bench
+
+    grid = bench([str(pte_int8), str(tiny_teacher)], [1], [16], threads=1, warmup=1, runs=3,
+                 rounds=1, log=lambda *_: None)
+    by_format = {r["format"]: r for r in grid["results"]}
+    assert by_format["executorch"]["n"] == 3 and by_format["executorch"]["p50_ms"] > 0
+    assert by_format["executorch"]["timed_as"] == "x86 XNNPACK"  # never a phone latency
+    assert "timed_as" not in by_format["pytorch"]
+
+
+def test_a_longer_input_than_the_program_takes_is_refused_named(pte):
+    import numpy as np
+
+    from edgebert.errors import UserError
+    from edgebert.formats import open_model
+
+    runner, fmt = open_model(pte, threads=1)
+    assert fmt.name == "executorch" and not fmt.torch_free
+    assert runner.max_batch == 8 and runner.max_tokens == 128
+    ids = np.full((11, 9), 5, np.int64)  # more than max_batch: run in slices
+    out = runner({"input_ids": ids, "attention_mask": np.ones_like(ids)})
+    assert out[0].shape == (11, 2)
+    long = np.full((1, 129), 5, np.int64)
+    with pytest.raises(UserError, match="takes at most 128 tokens"):
+        runner({"input_ids": long, "attention_mask": np.ones_like(long)})
+
+
+@pytest.mark.slow
+def test_bundle_and_runtime_serve_the_program(pte_int8, tmp_path):
+    from edgebert.bundle import bundle
+
+    out = bundle(str(pte_int8), str(tmp_path / "b"), **QUIET)
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["format"] == "executorch" and manifest["model"] == "model.pte"
+    assert manifest["precision"] == "int8"
+    assert set(manifest["files"]) == {"model.pte", "tokenizer.json"}
+    code = ("import sys, edgebert.runtime as r; m = r.load(sys.argv[1], threads=1); "
+            "p = m.predict(['a fine film', 'dull']); print(len(p), sorted(p[0]['scores']))")
+    res = subprocess.run([sys.executable, "-c", code, str(out)], capture_output=True, text=True,
+                         check=True)
+    assert res.stdout.split()[0] == "2"
+    (out / "model.pte").write_bytes(b"altered")
+    from edgebert.runtime import BundleError, load
+
+    with pytest.raises(BundleError, match="model.pte: sha256 differs"):
+        load(out)
+
+
+def test_missing_executorch_is_one_line_exit_2_and_nothing_written(tiny_teacher, tmp_path):
+    """A Python where `import executorch` fails: the export refuses before writing."""
+    refused_without("executorch", "pip install 'edgebert[executorch]'", tiny_teacher, tmp_path,
+                    "--format", "executorch", "--precision", "int8")
+
+
+def test_int8_and_fp32_are_executorchs_precisions_only(tiny_teacher, tmp_path):
+    code, output = run_cli("export", "--model", tiny_teacher, "--format", "executorch",
+                           "--precision", "bf16", "--out", tmp_path / "x")
+    assert code == 2 and "--precision: is for --format openvino (fp32, bf16) or executorch " \
+                          "(fp32, int8), not bf16 with --format executorch" in output
+    code, output = run_cli("export", "--model", tiny_teacher, "--format", "onnx",
+                           "--precision", "int8", "--out", tmp_path / "y")
+    assert code == 2 and "not int8 with --format onnx" in output
