@@ -144,3 +144,16 @@ def test_int8_and_fp32_are_executorchs_precisions_only(tiny_teacher, tmp_path):
     code, output = run_cli("export", "--model", tiny_teacher, "--format", "onnx",
                            "--precision", "int8", "--out", tmp_path / "y")
     assert code == 2 and "not int8 with --format onnx" in output
+
+
+def test_a_report_shows_an_executorch_time_as_x86_xnnpack_not_a_phone_latency(tmp_path):
+    from edgebert.report.collect import _latency
+
+    art = tmp_path / "pte"
+    art.mkdir()
+    (art / "model.pte").write_bytes(b"")
+    result = {"path": str(art), "batch": 1, "seq": 128, "source": "measured",
+              "machine": {"machine": "x86_64", "cpu": "AMD EPYC"}, "timed_as": "x86 XNNPACK",
+              "p50_ms": 1.0, "p90_ms": 1.1, "p99_ms": 1.2, "throughput_seq_s": 1000.0}
+    got = _latency(art, tmp_path, None, [result])
+    assert got["latency_source"] == "x86 XNNPACK, measured on AMD EPYC"
