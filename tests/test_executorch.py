@@ -155,5 +155,5 @@ def test_a_report_shows_an_executorch_time_as_x86_xnnpack_not_a_phone_latency(tm
     result = {"path": str(art), "batch": 1, "seq": 128, "source": "measured",
               "machine": {"machine": "x86_64", "cpu": "AMD EPYC"}, "timed_as": "x86 XNNPACK",
               "p50_ms": 1.0, "p90_ms": 1.1, "p99_ms": 1.2, "throughput_seq_s": 1000.0}
-    got = _latency(art, tmp_path, None, [result])
+    got = _latency(art, tmp_path, "x86_64", [result])
     assert got["latency_source"] == "x86 XNNPACK, measured on AMD EPYC"
