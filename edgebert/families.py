@@ -154,3 +154,50 @@ def check_single_group(config) -> None:
         raise UserError("an ALBERT with several layer groups (num_hidden_groups "
                         f"{config.num_hidden_groups}, inner_group_num {config.inner_group_num})"
                         ": only the one-group layout (every released ALBERT) can lose layers")
+
+
+# Cutting heads and neurons: what pruning does, and what loading a pruned model repeats.
+
+def pruned_heads(record: dict | None) -> dict[int, list[int]]:
+    """A config's pruned_heads as {layer: original head indices} (JSON keeps keys as text;
+    transformers 5 has no such field, so a fresh config may lack it)."""
+    return {int(k): sorted(v) for k, v in (record or {}).items() if v}
+
+
+def cut_heads_(family, layer, heads: list[int]) -> None:
+    """Drop heads (indices among the layer's current heads) from one layer's attention:
+    their rows of query, key and value and their columns of the output projection."""
+    import torch
+
+    own = family.attention_module(layer)
+    n, size = family.heads(layer), family.head_size(layer)
+    if not heads:
+        return
+    keep = torch.tensor([h * size + i for h in range(n) if h not in set(heads)
+                         for i in range(size)])
+    for name in family.qkv:
+        setattr(own, name, keep_rows(getattr(own, name), keep))
+    put(layer, family.attention_out, keep_columns(get(layer, family.attention_out), keep))
+    count, width = family.head_count  # what the family's forward reads (4.x: both)
+    setattr(own, count, n - len(set(heads)))
+    setattr(own, width, getattr(own, count) * size)
+
+
+def keep_rows(linear, idx):
+    """A Linear with only rows `idx` of `linear` (output features)."""
+    import torch
+
+    new = torch.nn.Linear(linear.in_features, len(idx))
+    new.weight.data = linear.weight.data[idx].clone()
+    new.bias.data = linear.bias.data[idx].clone()
+    return new
+
+
+def keep_columns(linear, idx):
+    """A Linear with only columns `idx` of `linear` (input features)."""
+    import torch
+
+    new = torch.nn.Linear(len(idx), linear.out_features)
+    new.weight.data = linear.weight.data[:, idx].clone()
+    new.bias.data = linear.bias.data.clone()
+    return new

@@ -77,7 +77,7 @@ def _reshaped(source) -> tuple[dict[int, list[int]], int | None]:
     import json
     from pathlib import Path
 
-    from edgebert.prune.structured import pruned_heads
+    from edgebert.families import pruned_heads
 
     path = Path(str(source)) / "config.json"
     if not path.is_file():
@@ -100,7 +100,7 @@ def _load_reshaped(cls, source, pruned: dict[int, list[int]], **kwargs):
 
     from edgebert.factorize import rebuild_
     from edgebert.families import family_of
-    from edgebert.prune.structured import cut_heads_
+    from edgebert.families import cut_heads_
 
     build = {k: kwargs.pop(k) for k in ("attn_implementation",) if k in kwargs}
     config = AutoConfig.from_pretrained(str(source), **kwargs)

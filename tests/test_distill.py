@@ -9,7 +9,8 @@ import pytest
 import torch
 
 from edgebert.config import DistillLossConfig
-from edgebert.distill.losses import distill_loss, soft_kl, view
+from edgebert.distill.losses import distill_loss
+from edgebert.losses import soft_kl, view
 from edgebert.distill.students import from_teacher_layers, layer_map, narrow
 from helpers import run_cli
 

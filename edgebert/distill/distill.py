@@ -14,7 +14,8 @@ from edgebert import artifact, stage
 from edgebert.config import DistillConfig, DistillLossConfig, TaskConfig, to_dict
 from edgebert.data.features import INPUTS
 from edgebert.data.tasks import load_task
-from edgebert.distill.losses import distill_loss, view
+from edgebert.distill.losses import distill_loss
+from edgebert.losses import view
 from edgebert.distill.students import every_other, from_teacher_layers, layer_map, narrow
 from edgebert.errors import UserError
 from edgebert.kinds import KINDS, kind

@@ -130,7 +130,7 @@ class Kind:
 
     def soft_loss(self, student, teacher, batch: dict, temperature: float):
         """The distillation term between student and teacher logits (torch tensors)."""
-        from edgebert.distill.losses import soft_kl
+        from edgebert.losses import soft_kl
 
         return soft_kl(student, teacher, temperature)
 

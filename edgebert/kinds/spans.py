@@ -109,7 +109,7 @@ class Spans(Kind):
 
     def soft_loss(self, student, teacher, batch, temperature):
         """Distributions over positions (dim 1 of [B, L, 2]), for start and for end."""
-        from edgebert.distill.losses import soft_kl
+        from edgebert.losses import soft_kl
 
         return soft_kl(student, teacher, temperature, dim=1)
 

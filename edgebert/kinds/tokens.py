@@ -118,7 +118,7 @@ class TokenTags(Kind):
         return preds, truth
 
     def soft_loss(self, student, teacher, batch, temperature):
-        from edgebert.distill.losses import soft_kl
+        from edgebert.losses import soft_kl
 
         return soft_kl(student, teacher, temperature, batch["attention_mask"].float())
 

@@ -1,11 +1,11 @@
 """Structured pruning: remove heads, FFN neurons and layers so the matrices really shrink.
 
-Heads are cut out of the query/key/value rows and the output columns here, and
-recorded in config.pruned_heads (original numbering) so `modeling.from_pretrained`
-cuts the same ones when it loads the model: transformers 5 dropped its own
-`prune_heads`, and 4.x re-applied it only through its own loader. FFN neurons keep
-the same count in every layer, because a config has one FFN width; the ranking is
-within each layer. Where the modules live is the model's family's
+Heads are cut out of the query/key/value rows and the output columns
+(`families.cut_heads_`, which `modeling.from_pretrained` also uses), and recorded in
+config.pruned_heads (original numbering) so loading the model cuts the same ones:
+transformers 5 dropped its own `prune_heads`, and 4.x re-applied it only through its own
+loader. FFN neurons keep the same count in every layer, because a config has one FFN
+width; the ranking is within each layer. Where the modules live is the model's family's
 (`edgebert.families`); an ALBERT's one shared layer is pruned once, for every
 repetition.
 """
@@ -15,7 +15,8 @@ from __future__ import annotations
 import torch
 
 from edgebert.errors import UserError
-from edgebert.families import family_of, get, put
+from edgebert.families import (cut_heads_, family_of, get, keep_columns, keep_rows,
+                               pruned_heads, put)
 
 
 def amount(value: float, total: int, option: str) -> int:
@@ -54,12 +55,6 @@ def choose_heads(imp: torch.Tensor, value: float, scope: str) -> dict[int, list[
     return {k: sorted(v) for k, v in sorted(chosen.items())}
 
 
-def pruned_heads(record: dict | None) -> dict[int, list[int]]:
-    """A config's pruned_heads as {layer: original head indices} (JSON keeps keys as text;
-    transformers 5 has no such field, so a fresh config may lack it)."""
-    return {int(k): sorted(v) for k, v in (record or {}).items() if v}
-
-
 def prune_heads_(model, heads: dict[int, list[int]]) -> None:
     """Remove heads in place. `heads` index each layer's current heads; the record in
     config.pruned_heads uses the original numbering, which skips the heads pruned before."""
@@ -72,37 +67,6 @@ def prune_heads_(model, heads: dict[int, list[int]]) -> None:
         before[layer] = sorted(set(before.get(layer, [])) | {alive[h] for h in current})
         cut_heads_(family, layers[layer], current)
     model.config.pruned_heads = before
-
-
-def cut_heads_(family, layer, heads: list[int]) -> None:
-    """Drop heads (indices among the layer's current heads) from one layer's attention:
-    their rows of query, key and value and their columns of the output projection."""
-    own = family.attention_module(layer)
-    n, size = family.heads(layer), family.head_size(layer)
-    if not heads:
-        return
-    keep = torch.tensor([h * size + i for h in range(n) if h not in set(heads)
-                         for i in range(size)])
-    for name in family.qkv:
-        setattr(own, name, _keep_rows(getattr(own, name), keep))
-    put(layer, family.attention_out, _keep_columns(get(layer, family.attention_out), keep))
-    count, width = family.head_count  # what the family's forward reads (4.x: both)
-    setattr(own, count, n - len(set(heads)))
-    setattr(own, width, getattr(own, count) * size)
-
-
-def _keep_rows(linear: torch.nn.Linear, idx: torch.Tensor) -> torch.nn.Linear:
-    new = torch.nn.Linear(linear.in_features, len(idx))
-    new.weight.data = linear.weight.data[idx].clone()
-    new.bias.data = linear.bias.data[idx].clone()
-    return new
-
-
-def _keep_columns(linear: torch.nn.Linear, idx: torch.Tensor) -> torch.nn.Linear:
-    new = torch.nn.Linear(len(idx), linear.out_features)
-    new.weight.data = linear.weight.data[:, idx].clone()
-    new.bias.data = linear.bias.data.clone()
-    return new
 
 
 def choose_ffn(imp: list[torch.Tensor], value: float) -> dict[int, torch.Tensor]:
@@ -123,8 +87,8 @@ def prune_ffn_(model, keep: dict[int, torch.Tensor]) -> None:
     first, second = family.ffn
     for i, layer in enumerate(family.layer_list(model)):
         idx = keep[i]
-        put(layer, first, _keep_rows(get(layer, first), idx))
-        put(layer, second, _keep_columns(get(layer, second), idx))
+        put(layer, first, keep_rows(get(layer, first), idx))
+        put(layer, second, keep_columns(get(layer, second), idx))
     setattr(model.config, family.ffn_width, sizes.pop())
 
 
