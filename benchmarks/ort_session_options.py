@@ -4,7 +4,7 @@
     # -> benchmarks/results/ort_session_options.json (or FILE)
 
 At batch 1 a small INT8 model is some 45 kernels of 10-40 us, each a dispatch to the
-intra-op thread pool (benchmarks/results/peers.json's profile), so how the pool splits a
+intra-op thread pool (the peers suite's profile of it, in the store), so how the pool splits a
 loop matters as much as the kernels. Each setting below runs RUN's recommended x86 INT8
 model and its FP32 ORT export in a process of its own (DESIGN.md: never two spinning
 pools in one process), the processes alternated with the order rotated every round:

@@ -1,7 +1,7 @@
 """EdgeBERT beside what a user of each alternative gets, from one fine-tuned teacher.
 
-    python benchmarks/peers.py [--run RUN] [--rounds 5] [--out peers.json]  # -> benchmarks/results/
-    python benchmarks/peers.py --table [RESULTS_FILE]       # its README table
+    python benchmarks/peers.py [--run RUN] [--rounds 5]  # rows -> benchmarks/results/results.jsonl
+    python benchmarks/peers.py --table [MACHINE]         # the table of the newest run (epyc-vnni...)
 
 RUN is a finished default `edgebert compress` run on Rotten Tomatoes (default: the one
 `python benchmarks/tasks.py rotten-tomatoes` writes). From its teacher, each tool by its
@@ -57,7 +57,6 @@ from peer_artifacts import (bf16_skipped, build_peers,
 from roofline import (gemm_floor, gemm_rates, gemm_shapes, peak_gops,
                       profile_ops, useful_ops)
 
-RESULTS = Path(os.environ.get("EDGEBERT_BENCH_RESULTS", HERE / "results"))
 RUNS = Path(os.environ.get("EDGEBERT_BENCH_RUNS", "runs/bench"))
 @dataclass(frozen=True)
 class Row:
@@ -128,7 +127,7 @@ def fastest_peer(rows: dict[str, dict], key: str = "p50_ms") -> dict | None:
 
 
 def table(result: dict) -> str:
-    """The README's table, from peers.json."""
+    """The docs' table of one run: {"rows": {case: metrics}, "fastest_peer": ...}."""
     lines = ["| what a user runs | test accuracy | size | p50, 128 tokens | p50, real texts | "
              "EdgeBERT's recommended artifact is faster by (128 tokens / real texts) |",
              "|---|---|---|---|---|---|"]
@@ -159,6 +158,7 @@ def slim(data: dict) -> dict:
 
 
 def main() -> None:
+    import store
     from edgebert.bench.machine import fingerprint
     from edgebert.bench.run import bench
     from edgebert.targets import native_target
@@ -168,15 +168,15 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--runs", type=int, default=30)
     ap.add_argument("--texts", type=int, default=100, help="test texts timed one at a time")
-    ap.add_argument("--out", default="peers.json",
-                    help="results file name under benchmarks/results/ (one per CPU: "
-                         "peers.json is the Xeon's, peers_epyc_avx2.json the AVX2 EPYC's)")
-    ap.add_argument("--table", nargs="?", type=Path, const=RESULTS / "peers.json",
-                    help="print the README table of peers.json (or of this results file) "
-                         "and stop")
+    ap.add_argument("--table", nargs="?", const="this",
+                    help="print the table of the newest run in the store on this machine "
+                         "kind (or on MACHINE: epyc-avx2, epyc-vnni, xeon-amx) and stop")
     a = ap.parse_args()
     if a.table:
-        print(table(json.loads(a.table.read_text())))
+        import store
+        import tables
+        print(tables.peers(machine=store.machine_key(fingerprint())
+                           if a.table == "this" else a.table))
         return
     if not (a.run / "report.json").exists():
         raise SystemExit(f"{a.run}: not a finished compress run; run "
@@ -240,10 +240,19 @@ def main() -> None:
         "goals": goals,
         "bench": {"padded": slim(padded), "texts": slim(on_texts)},
     }
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / a.out).write_text(json.dumps(result, indent=2) + "\n")
+    store.append(rows_of(result))
     print(table(result), json.dumps(result["roofline"] | {"gemm_floor": None}),
           json.dumps(goals), sep="\n")
+
+
+def rows_of(result: dict) -> list:
+    """The store's rows of one run: one per artifact, and `summary` with the rest (the
+    fastest peers, the GEMM rates and roofline, the goals, the peers' own logs)."""
+    import store
+
+    rest = {k: v for k, v in result.items() if k not in ("machine", "command", "rows", "bench")}
+    return store.measured("peers", result["rows"] | {"summary": rest}, threads=2,
+                          command=result["command"])
 
 
 def measured_rows(arts: dict[str, Path], padded: dict, on_texts: dict) -> dict[str, dict]:

@@ -180,7 +180,7 @@ TEACHER_HEAD_LR = 2e-2
 """A fine-tuning's fresh head: the packaged MiniLM's pooled output is small (std 0.07
 against 0.4 for its [CLS] state), so at the encoder's lr its new head barely moves in a
 short run. Measured at 2.3 epochs: trec-50's teacher 54.8 -> 91.3 % test, WNUT's entity F1
-0.378 -> 0.479, Rotten Tomatoes unchanged (81.3 / 81.1 %); benchmarks/results/teacher_head_lr.json."""
+0.378 -> 0.479, Rotten Tomatoes unchanged (81.3 / 81.1 %); the benchmark store's teacher rows, `head lr/*`."""
 
 
 @dataclass
@@ -431,11 +431,11 @@ class QuantizeConfig:
     even where the model stays within --max-drop. A table that costs dev points costs more
     on test where dev is small (vader-amazon, 369 dev snippets: the 1-bit table cost
     0.52-0.98 dev points and 0.90-1.39 test points in two runs, 2 bits 0.17 dev and nothing
-    on test; benchmarks/results/vader_amazon_heads.json). None: --max-drop alone."""
+    on test; the benchmark store's heads rows). None: --max-drop alone."""
     engine: Engine = "ort"
     """ort (ONNX Runtime + our per-node guard: INT8 ONNX) or inc (Intel Neural Compressor's
     accuracy-driven tuning: INT8 PyTorch, model.pt2, x86 only; slower than ONNX Runtime's
-    INT8 on the CPUs measured: benchmarks/results/int8_inc_rt.json)."""
+    INT8 on the CPUs measured: the benchmark store's int8_inc rows)."""
 
     def __post_init__(self):
         _check_choices(self)

@@ -80,7 +80,7 @@ def shift_ratio_ci(base: list[list[float]], cand: list[list[float]], level: floa
     the exact 95 % value). A process hit by a burst of noise moves a few of the pairs,
     not the interval's ends, where a bootstrap of the median over 8 processes swung
     wide (5 of 20 trials of a real 10 % slowdown had low ends of 0.86-0.95:
-    benchmarks/results/gate_calibration_v2_quartile_bootstrap.json).
+    docs/defaults.md, "Measuring").
 
     >>> r, lo, hi = shift_ratio_ci([[10.0]] * 8, [[11.0]] * 8); round(r, 3), round(lo, 3)
     (1.1, 1.1)

@@ -25,7 +25,7 @@ KINDS: dict[str, Kind] = {k.name: k for k in (
     Regression("regression", SEQUENCE, "pearson", ("text", "label"), top1=False,
                regression=True, augment=True, text_graph="value", tiebreak="mse"),
     # a tag per token: many labels per example, entities rare among them (WNUT's teacher:
-    # dev entity F1 0.06 after 3 epochs, 0.41 after 6; results/teacher_wnut_epochs.json)
+    # dev entity F1 0.06 after 3 epochs, 0.41 after 6; the benchmark store's teacher rows, `wnut-ner epochs/*`)
     TokenTags("ner", "AutoModelForTokenClassification", "entity_f1", ("tokens", "tags"),
               per_token=True, text_graph="tags", max_auto_epochs=10.0),
     Spans("qa", "AutoModelForQuestionAnswering", "f1", ("question", "context", "answers"),

@@ -23,7 +23,7 @@ plain ONNX (Gather the codes, offset them into the codebooks, Gather the entries
 a quarter of a byte a value, a quarter of the 8-bit table. Its row error is larger (on
 Rotten Tomatoes' 22,682-piece table, 0.31 of a row's norm against 4 bits' 0.09), but a
 word's row only has to stay where the model can tell it apart. Measured on INT8 x86
-models (benchmarks/results/embed2.json, dev / test): sms-spam 4.76 -> 3.60 MB at F1 98.25
+models (the benchmark store's embed4 rows, `2-bit blocks64 pq/*`, dev / test): sms-spam 4.76 -> 3.60 MB at F1 98.25
 / 94.57 (4 bits: 98.25 / 93.85); Rotten Tomatoes 6.92 -> 4.60 MB at 81.14 / 79.92 %
 (4 bits: 81.77 / 79.92; one dev text is 0.08 points).
 

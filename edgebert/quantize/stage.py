@@ -185,7 +185,7 @@ def table_verdict(drop_b: float, drop: float, budget: float, cap: float | None) 
     or costing more than `cap` points by itself (None: no cap), counted from the model with
     the table as it was (where INT8 had gained dev points, the table loses them too: on
     vader-amazon INT8 was +0.14 and the 1-bit table 0.52 under it on dev, 0.63 on train,
-    0.90 on test; benchmarks/results/vader_amazon_heads.json).
+    0.90 on test; the benchmark store's heads rows).
 
     >>> table_verdict(0.98, 0.0, 1.0, None), table_verdict(0.98, 0.0, 1.0, 0.5)
     (None, 'its own cost 0.98 > 0.50 points (--embedding-max-drop)')
