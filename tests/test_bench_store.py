@@ -58,3 +58,17 @@ def test_committed_tables_match_the_store(bench):
 def test_no_legacy_results_file_is_left(bench):
     assert sorted(p.name for p in (ROOT / "benchmarks" / "results").rglob("*")
                   if p.is_file()) == ["results.jsonl"]
+
+
+def test_the_runner_runs_what_a_suite_needs_first_and_once(bench):
+    import run
+    assert run.order(["int8", "prune"]) == ["teacher", "distill", "int8", "prune"]
+    with pytest.raises(SystemExit, match="no suite"):
+        run.order(["nope"])
+
+
+def test_compare_puts_two_machines_side_by_side(bench):
+    import compare
+    table = compare.compare("peers", {"machine": "epyc-avx2"}, {"machine": "epyc-vnni"},
+                            "p50_ms")
+    assert "| edgebert-recommended | p50_ms | 3.744 | 1.766 | 0.47 |" in table.splitlines()
