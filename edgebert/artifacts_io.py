@@ -107,5 +107,7 @@ def artifact_forward(opened: Opened) -> Forward:
     runner, fmt = open_model(path, record=opened.record, scoring=True)
     if fmt.runtime == "torch":  # TorchScript, INC's program: one tensor, shaped as a forward
         return lambda batch: runner(batch)[0]
-    return scored_as_run(runner_forward(runner, opened.kind),
-                         fmt.runtime == "onnxruntime" and opened.record.get("precision") == "int8")
+    # one text at a time where that is what an app gets: ONNX Runtime's dynamic INT8 picks
+    # its scales per batch; OpenVINO runs one text on a static length bucket
+    return scored_as_run(runner_forward(runner, opened.kind), fmt.runtime == "openvino" or (
+        fmt.runtime == "onnxruntime" and opened.record.get("precision") == "int8"))

@@ -151,3 +151,30 @@ def test_openvino_int8_refuses_low_bit_tables(tiny_teacher, tmp_path):
                            "--embedding-bits", "4", "--out", tmp_path / "q")
     assert code == 2 and "--embedding-bits" in output
     assert not (tmp_path / "q").exists()
+
+
+def test_one_text_runs_on_a_static_bucket_with_the_dynamic_models_outputs(tmp_path):
+    """One text is padded (masked) to the next length bucket and run on a static model;
+    its outputs equal the dynamic model's, per-token outputs cut back to its length."""
+    import numpy as np
+    import torch
+    from transformers import BertConfig, BertForTokenClassification
+
+    from edgebert.export.onnx import export_onnx
+    from edgebert.formats.openvino import OpenVinoRunner, save_ir
+
+    config = BertConfig(vocab_size=60, hidden_size=16, num_hidden_layers=2,
+                        num_attention_heads=2, intermediate_size=32, num_labels=3)
+    torch.manual_seed(0)
+    export_onnx(BertForTokenClassification(config).eval(), "ner", tmp_path / "m.onnx")
+    xml = save_ir(tmp_path / "m.onnx", tmp_path / "model.xml", "fp32")
+    bucketed = OpenVinoRunner(xml, 1, "fp32", buckets=(8, 16))
+    dynamic = OpenVinoRunner(xml, 1, "fp32", buckets=())
+    assert sorted(bucketed.static) == [8, 16] and not dynamic.static
+    for n in (5, 11, 20):  # buckets 8 and 16, then past the last: the dynamic model
+        ids = np.random.default_rng(n).integers(5, 60, (1, n))
+        feeds = {"input_ids": ids, "attention_mask": np.ones_like(ids),
+                 "token_type_ids": np.zeros_like(ids)}
+        (got,), (want,) = bucketed(feeds), dynamic(feeds)
+        assert got.shape == want.shape == (1, n, 3)
+        assert np.abs(got - want).max() < 1e-4

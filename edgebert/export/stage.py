@@ -20,10 +20,10 @@ from edgebert.export.torchscript import export_torchscript, torchscript_forward
 from edgebert.predict import scored_as_run, torch_forward
 
 INT8_LOWERING = (0.05, 0.999)
-"""(max |delta logits|, least top-1 agreement): the drift an ExecuTorch INT8 program may show against its own PT2E reference (the
-quantized model the guard scored, run in PyTorch): XNNPACK's INT8 kernels requantize with
-their own rounding, a step or two of an activation's scale; beyond that the lowering, not
-the rounding, changed the model."""
+"""(max |delta logits|, least top-1 agreement): the drift an ExecuTorch INT8 program may
+show against its own PT2E reference (the quantized model the guard scored, run in
+PyTorch): XNNPACK's INT8 kernels requantize with their own rounding, a step or two of an
+activation's scale; beyond that the lowering, not the rounding, changed the model."""
 CALIBRATION_EXAMPLES = 256
 """Training texts an ExecuTorch INT8 export calibrates its activation ranges on (quantize's
 default --calibration-examples)."""
@@ -203,13 +203,15 @@ def export(cfg: ExportConfig, log=print) -> Path:
                 onnx_path.unlink()
             if cfg.format == "openvino":
                 from edgebert.formats.openvino import open_openvino, save_ir
-                from edgebert.predict import runner_forward
+                from edgebert.predict import one_at_a_time, runner_forward
 
                 save_ir(onnx_path, target, precision)
                 onnx_path.unlink()
-                got_forward = runner_forward(
+                # checked and scored one text at a time, as an app runs it (static shapes
+                # per length bucket: formats/openvino.py)
+                got_forward = one_at_a_time(runner_forward(
                     open_openvino(target, record={"inference_precision": precision}),
-                    opened.kind)
+                    opened.kind))
             else:
                 got_forward = ort_forward(session(onnx_path if cfg.with_tokenizer else target),
                                           opened.kind)

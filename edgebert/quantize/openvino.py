@@ -29,7 +29,7 @@ from edgebert.formats import FORMATS, require_model_file, session
 from edgebert.formats.openvino import open_openvino, require_openvino
 from edgebert.guard import guard
 from edgebert.metrics import points, reference
-from edgebert.predict import runner_forward
+from edgebert.predict import one_at_a_time, runner_forward
 from edgebert.quantize.source import fp32_onnx
 
 
@@ -74,8 +74,9 @@ def quantize_openvino(cfg: QuantizeConfig, opened, log=print) -> Path:
         float_model = core.read_model(str(fp32))
         record = {"inference_precision": precision}
 
-        def forward(path: Path):
-            return runner_forward(open_openvino(path, record=record), opened.kind)
+        def forward(path: Path):  # one text at a time, as an app runs it (length buckets)
+            return one_at_a_time(runner_forward(open_openvino(path, record=record),
+                                                opened.kind))
 
         float_ir = scratch / "float.xml"
         ov.save_model(float_model, str(float_ir), compress_to_fp16=False)
