@@ -108,43 +108,13 @@ def openvino_default_precision() -> str:
     return ov.Core().get_property("CPU", "INFERENCE_PRECISION_HINT").to_string()
 
 
-def openvino_forward(path: Path, threads: int = 2):
-    """A forward over an OpenVINO artifact, compiled as the bench worker compiles it
-    (stage.json's inference_precision, else OpenVINO's default)."""
-    import openvino as ov
-
-    record = json.loads((path / "stage.json").read_text())
-    config = {"INFERENCE_NUM_THREADS": threads, "PERFORMANCE_HINT": "LATENCY"}
-    if record.get("inference_precision"):
-        config["INFERENCE_PRECISION_HINT"] = record["inference_precision"]
-    compiled = ov.Core().compile_model(path / "model.xml", "CPU", config)
-    names = [i.any_name for i in compiled.inputs]
-
-    def forward(batch):
-        return compiled({n: batch[n] for n in names})[compiled.output(0)]
-
-    return forward
-
-
-def autocast_forward(model):
-    """A forward of a PyTorch model under bf16 autocast, as the bench worker runs it."""
-    import torch
-
-    from edgebert.predict import torch_forward
-
-    plain = torch_forward(model)
-
-    def forward(batch):
-        with torch.autocast("cpu", dtype=torch.bfloat16):
-            return plain(batch)
-
-    return forward
-
-
 def build_intel_peers(teacher: Path, opened, test, work: Path) -> dict[str, Path]:
     """optimum-intel's two OpenVINO artifacts and, where the CPU has bf16, the teacher under
     bf16 autocast: written as the bench worker's OpenVINO and bf16 contracts ask."""
     from edgebert.artifacts_io import copy_tokenizer, load_torch
+    from edgebert.formats import read_record
+    from edgebert.formats.openvino import open_openvino
+    from edgebert.predict import runner_forward, torch_forward
 
     if not (work / "openvino-int8" / "metrics.json").exists():
         calibration = texts_file(teacher, work / "calibration_texts.txt", CALIBRATION_TEXTS,
@@ -158,7 +128,9 @@ def build_intel_peers(teacher: Path, opened, test, work: Path) -> dict[str, Path
                  "inference_precision": None, "parent": str(teacher),
                  "made_by": "benchmarks/peers_openvino.py",
                  "task": opened.record["task"]}, indent=2) + "\n")
-            score_into(work / name, openvino_forward(work / name), opened, test)
+            score_into(work / name, runner_forward(open_openvino(
+                work / name / "model.xml", 2, read_record(work / name)), opened.kind),
+                opened, test)
     arts = {"openvino": work / "openvino", "openvino-int8": work / "openvino-int8"}
     if bf16_skipped(cpu_flag_set()):
         return arts
@@ -167,7 +139,7 @@ def build_intel_peers(teacher: Path, opened, test, work: Path) -> dict[str, Path
         shutil.copytree(teacher, bf16, dirs_exist_ok=True)
         (bf16 / "stage.json").write_text(json.dumps(opened.record | {"precision": "bf16"},
                                                     indent=2) + "\n")
-        score_into(bf16, autocast_forward(load_torch(opened)), opened, test)
+        score_into(bf16, torch_forward(load_torch(opened), autocast=True), opened, test)
     return arts | {"teacher-bf16": bf16}
 
 
