@@ -89,6 +89,7 @@ def fit(model, data: Prepared, loss_fn, cfg: TrainConfig, work: Path, desc: str,
                                 "truncated": data.encoded["train"].truncated,
                                 "best_step": result.best_step,
                                 "stopped_early": result.stopped_early,
+                                "precision": result.precision,
                                 "history": result.history}}
 
 

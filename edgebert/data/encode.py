@@ -3,7 +3,8 @@ features into tensors. Features and their padding: `edgebert.data.features`."""
 
 from __future__ import annotations
 
-from edgebert.data.features import IGNORE, INPUTS, MODEL_KEYS, Encoded, length, pad_batch
+from edgebert.data.features import (IGNORE, INPUTS, MODEL_KEYS, TEACHER_LOGITS, Encoded, length,
+                                    pad_batch, pad_rows)
 from edgebert.data.tasks import Task
 from edgebert.kinds import kind
 
@@ -20,4 +21,8 @@ def collate(features: list[dict], pad_id: int) -> dict:
     """Pad a batch to its longest sequence; keep only what the model takes (torch tensors)."""
     import torch
 
-    return {k: torch.from_numpy(v) for k, v in pad_batch(features, pad_id).items()}
+    batch = {k: torch.from_numpy(v) for k, v in pad_batch(features, pad_id).items()}
+    if TEACHER_LOGITS in features[0]:  # the teacher's stored outputs (distillation)
+        batch[TEACHER_LOGITS] = torch.from_numpy(pad_rows([f[TEACHER_LOGITS] for f in features],
+                                                          batch["input_ids"].shape[-1]))
+    return batch

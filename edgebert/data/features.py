@@ -16,6 +16,8 @@ INPUTS = ("input_ids", "attention_mask", "token_type_ids")
 MODEL_KEYS = INPUTS + ("labels", "start_positions", "end_positions")
 IGNORE = -100  # label of sub-word pieces and special tokens in token classification
 PAD_VALUES = {"input_ids": None, "attention_mask": 0, "token_type_ids": 0}  # None: pad id
+TEACHER_LOGITS = "teacher_logits"
+"""The feature key, and batch key, of the teacher's stored outputs (`edgebert.soft_targets`)."""
 
 
 @dataclass
@@ -62,3 +64,18 @@ def pad_batch(features: list[dict], pad_id: int, keys=MODEL_KEYS) -> dict[str, n
         dtype = np.float32 if isinstance(values[0], float) else np.int64
         batch[key] = np.asarray(values, dtype=dtype)
     return batch
+
+
+def pad_rows(rows: list[np.ndarray], width: int) -> np.ndarray:
+    """A batch of stored rows: stacked, per-token rows padded with zeros to `width` tokens
+    (the kind's soft loss masks padded positions).
+
+    >>> pad_rows([np.ones((2, 3)), np.ones((1, 3))], 2).shape
+    (2, 2, 3)
+    """
+    if rows[0].ndim < 2:  # one row per example: classes, choices or a value
+        return np.stack(rows)
+    out = np.zeros((len(rows), width) + rows[0].shape[1:], dtype=np.float32)
+    for i, row in enumerate(rows):
+        out[i, :len(row)] = row
+    return out

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import torch
 
-from edgebert import artifact, stage
+from edgebert import artifact, soft_targets, stage
 from edgebert.config import DistillConfig, DistillLossConfig, TaskConfig, to_dict
-from edgebert.data.features import INPUTS
+from edgebert.data.features import INPUTS, TEACHER_LOGITS
 from edgebert.data.tasks import load_task
 from edgebert.distill.losses import distill_loss
 from edgebert.losses import view
@@ -34,15 +34,20 @@ class Trainable(torch.nn.Module):
 
 
 def teacher_loss(teacher, kind: str, loss: DistillLossConfig, mapping: list[int]):
-    """The loss over a `Trainable`: the frozen teacher runs on the same batch first."""
+    """The loss over a `Trainable`: the frozen teacher's outputs on the same batch, stored
+    once per example where `edgebert.soft_targets.attach` could, else computed here."""
     want_hidden = bool(loss.cos or loss.hidden_mse)
     want_attn = bool(loss.attn_mse)
 
     def loss_fn(module: Trainable, batch: dict) -> dict:
-        inputs = {k: batch[k] for k in INPUTS if k in batch}
-        with torch.no_grad():
-            t_out = view(teacher(**inputs, output_hidden_states=want_hidden,
-                                 output_attentions=want_attn))
+        stored = batch.pop(TEACHER_LOGITS, None)  # edgebert.soft_targets
+        if stored is not None:
+            t_out = {"logits": stored, "hidden": None, "attentions": None}
+        else:
+            inputs = {k: batch[k] for k in INPUTS if k in batch}
+            with torch.no_grad():
+                t_out = view(teacher(**inputs, output_hidden_states=want_hidden,
+                                     output_attentions=want_attn))
         s_raw = module.student(**batch, output_hidden_states=want_hidden,
                                output_attentions=want_attn)
         return distill_loss(view(s_raw) | {"loss": s_raw.loss}, t_out, batch, loss, kind,
@@ -146,6 +151,7 @@ def distill(cfg: DistillConfig, restart: bool = False, log=print) -> Path:
     from edgebert.train import pick_device
 
     teacher.to(pick_device(cfg.train))
+    soft_targets.attach(data, teacher, cfg.loss, kind(task.kind), log)
     loss_fn = teacher_loss(teacher, task.kind, cfg.loss, mapping)
     metrics = stage.fit(Trainable(student, proj), data, loss_fn, cfg.train, work,
                         desc=f"distill {len(mapping)}L", scored=student)

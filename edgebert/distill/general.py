@@ -154,6 +154,7 @@ def distill_general(cfg: DistillConfig, restart: bool = False, log=print) -> Pat
                "params": count_params(student), "teacher_params": count_params(teacher),
                "size_mb": artifact.dir_size_mb(work),
                "train": {"seconds": result.seconds, "steps": result.steps,
+                         "precision": result.precision,
                          "lines": len(train_feats), "heldout_lines": len(heldout),
                          "history": result.history}}
     record = {"stage": "distill-general", "parent": cfg.teacher, "parent_path": source,

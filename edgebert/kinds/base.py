@@ -46,6 +46,9 @@ class Kind:
     """One real-valued output (num_labels 1, MSE)."""
     windows: bool = False
     """Long inputs become several overlapping windows instead of being truncated."""
+    soft_targets_once: bool = True
+    """The soft loss ignores padded positions, so the teacher's outputs can be computed once
+    per example at its own length (`edgebert.soft_targets`)."""
     augment: bool = False
     """`distill --augment` can perturb its texts into unlabeled extra examples."""
     max_auto_epochs: float = MAX_AUTO_EPOCHS

@@ -171,6 +171,7 @@ def pretrain(cfg: PretrainConfig, restart: bool = False, log=print) -> Path:
                             "mean_tokens": sum(len(f["input_ids"]) for f in features)
                             / max(len(features), 1)},
                "train": {"seconds": result.seconds, "steps": result.steps,
+                         "precision": result.precision,
                          "ranks": result.ranks, "ranks_in_sync": result.ranks_in_sync,
                          "checkpoint_writers": result.checkpoint_writers,
                          "tokens_per_step": cfg.train.batch_size * cfg.max_length

@@ -12,12 +12,13 @@ from pathlib import Path
 
 import torch
 
-from edgebert import artifact, stage
+from edgebert import artifact, soft_targets, stage
 from edgebert.artifacts_io import open_artifact
 from edgebert.config import PruneConfig, to_dict
 from edgebert.distill.distill import Trainable, load_teacher, teacher_loss
 from edgebert.distill.students import layer_map
 from edgebert.errors import UserError
+from edgebert.kinds import kind as task_kind
 from edgebert.families import family_of
 from edgebert.metrics import reference
 from edgebert.modeling import count_params, from_pretrained, head_class
@@ -84,6 +85,7 @@ def prune(cfg: PruneConfig, restart: bool = False, log=print) -> Path:
             from edgebert.train import pick_device
 
             teacher.to(pick_device(cfg.train))
+            soft_targets.attach(data, teacher, cfg.loss, task_kind(opened.kind), log)
             mapping = layer_map(model.config.num_hidden_layers, teacher.config.num_hidden_layers)
             loss_fn = teacher_loss(teacher, opened.kind, cfg.loss, mapping)
             trainable = Trainable(model, None)

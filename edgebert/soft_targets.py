@@ -1,0 +1,44 @@
+"""The teacher's soft targets, computed once per training example instead of once per step.
+
+A frozen teacher in eval mode (no dropout) gives an example the same logits every time it
+sees it, so distillation and pruning recovery run it over the training set once, before the
+first step, and every later epoch reads the stored rows: on the default recipe the
+teacher's forward was a third of a distillation step's time, repeated each of up to 10
+epochs. Each row is cut to its example's own length (`predict.logits`) and padded again to
+its batch's width in `edgebert.data.encode.collate`.
+
+Where the loss needs more than the logits (hidden states, attention maps), or where the
+kind's soft loss reads padded positions (extractive QA: distributions over every position
+of the padded batch), the teacher still runs on each batch. A resumed run computes the
+rows again (one teacher pass, deterministic), so nothing is stored on disk.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from edgebert.data.features import TEACHER_LOGITS
+
+
+def cacheable(loss, kind) -> bool:
+    """Whether the loss needs nothing but logits that do not depend on the batch's padding."""
+    return kind.soft_targets_once and not (loss.cos or loss.hidden_mse or loss.attn_mse)
+
+
+def attach(data, teacher, loss, kind, log=print) -> bool:
+    """Store the teacher's logits on each of `data`'s training features (new dicts, so
+    dev and test features stay as they are); False where the loss needs the teacher live."""
+    from edgebert.predict import logits, torch_forward
+
+    if not cacheable(loss, kind):
+        return False
+    train = data.encoded["train"]
+    started = time.perf_counter()
+    rows = logits(torch_forward(teacher), train, data.pad_id, kind.name)
+    train.features = [f | {TEACHER_LOGITS: row.astype(np.float32)}
+                      for f, row in zip(train.features, rows)]
+    log(f"teacher outputs for {len(rows):,} training examples computed once "
+        f"({time.perf_counter() - started:.1f} s); the teacher does not run during training")
+    return True
