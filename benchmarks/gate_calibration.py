@@ -1,21 +1,23 @@
-"""Calibrate `edgebert check` on this machine: false alarms, detection, smallest slowdown.
+"""Calibrate `edgebert check` on this machine: false alarms with the two models benched
+interleaved in one run and in two separate runs, detection, smallest slowdown.
 
-    python benchmarks/gate_calibration.py   # -> benchmarks/results/gate_calibration.json
+    python benchmarks/gate_calibration.py [--trials 20] [--smallest]   # -> store rows, suite gate
 
 Models: BERT-shaped ONNX encoders (hidden 256, 4 heads, FFN 1024, random
 weights) that differ only in depth, so "one more layer" is a real slowdown of
-known size. Each trial benches baseline and candidate interleaved in one run
-(as `edgebert bench` does: each turn its own process) and gates them with the
-same code as `edgebert check`.
-- A/A: the same model against itself, 20 trials, --max-slowdown 5 %.
-- A/B: 10 layers against 11 (about 10 % slower), 20 trials, --max-slowdown 5 %.
-- smallest detectable: 20 against 21 layers (about 5 %), 10 trials, --max-slowdown 0
-  (any confident slowdown); the A/B trials above give the 10 % point.
+known size. Each trial gates baseline and candidate with the same code as `edgebert check`:
+- A/A interleaved: the same model against itself, benched in one run
+  (`edgebert check --baseline-model A --candidate-model A`), --max-slowdown 5 %.
+- A/A separate: the same, benched in two runs one after the other (`edgebert bench` twice,
+  then `edgebert check --baseline a.json --candidate b.json`).
+- A/B: 10 layers against 11 (about 10 % slower), interleaved, --max-slowdown 5 %.
+- with --smallest, 20 against 21 layers (about 5 %), --max-slowdown 0 (any confident
+  slowdown); the A/B trials give the 10 % point.
 """
 
 from __future__ import annotations
 
-import json
+import argparse
 import sys
 import tempfile
 import time
@@ -24,9 +26,6 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
-# 8 processes a side: the test compares per-process medians, and with 4 a side a
-# one-sided Mann-Whitney cannot reach p < 0.01 at all (its smallest p is 1/70)
-ROUNDS, RUNS, WARMUP = 8, 20, 5
 RELIABLE = 0.95
 
 
@@ -48,67 +47,72 @@ def model(layers: int, root: Path) -> Path:
     return out
 
 
-def trial(base: Path, cand: Path, threshold: float) -> dict:
+def trial(base: Path, cand: Path, threshold: float, interleaved: bool = True) -> dict:
     from edgebert.bench.compare import compare, per_process
+    from edgebert.bench.gate import RUNS, WARMUP, ROUNDS, bench_pair
     from edgebert.bench.run import bench
 
-    data = bench([str(base), str(cand)], [1], [128], threads=2, warmup=WARMUP, runs=RUNS,
-                 rounds=ROUNDS, log=lambda *_: None)
-    a, b = data["results"]
-    split = [data | {"results": [r | {"artifact": "model"}]} for r in (a, b)]
-    (v,), _ = compare(split[0], split[1], threshold, 100.0)
+    quiet = {"log": lambda *_: None}
+    if interleaved:
+        a, b = bench_pair(str(base), str(cand), **quiet)
+    else:
+        a, b = (bench([str(m)], [1], [128], threads=2, warmup=WARMUP, runs=RUNS, rounds=ROUNDS,
+                      **quiet) for m in (base, cand))
+        a, b = (d | {"results": [d["results"][0] | {"artifact": "model"}]} for d in (a, b))
+    (v,), _ = compare(a, b, threshold, 100.0)
     # per-process summaries kept, so another statistic can be tried on the same trials
     return {"ratio": v.ratio, "low": v.low, "high": v.high, "p": v.p_slower,
-            "fired": v.slowdown, "base_ms": per_process(a["rounds_ms"]).round(4).tolist(),
-            "cand_ms": per_process(b["rounds_ms"]).round(4).tolist()}
+            "fired": v.slowdown, "base_ms": per_process(a["results"][0]["rounds_ms"]).round(4)
+            .tolist(), "cand_ms": per_process(b["results"][0]["rounds_ms"]).round(4).tolist()}
 
 
-def main() -> None:
+def summary(trials: list[dict], what: str) -> dict:
+    ratios = sorted(t["ratio"] for t in trials)
+    return {"fired": sum(t["fired"] for t in trials), "trials": len(trials),
+            "median_ratio": ratios[len(ratios) // 2], "max_ratio": ratios[-1],
+            "widest_interval": max(t["high"] - t["low"] for t in trials), "what": what}
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--trials", type=int, default=20, help="trials per case")
+    parser.add_argument("--smallest", action="store_true",
+                        help="also 20 against 21 layers (about 5 %%), half the trials")
+    args = parser.parse_args(argv)
+    import store
+    from edgebert.bench.gate import ROUNDS, RUNS
+
     started = time.perf_counter()
+    cases: dict[str, dict] = {}
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         m10 = model(10, root)
-        aa = [trial(m10, m10, 0.05) for _ in range(20)]
-        print("A/A false alarms:", sum(t["fired"] for t in aa), flush=True)
-        ab = [trial(m10, model(11, root), 0.05) for _ in range(20)]
-        print("A/B detected:", sum(t["fired"] for t in ab), flush=True)
-        sizes = {}
-        for n in (20,):
-            ts = [trial(model(n, root), model(n + 1, root), 0.0) for _ in range(10)]
-            sizes[n] = {"layers": f"{n} vs {n + 1}",
-                        "median_slowdown": sorted(t["ratio"] for t in ts)[5] - 1,
-                        "detected": sum(t["fired"] for t in ts), "trials": len(ts)}
-            print(sizes[n], flush=True)
-    sizes[10] = {"layers": "10 vs 11", "median_slowdown": sorted(t["ratio"] for t in ab)[10] - 1,
-                 "detected": sum(t["fired"] for t in ab), "trials": len(ab),
-                 "note": "the A/B trials, gated at --max-slowdown 5 %"}
-    # "reliably": caught in at least 19 of 20 trials (95 %), the bar the A/B trials are held to
-    reliable = [s["median_slowdown"] for s in sizes.values()
-                if s["detected"] >= RELIABLE * s["trials"]]
-    from edgebert.bench.machine import fingerprint
-
-    result = {
-        "false_alarms": sum(t["fired"] for t in aa), "aa_trials": len(aa),
-        "aa_max_ratio": max(t["ratio"] for t in aa),
-        "detected": sum(t["fired"] for t in ab), "ab_trials": len(ab),
-        "ab_median_slowdown": sorted(t["ratio"] for t in ab)[10] - 1,
-        "min_detectable": min(reliable) if reliable else None,
-        "min_detectable_note": "smallest tested slowdown (median over its trials) that the gate "
-                               "flagged in at least 95 % of its trials",
-        "by_size": list(sizes.values()),
-        "gate": {"statistic": "each process summarised by its lower quartile; Hodges-Lehmann "
-                              "ratio over those (median of pairwise candidate/baseline "
-                              "ratios) with its rank-based (Mann-Whitney) 95% interval; "
-                              "fires when the interval's low end > "
-                              "1 + max_slowdown and a one-sided Mann-Whitney test on the "
-                              "per-process summaries gives p < 0.01",
-                 "samples_per_side": ROUNDS * RUNS, "rounds": ROUNDS, "runs": RUNS},
-        "trials": {"aa": aa, "ab": ab},
-        "machine": fingerprint(2), "seconds": round(time.perf_counter() - started, 1),
-        "command": "python benchmarks/gate_calibration.py",
-    }
-    (HERE / "results" / "gate_calibration.json").write_text(json.dumps(result, indent=2) + "\n")
-    print(json.dumps({k: v for k, v in result.items() if k != "trials"}, indent=2))
+        for name, interleaved in (("aa-interleaved", True), ("aa-separate", False)):
+            ts = [trial(m10, m10, 0.05, interleaved) for _ in range(args.trials)]
+            cases[name] = summary(ts, "false alarms: the same model against itself, "
+                                      + ("one interleaved run" if interleaved
+                                         else "two separate runs") + ", --max-slowdown 5%")
+            print(name, {k: v for k, v in cases[name].items() if k != "what"}, flush=True)
+        ts = [trial(m10, model(11, root), 0.05) for _ in range(args.trials)]
+        cases["ab-10-vs-11-layers"] = summary(ts, "detections: 11 layers against 10 (a real "
+                                                  "slowdown), interleaved, --max-slowdown 5%")
+        print("ab", cases["ab-10-vs-11-layers"], flush=True)
+        if args.smallest:
+            ts = [trial(model(20, root), model(21, root), 0.0)
+                  for _ in range(max(1, args.trials // 2))]
+            cases["ab-20-vs-21-layers"] = summary(ts, "detections: 21 layers against 20, "
+                                                      "interleaved, --max-slowdown 0")
+    for case in cases.values():
+        case["reliable"] = case["fired"] >= RELIABLE * case["trials"]
+    notes = {"gate": "each process summarised by its lower quartile; Hodges-Lehmann ratio over "
+                     "those with its rank-based (Mann-Whitney) 95% interval; fires when the "
+                     "interval's low end > 1 + max_slowdown and a one-sided Mann-Whitney test "
+                     "gives p < 0.01",
+             "rounds": ROUNDS, "runs": RUNS, "seconds": round(time.perf_counter() - started, 1)}
+    store.append(store.measured("gate", cases, threads=2, notes=notes,
+                                command="python benchmarks/gate_calibration.py "
+                                        + " ".join(argv if argv is not None else sys.argv[1:])))
+    print(f"{len(cases)} rows appended to {store.STORE}")
 
 
 if __name__ == "__main__":

@@ -72,7 +72,10 @@ def bench(paths: list[str], batches: list[int], seqs: list[int], threads: int = 
             raise UserError(f"{p}: no such artifact")
         artifact_format(path)
         name = path.name if path.is_dir() else f"{path.parent.name}/{path.name}"
-        named[name if name not in named else p] = path
+        name = name if name not in named else p
+        while name in named:  # the same path twice: an A/A trial of the gate
+            name += " (again)"
+        named[name] = path
     results = []
     machine = fingerprint(threads)
     if texts is not None:

@@ -1,0 +1,28 @@
+"""The CI gate's own measurement: baseline and candidate benched interleaved in one run.
+
+Two models benched in two separate runs meet different noise (another job on the runner,
+a clock that drifted between the runs), and the gate cannot tell that from a slowdown;
+interleaved in one run (A B, B A, ... each turn a fresh process) they share it. This is
+how `edgebert check` was calibrated (benchmarks/gate_calibration.py), so
+`edgebert check --baseline-model A --candidate-model B` measures the same way.
+"""
+
+from __future__ import annotations
+
+ROUNDS, RUNS, WARMUP = 8, 20, 5
+"""Processes per model, timed runs and warm-up runs per process. 8 a side: the gate's
+one-sided Mann-Whitney test over per-process summaries cannot reach p < 0.01 with 4 a side
+(its smallest p is 1/70)."""
+
+
+def bench_pair(baseline: str, candidate: str, seq: int = 128, threads: int = 2,
+               rounds: int = ROUNDS, runs: int = RUNS, warmup: int = WARMUP,
+               texts: str | None = None, log=print) -> tuple[dict, dict]:
+    """Bench results of the two models from one interleaved run, each under the artifact
+    name "model" so `compare` pairs them (the same path twice is an A/A trial)."""
+    from edgebert.bench.run import bench
+
+    data = bench([baseline, candidate], [1], [seq], threads=threads, warmup=warmup, runs=runs,
+                 rounds=rounds, log=log, texts=texts)
+    base, cand = data["results"]
+    return tuple(data | {"results": [r | {"artifact": "model"}]} for r in (base, cand))
