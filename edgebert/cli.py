@@ -582,11 +582,11 @@ def compress(recipe, out, sets, max_accuracy_drop, show):
     if show:
         import yaml
 
-        from edgebert.compress.run import plan
+        from edgebert.compress.run import steps_of
         from edgebert.config import to_dict
 
         click.echo(yaml.safe_dump(to_dict(cfg), sort_keys=False))
-        for i, step in enumerate(plan(cfg, Path(run_dir), click.echo), 1):
+        for i, step in enumerate(steps_of(cfg, Path(run_dir), click.echo), 1):
             click.echo(f"[{i}] {step.title} -> {step.out}")
         return
     from edgebert.compress.run import compress as run

@@ -113,12 +113,12 @@ def test_regression_tasks_keep_their_heads_where_the_recipe_says(tiny_bert, tmp_
     """The default recipe's pruning halves the heads of a classifier but not of a regression
     task's model (keep_heads_for: [regression]); the FFN pruning stays for both."""
     from edgebert.compress.recipe import load
-    from edgebert.compress.run import plan
+    from edgebert.compress.run import steps_of
 
     def pruning(task: str, *sets: str) -> tuple[dict, list[str]]:
         said: list[str] = []
         recipe = load("default", [f"task.name={task}", f"teacher.model={tiny_bert}", *sets])
-        steps = plan(recipe, tmp_path / task, said.append)
+        steps = steps_of(recipe, tmp_path / task, said.append)
         return {s.out.name: (s.config.heads, s.config.ffn) for s in steps
                 if s.title.startswith("prune")}, said
 
