@@ -51,9 +51,10 @@ def model(layers: int, root: Path) -> Path:
 def trial(base: Path, cand: Path, threshold: float) -> dict:
     from edgebert.bench.compare import compare, per_process
     from edgebert.bench.run import bench
+    from edgebert.config import BenchConfig
 
-    data = bench([str(base), str(cand)], [1], [128], threads=2, warmup=WARMUP, runs=RUNS,
-                 rounds=ROUNDS, log=lambda *_: None)
+    data = bench([str(base), str(cand)], BenchConfig(warmup=WARMUP, runs=RUNS, rounds=ROUNDS),
+                 log=lambda *_: None)
     a, b = data["results"]
     split = [data | {"results": [r | {"artifact": "model"}]} for r in (a, b)]
     (v,), _ = compare(split[0], split[1], threshold, 100.0)

@@ -8,7 +8,7 @@ no file, so the run loop makes it again after every step, and a test makes it fr
     <run>/recipe.yaml        the resolved recipe (every default filled in)
     <run>/teacher/           fine-tuned teacher
     <run>/<student>/         distilled students, <run>/<pruned>/ pruned ones
-    <run>/<name>_trimmed/    vocabulary-trimmed copies (trim_vocab)
+    <run>/<name>_trimmed/    vocabulary-trimmed copies (trim_vocab.enabled)
     <run>/<name>_deep/       the chain again from a deeper student, where the student spent
                              the budget (Recipe.deeper)
     <run>/int8/<target>/     INT8 ONNX per target
@@ -180,12 +180,12 @@ def deployable(steps: list[Step], recipe: Recipe, run: Path, name: str | None,
     """The directory INT8 and export steps read for model `name` (default: the last one):
     its vocabulary-trimmed copy where the recipe trims, whose step joins `steps` once."""
     name = name or recipe.last_model()
-    if not recipe.trim_vocab or not wordpiece or name == "teacher":
+    if not recipe.trim_vocab.enabled or not wordpiece or name == "teacher":
         return run / name
     trimmed = run / f"{name}_trimmed"
     if trimmed not in {s.out for s in steps}:
         cfg = TrimVocabConfig(model=str(run / name), out=str(trimmed),
-                              min_count=recipe.trim_min_count)
+                              **stage_options(recipe.trim_vocab, TrimVocabConfig))
         steps.append(Step(f"trim the vocabulary of {name}", trimmed, "trim-vocab", cfg))
     return trimmed
 

@@ -99,6 +99,8 @@ def _bench(recipe: Recipe, run: Path, steps: list[Step], log) -> Path:
     """Interleaved latency of every artifact this machine runs natively: padded inputs
     (recipe.bench batch x seq), then the task's test texts one at a time (bench.texts), in
     one file."""
+    from dataclasses import replace
+
     from edgebert.bench.run import bench, task_texts
 
     out = run / "bench" / "latency.json"
@@ -107,12 +109,12 @@ def _bench(recipe: Recipe, run: Path, steps: list[Step], log) -> Path:
         return out
     models = [str(s.out) for s in steps if s.out.is_dir() and not _emulated_only(s.out)]
     b = recipe.bench
-    data = bench(models, b.batch, b.seq, b.threads, b.warmup, b.runs, b.rounds, log=log)
+    data = bench(models, b, log=log)
     texts = task_texts(run / "teacher", b.texts, run / "bench" / "test_texts.txt") \
         if b.texts else None
     if texts:
         log(f"the task's test texts, one at a time ({b.texts} of them):")
-        data["results"] += bench(models, [1], [1], b.threads, b.warmup // 2, b.texts, b.rounds,
+        data["results"] += bench(models, replace(b, warmup=b.warmup // 2, runs=b.texts),
                                  log=log, texts=str(texts))["results"]
     elif b.texts:
         log("the task's examples are not single texts: padded inputs only")
