@@ -89,16 +89,16 @@ def test_every_stage_option_has_a_recipe_entry_or_a_reason():
     import dataclasses
 
     from edgebert.compress.recipe import (RUN_SUPPLIED, ExportRecipe, PruneRecipe, QuantizeRecipe,
-                                          StudentRecipe, TeacherRecipe)
+                                          StudentRecipe, TeacherRecipe, TrimVocabRecipe)
     from edgebert.config import (DistillConfig, ExportConfig, FinetuneConfig, PruneConfig,
-                                 QuantizeConfig)
+                                 QuantizeConfig, TrimVocabConfig)
 
     not_in_recipes = {  # what compress does not do with that stage, by design
         DistillConfig: {"student", "corpus", "max_length"},
     }
     pairs = [(TeacherRecipe, FinetuneConfig), (StudentRecipe, DistillConfig),
              (PruneRecipe, PruneConfig), (QuantizeRecipe, QuantizeConfig),
-             (ExportRecipe, ExportConfig)]
+             (ExportRecipe, ExportConfig), (TrimVocabRecipe, TrimVocabConfig)]
     for entry, config in pairs:
         names = {f.name for f in dataclasses.fields(entry)}
         missing = ({f.name for f in dataclasses.fields(config)} - RUN_SUPPLIED - names
