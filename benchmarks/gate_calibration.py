@@ -51,13 +51,14 @@ def trial(base: Path, cand: Path, threshold: float, interleaved: bool = True) ->
     from edgebert.bench.compare import compare, per_process
     from edgebert.bench.gate import RUNS, WARMUP, ROUNDS, bench_pair
     from edgebert.bench.run import bench
+    from edgebert.config import BenchConfig
 
     quiet = {"log": lambda *_: None}
     if interleaved:
         a, b = bench_pair(str(base), str(cand), **quiet)
     else:
-        a, b = (bench([str(m)], [1], [128], threads=2, warmup=WARMUP, runs=RUNS, rounds=ROUNDS,
-                      **quiet) for m in (base, cand))
+        a, b = (bench([str(m)], BenchConfig(warmup=WARMUP, runs=RUNS, rounds=ROUNDS), **quiet)
+                for m in (base, cand))
         a, b = (d | {"results": [d["results"][0] | {"artifact": "model"}]} for d in (a, b))
     (v,), _ = compare(a, b, threshold, 100.0)
     # per-process summaries kept, so another statistic can be tried on the same trials

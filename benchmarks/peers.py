@@ -161,6 +161,7 @@ def main() -> None:
     import store
     from edgebert.bench.machine import fingerprint
     from edgebert.bench.run import bench
+    from edgebert.config import BenchConfig
     from edgebert.targets import native_target
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -188,10 +189,10 @@ def main() -> None:
     arts = {n: built[n] for n in ROWS if n in built}
     machine = fingerprint(2)
     rates = gemm_rates()
-    padded = bench([str(p) for p in arts.values()], [1], [128], 2, 10, a.runs, a.rounds)
+    padded = bench([str(p) for p in arts.values()], BenchConfig(runs=a.runs, rounds=a.rounds))
     texts = texts_file(a.run / "teacher", work / "test_texts.txt", a.texts)
-    on_texts = bench([str(p) for n, p in arts.items() if n != "inc-dynamic"], [1], [128], 2,
-                     5, a.texts, a.rounds, texts=str(texts))
+    on_texts = bench([str(p) for n, p in arts.items() if n != "inc-dynamic"],
+                     BenchConfig(warmup=5, runs=a.texts, rounds=a.rounds), texts=str(texts))
     rows = measured_rows(arts, padded, on_texts)
     opt, rec = rows["optimum-int8"], rows["edgebert-recommended"]
     profile = profile_ops(recommended(a.run) / "model.onnx", work / "ort_profile")

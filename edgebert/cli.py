@@ -14,11 +14,16 @@ import typing
 import click
 
 from edgebert import __version__
-from edgebert.config import (TASK_KINDS, DistillConfig, DistillLossConfig, ExportConfig,
-                             FinetuneConfig, PretrainConfig, PruneConfig, QuantizeConfig,
-                             TaskConfig, TrainConfig, TrimVocabConfig, choices, field_docs)
+from edgebert.config import (TASK_KINDS, BenchConfig, DistillConfig, DistillLossConfig,
+                             ExportConfig, FinetuneConfig, PretrainConfig, PruneConfig,
+                             QuantizeConfig, TaskConfig, TokenizerConfig, TrainConfig,
+                             TrimVocabConfig, choices, field_docs)
+from edgebert.compress.recipe import Recipe
 from edgebert.errors import UserError
 from edgebert.stages import STAGES
+
+BUDGET = field_docs(Recipe)["max_accuracy_drop"]
+"""The accuracy budget's help, for every command that takes it."""
 
 
 class _Group(click.Group):
@@ -70,9 +75,10 @@ def main():
 
 def _dataclass_options(cls, skip=(), defaults: dict | None = None, required=()):
     """click options from a config dataclass: names, types and help from its fields (a
-    nested config is skipped: the command adds its options). A list of numbers is written
-    0,2,4. `defaults`: what this command uses instead of the dataclass default (shown in
-    --help). `required`: options without a default here (say --out)."""
+    nested config is skipped: the command adds its options). A list is written 0,2,4 (a
+    field's metadata may name another example); an optional number whose default is not
+    None takes `none` too. `defaults`: what this command uses instead of the dataclass
+    default (shown in --help). `required`: options without a default here (say --out)."""
     docs = field_docs(cls)
     hints = typing.get_type_hints(cls)
 
@@ -86,11 +92,15 @@ def _dataclass_options(cls, skip=(), defaults: dict | None = None, required=()):
                 default = f.default_factory()
             default = (defaults or {}).get(f.name, default)
             flag, doc = f.name.replace("_", "-"), docs.get(f.name, "")
-            extra: dict = {"help": doc + ("" if f.name in required else f" [default: {default}]")}
+            shown = ",".join(map(str, default)) if isinstance(default, list) and default \
+                else default
+            extra: dict = {"help": doc + ("" if f.name in required else f" [default: {shown}]")}
             if choices(kind):  # a Literal: its values, listed in --help
                 kind = click.Choice(choices(kind))
             if typing.get_origin(kind) is list:
-                kind, extra["metavar"] = str, "0,2,4"
+                kind, extra["metavar"] = str, f.metadata.get("metavar", "0,2,4")
+            elif kind in (int, float) and kind is not hints[f.name] and default is not None:
+                kind = _OrNone(kind)  # optional, set by default: `none` unsets it
             if kind is bool:
                 fn = click.option(f"--{flag}/--no-{flag}", f.name, default=None, **extra)(fn)
                 continue
@@ -101,6 +111,43 @@ def _dataclass_options(cls, skip=(), defaults: dict | None = None, required=()):
     return decorate
 
 
+NONE = object()
+"""`none` given to an optional option whose default is not None: the field is set to None."""
+
+
+class _OrNone(click.ParamType):
+    """A number, or `none`."""
+
+    def __init__(self, kind: type):
+        self.kind, self.name = kind, f"{kind.__name__} or none"
+
+    def get_metavar(self, *args, **kwargs) -> str:
+        return f"{self.kind.__name__.upper()}|none"
+
+    def convert(self, value, param, ctx):
+        if value is NONE or isinstance(value, str) and value.strip().lower() == "none":
+            return NONE
+        try:
+            return self.kind(value)
+        except ValueError:
+            self.fail(f"expected a number or none, got '{value}'", param, ctx)
+
+
+def _old_name(old: str, new: str):
+    """An option's former name, hidden from --help and still taken, so that scripts written
+    with it keep running (`_from_old_name` says the new one)."""
+    return click.option(old, "old_" + new.lstrip("-").replace("-", "_"), type=float,
+                        default=None, hidden=True, help=f"Now {new}.")
+
+
+def _from_old_name(old_value, value, old: str, new: str):
+    """The option's value, from its former name where a script still gives that."""
+    if old_value is None:
+        return value
+    click.echo(f"warning: {old} is now {new}; the old name will be removed", err=True)
+    return old_value
+
+
 def _bare(hint):
     """`X | None` -> X."""
     if isinstance(hint, types.UnionType) or typing.get_origin(hint) is typing.Union:
@@ -109,17 +156,20 @@ def _bare(hint):
 
 
 def _pick(cls, values: dict, **nested):
-    """Build `cls` from the options the user set (lists of numbers parsed from 0,2,4) and
-    its `nested` configs; the dataclass fills the rest."""
+    """Build `cls` from the options the user set (lists parsed from 0,2,4, `none` to None)
+    and its `nested` configs; the dataclass fills the rest."""
     hints = typing.get_type_hints(cls)
     picked = {}
     for f in dataclasses.fields(cls):
         value = values.get(f.name)
         if f.name in nested or value is None:
             continue
-        if typing.get_origin(_bare(hints[f.name])) is list and isinstance(value, str):
-            value = _int_list(f"--{f.name.replace('_', '-')}", value)
-        picked[f.name] = value
+        kind = _bare(hints[f.name])
+        if typing.get_origin(kind) is list and isinstance(value, str):
+            option = f"--{f.name.replace('_', '-')}"
+            value = _int_list(option, value) if typing.get_args(kind) == (int,) else \
+                [v.strip() for v in value.split(",") if v.strip()]
+        picked[f.name] = None if value is NONE else value
     return cls(**picked, **nested)
 
 
@@ -222,7 +272,7 @@ def _int_list(option: str, value: str | None) -> list[int] | None:
     try:
         return [int(x) for x in value.split(",") if x.strip()]
     except ValueError:
-        raise UserError(f"{option}: expected comma-separated layer numbers like 0,2,4, "
+        raise UserError(f"{option}: expected comma-separated whole numbers like 0,2,4, "
                         f"got '{value}'") from None
 
 
@@ -256,16 +306,8 @@ def distill(restart, **options):
 
 
 @main.command("trim-vocab")
-@click.option("--model", required=True, help=field_docs(TrimVocabConfig)["model"])
-@click.option("--out", required=True, help=field_docs(TrimVocabConfig)["out"])
-@click.option("--splits", default="train", show_default=True,
-              help=field_docs(TrimVocabConfig)["splits"] + " Comma-separated.")
-@click.option("--corpus", default=None, help=field_docs(TrimVocabConfig)["corpus"])
-@click.option("--min-count", default=1, show_default=True, type=int,
-              help=field_docs(TrimVocabConfig)["min_count"])
-@click.option("--max-drop", default="0.25", show_default=True,
-              help=field_docs(TrimVocabConfig)["max_drop"] + " 'none' turns the guard off.")
-def trim_vocab(model, out, splits, corpus, min_count, max_drop):
+@_dataclass_options(TrimVocabConfig, required=("model", "out"))
+def trim_vocab(**options):
     """Keep only the WordPiece tokens the task (and a corpus) uses; embeddings shrink.
 
     Outputs on the kept texts are checked to be unchanged; dev and test scores
@@ -278,14 +320,7 @@ def trim_vocab(model, out, splits, corpus, min_count, max_drop):
       edgebert trim-vocab --model runs/rt/student --out runs/rt/student-trim
       edgebert trim-vocab --model runs/rt/student --out runs/rt/student-trim3 --min-count 3
     """
-    try:
-        budget = None if max_drop.strip().lower() == "none" else float(max_drop)
-    except ValueError:
-        raise UserError(f"--max-drop: expected a number of points or 'none', got "
-                        f"'{max_drop}'") from None
-    STAGES["trim-vocab"].run(TrimVocabConfig(
-        model=model, out=out, splits=[s.strip() for s in splits.split(",") if s.strip()],
-        corpus=corpus, min_count=min_count, max_drop=budget), log=click.echo)
+    STAGES["trim-vocab"].run(_pick(TrimVocabConfig, options), log=click.echo)
 
 
 @main.command()
@@ -379,22 +414,9 @@ def prune(restart, **options):
     STAGES["prune"].run(cfg, restart=restart, log=click.echo)
 
 
-def _ints(option: str, value: str) -> list[int]:
-    out = _int_list(option, value) or []
-    if not out or any(v <= 0 for v in out):
-        raise UserError(f"{option}: expected positive numbers like 1,8, got '{value}'")
-    return out
-
-
 @main.command()
 @click.argument("artifacts", nargs=-1)
-@click.option("--batch", default="1", show_default=True, help="Batch sizes, comma-separated.")
-@click.option("--seq", default="128", show_default=True, help="Sequence lengths, comma-separated.")
-@click.option("--threads", default=2, show_default=True, help="Intra-op threads for every run.")
-@click.option("--warmup", default=10, show_default=True, help="Untimed runs first, per process.")
-@click.option("--runs", default=30, show_default=True, help="Timed runs per process and round.")
-@click.option("--rounds", default=5, show_default=True,
-              help="Rounds; each round runs every artifact once, in its own process.")
+@_dataclass_options(BenchConfig)
 @click.option("--texts", default=None,
               help="A text file, one text per line: time each artifact on these, one at a "
                    "time (batch 1, each at its own length, tokenizing included), what an app "
@@ -405,7 +427,7 @@ def _ints(option: str, value: str) -> list[int]:
               help="Instead of measuring: read a result made on another device (for example "
                    "a phone or ARM board running `edgebert bench`), mark it imported, write it "
                    "to --out.")
-def bench(artifacts, batch, seq, threads, warmup, runs, rounds, texts, out_path, import_path):
+def bench(artifacts, texts, out_path, import_path, **options):
     """Latency of artifacts (PyTorch, ONNX, ORT, TorchScript), interleaved A B C A B C.
 
     Each turn runs one artifact in a fresh process at fixed threads, after
@@ -428,8 +450,7 @@ def bench(artifacts, batch, seq, threads, warmup, runs, rounds, texts, out_path,
     else:
         if not artifacts:
             raise UserError("edgebert bench: name at least one artifact (or --import FILE)")
-        data = run(list(artifacts), _ints("--batch", batch), _ints("--seq", seq), threads,
-                   warmup, runs, rounds, log=click.echo, texts=texts)
+        data = run(list(artifacts), _pick(BenchConfig, options), log=click.echo, texts=texts)
     for r in data["results"]:
         click.echo(f"{r['artifact']:<32} b{r['batch']:<3} s{r['seq']!s:<5} p50 {r['p50_ms']:8.2f} ms"
                    f"  p90 {r['p90_ms']:8.2f}  p99 {r['p99_ms']:8.2f}  "
@@ -457,16 +478,21 @@ def _percent(value: str, option: str) -> float:
 @click.option("--candidate", required=True, help="Bench result of the new model.")
 @click.option("--max-slowdown", default="5%", show_default=True,
               help="Fail when confidently slower than this (a fraction or a percentage).")
-@click.option("--max-accuracy-drop", default=0.5, show_default=True,
-              help="Fail when test accuracy drops by more than this many points.")
+@click.option("--max-drop-vs-baseline", default=0.5, show_default=True,
+              help="Fail when the candidate's test accuracy is more than this many points "
+                   "under the baseline's. Not compress's max_accuracy_drop: that budget is "
+                   "counted from the teacher, this gate from the model the candidate "
+                   "replaces, so a release cannot slide down the budget one small drop at "
+                   "a time.")
+@_old_name("--max-accuracy-drop", "--max-drop-vs-baseline")
 @click.option("--alpha", default=0.01, show_default=True,
               help="Significance level of the one-sided Mann-Whitney test.")
 @click.option("--summary", default=None,
               help="Write a markdown summary here [default: $GITHUB_STEP_SUMMARY when set].")
 @click.option("--require-same-machine", is_flag=True,
               help="Fail (exit 2) when the two results come from different machines.")
-def check(baseline, candidate, max_slowdown, max_accuracy_drop, alpha, summary,
-          require_same_machine):
+def check(baseline, candidate, max_slowdown, max_drop_vs_baseline, old_max_drop_vs_baseline,
+          alpha, summary, require_same_machine):
     """A CI gate: exit 1 on a real slowdown or accuracy drop, 0 otherwise.
 
     Uses every process: each is summarised by its lower quartile, the ratio is
@@ -477,7 +503,7 @@ def check(baseline, candidate, max_slowdown, max_accuracy_drop, alpha, summary,
     \b
     Example:
       edgebert check --baseline main.json --candidate pr.json --max-slowdown 5% \\
-          --max-accuracy-drop 0.5
+          --max-drop-vs-baseline 0.5
     """
     import os
 
@@ -485,8 +511,9 @@ def check(baseline, candidate, max_slowdown, max_accuracy_drop, alpha, summary,
     from edgebert.bench.run import load
 
     threshold = _percent(max_slowdown, "--max-slowdown")
-    verdicts, warnings = compare(load(baseline), load(candidate), threshold, max_accuracy_drop,
-                                 alpha)
+    max_drop = _from_old_name(old_max_drop_vs_baseline, max_drop_vs_baseline,
+                              "--max-accuracy-drop", "--max-drop-vs-baseline")
+    verdicts, warnings = compare(load(baseline), load(candidate), threshold, max_drop, alpha)
     for w in warnings:
         click.echo(f"WARNING: {w}", err=True)
     if require_same_machine and any(w.startswith("MACHINES DIFFER") for w in warnings):
@@ -510,13 +537,12 @@ def check(baseline, candidate, max_slowdown, max_accuracy_drop, alpha, summary,
 @click.option("--teacher", default=None,
               help="Artifact (path relative to RUN_DIR) to compare against [default: the "
                    "fine-tuned teacher found in the run].")
-@click.option("--budget", type=float, default=None,
-              help="Accuracy budget in points against the teacher: recommend the fastest "
-                   "artifact within it per architecture (x86, arm64) across runtimes, on "
-                   "the run's bench.workload, say where none is, flag a weak teacher "
-                   "[default: a compress run's max_accuracy_drop (its recipe.yaml); "
-                   "elsewhere none].")
-def report(run_dir, teacher, budget):
+@click.option("--max-accuracy-drop", type=float, default=None,
+              help=f"{BUDGET} The report also says where no artifact is within it and flags "
+                   "a weak teacher [default: a compress run's, from its recipe.yaml; elsewhere "
+                   "none: no recommendation].")
+@_old_name("--budget", "--max-accuracy-drop")
+def report(run_dir, teacher, max_accuracy_drop, old_max_accuracy_drop):
     """Gather RUN_DIR's artifacts and bench results into report.json, .md and .html.
 
     Bench results are read from RUN_DIR/bench/*.json (`edgebert bench --out`).
@@ -530,6 +556,8 @@ def report(run_dir, teacher, budget):
 
     from edgebert.report.render import markdown, write_report
 
+    budget = _from_old_name(old_max_accuracy_drop, max_accuracy_drop, "--budget",
+                            "--max-accuracy-drop")
     workload = "texts"
     if (Path(run_dir) / "recipe.yaml").is_file():  # a compress run: its budget and workload
         from edgebert.compress.recipe import load
@@ -538,7 +566,7 @@ def report(run_dir, teacher, budget):
         budget = recipe.max_accuracy_drop if budget is None else budget
         workload = recipe.bench.workload
     if budget is not None and budget < 0:
-        raise UserError(f"--budget must be >= 0 points, got {budget}")
+        raise UserError(f"--max-accuracy-drop must be >= 0 points, got {budget}")
     rep = write_report(run_dir, teacher, budget=budget, workload=workload)
     click.echo(markdown(rep))
     click.echo(f"wrote {run_dir}/report.json, report.md, report.html")
@@ -553,8 +581,7 @@ def report(run_dir, teacher, budget):
               help="Override a recipe field, e.g. --set teacher.train.epochs=3 or "
                    "--set students.0.layers=[0,2,4] (the value is read as YAML). Repeatable.")
 @click.option("--max-accuracy-drop", type=float, default=None,
-              help="Accuracy budget in points against the teacher: the fastest artifact within "
-                   "it is recommended, per target [default: the recipe's, 1.0].")
+              help=f"{BUDGET} Sets the recipe's max_accuracy_drop [default: the recipe's].")
 @click.option("--show", is_flag=True, help="Print the resolved recipe and the stages; run nothing.")
 def compress(recipe, out, sets, max_accuracy_drop, show):
     """Teacher to report in one command: fine-tune, distil, prune, trim, INT8, export, bench.
@@ -582,11 +609,11 @@ def compress(recipe, out, sets, max_accuracy_drop, show):
     if show:
         import yaml
 
-        from edgebert.compress.run import plan
+        from edgebert.compress.run import steps_of
         from edgebert.config import to_dict
 
         click.echo(yaml.safe_dump(to_dict(cfg), sort_keys=False))
-        for i, step in enumerate(plan(cfg, Path(run_dir), click.echo), 1):
+        for i, step in enumerate(steps_of(cfg, Path(run_dir), click.echo), 1):
             click.echo(f"[{i}] {step.title} -> {step.out}")
         return
     from edgebert.compress.run import compress as run
@@ -653,19 +680,8 @@ def tokenizer():
 
 
 @tokenizer.command("train")
-@click.option("--corpus", "corpus_path", required=True, help="Text file or directory of .txt.")
-@click.option("--out", required=True, help="Tokenizer directory (AutoTokenizer opens it).")
-@click.option("--vocab-size", default=8000, show_default=True)
-@click.option("--lowercase/--no-lowercase", default=True, show_default=True)
-@click.option("--strip-accents/--no-strip-accents", default=True, show_default=True)
-@click.option("--min-frequency", default=2, show_default=True,
-              help="Pieces seen fewer times are not added.")
-@click.option("--kind", type=click.Choice(["wordpiece", "bpe"]), default="wordpiece",
-              show_default=True, help="wordpiece: BERT's ([CLS] and [SEP], '##' pieces); bpe: "
-              "RoBERTa's byte-level BPE (`<s>` and `</s>`, no unknown characters; --strip-accents "
-              "does not apply).")
-def tokenizer_train(corpus_path, out, vocab_size, lowercase, strip_accents, min_frequency,
-                    kind):
+@_dataclass_options(TokenizerConfig, required=("corpus", "out"))
+def tokenizer_train(**options):
     """Train a WordPiece vocabulary with BERT normalisation and special tokens, or a
     byte-level BPE one as RoBERTa's.
 
@@ -679,8 +695,9 @@ def tokenizer_train(corpus_path, out, vocab_size, lowercase, strip_accents, min_
 
     from edgebert.pretrain.tokenizer import train_tokenizer
 
-    train_tokenizer(Path(corpus_path), Path(out), vocab_size, lowercase, strip_accents,
-                    min_frequency, kind=kind, log=click.echo)
+    cfg = _pick(TokenizerConfig, options)
+    train_tokenizer(Path(cfg.corpus), Path(cfg.out), cfg.vocab_size, cfg.lowercase,
+                    cfg.strip_accents, cfg.min_frequency, kind=cfg.kind, log=click.echo)
 
 
 @main.command()

@@ -16,10 +16,11 @@ from functools import cache
 from typing import Literal
 
 from edgebert.errors import UserError
+from edgebert.kinds import KINDS, ROLES
 
 # Every option with a fixed set of values is a Literal: the one list of its choices, which
 # the checks below, the CLI's click.Choice and the recipe loader all read.
-KindName = Literal["classification", "pair", "regression", "ner", "qa", "multiple_choice"]
+KindName = Literal[tuple(KINDS)]  # each kind is declared once, in edgebert.kinds
 Precision = Literal["auto", "fp32", "bf16", "fp16"]
 Device = Literal["auto", "cpu", "cuda"]
 Arch = Literal["bert", "roberta", "albert"]
@@ -30,7 +31,8 @@ Calibration = Literal["minmax", "entropy", "percentile"]
 Engine = Literal["ort", "inc"]
 Scope = Literal["layer", "global"]
 Recover = Literal["none", "finetune", "distill"]
-TASK_KINDS = typing.get_args(KindName)  # edgebert.kinds.KINDS declares each
+TokenizerKind = Literal["wordpiece", "bpe"]
+TASK_KINDS = typing.get_args(KindName)
 PRECISIONS = typing.get_args(Precision)
 EXPORT_FORMATS = typing.get_args(ExportFormat)
 
@@ -170,8 +172,6 @@ class TaskConfig:
     def __post_init__(self):
         _check_choices(self)
         _check(self.limit is None or self.limit > 0, "--limit", "must be > 0")
-        from edgebert.kinds import ROLES
-
         unknown = sorted(set(self.columns) - set(ROLES))
         _check(not unknown, "--columns",
                f"unknown role(s) {', '.join(unknown)}; roles are {', '.join(ROLES)}")
@@ -319,9 +319,11 @@ class TrimVocabConfig:
     """Model artifact to trim (teacher or student)."""
     out: str = "runs/student-trimmed"
     """Trimmed artifact directory to write."""
-    splits: list[str] = field(default_factory=lambda: ["train"])
-    """Task splits whose texts decide what to keep. Keep to train for an honest test score:
-    test words the training data never used become shorter pieces or [UNK]."""
+    splits: list[str] = field(default_factory=lambda: ["train"],
+                              metadata={"metavar": "train,dev"})
+    """Task splits whose texts decide what to keep (comma-separated on the command line).
+    Keep to train for an honest test score: test words the training data never used become
+    shorter pieces or [UNK]."""
     corpus: str | None = None
     """Optional plain-text file (one text per line) whose tokens are kept too."""
     min_count: int = 1
@@ -333,15 +335,14 @@ class TrimVocabConfig:
     max_drop: float | None = 0.25
     """Dev points trimming may lose (text outside the kept set splits into shorter pieces):
     past it, the vocabulary's most common pieces are kept as well, 2,000 then 5,000, 10,000,
-    20,000, then all, until the drop fits. None: the kept texts' pieces only."""
+    20,000, then all, until the drop fits. None (none on the command line): the kept texts'
+    pieces only, no guard."""
 
     def __post_init__(self):
         _check(self.max_drop is None or self.max_drop >= 0, "--max-drop", "must be >= 0")
         _check(self.min_count >= 1, "--min-count", f"must be >= 1, got {self.min_count}")
         bad = [s for s in self.splits if s not in ("train", "dev", "test")]
         _check(not bad, "--splits", f"unknown split(s) {bad}; use train, dev, test")
-
-
 
 
 @dataclass
@@ -492,6 +493,62 @@ class PruneConfig:
         _check(self.importance_batches > 0, "--importance-batches", "must be > 0")
         _check(bool(self.heads or self.ffn or self.drop_layers or self.sparsity),
                "--heads/--ffn/--drop-layers/--sparsity", "nothing to prune: set at least one")
+
+
+@dataclass
+class BenchConfig:
+    """Latency of artifacts, interleaved: each turn runs one artifact in a fresh process at
+    fixed threads, after warm-up, so artifacts share the machine's noise but never a thread
+    pool."""
+
+    batch: list[int] = field(default_factory=lambda: [1], metadata={"metavar": "1,8"})
+    """Batch sizes of the padded inputs (comma-separated on the command line)."""
+    seq: list[int] = field(default_factory=lambda: [128], metadata={"metavar": "32,128"})
+    """Sequence lengths of the padded inputs (comma-separated on the command line)."""
+    threads: int = 2
+    """Intra-op threads for every run."""
+    warmup: int = 10
+    """Untimed runs first, per process."""
+    runs: int = 30
+    """Timed runs per process and round."""
+    rounds: int = 5
+    """Each round runs every artifact once, in its own process (interleaved)."""
+
+    def __post_init__(self):
+        for option, values in (("--batch", self.batch), ("--seq", self.seq)):
+            _check(bool(values) and all(v > 0 for v in values), option,
+                   f"expected positive numbers like 1,8, got {values}")
+        _check(self.threads > 0, "--threads", f"must be > 0, got {self.threads}")
+        _check(self.warmup >= 0, "--warmup", f"must be >= 0, got {self.warmup}")
+        _check(self.runs > 0, "--runs", f"must be > 0, got {self.runs}")
+        _check(self.rounds > 0, "--rounds", f"must be > 0, got {self.rounds}")
+
+
+@dataclass
+class TokenizerConfig:
+    """Train a WordPiece vocabulary with BERT normalisation and special tokens, or a
+    byte-level BPE one as RoBERTa's."""
+
+    corpus: str = "corpus"
+    """Text file or directory of .txt files (`edgebert corpus build` makes one)."""
+    out: str = "tok"
+    """Tokenizer directory to write (AutoTokenizer opens it)."""
+    vocab_size: int = 8000
+    """Tokens in the vocabulary, special tokens included."""
+    lowercase: bool = True
+    """Lowercase the text first (an uncased vocabulary)."""
+    strip_accents: bool = True
+    """Strip accents (e.g. é to e); wordpiece only."""
+    min_frequency: int = 2
+    """Pieces seen fewer times are not added."""
+    kind: TokenizerKind = "wordpiece"
+    """wordpiece: BERT's ([CLS] and [SEP], '##' pieces); bpe: RoBERTa's byte-level BPE (`<s>`
+    and `</s>`, no unknown characters; --strip-accents does not apply)."""
+
+    def __post_init__(self):
+        _check_choices(self)
+        _check(self.min_frequency >= 1, "--min-frequency",
+               f"must be >= 1, got {self.min_frequency}")
 
 
 MODEL_PRESETS = ("tiny", "bert-small", "bert-base")

@@ -98,6 +98,12 @@ def test_gate_exit_codes(tmp_path):
     assert code == 0
     code, out = gate(tmp_path, base, result(noisy(4), accuracy=0.79))
     assert code == 1 and "FAIL: accuracy" in out
+    code, out = gate(tmp_path, base, result(noisy(4), accuracy=0.79),
+                     "--max-drop-vs-baseline", "2")
+    assert code == 0
+    # the option's former name still works, and says the new one
+    code, out = gate(tmp_path, base, result(noisy(4), accuracy=0.79), "--max-accuracy-drop", "2")
+    assert code == 0 and "--max-accuracy-drop is now --max-drop-vs-baseline" in out
     code, out = gate(tmp_path, base, result(noisy(5, 1.03)))  # slower, but under 5 %
     assert code == 0
 

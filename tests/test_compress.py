@@ -228,19 +228,21 @@ def test_a_last_model_past_the_budget_gets_an_earlier_one_quantized(reference, t
     assert again.returncode == 0 and "finished in" not in again.stdout, again.stdout[-2000:]
     # a floor over the budget (15 points of a 10-point budget) asks for nothing lost on dev;
     # a student that lost a little leaves the teacher itself as the fallback
+    from edgebert.compress.budget import fallback_model
     from edgebert.compress.recipe import load
-    from edgebert.compress.run import fallback_model
+    from edgebert.compress.run import survey
 
     said: list[str] = []
     recipe = load("tiny", [f"teacher.model={tiny_teacher}", "max_accuracy_drop=10"])
-    assert fallback_model(recipe, run, run / "pruned_trimmed", said.append) == "student"
+    assert fallback_model(recipe, "pruned_trimmed", survey(recipe, run), said.append) == "student"
     path = run / "student" / "metrics.json"
     m = json.loads(path.read_text())
     m["dev"][m["metric"]] = teacher_dev[m["metric"]] - 0.001
     path.write_text(json.dumps(m))
-    assert fallback_model(recipe, run, run / "pruned_trimmed", said.append) == "teacher"
+    assert fallback_model(recipe, "pruned_trimmed", survey(recipe, run), said.append) == "teacher"
     assert "teacher (0.00 under) is quantized too (fallback)" in said[-1]
-    assert fallback_model(load("tiny", ["max_accuracy_drop=50"]), run, run / "student",
+    loose = load("tiny", [f"teacher.model={tiny_teacher}", "max_accuracy_drop=50"])
+    assert fallback_model(loose, "student", survey(loose, run),
                           said.append) is None  # 0.1 points under leaves the floor of 15
 
 

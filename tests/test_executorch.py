@@ -83,9 +83,10 @@ def test_evaluate_scores_the_program_as_its_export_did(pte, pte_int8):
 @pytest.mark.slow
 def test_bench_labels_the_time_x86_xnnpack(pte_int8, tiny_teacher):
     from edgebert.bench.run import bench
+    from edgebert.config import BenchConfig
 
-    grid = bench([str(pte_int8), str(tiny_teacher)], [1], [16], threads=1, warmup=1, runs=3,
-                 rounds=1, log=lambda *_: None)
+    quick = BenchConfig([1], [16], threads=1, warmup=1, runs=3, rounds=1)
+    grid = bench([str(pte_int8), str(tiny_teacher)], quick, log=lambda *_: None)
     by_format = {r["format"]: r for r in grid["results"]}
     assert by_format["executorch"]["n"] == 3 and by_format["executorch"]["p50_ms"] > 0
     assert by_format["executorch"]["timed_as"] == "x86 XNNPACK"  # never a phone latency

@@ -75,15 +75,16 @@ def test_evaluate_scores_the_ir_as_its_export_did(ov_export):
 
 def test_bench_times_the_ir_beside_onnx(ov_export, tiny_teacher, tmp_path):
     from edgebert.bench.run import bench
+    from edgebert.config import BenchConfig
 
     texts = tmp_path / "texts.txt"
     texts.write_text("a fine film\nthe worst one of all, long and dull\n")
-    grid = bench([str(ov_export), str(tiny_teacher)], [1], [16], threads=1, warmup=1, runs=3,
-                 rounds=1, log=lambda *_: None)
+    quick = BenchConfig([1], [16], threads=1, warmup=1, runs=3, rounds=1)
+    grid = bench([str(ov_export), str(tiny_teacher)], quick, log=lambda *_: None)
     by_format = {r["format"]: r for r in grid["results"]}
     assert set(by_format) == {"openvino", "pytorch"}
     assert by_format["openvino"]["n"] == 3 and by_format["openvino"]["p50_ms"] > 0
-    real = bench([str(ov_export)], [1], [16], threads=1, warmup=1, runs=4, rounds=1,
+    real = bench([str(ov_export)], BenchConfig([1], [16], threads=1, warmup=1, runs=4, rounds=1),
                  log=lambda *_: None, texts=str(texts))
     assert real["results"][0]["seq"] == "texts" and real["results"][0]["n"] == 4
 
@@ -124,7 +125,7 @@ def test_precision_is_for_openvino_only(tiny_teacher, tmp_path):
 
 def test_openvino_int8_is_guarded_and_runs_everywhere_an_artifact_does(tiny_teacher, tmp_path):
     from edgebert.bench.run import bench
-    from edgebert.config import QuantizeConfig
+    from edgebert.config import BenchConfig, QuantizeConfig
     from edgebert.evaluate import evaluate
     from edgebert.quantize.stage import quantize
 
@@ -141,7 +142,7 @@ def test_openvino_int8_is_guarded_and_runs_everywhere_an_artifact_does(tiny_teac
     assert "FakeQuantize" in xml or "FakeConvert" in xml  # really quantized
     assert evaluate(str(out), split="test")["accuracy"] == pytest.approx(
         metrics["test"]["accuracy"])
-    timed = bench([str(out)], [1], [16], threads=1, warmup=1, runs=2, rounds=1,
+    timed = bench([str(out)], BenchConfig([1], [16], threads=1, warmup=1, runs=2, rounds=1),
                   log=lambda *_: None)
     assert timed["results"][0]["format"] == "openvino"
 

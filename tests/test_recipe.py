@@ -39,6 +39,14 @@ BAD_RECIPES = [
     ("prune:\n  - {name: p, model: nope, heads: 1}\n", r"prune\.0\.model: 'nope'"),
     ("students:\n  - {name: student}\n  - {name: student}\n", r"names repeat: student"),
     ("quantize:\n  - {target: x86}\n", r"quantize\.0\.target"),
+    # each entry runs its stage config's own checks
+    ("prune:\n  - {name: p, heads: 2.5}\n", r"prune\.0: --heads: is a fraction below 1"),
+    ("prune:\n  - {name: p}\n", r"prune\.0: .*nothing to prune"),
+    ("students:\n  - {name: s, layers: []}\n", r"students\.0: --layers: give at least one"),
+    ("export:\n  - {format: torchscript, with_tokenizer: true}\n",
+     r"export\.0: --with-tokenizer: is for --format onnx or ort"),
+    ("trim_vocab: {min_count: 0}\n", r"trim_vocab: --min-count: must be >= 1"),
+    ("bench: {batch: [0]}\n", r"bench: --batch: expected positive numbers"),
 ]
 
 
@@ -81,16 +89,16 @@ def test_every_stage_option_has_a_recipe_entry_or_a_reason():
     import dataclasses
 
     from edgebert.compress.recipe import (RUN_SUPPLIED, ExportRecipe, PruneRecipe, QuantizeRecipe,
-                                          StudentRecipe, TeacherRecipe)
+                                          StudentRecipe, TeacherRecipe, TrimVocabRecipe)
     from edgebert.config import (DistillConfig, ExportConfig, FinetuneConfig, PruneConfig,
-                                 QuantizeConfig)
+                                 QuantizeConfig, TrimVocabConfig)
 
     not_in_recipes = {  # what compress does not do with that stage, by design
         DistillConfig: {"student", "corpus", "max_length"},
     }
     pairs = [(TeacherRecipe, FinetuneConfig), (StudentRecipe, DistillConfig),
              (PruneRecipe, PruneConfig), (QuantizeRecipe, QuantizeConfig),
-             (ExportRecipe, ExportConfig)]
+             (ExportRecipe, ExportConfig), (TrimVocabRecipe, TrimVocabConfig)]
     for entry, config in pairs:
         names = {f.name for f in dataclasses.fields(entry)}
         missing = ({f.name for f in dataclasses.fields(config)} - RUN_SUPPLIED - names
@@ -113,12 +121,12 @@ def test_regression_tasks_keep_their_heads_where_the_recipe_says(tiny_bert, tmp_
     """The default recipe's pruning halves the heads of a classifier but not of a regression
     task's model (keep_heads_for: [regression]); the FFN pruning stays for both."""
     from edgebert.compress.recipe import load
-    from edgebert.compress.run import plan
+    from edgebert.compress.run import steps_of
 
     def pruning(task: str, *sets: str) -> tuple[dict, list[str]]:
         said: list[str] = []
         recipe = load("default", [f"task.name={task}", f"teacher.model={tiny_bert}", *sets])
-        steps = plan(recipe, tmp_path / task, said.append)
+        steps = steps_of(recipe, tmp_path / task, said.append)
         return {s.out.name: (s.config.heads, s.config.ffn) for s in steps
                 if s.title.startswith("prune")}, said
 
@@ -130,3 +138,16 @@ def test_regression_tasks_keep_their_heads_where_the_recipe_says(tiny_bert, tmp_
     assert pruning("vader-amazon", "keep_heads_for=[]")[0]["pruned_half"] == (0.5, 0.5)
     with pytest.raises(UserError, match="keep_heads_for: 'regresion' is not a task kind"):
         load("default", ["keep_heads_for=[regresion]"])
+
+
+def test_trim_options_come_from_the_stage_and_old_spellings_still_load(tmp_path):
+    """trim_vocab carries the trim-vocab stage's options; a recipe (or a run's recipe.yaml)
+    written with `trim_vocab: false` or `trim_min_count` loads, saying the new key."""
+    from edgebert.config import TrimVocabConfig
+
+    r = load(None, ["trim_vocab.min_count=3", "trim_vocab.max_drop=null"])
+    assert (r.trim_vocab.enabled, r.trim_vocab.min_count, r.trim_vocab.max_drop) == (True, 3, None)
+    assert r.trim_vocab.splits == TrimVocabConfig().splits
+    with pytest.warns(FutureWarning, match="trim_min_count is now trim_vocab.min_count"):
+        old = load(write(tmp_path, "trim_vocab: false\ntrim_min_count: 2\n"))
+    assert (old.trim_vocab.enabled, old.trim_vocab.min_count) == (False, 2)

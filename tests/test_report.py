@@ -77,8 +77,9 @@ def test_a_moved_run_keeps_its_latency(run_dir, tmp_path):
 
 
 def test_report_budget_from_the_option_or_the_runs_recipe(run_dir):
-    """`--budget`, or a compress run's max_accuracy_drop: the recommendation per target."""
-    code, output = run_cli("report", run_dir, "--budget", "100")
+    """`--max-accuracy-drop`, or a compress run's max_accuracy_drop: the recommendation per
+    target."""
+    code, output = run_cli("report", run_dir, "--max-accuracy-drop", "100")
     assert code == 0, output
     rep = json.loads((run_dir / "report.json").read_text())
     assert rep["budget_points"] == 100 and rep["recommended"]["arm64"] == "int8/arm64"
@@ -90,8 +91,12 @@ def test_report_budget_from_the_option_or_the_runs_recipe(run_dir):
         assert code == 0 and rep["budget_points"] == 0.0
     finally:
         (run_dir / "recipe.yaml").unlink()
-    code, output = run_cli("report", run_dir, "--budget", "-1")
-    assert code == 2 and "--budget" in output
+    code, output = run_cli("report", run_dir, "--max-accuracy-drop", "-1")
+    assert code == 2 and "--max-accuracy-drop" in output
+    # the option's former name still works, and says the new one
+    code, output = run_cli("report", run_dir, "--budget", "100")
+    assert code == 0 and "--budget is now --max-accuracy-drop" in output
+    assert json.loads((run_dir / "report.json").read_text())["budget_points"] == 100
 
 
 def test_a_run_without_latency_names_its_smallest_artifact_not_none(run_dir, tmp_path):

@@ -97,9 +97,11 @@ def shift_ratio_ci(base: list[list[float]], cand: list[list[float]], level: floa
             float(np.exp(diffs[diffs.size - 1 - k])))
 
 
-def compare(baseline: dict, candidate: dict, max_slowdown: float, max_accuracy_drop: float,
+def compare(baseline: dict, candidate: dict, max_slowdown: float, max_drop_vs_baseline: float,
             alpha: float = 0.01) -> tuple[list[Verdict], list[str]]:
-    """Verdicts per shared (artifact, batch, seq), and warnings (machines that differ)."""
+    """Verdicts per shared (artifact, batch, seq), and warnings (machines that differ): a
+    slowdown past `max_slowdown` (a fraction), or test accuracy more than
+    `max_drop_vs_baseline` points under the baseline's."""
     from scipy.stats import mannwhitneyu
 
     warnings = []
@@ -127,7 +129,7 @@ def compare(baseline: dict, candidate: dict, max_slowdown: float, max_accuracy_d
         ba, ca = base[key].get("accuracy"), r.get("accuracy")
         if ba and ca and ba.get("metric") == ca.get("metric"):
             drop = 100.0 * (ba["value"] - ca["value"])  # points
-            acc_fail = drop > max_accuracy_drop
+            acc_fail = drop > max_drop_vs_baseline
         verdicts.append(Verdict(f"{key[0]} b{key[1]} s{key[2]}", ratio, low, high, p,
                                 low > 1 + max_slowdown and p < alpha, drop, acc_fail))
     return verdicts, warnings

@@ -21,8 +21,9 @@ def bench_pair(baseline: str, candidate: str, seq: int = 128, threads: int = 2,
     """Bench results of the two models from one interleaved run, each under the artifact
     name "model" so `compare` pairs them (the same path twice is an A/A trial)."""
     from edgebert.bench.run import bench
+    from edgebert.config import BenchConfig
 
-    data = bench([baseline, candidate], [1], [seq], threads=threads, warmup=warmup, runs=runs,
-                 rounds=rounds, log=log, texts=texts)
+    cfg = BenchConfig(seq=[seq], threads=threads, warmup=warmup, runs=runs, rounds=rounds)
+    data = bench([baseline, candidate], cfg, log=log, texts=texts)
     base, cand = data["results"]
     return tuple(data | {"results": [r | {"artifact": "model"}]} for r in (base, cand))

@@ -23,6 +23,7 @@ from pathlib import Path
 
 from edgebert.bench.latency import interleaved
 from edgebert.bench.machine import fingerprint
+from edgebert.config import BenchConfig
 from edgebert.errors import UserError
 from edgebert.formats import FORMAT, model_file
 
@@ -59,12 +60,15 @@ def accuracy_of(path: Path) -> dict | None:
     return {"metric": name, "value": m["test"][name], "split": "test"}
 
 
-def bench(paths: list[str], batches: list[int], seqs: list[int], threads: int = 2,
-          warmup: int = 10, runs: int = 30, rounds: int = 5, log=print,
-          texts: str | None = None) -> dict:
-    """`texts`: a file of texts, one per line: instead of the batch x seq grid, time each
-    artifact on them one at a time (batch 1, their own lengths, tokenizing included);
-    those results have "seq": "texts" and a "texts" entry (file, count, mean characters)."""
+def bench(paths: list[str], cfg: BenchConfig, log=print, texts: str | None = None) -> dict:
+    """Time `paths` interleaved on the cfg.batch x cfg.seq grid of padded inputs. `texts`: a
+    file of texts, one per line: instead of the grid, time each artifact on them one at a
+    time (batch 1, their own lengths, tokenizing included); those results have "seq":
+    "texts" and a "texts" entry (file, count, mean characters).
+
+    >>> # bench(["runs/rt/teacher", "runs/rt/int8/x86-avx2"], BenchConfig(batch=[1, 8]))
+    """
+    threads, warmup, runs, rounds = cfg.threads, cfg.warmup, cfg.runs, cfg.rounds
     named = {}
     for p in paths:
         path = Path(p)
@@ -94,9 +98,8 @@ def bench(paths: list[str], batches: list[int], seqs: list[int], threads: int = 
                             "texts": about, "source": "measured"} | lat[name]
                            | timed_as(path, machine)
                            | {"accuracy": accuracy_of(path)})
-        batches = []  # the grid is replaced
-    for batch in batches:
-        for seq in seqs:
+    for batch in cfg.batch if texts is None else []:  # texts replace the grid
+        for seq in cfg.seq:
             log(f"batch {batch}, sequence {seq}:")
             lat = interleaved({n: str(p) for n, p in named.items()}, rounds=rounds, runs=runs,
                               warmup=warmup, batch=batch, seq=seq, threads=threads, log=log,

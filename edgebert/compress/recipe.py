@@ -8,6 +8,9 @@ recipe (the value is read as YAML: `--set students.0.layers=[0,2,4]`).
 Artifacts are named: `teacher`, each student's `name`, each pruning's `name`.
 Quantization and export take a `model` by that name (default: the last model
 the recipe makes); with `trim_vocab` they get its vocabulary-trimmed copy.
+
+Each entry is derived from its stage's config (`_entry`): the same fields, defaults
+and checks, so an option is declared once, in `edgebert.config`.
 """
 
 from __future__ import annotations
@@ -19,9 +22,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from edgebert.config import (TEACHER_HEAD_LR, DistillConfig, ExportConfig, FinetuneConfig,
-                             PruneConfig, QuantizeConfig, TaskConfig, TrainConfig, _check,
-                             choices, to_dict)
+from edgebert.config import (TEACHER_HEAD_LR, BenchConfig, DistillConfig, ExportConfig,
+                             FinetuneConfig, PruneConfig, QuantizeConfig, TaskConfig,
+                             TrainConfig, TrimVocabConfig, _check, choices, to_dict)
 from edgebert.errors import UserError
 from edgebert.kinds import KINDS
 from edgebert.targets import TARGETS
@@ -34,6 +37,19 @@ RUN_SUPPLIED = {"model", "out", "teacher", "task", "target"}
 the resolved target), not from a recipe entry."""
 
 
+class _Entry:
+    """A recipe entry runs its stage config's own checks on what it sets: the config is
+    built from it, the run's teacher standing in where the config takes one (a pruning
+    that recovers by distillation is always given it)."""
+
+    stage_config: typing.ClassVar[type]
+
+    def __post_init__(self):
+        config = self.stage_config
+        teacher = {"teacher": "teacher"} if "teacher" in config.__dataclass_fields__ else {}
+        config(**stage_options(self, config), **teacher)
+
+
 def _one_epoch(lr: float, head_lr: float | None = None):
     """Default training of a recipe stage: one epoch, dev every 100 steps, patience 4."""
     return field(default_factory=lambda: TrainConfig(epochs=1.0, lr=lr, head_lr=head_lr,
@@ -44,8 +60,8 @@ def _entry(name: str, stage: type, own: list[tuple] = (), skip: set[str] = froze
            **defaults):
     """A recipe entry derived from a stage's config: its `own` fields (artifact names, ...),
     then every field of the config except those the run supplies and `skip`, with the
-    config's types, checks' choices and defaults (`defaults` replace some: recipes train
-    for one epoch). An option added to a stage reaches recipes with nothing to write."""
+    config's types, defaults and checks (`defaults` replace some: recipes train for one
+    epoch). An option added to a stage reaches recipes with nothing to write."""
     taken = {f[0] for f in own} | RUN_SUPPLIED | set(skip)
     fields = list(own)
     for f in dataclasses.fields(stage):
@@ -58,7 +74,8 @@ def _entry(name: str, stage: type, own: list[tuple] = (), skip: set[str] = froze
         else:
             spec = field(default=f.default)
         fields.append((f.name, f.type, spec))
-    cls = dataclasses.make_dataclass(name, fields)
+    cls = dataclasses.make_dataclass(name, fields, bases=(_Entry,),
+                                     namespace={"stage_config": stage})
     cls.__module__ = stage.__module__  # its string annotations name the config's types
     cls.__doc__ = f"A recipe entry for {stage.__name__}: {(stage.__doc__ or '').strip()}"
     return cls
@@ -90,19 +107,16 @@ QuantizeRecipe = _entry(
     # native: this CPU's preset, resolved when the run starts; written to int8/<target>
     own=[("target", "str", field(default="native")), _model()])
 ExportRecipe = _entry("ExportRecipe", ExportConfig, own=[_model()])  # model: or int8/<target>
+TrimVocabRecipe = _entry("TrimVocabRecipe", TrimVocabConfig,
+                         own=[("enabled", "bool", field(default=True))])
 
 
 @dataclass
-class BenchRecipe:
+class BenchRecipe(BenchConfig):
+    """compress's latency step: `edgebert bench`'s settings, and what compress adds."""
+
     enabled: bool = True
     """Measure latency of every artifact (arm64 ones excepted: emulation is not a device)."""
-    batch: list[int] = field(default_factory=lambda: [1])
-    seq: list[int] = field(default_factory=lambda: [128])
-    threads: int = 2
-    warmup: int = 10
-    runs: int = 30
-    rounds: int = 5
-    """Each round runs every artifact once, in its own process (interleaved)."""
     texts: int = 200
     """Also time every artifact on this many of the task's test texts, one at a time at
     their own lengths, tokenizing included (what an app sends); 0: padded inputs only."""
@@ -118,17 +132,17 @@ class Recipe:
     teacher: TeacherRecipe = field(default_factory=TeacherRecipe)
     students: list[StudentRecipe] = field(default_factory=lambda: [StudentRecipe()])
     prune: list[PruneRecipe] = field(default_factory=list)
-    trim_vocab: bool = True
+    trim_vocab: TrimVocabRecipe = field(default_factory=TrimVocabRecipe)
     """Trim each model's vocabulary to the task's training tokens before quantizing or
-    exporting it (outputs on covered text unchanged; most of a small student is embeddings)."""
-    trim_min_count: int = 1
-    """Trimming keeps pieces the training texts use at least this often (trim-vocab
-    --min-count; its dev guard falls back to lower counts)."""
+    exporting it (outputs on covered text unchanged; most of a small student is
+    embeddings): `enabled`, and the trim-vocab stage's options (min_count, max_drop, ...)."""
     quantize: list[QuantizeRecipe] = field(default_factory=lambda: [QuantizeRecipe()])
     export: list[ExportRecipe] = field(default_factory=list)
     bench: BenchRecipe = field(default_factory=BenchRecipe)
     max_accuracy_drop: float = 1.0
-    """Budget in points against the teacher: the fastest artifact within it is recommended."""
+    """The accuracy budget: points of the task's metric an artifact may lose against the
+    teacher. The fastest artifact within it is recommended per architecture (x86, arm64),
+    across runtimes, on bench.workload; each INT8 guard gets what its model left of it."""
     keep_heads_for: list[str] = field(default_factory=list)
     """Task kinds whose pruning steps keep every attention head: a step's `heads` counts as
     0 for them (its FFN pruning stays), decided from the task's kind when the run plans."""
@@ -153,7 +167,6 @@ class Recipe:
             _check(n.replace("-", "_").isidentifier() and n not in ("int8", "export", "bench"),
                    "recipe", f"artifact name '{n}' must be a plain word (letters, digits, _ -)")
         _check(self.max_accuracy_drop >= 0, "max_accuracy_drop", "must be >= 0")
-        _check(self.trim_min_count >= 1, "trim_min_count", "must be >= 1")
         for i, p in enumerate(self.prune):
             known = names[: len(self.students) + 1 + i]
             _check(p.model is None or p.model in known, f"prune.{i}.model",
@@ -168,15 +181,11 @@ class Recipe:
                 _check(q.model is None or q.model in known, f"{key}.{i}.model",
                        f"'{q.model}' is not an artifact of the recipe ({', '.join(known)})")
         for i, e in enumerate(self.export):
-            _check(not e.with_tokenizer or e.format in ("onnx", "ort"),
-                   f"export.{i}.with_tokenizer", f"is for onnx or ort, not {e.format}")
             _check(e.format != "torchscript" or not (e.model or "").startswith("int8/"),
                    f"export.{i}.model", "TorchScript needs PyTorch weights, not an INT8 model")
         for i, q in enumerate(self.quantize):
             _check(q.target in ("native", *TARGETS), f"quantize.{i}.target",
                    f"must be native or one of {', '.join(TARGETS)}, got '{q.target}'")
-            _check(q.mode in ("dynamic", "static"), f"quantize.{i}.mode",
-                   f"must be dynamic or static, got '{q.mode}'")
 
     def last_model(self) -> str:
         if self.prune:
@@ -193,7 +202,8 @@ class Recipe:
     def lineage(self, name: str) -> list[str]:
         """`name` and the models it was made from, newest first, the teacher left out.
 
-        >>> Recipe(prune=[PruneRecipe(name="a"), PruneRecipe(name="b", model="a")]).lineage("b")
+        >>> steps = [PruneRecipe(name="a", ffn=0.5), PruneRecipe(name="b", model="a", ffn=0.5)]
+        >>> Recipe(prune=steps).lineage("b")
         ['b', 'a', 'student']
         """
         out = []
@@ -230,10 +240,15 @@ def build(cls, data, where: str = ""):
         if unknown:
             raise UserError(f"recipe: unknown key(s) {', '.join(_join(where, k) for k in unknown)};"
                             f" known here: {', '.join(sorted(names))}")
+        values = {k: build(hints[k], v, _join(where, k)) for k, v in data.items()}
         try:
-            return hint(**{k: build(hints[k], v, _join(where, k)) for k, v in data.items()})
+            return hint(**values)
         except TypeError as err:
             raise UserError(f"recipe: {where or 'top level'}: {err}") from None
+        except UserError as err:  # the stage config's own check: name the entry
+            if not where:
+                raise
+            raise UserError(f"recipe: {where}: {err}") from None
     if origin is list:
         if not isinstance(data, list):
             raise UserError(f"recipe: {where} must be a list, got {data!r}")
@@ -301,13 +316,31 @@ def load(path: str | None, sets: list[str] = ()) -> Recipe:
         raise UserError(f"{source}: cannot read the recipe ({err})") from None
     except yaml.YAMLError as err:
         raise UserError(f"{source}: not valid YAML ({err})") from None
-    recipe = build(Recipe, data)
+    recipe = build(Recipe, _renamed(data, source))
     if sets:
         resolved = to_dict(recipe)
         for s in sets:
             override(resolved, s)
         recipe = build(Recipe, resolved)
     return recipe
+
+
+def _renamed(data: dict, source: Path) -> dict:
+    """`data` with the keys that were renamed written the new way, each said once: a recipe
+    (or a run's recipe.yaml) written before still loads."""
+    import warnings
+
+    trim = data.get("trim_vocab")
+    if isinstance(trim, bool):
+        warnings.warn(f"{source}: trim_vocab: {str(trim).lower()} is now trim_vocab.enabled",
+                      FutureWarning, stacklevel=3)
+        data["trim_vocab"] = {"enabled": trim}
+    if "trim_min_count" in data:
+        warnings.warn(f"{source}: trim_min_count is now trim_vocab.min_count", FutureWarning,
+                      stacklevel=3)
+        entry = data.get("trim_vocab") if isinstance(data.get("trim_vocab"), dict) else {}
+        data["trim_vocab"] = {**entry, "min_count": data.pop("trim_min_count")}
+    return data
 
 
 def resolve(path: str | None) -> Path:

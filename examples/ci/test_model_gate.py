@@ -22,5 +22,5 @@ def test_model_is_not_slower_or_worse(tmp_path):
                     "--out", str(cand)], check=True)
     gate = subprocess.run([sys.executable, "-m", "edgebert.cli", "check", "--baseline", BASELINE,
                            "--candidate", str(cand), "--max-slowdown", "5%",
-                           "--max-accuracy-drop", "0.5"], capture_output=True, text=True)
+                           "--max-drop-vs-baseline", "0.5"], capture_output=True, text=True)
     assert gate.returncode == 0, gate.stdout + gate.stderr

@@ -1,0 +1,119 @@
+"""The plan of `edgebert compress`, from data alone: the recipe and what a run directory
+and the machine hold (`Found`), with no file read and no stage run."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from edgebert.compress.plan import COPY_TEACHER, Found, plan
+from edgebert.compress.recipe import load
+
+RUN = Path("runs/plan")  # never created: plan reads nothing from it
+X86 = Found(native_target="x86-vnni")
+DEFAULT_TITLES = [
+    "fine-tune the teacher from minilm-l6",
+    "distil student (layers [0, 2, 4])",
+    "prune student into pruned_half",
+    "prune pruned_half into pruned",
+    "trim the vocabulary of pruned",
+    "INT8 dynamic for x86-vnni from pruned_trimmed",
+    "INT8 dynamic for arm64 from pruned_trimmed",
+    "INT8 static (NNCF) for openvino-int8 from pruned_trimmed",
+    "export pruned_trimmed to openvino",
+    "export pruned_trimmed to torchscript",
+    "export pruned_trimmed to ort",
+    "export x86-vnni to ort with the tokenizer inside",
+    "measure latency (interleaved, one process per turn)",
+]
+
+
+def steps(found: Found = X86, *sets: str) -> tuple[list, list[str]]:
+    said: list[str] = []
+    return plan(load("default", list(sets)), RUN, found, said.append), said
+
+
+def outs(planned) -> list[str]:
+    return [str(s.out.relative_to(RUN)) for s in planned]
+
+
+def test_the_default_recipe_plans_its_steps_in_order():
+    planned, said = steps()
+    assert [s.title for s in planned] == DEFAULT_TITLES
+    assert outs(planned)[:6] == ["teacher", "student", "pruned_half", "pruned",
+                                 "pruned_trimmed", "int8/x86-vnni"]
+    assert [s.stage for s in planned][:5] == ["finetune", "distill", "prune", "prune",
+                                              "trim-vocab"]
+    trim = planned[4].config
+    assert Path(trim.model) == RUN / "pruned" and trim.min_count == 1
+    assert said == []
+    # native is this machine's target, found by the caller
+    arm = outs(steps(Found(native_target="arm64"))[0])
+    assert "int8/arm64-dynamic" in arm and "int8/arm64" not in arm  # a target named twice
+
+
+def test_a_fine_tuned_teacher_is_copied():
+    planned, _ = steps(X86, "teacher.finetuned=true", "teacher.model=runs/rt/teacher")
+    assert planned[0].stage == COPY_TEACHER and planned[0].config == "runs/rt/teacher"
+    assert planned[0].title == "copy the fine-tuned teacher runs/rt/teacher"
+
+
+def test_a_non_wordpiece_teacher_drops_trimming_and_the_text_exports():
+    planned, said = steps(Found(native_target="x86-vnni", tokenizer="BPE"))
+    titles = [s.title for s in planned]
+    assert not [t for t in titles if "trim" in t or "tokenizer inside" in t]
+    assert "INT8 dynamic for x86-vnni from pruned" in titles
+    assert said == [("minilm-l6: a BPE tokenizer; vocabulary trimming and the exports with the "
+                     "tokenizer inside take WordPiece only, so they are skipped")]
+
+
+def test_a_missing_runtime_drops_its_steps():
+    planned, said = steps(Found(native_target="x86-vnni",
+                                missing={"openvino": ("openvino", "nncf")}))
+    assert [o for o in outs(planned) if "openvino" in o] == []
+    assert len(planned) == len(DEFAULT_TITLES) - 2
+    install = "openvino and nncf not installed (pip install 'edgebert[openvino]')"
+    assert said == [f"skipping INT8 for openvino-int8: {install}",
+                    f"skipping the openvino export: {install}"]
+
+
+def test_a_kind_without_a_text_graph_drops_the_text_export():
+    planned, said = steps(Found(native_target="x86-vnni", kind="qa"))
+    assert "export/ort-text" not in outs(planned)
+    assert any("qa tasks have no one-file export" in s for s in said)
+
+
+def test_a_student_over_the_budget_adds_the_deeper_chain():
+    """The student lost 2 of the 1-point budget on dev: the chain again from one teacher
+    layer more, pruned by the same steps, trimmed and quantized for every target."""
+    found = Found(native_target="x86-vnni", dev_lost={"teacher": 0.0, "student": 2.0},
+                  dev_examples=1000, teacher_layers=6)
+    planned, said = steps(found)
+    deeper = ["distil student_deep (layers [0, 2, 4, 5])",
+              "prune student_deep into pruned_half_deep",
+              "prune pruned_half_deep into pruned_deep",
+              "trim the vocabulary of pruned_deep",
+              "INT8 dynamic for x86-vnni from pruned_deep_trimmed",
+              "INT8 dynamic for arm64 from pruned_deep_trimmed",
+              "INT8 static (NNCF) for openvino-int8 from pruned_deep_trimmed"]
+    # after the recipe's INT8 steps, before its exports (which stay on the main chain)
+    assert [s.title for s in planned] == DEFAULT_TITLES[:8] + deeper + DEFAULT_TITLES[8:]
+    assert "int8/x86-vnni-pruned_deep" in outs(planned)
+    assert "student is 2.00 dev points under the teacher, more than the 1-point budget " \
+        "leaves for INT8: the chain again from student_deep, teacher layers [0, 2, 4, 5]" in said
+    # within the budget, or with deeper: false, no deeper chain
+    assert len(steps(Found(native_target="x86-vnni", dev_lost={"teacher": 0.0, "student": 0.2},
+                           dev_examples=1000, teacher_layers=6))[0]) == len(DEFAULT_TITLES)
+    assert len(steps(found, "deeper=false")[0]) == len(DEFAULT_TITLES)
+
+
+def test_a_last_model_over_the_budget_falls_back_to_an_earlier_one():
+    lost = {"teacher": 0.0, "student": 0.2, "pruned_half": 0.5, "pruned": 0.9,
+            "pruned_trimmed": 0.9}
+    planned, said = steps(Found(native_target="x86-vnni", dev_lost=lost, dev_examples=1000))
+    assert "trim the vocabulary of pruned_half" in [s.title for s in planned]
+    assert {"int8/x86-vnni-pruned_half", "int8/arm64-pruned_half",
+            "int8/openvino-int8-pruned_half"} <= set(outs(planned))
+    assert "pruned_trimmed is 0.90 dev points under the teacher, leaving INT8 less than 0.30 " \
+        "of the 1-point budget: pruned_half (0.50 under) is quantized too (fallback)" in said
+    assert "int8/x86-vnni-pruned_half" not in outs(steps(Found(
+        native_target="x86-vnni", dev_lost=lost, dev_examples=1000), "fallback=false")[0])
