@@ -33,7 +33,7 @@ def model(layers: int, root: Path) -> Path:
     import torch
     from transformers import BertConfig, BertForSequenceClassification
 
-    from edgebert.export.onnx import export_onnx
+    from edgebert.onnx_export import export_onnx
 
     out = root / f"bert{layers}"
     if (out / "model.onnx").exists():

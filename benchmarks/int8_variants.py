@@ -120,7 +120,7 @@ def attention_variants(parent: Path, work: Path, target: str) -> dict[str, Path]
     import onnx
 
     from edgebert.artifacts_io import load_torch, open_artifact
-    from edgebert.export.onnx import export_onnx
+    from edgebert.onnx_export import export_onnx
     from edgebert.quantize.onnx import quantize_dynamic_onnx, split_skip_layernorm
     from edgebert.targets import target as preset
     from edgebert.quantize.stage import fuse

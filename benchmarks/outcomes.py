@@ -28,7 +28,7 @@ def forward_of(run: Path, path: Path, stage: dict):
     opened = open_artifact(path)
     if stage.get("input") != "text":
         return opened, artifact_forward(opened)
-    from edgebert.export.onnx import ort_forward
+    from edgebert.predict import ort_forward
     from edgebert.formats import session
 
     parent = parent_in_run(run, stage["parent"])

@@ -1,7 +1,9 @@
 """EdgeBERT: compress BERT for edge and mobile, and measure what each step keeps.
 
-The public API: stage functions and their config classes. Heavy modules load
-on first use, so `import edgebert` stays fast.
+The package imports no stage, so `import edgebert` stays fast and any module may read
+`__version__` without pulling stages in: each stage's function lives in its own package
+(`edgebert.stages.STAGES` names them all), `edgebert.evaluate` scores an artifact, and
+`edgebert.runtime` serves a bundle.
 """
 
 import logging
@@ -36,16 +38,4 @@ from edgebert.config import FinetuneConfig, TaskConfig, TrainConfig  # noqa: E40
 from edgebert.errors import UserError  # noqa: E402
 
 __version__ = "0.2.0"
-__all__ = ["FinetuneConfig", "TaskConfig", "TrainConfig", "UserError", "evaluate", "finetune"]
-
-
-def finetune(cfg: FinetuneConfig, **kwargs):
-    from edgebert.teacher.finetune import finetune as run
-
-    return run(cfg, **kwargs)
-
-
-def evaluate(model: str, task: TaskConfig | None = None, split: str = "test", **kwargs):
-    from edgebert.evaluate import evaluate as run
-
-    return run(model, task, split, **kwargs)
+__all__ = ["FinetuneConfig", "TaskConfig", "TrainConfig", "UserError"]

@@ -248,6 +248,14 @@ def read_json(path: Path) -> dict:
         raise UserError(f"{path}: not valid JSON ({err})") from None
 
 
+def max_tokens(path: str | Path) -> int | None:
+    """The most tokens an artifact takes when quantize cut its position table (its
+    metrics.json's `positions`), else None: no cut, any length its model allows."""
+    metrics = Path(path) / "metrics.json"
+    made = (read_json(metrics).get("positions") or {}) if metrics.exists() else {}
+    return made["max_tokens"] if made.get("kept") else None
+
+
 def parent_in_run(run: Path, recorded: str) -> Path | None:
     """The run's own copy of a stage's parent. stage.json records the parent as the path
     the stage was given, relative to where it ran (`runs/default/pruned_trimmed`), so a

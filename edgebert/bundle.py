@@ -34,7 +34,7 @@ def _model_file(opened, work: Path, log) -> tuple[str, str]:
         return found[0].name, fmt.name
     if (opened.path / "model.safetensors").exists():
         from edgebert.artifacts_io import load_torch
-        from edgebert.export.onnx import export_onnx
+        from edgebert.onnx_export import export_onnx
 
         log(f"{opened.path}: PyTorch weights; exporting FP32 ONNX into the bundle")
         export_onnx(load_torch(opened), opened.kind, work / "model.onnx")

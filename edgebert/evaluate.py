@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from edgebert.artifact import read_json
+from edgebert.artifact import max_tokens, read_json
 from edgebert.config import TaskConfig
 from edgebert.data.encode import encode
 from edgebert.data.tasks import load_task
@@ -26,8 +26,6 @@ def evaluate(model: str, task: TaskConfig | None = None, split: str = "test",
         from edgebert.artifacts_io import artifact_forward, open_artifact
 
         opened = open_artifact(source, max_length)
-        from edgebert.quantize.positions import max_tokens
-
         most = max_tokens(source)
         if most is not None and opened.max_length > most:
             raise UserError(f"--max-length {opened.max_length}: {model} takes at most {most} "

@@ -47,6 +47,13 @@ def runner_forward(runner, kind: str) -> Forward:
     return lambda batch: read(runner(batch))
 
 
+def ort_forward(sess, kind: str) -> Forward:
+    """A forward over an ONNX Runtime session, shaped like `torch_forward`."""
+    from edgebert.formats.ort import OrtRunner
+
+    return runner_forward(OrtRunner(sess), kind)
+
+
 def logits(forward: Forward, encoded: Encoded, pad_id: int, kind: str, batch_size: int = 64
            ) -> list[np.ndarray]:
     """Outputs per feature, batched by length (less padding), padding cut off again."""

@@ -22,9 +22,15 @@ import numpy as np
 from edgebert.data.features import TEACHER_LOGITS
 
 
+READS_PADDING = frozenset({"kl_positions"})
+"""Soft losses (`Kind.soft_loss`) over every position of the padded batch: the stored rows,
+cut to each example's length, cannot give them."""
+
+
 def cacheable(loss, kind) -> bool:
     """Whether the loss needs nothing but logits that do not depend on the batch's padding."""
-    return kind.soft_targets_once and not (loss.cos or loss.hidden_mse or loss.attn_mse)
+    return (kind.soft_loss not in READS_PADDING
+            and not (loss.cos or loss.hidden_mse or loss.attn_mse))
 
 
 def attach(data, teacher, loss, kind, log=print) -> bool:

@@ -9,9 +9,9 @@ import pytest
 import torch
 
 from edgebert.config import DistillLossConfig
-from edgebert.distill.losses import distill_loss
+from edgebert.distill.students import from_teacher_layers, narrow
+from edgebert.distillation import distill_loss, layer_map
 from edgebert.losses import soft_kl, view
-from edgebert.distill.students import from_teacher_layers, layer_map, narrow
 from helpers import run_cli
 
 
@@ -199,22 +199,23 @@ def test_trim_widens_with_the_most_common_pieces_then_everything(teacher):
 
 def test_hard_loss_ignores_unlabeled_rows():
     from edgebert.kinds import kind
+    from edgebert.losses import hard_loss
 
-    hard_loss = kind("classification").hard_loss
+    name = kind("classification").hard_loss
 
     logits = torch.randn(4, 2, requires_grad=True)
-    none = hard_loss(logits, {"labels": torch.full((4,), -100)}, {})
+    none = hard_loss(name, logits, {"labels": torch.full((4,), -100)}, {})
     assert float(none.detach()) == 0.0 and not torch.isnan(none)
-    some = hard_loss(logits, {"labels": torch.tensor([1, -100, 0, -100])}, {})
+    some = hard_loss(name, logits, {"labels": torch.tensor([1, -100, 0, -100])}, {})
     ref = torch.nn.functional.cross_entropy(logits[[0, 2]], torch.tensor([1, 0]))
     assert torch.allclose(some, ref)
 
     # regression: augmented rows carry the float label -100.0; the MSE skips them
-    hard_loss = kind("regression").hard_loss
+    name = kind("regression").hard_loss
     values = torch.randn(4, 1, requires_grad=True)
-    none = hard_loss(values, {"labels": torch.full((4,), -100.0)}, {})
+    none = hard_loss(name, values, {"labels": torch.full((4,), -100.0)}, {})
     assert float(none.detach()) == 0.0
-    some = hard_loss(values, {"labels": torch.tensor([0.5, -100.0, -2.0, -100.0])}, {})
+    some = hard_loss(name, values, {"labels": torch.tensor([0.5, -100.0, -2.0, -100.0])}, {})
     ref = torch.nn.functional.mse_loss(values[[0, 2], 0], torch.tensor([0.5, -2.0]))
     assert torch.allclose(some, ref)
 

@@ -13,10 +13,10 @@ import pytest
 from onnx import numpy_helper
 
 from edgebert.errors import UserError
-from edgebert.export.onnx import ort_forward
-from edgebert.formats import session
 from edgebert.export.parity import compare, require
+from edgebert.formats import session
 from edgebert.guard import guard
+from edgebert.predict import ort_forward
 from edgebert.quantize.onnx import optimize, quantizable_nodes, quantize_dynamic_onnx
 from edgebert.targets import TARGETS
 from helpers import run_cli
@@ -115,9 +115,8 @@ def test_dynamic_int8_is_scored_one_text_at_a_time(tiny_teacher, tmp_path):
     import numpy as np
 
     from edgebert.artifacts_io import open_artifact
-    from edgebert.export.onnx import ort_forward
     from edgebert.formats import session
-    from edgebert.predict import one_at_a_time
+    from edgebert.predict import one_at_a_time, ort_forward
 
     out = tmp_path / "int8"
     code, output = run_cli("quantize", "--model", tiny_teacher, "--target", "x86-vnni",
@@ -422,7 +421,7 @@ def test_head_counts_are_pinned_into_minus_one_reshapes(tmp_path):
     import numpy as np
     from onnx import TensorProto, helper
 
-    from edgebert.export.onnx import pin_head_counts
+    from edgebert.onnx_export import pin_head_counts
 
     w = numpy_helper.from_array(np.ones((8, 4), np.float32), "W")  # 4 wide: 2 heads of 2
     b = numpy_helper.from_array(np.zeros(4, np.float32), "b")

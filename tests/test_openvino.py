@@ -161,7 +161,7 @@ def test_one_text_runs_on_a_static_bucket_with_the_dynamic_models_outputs(tmp_pa
     import torch
     from transformers import BertConfig, BertForTokenClassification
 
-    from edgebert.export.onnx import export_onnx
+    from edgebert.onnx_export import export_onnx
     from edgebert.formats.openvino import OpenVinoRunner, save_ir
 
     config = BertConfig(vocab_size=60, hidden_size=16, num_hidden_layers=2,

@@ -16,7 +16,7 @@ from edgebert.config import DistillLossConfig, TaskConfig
 from edgebert.cpu import cpu_flags
 from edgebert.data.features import TEACHER_LOGITS
 from edgebert.data.tasks import load_task
-from edgebert.distill.distill import Trainable, load_teacher, teacher_loss
+from edgebert.distillation import Trainable, load_teacher, teacher_loss
 from edgebert.kinds import kind
 from edgebert.modeling import load_tokenizer
 from helpers import (choice_rows, finetune, ner_conll, run_cli, sentiment_rows, write_csv,

@@ -76,7 +76,7 @@ def _max_tokens(model_file: str, seq: int) -> None:
     the artifact's max_length: quantize/positions.py), in one line."""
     from pathlib import Path
 
-    from edgebert.quantize.positions import max_tokens
+    from edgebert.artifact import max_tokens
 
     most = max_tokens(Path(model_file).parent)
     if most is not None and seq > most:

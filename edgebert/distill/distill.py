@@ -1,7 +1,7 @@
 """The distillation stage: teacher artifact in, student artifact out.
 
 The student is trained on the teacher's task through the shared loop with
-`distill_loss`; the teacher runs frozen in eval mode on the same batches.
+`distillation.distill_loss`; the teacher runs frozen in eval mode on the same batches.
 """
 
 from __future__ import annotations
@@ -11,49 +11,15 @@ from pathlib import Path
 import torch
 
 from edgebert import artifact, soft_targets, stage
-from edgebert.config import DistillConfig, DistillLossConfig, TaskConfig, to_dict
-from edgebert.data.features import INPUTS, TEACHER_LOGITS
+from edgebert.config import DistillConfig, TaskConfig, to_dict
 from edgebert.data.tasks import load_task
-from edgebert.distill.losses import distill_loss
-from edgebert.losses import view
-from edgebert.distill.students import every_other, from_teacher_layers, layer_map, narrow
+from edgebert.distill.students import every_other, from_teacher_layers, narrow
+from edgebert.distillation import Trainable, layer_map, load_teacher, teacher_loss
 from edgebert.errors import UserError
 from edgebert.kinds import KINDS, kind
 from edgebert.metrics import reference
-from edgebert.modeling import check_vocab, from_pretrained, head_class, load_tokenizer
+from edgebert.modeling import check_vocab, load_tokenizer
 from edgebert.sources import resolve_model
-
-
-class Trainable(torch.nn.Module):
-    """The student and the projections its hidden states need to match the teacher's width."""
-
-    def __init__(self, student, proj: torch.nn.ModuleList | None):
-        super().__init__()
-        self.student = student
-        self.proj = proj
-
-
-def teacher_loss(teacher, kind: str, loss: DistillLossConfig, mapping: list[int]):
-    """The loss over a `Trainable`: the frozen teacher's outputs on the same batch, stored
-    once per example where `edgebert.soft_targets.attach` could, else computed here."""
-    want_hidden = bool(loss.cos or loss.hidden_mse)
-    want_attn = bool(loss.attn_mse)
-
-    def loss_fn(module: Trainable, batch: dict) -> dict:
-        stored = batch.pop(TEACHER_LOGITS, None)  # edgebert.soft_targets
-        if stored is not None:
-            t_out = {"logits": stored, "hidden": None, "attentions": None}
-        else:
-            inputs = {k: batch[k] for k in INPUTS if k in batch}
-            with torch.no_grad():
-                t_out = view(teacher(**inputs, output_hidden_states=want_hidden,
-                                     output_attentions=want_attn))
-        s_raw = module.student(**batch, output_hidden_states=want_hidden,
-                               output_attentions=want_attn)
-        return distill_loss(view(s_raw) | {"loss": s_raw.loss}, t_out, batch, loss, kind,
-                            mapping, module.proj)
-
-    return loss_fn
 
 
 def teacher_task(teacher_dir: str) -> tuple[TaskConfig, int]:
@@ -62,12 +28,6 @@ def teacher_task(teacher_dir: str) -> tuple[TaskConfig, int]:
         raise UserError(f"{teacher_dir}/stage.json: no task record; distil from an "
                         f"`edgebert finetune` artifact")
     return TaskConfig.from_record(record), record["max_length"]
-
-
-def load_teacher(source: str, kind: str, eager: bool):
-
-    kwargs = {"attn_implementation": "eager"} if eager else {}  # SDPA returns no attention maps
-    return from_pretrained(head_class(kind), source, "teacher", **kwargs).eval()
 
 
 def build_student(teacher, cfg: DistillConfig, kind: str | None = None,

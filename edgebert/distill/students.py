@@ -63,13 +63,3 @@ def narrow(teacher, layers: int, hidden_size: int | None, heads: int | None,
     torch.manual_seed(seed)
     return type(teacher)(config)
 
-
-def layer_map(n_student: int, n_teacher: int) -> list[int]:
-    """Teacher layer (1-based, as in `hidden_states`) that each student layer mimics.
-
-    Uniform, as in TinyBERT: the last student layer mimics the last teacher layer.
-
-    >>> layer_map(3, 6), layer_map(2, 6)
-    ([2, 4, 6], [3, 6])
-    """
-    return [round((i + 1) * n_teacher / n_student) for i in range(n_student)]

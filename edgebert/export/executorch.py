@@ -37,7 +37,7 @@ def _args(batch: dict[str, np.ndarray]):
 
 def capture(model, kind: str, max_length: int):
     """`torch.export` of the model behind PlainOutputs (see `trace`)."""
-    from edgebert.export.wrap import PlainOutputs
+    from edgebert.plain_outputs import PlainOutputs
 
     return trace(PlainOutputs(model, kind).eval(), kind, max_length)
 
@@ -65,7 +65,7 @@ def linear_layers(model, kind: str) -> list[str]:
     and what the guard may keep in FP32."""
     import torch
 
-    from edgebert.export.wrap import PlainOutputs
+    from edgebert.plain_outputs import PlainOutputs
 
     return [name for name, m in PlainOutputs(model, kind).named_modules()
             if isinstance(m, torch.nn.Linear)]

@@ -13,11 +13,11 @@ from edgebert import artifact
 from edgebert.artifacts_io import copy_tokenizer, load_torch, open_artifact
 from edgebert.config import ExportConfig, to_dict
 from edgebert.errors import UserError
-from edgebert.export.onnx import export_onnx, ort_forward
-from edgebert.formats import extensions_library, require_model_file, session
 from edgebert.export.parity import TOLERANCES, agreement_text, compare, require
 from edgebert.export.torchscript import export_torchscript, torchscript_forward
-from edgebert.predict import scored_as_run, torch_forward
+from edgebert.formats import extensions_library, require_model_file, session
+from edgebert.onnx_export import export_onnx
+from edgebert.predict import ort_forward, scored_as_run, torch_forward
 
 INT8_LOWERING = (0.05, 0.999)
 """(max |delta logits|, least top-1 agreement): the drift an ExecuTorch INT8 program may

@@ -12,7 +12,7 @@ def export_torchscript(model, kind: str, path: Path) -> Path:
 
     import torch
 
-    from edgebert.export.wrap import PlainOutputs
+    from edgebert.plain_outputs import PlainOutputs
 
     from edgebert.kinds import kind as task_kind
 

@@ -2,27 +2,29 @@
 to open it. Torch-free: only the standard library and numpy at import; a runtime is
 imported when a model is opened.
 
+Each format names its opener as "module:function" instead of importing it (the
+entry-point pattern), so that this registry, and the runtime that stands on it, import
+no format's module until a model of that format is opened: an ONNX bundle never loads
+the PyTorch formats' code, and import-linter can check that statically.
+
 Every part that looks into an artifact directory for its model asks here: the stages
 (export, quantize, bundle), evaluate, bench and its worker, the report and the runtime
 apps embed. Each format opens to a *runner*: `runner.inputs` (names it takes),
 `runner.outputs` (names it gives) and `runner(feeds)` -> its outputs as numpy arrays, so
 scoring, timing and serving never branch on the format.
 
-Adding a format: a module here with its `open_*` function, and one `Format` line below.
+Adding a format: a module here with its `open_*` function, and one `Format` line below
+that names it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import importlib
 from dataclasses import dataclass
 from pathlib import Path
 
 from edgebert.errors import UserError
-from edgebert.formats.executorch import open_executorch
-from edgebert.formats.openvino import open_openvino
-from edgebert.formats.ort import extensions_library, open_ort, session
-from edgebert.formats.torch import (open_program, open_program_eager, open_pytorch,
-                                    open_torchscript)
+from edgebert.formats.ort import extensions_library, session
 
 
 @dataclass(frozen=True)
@@ -33,8 +35,9 @@ class Format:
     runtime: str
     """The Python package that runs it (what a user installs): onnxruntime, openvino,
     executorch, torch."""
-    open: Callable
-    """(file, threads, record, error) -> runner; `record` is the artifact's stage.json."""
+    opener: str
+    """"module:function" that opens it: (file, threads, record, error) -> runner; `record`
+    is the artifact's stage.json."""
     companions: tuple[str, ...] = ()
     """Files that travel with the model file (OpenVINO's weights)."""
     served: bool = False
@@ -43,8 +46,9 @@ class Format:
     weights: bool = False
     """The PyTorch weights every other format of a model is made from."""
     install: str = ""
-    score_open: Callable | None = None
-    """Opens it for scoring where that differs from `open` (timing): pt2 uncompiled."""
+    score_opener: str = ""
+    """"module:function" that opens it for scoring where that differs from `opener`
+    (timing): pt2 uncompiled."""
     kernels: str = ""
     """The kernels a timing of it measures, where they, not the machine, are the point
     (ExecuTorch: XNNPACK): bench results say `x86 XNNPACK`, never a phone's latency."""
@@ -53,6 +57,13 @@ class Format:
     def torch_free(self) -> bool:
         """Its runtime runs without torch (executorch's Python bindings link libtorch)."""
         return self.runtime not in ("torch", "executorch")
+
+    def open(self, file: Path, threads: int | None = None, record: dict | None = None,
+             error: type[Exception] = UserError, scoring: bool = False):
+        """The runner of `file`, from the opener this format names (`score_opener` where
+        `scoring` and it names one); its module is imported here, on first use."""
+        module, name = ((scoring and self.score_opener) or self.opener).split(":")
+        return getattr(importlib.import_module(module), name)(file, threads, record, error)
 
     def files(self) -> tuple[str, ...]:
         return (self.file, *self.companions)
@@ -71,20 +82,21 @@ class Format:
 
 FORMATS: dict[str, Format] = {f.name: f for f in (
     # PyTorch weights first: the model every other file in a directory was made from
-    Format("pytorch", "model.safetensors", "torch", open_pytorch, weights=True,
-           install="pip install 'edgebert[full]'"),
-    Format("onnx", "model.onnx", "onnxruntime", open_ort, served=True),
-    Format("ort", "model.ort", "onnxruntime", open_ort, served=True),
-    Format("openvino", "model.xml", "openvino", open_openvino, companions=("model.bin",),
-           served=True, install="pip install 'edgebert[openvino]'"),
+    Format("pytorch", "model.safetensors", "torch", "edgebert.formats.torch:open_pytorch",
+           weights=True, install="pip install 'edgebert[full]'"),
+    Format("onnx", "model.onnx", "onnxruntime", "edgebert.formats.ort:open_ort", served=True),
+    Format("ort", "model.ort", "onnxruntime", "edgebert.formats.ort:open_ort", served=True),
+    Format("openvino", "model.xml", "openvino", "edgebert.formats.openvino:open_openvino",
+           companions=("model.bin",), served=True, install="pip install 'edgebert[openvino]'"),
     # a phone's runtime (Kotlin, Swift); served in Python as a check, through executorch's
     # bindings (they load torch)
-    Format("executorch", "model.pte", "executorch", open_executorch, served=True,
-           install="pip install 'edgebert[executorch]'", kernels="XNNPACK"),
-    Format("torchscript", "model.pt", "torch", open_torchscript,
+    Format("executorch", "model.pte", "executorch", "edgebert.formats.executorch:open_executorch",
+           served=True, install="pip install 'edgebert[executorch]'", kernels="XNNPACK"),
+    Format("torchscript", "model.pt", "torch", "edgebert.formats.torch:open_torchscript",
            install="pip install 'edgebert[full]'"),
-    Format("pt2", "model.pt2", "torch", open_program, install="pip install 'edgebert[full]'",
-           score_open=open_program_eager),
+    Format("pt2", "model.pt2", "torch", "edgebert.formats.torch:open_program",
+           install="pip install 'edgebert[full]'",
+           score_opener="edgebert.formats.torch:open_program_eager"),
 )}
 
 MODEL_FILES = tuple((f.file, f.name) for f in FORMATS.values())
@@ -153,10 +165,9 @@ def open_model(path: str | Path, threads: int | None = None, among: tuple[str, .
                scoring: bool = False):
     """(runner, format) of the model `path` holds (see `model_file`), opened as its
     stage.json says it was checked (precision, tokenizer inside); `scoring`: as it is
-    scored, where that differs from how it is timed (Format.score_open)."""
+    scored, where that differs from how it is timed (Format.score_opener)."""
     file, name = require_model_file(path, among, "to run")
     fmt = FORMATS[name]
     fmt.require(error)
-    opener = (fmt.score_open if scoring else None) or fmt.open
-    return opener(file, threads, read_record(file) if record is None else record,
-                  error), fmt
+    return fmt.open(file, threads, read_record(file) if record is None else record, error,
+                    scoring), fmt

@@ -19,18 +19,19 @@ SEQUENCE = "AutoModelForSequenceClassification"
 
 KINDS: dict[str, Kind] = {k.name: k for k in (
     Classification("classification", SEQUENCE, "accuracy", ("text", "label"), augment=True,
-                   text_graph="labels", tiebreak="log_loss"),
+                   text_graph="labels", tiebreak="log_loss", hard_loss="ce"),
     Classification("pair", SEQUENCE, "accuracy", ("text", "text_pair", "label"), augment=True,
-                   text_graph="labels", tiebreak="log_loss"),
+                   text_graph="labels", tiebreak="log_loss", hard_loss="ce"),
     Regression("regression", SEQUENCE, "pearson", ("text", "label"), top1=False,
-               regression=True, augment=True, text_graph="value", tiebreak="mse"),
+               regression=True, augment=True, text_graph="value", tiebreak="mse",
+               soft_loss="mse", hard_loss="mse"),
     # a tag per token: many labels per example, entities rare among them (WNUT's teacher:
     # dev entity F1 0.06 after 3 epochs, 0.41 after 6; the benchmark store's teacher rows, `wnut-ner epochs/*`)
     TokenTags("ner", "AutoModelForTokenClassification", "entity_f1", ("tokens", "tags"),
-              per_token=True, text_graph="tags", max_auto_epochs=10.0),
+              per_token=True, text_graph="tags", max_auto_epochs=10.0, soft_loss="kl_tokens"),
     Spans("qa", "AutoModelForQuestionAnswering", "f1", ("question", "context", "answers"),
           outputs=("start_logits", "end_logits"), per_token=True, served=False, windows=True,
-          soft_targets_once=False),
+          soft_loss="kl_positions"),
     MultipleChoice("multiple_choice", "AutoModelForMultipleChoice", "accuracy",
                    ("context", "choices", "label"), truncation="only_first",
                    tiebreak="log_loss"),

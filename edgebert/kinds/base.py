@@ -1,8 +1,9 @@
-"""What a task kind declares: the base class every kind's module fills in. Torch-free
-at import (the distillation losses import torch when they run).
+"""What a task kind declares: the base class every kind's module fills in. Torch-free,
+in functions too (the runtime imports it): the distillation terms are named here and
+computed by edgebert.losses.
 
 A kind owns everything that depends on the shape of its data: reading rows into
-examples, encoding them into features, scoring outputs, the distillation loss over its
+examples, encoding them into features, scoring outputs, which distillation terms fit its
 outputs, the ONNX names and dynamic axes, and what the runtime returns. Stages call
 these methods and never branch on the kind's name.
 """
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 
@@ -46,9 +48,6 @@ class Kind:
     """One real-valued output (num_labels 1, MSE)."""
     windows: bool = False
     """Long inputs become several overlapping windows instead of being truncated."""
-    soft_targets_once: bool = True
-    """The soft loss ignores padded positions, so the teacher's outputs can be computed once
-    per example at its own length (`edgebert.soft_targets`)."""
     augment: bool = False
     """`distill --augment` can perturb its texts into unlabeled extra examples."""
     max_auto_epochs: float = MAX_AUTO_EPOCHS
@@ -58,6 +57,13 @@ class Kind:
     text_graph: str | None = None
     """What `export --with-tokenizer` appends to the graph: "labels", "value" or "tags";
     None: the kind is refused there."""
+    soft_loss: Literal["kl", "kl_tokens", "kl_positions", "mse"] = "kl"
+    """The distillation term between student and teacher outputs (edgebert.losses.soft_loss):
+    "kl" over the classes, "kl_tokens" the same at each real token, "kl_positions" over
+    the sequence axis (QA's start and end), "mse" between real values."""
+    hard_loss: Literal["model", "ce", "mse"] = "model"
+    """The supervised term (edgebert.losses.hard_loss): "model", the model's own loss; "ce"
+    or "mse" over the labeled rows only (augmented rows carry label -100)."""
     tiebreak: str | None = None
     """A continuous dev score (lower is better) that decides between evaluations whose
     metric ties. A small or imbalanced dev set saturates a count metric: sms-spam's student
@@ -130,16 +136,6 @@ class Kind:
         standard error of a model's difference to its teacher (metrics.paired_se); None
         where the kind does not resample (its metric is not per example)."""
         return None
-
-    def soft_loss(self, student, teacher, batch: dict, temperature: float):
-        """The distillation term between student and teacher logits (torch tensors)."""
-        from edgebert.losses import soft_kl
-
-        return soft_kl(student, teacher, temperature)
-
-    def hard_loss(self, logits, batch: dict, output):
-        """The supervised term: the model's own loss."""
-        return output["loss"]
 
     # ------------------------------------------------------------------ export
 

@@ -89,20 +89,6 @@ class Classification(Kind):
         return metrics.outcomes_classification(
             np.stack(outputs), np.array([f["labels"] for f in encoded.features]))
 
-    def hard_loss(self, logits, batch, output):
-        """The supervised loss over the labeled rows only (augmented rows carry label -100);
-        zero for a batch without labels, where transformers' mean would be NaN."""
-        labels = batch["labels"]
-        known = labels != -100
-        if not bool(known.any()):
-            return logits.sum() * 0.0
-        return self.labeled_loss(logits[known], labels[known])
-
-    def labeled_loss(self, logits, labels):
-        import torch.nn.functional as F
-
-        return F.cross_entropy(logits, labels)
-
     def serve_items(self, texts, pairs=None, choices=None):
         texts = strings(texts, "texts")
         if choices is not None:
@@ -157,16 +143,6 @@ class Regression(Classification):
     def outcomes(self, labels, examples, encoded, outputs):
         return metrics.outcomes_regression(
             np.stack(outputs)[:, 0], np.array([f["labels"] for f in encoded.features]))
-
-    def soft_loss(self, student, teacher, batch, temperature):
-        import torch.nn.functional as F
-
-        return F.mse_loss(student, teacher)
-
-    def labeled_loss(self, logits, labels):
-        import torch.nn.functional as F
-
-        return F.mse_loss(logits.reshape(-1), labels.to(logits.dtype))
 
     def serve_result(self, logits, encodings, given, labels):
         return {"value": float(logits.reshape(-1)[0])}

@@ -107,12 +107,6 @@ class Spans(Kind):
                         best[i] = (float(start[s] + end[e]), text)
         return [b[1] for b in best], [[a for _, a in ex.answers] for ex in examples]
 
-    def soft_loss(self, student, teacher, batch, temperature):
-        """Distributions over positions (dim 1 of [B, L, 2]), for start and for end."""
-        from edgebert.losses import soft_kl
-
-        return soft_kl(student, teacher, temperature, dim=1)
-
     def from_outputs(self, outs):
         return np.stack(outs[:2], 1)  # start and end: [B, 2, L]
 

@@ -117,11 +117,6 @@ class TokenTags(Kind):
             truth.append([labels[t] for t in ex.tags])
         return preds, truth
 
-    def soft_loss(self, student, teacher, batch, temperature):
-        from edgebert.losses import soft_kl
-
-        return soft_kl(student, teacher, temperature, batch["attention_mask"].float())
-
     def serve_items(self, texts, pairs=None, choices=None):
         if pairs is not None or choices is not None:
             raise ValueError(f"pairs / choices: not for a {self.name} model")

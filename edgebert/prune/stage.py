@@ -15,8 +15,7 @@ import torch
 from edgebert import artifact, soft_targets, stage
 from edgebert.artifacts_io import open_artifact
 from edgebert.config import PruneConfig, to_dict
-from edgebert.distill.distill import Trainable, load_teacher, teacher_loss
-from edgebert.distill.students import layer_map
+from edgebert.distillation import Trainable, layer_map, load_teacher, teacher_loss
 from edgebert.errors import UserError
 from edgebert.kinds import kind as task_kind
 from edgebert.families import family_of

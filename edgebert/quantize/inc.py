@@ -41,7 +41,7 @@ def quantize_inc(model, kind: str, mode: str, max_length: int, metric_points, fp
     from torch.export import Dim
 
     from edgebert.formats.torch import module_forward
-    from edgebert.export.wrap import PlainOutputs
+    from edgebert.plain_outputs import PlainOutputs
 
     try:
         from neural_compressor.torch.export import export

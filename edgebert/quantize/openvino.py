@@ -23,13 +23,12 @@ from edgebert.artifacts_io import calibration_items, copy_tokenizer
 from edgebert.config import QuantizeConfig, to_dict
 from edgebert.cpu import best_float, cpu_flags
 from edgebert.errors import UserError
-from edgebert.export.onnx import ort_forward
 from edgebert.export.parity import TOLERANCES, agreement_text, compare, require
 from edgebert.formats import FORMATS, require_model_file, session
 from edgebert.formats.openvino import open_openvino, require_openvino
 from edgebert.guard import guard
 from edgebert.metrics import points, reference
-from edgebert.predict import one_at_a_time, runner_forward
+from edgebert.predict import one_at_a_time, ort_forward, runner_forward
 from edgebert.quantize.source import fp32_onnx
 
 

@@ -75,16 +75,6 @@ def trim_positions(path: Path, max_length: int, check) -> dict | None:
             - OFFSET, "mb_saved": mb}
 
 
-def max_tokens(artifact_dir: Path) -> int | None:
-    """The most tokens an artifact takes when quantize cut its position table (from its
-    metrics.json), else None: no cut, any length its model allows."""
-    import json
-
-    metrics = Path(artifact_dir) / "metrics.json"
-    made = (json.loads(metrics.read_text()).get("positions") or {}) if metrics.exists() else {}
-    return made["max_tokens"] if made.get("kept") else None
-
-
 def longest_input(kind_name: str, max_length: int, vocab: int):
     """check(session) for trim_positions: the model's first output on one input of
     max_length tokens (ids inside the vocabulary, past the specials)."""

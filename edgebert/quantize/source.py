@@ -6,10 +6,10 @@ import shutil
 from pathlib import Path
 
 from edgebert.artifacts_io import load_torch
-from edgebert.export.onnx import export_onnx, ort_forward
 from edgebert.export.parity import compare, require
 from edgebert.formats import require_model_file, session
-from edgebert.predict import torch_forward
+from edgebert.onnx_export import export_onnx
+from edgebert.predict import ort_forward, torch_forward
 
 
 def fp32_onnx(opened, dst: Path, dev, what: str):

@@ -20,11 +20,10 @@ from edgebert.config import QuantizeConfig, to_dict
 from edgebert.data.encode import pad_batch
 from edgebert.errors import UserError
 from edgebert.metrics import points, reference
-from edgebert.export.onnx import ort_forward
 from edgebert.families import family_of
 from edgebert.formats import require_model_file, session
 from edgebert.export.parity import agreement_text, compare, require
-from edgebert.predict import INPUTS, scored_as_run, torch_forward
+from edgebert.predict import INPUTS, ort_forward, scored_as_run, torch_forward
 from edgebert.guard import guard
 from edgebert.quantize.source import fp32_onnx
 from edgebert.quantize.positions import longest_input, trim_positions

@@ -1,4 +1,5 @@
-"""A module with plain tensor inputs and outputs, for tracing exporters."""
+"""A module with plain tensor inputs and outputs, for the tracing exporters: ONNX (core's
+onnx_export), TorchScript and ExecuTorch (the export stage), INC's program (quantize)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""PyTorch -> ONNX, and running ONNX models with ONNX Runtime.
+"""PyTorch -> ONNX: the one exporter that the export stage, quantize (its FP32 source)
+and bundle (an artifact of PyTorch weights) share, so it lives in core.
 
 The TorchScript-based exporter (`dynamo=False`) is used: its BERT graphs are
 the patterns ONNX Runtime's transformer optimizer knows how to fuse.
@@ -12,7 +13,6 @@ import numpy as np
 
 from edgebert import kinds
 from edgebert.families import model_inputs
-from edgebert.predict import Forward, runner_forward
 
 
 def export_onnx(model, kind: str, path: Path, opset: int = 17) -> Path:
@@ -23,7 +23,7 @@ def export_onnx(model, kind: str, path: Path, opset: int = 17) -> Path:
     """
     import torch
 
-    from edgebert.export.wrap import PlainOutputs
+    from edgebert.plain_outputs import PlainOutputs
 
     model = model.eval().to("cpu")
     # transformers 5 picks the attention function at call time; its SDPA path traces to a
@@ -110,9 +110,3 @@ def _projection_width(name: str, producer: dict, consts: dict) -> int | None:
             return int(consts[matmul.input[1]].shape[-1])
     return None
 
-
-def ort_forward(sess, kind: str) -> Forward:
-    """A forward over an ONNX Runtime session, shaped like `predict.torch_forward`."""
-    from edgebert.formats.ort import OrtRunner
-
-    return runner_forward(OrtRunner(sess), kind)
