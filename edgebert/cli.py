@@ -474,8 +474,22 @@ def _percent(value: str, option: str) -> float:
 
 
 @main.command()
-@click.option("--baseline", required=True, help="Bench result of the accepted model.")
-@click.option("--candidate", required=True, help="Bench result of the new model.")
+@click.option("--baseline-model", default=None,
+              help="The accepted model (an artifact directory or model file): benched here, "
+                   "interleaved with --candidate-model in one run, as the gate was "
+                   "calibrated. Two separate bench runs meet different noise.")
+@click.option("--candidate-model", default=None, help="The new model, benched with it.")
+@click.option("--seq", default=128, show_default=True,
+              help="With the models: tokens per padded input (batch 1).")
+@click.option("--texts", default=None,
+              help="With the models: a file of texts, one per line, timed one at a time "
+                   "instead of padded inputs.")
+@click.option("--bench-out", default=None,
+              help="With the models: also write the interleaved bench result here.")
+@click.option("--baseline", default=None,
+              help="Instead of the models: a bench result (edgebert bench --out) of the "
+                   "accepted model.")
+@click.option("--candidate", default=None, help="A bench result of the new model.")
 @click.option("--max-slowdown", default="5%", show_default=True,
               help="Fail when confidently slower than this (a fraction or a percentage).")
 @click.option("--max-drop-vs-baseline", default=0.5, show_default=True,
@@ -491,8 +505,9 @@ def _percent(value: str, option: str) -> float:
               help="Write a markdown summary here [default: $GITHUB_STEP_SUMMARY when set].")
 @click.option("--require-same-machine", is_flag=True,
               help="Fail (exit 2) when the two results come from different machines.")
-def check(baseline, candidate, max_slowdown, max_drop_vs_baseline, old_max_drop_vs_baseline,
-          alpha, summary, require_same_machine):
+def check(baseline_model, candidate_model, seq, texts, bench_out, baseline, candidate,
+          max_slowdown, max_drop_vs_baseline, old_max_drop_vs_baseline, alpha, summary,
+          require_same_machine):
     """A CI gate: exit 1 on a real slowdown or accuracy drop, 0 otherwise.
 
     Uses every process: each is summarised by its lower quartile, the ratio is
@@ -501,7 +516,8 @@ def check(baseline, candidate, max_slowdown, max_drop_vs_baseline, old_max_drop_
     beyond the threshold, so noise does not fire it.
 
     \b
-    Example:
+    Examples:
+      edgebert check --baseline-model ../main/models/clf --candidate-model models/clf
       edgebert check --baseline main.json --candidate pr.json --max-slowdown 5% \\
           --max-drop-vs-baseline 0.5
     """
@@ -513,7 +529,27 @@ def check(baseline, candidate, max_slowdown, max_drop_vs_baseline, old_max_drop_
     threshold = _percent(max_slowdown, "--max-slowdown")
     max_drop = _from_old_name(old_max_drop_vs_baseline, max_drop_vs_baseline,
                               "--max-accuracy-drop", "--max-drop-vs-baseline")
-    verdicts, warnings = compare(load(baseline), load(candidate), threshold, max_drop, alpha)
+    models, results = (baseline_model, candidate_model), (baseline, candidate)
+    if all(models) and not any(results):
+        from edgebert.bench.gate import bench_pair
+
+        base, cand = bench_pair(baseline_model, candidate_model, seq=seq, texts=texts,
+                                log=click.echo)
+        baseline, candidate = baseline_model, candidate_model
+        if bench_out:  # one result file, its two rows named by their role
+            from pathlib import Path
+
+            from edgebert.artifact import write_json
+
+            write_json(Path(bench_out), base | {"results": [
+                base["results"][0] | {"artifact": "baseline"},
+                cand["results"][0] | {"artifact": "candidate"}]})
+    elif all(results) and not any(models):
+        base, cand = load(baseline), load(candidate)
+    else:
+        raise UserError("give --baseline-model and --candidate-model (benched here, "
+                        "interleaved), or --baseline and --candidate (two bench results)")
+    verdicts, warnings = compare(base, cand, threshold, max_drop, alpha)
     for w in warnings:
         click.echo(f"WARNING: {w}", err=True)
     if require_same_machine and any(w.startswith("MACHINES DIFFER") for w in warnings):

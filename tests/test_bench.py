@@ -69,6 +69,23 @@ def test_bench_times_real_texts_one_at_a_time(tiny_teacher, tiny_onnx, tmp_path)
     assert code == 2 and "--texts" in output and "none.txt" in output
 
 
+def test_gate_benches_both_models_interleaved_in_one_run(tiny_onnx, tmp_path):
+    """The same model against itself (an A/A check): the gate benches both in one run of 8
+    rounds, passes, and can keep that run's result."""
+    out = tmp_path / "gate.json"
+    code, output = run_cli("check", "--baseline-model", tiny_onnx, "--candidate-model",
+                           tiny_onnx, "--seq", "16", "--bench-out", out)
+    assert code == 0, output
+    assert "round 8/8" in output and "within thresholds" in output
+    data = load(out)
+    base, cand = data["results"]
+    assert (base["artifact"], cand["artifact"]) == ("baseline", "candidate")
+    assert len(base["rounds_ms"]) == len(cand["rounds_ms"]) == 8 and base["seq"] == 16
+    code, output = run_cli("check", "--baseline-model", tiny_onnx, "--candidate",
+                           out)  # a model against a file: which way was meant?
+    assert code == 2 and "--baseline-model and --candidate-model" in output
+
+
 def result(samples, accuracy=0.80, machine=None):
     return {"schema": SCHEMA, "machine": machine or fingerprint(2),
             "results": [{"artifact": "m", "batch": 1, "seq": 128, "samples_ms": list(samples),
