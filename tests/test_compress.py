@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -37,6 +38,7 @@ def reference(tiny_teacher, tmp_path_factory) -> Path:
                          text=True, timeout=600)
     assert res.returncode == 0, res.stderr[-3000:]
     assert "report:" in res.stdout and "[7/7]" in res.stdout
+    (out.parent / "stdout.txt").write_text(res.stdout)
     return out
 
 
@@ -83,6 +85,17 @@ def test_compress_writes_every_artifact_and_the_report(reference):
     if native_dir is not None:
         e = json.loads((native_dir / "metrics.json").read_text())["embedding_lowbit"]
         assert e["kept"] and e["bits"] == 2
+
+
+def test_each_step_says_what_is_left_of_the_run(reference):
+    """Priced from what this run measured: nothing before the student has trained, then its
+    seconds per step price the pruning recovery, and a finished step prices its kind."""
+    said = [line for line in (reference.parent / "stdout.txt").read_text().splitlines()
+            if "left in this run:" in line]
+    assert said and "not timed yet (distill" in said[0]
+    assert re.search(r"left in this run: about \d+ (s|min), plus \d+ steps? not timed yet "
+                     r"\(trim-vocab", said[1]), said[1]  # the recovery, at the student's rate
+    assert all("distill" not in line for line in said[1:])
 
 
 def test_every_artifact_records_the_stage_that_made_it(reference):

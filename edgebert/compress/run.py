@@ -15,6 +15,7 @@ from pathlib import Path
 
 from edgebert import artifact
 from edgebert.compress.budget import dev_examples, dev_lost, quantize_within_budget
+from edgebert.compress.eta import estimate
 from edgebert.compress.plan import BENCH, COPY_TEACHER, Found, Step, plan
 from edgebert.compress.recipe import Recipe
 from edgebert.config import to_dict
@@ -143,6 +144,10 @@ def compress(recipe: Recipe, out: str, log=print) -> dict:
         return _compress(recipe, Path(out), log)
 
 
+def finished(step: Step) -> bool:
+    return step.out.is_file() if step.out.suffix == ".json" else artifact.is_complete(step.out)
+
+
 def _compress(recipe: Recipe, run: Path, log) -> dict:
     import yaml
 
@@ -175,9 +180,7 @@ def _compress(recipe: Recipe, run: Path, log) -> dict:
         steps = steps_of(recipe, run, once)
         todo = None
         for i, step in enumerate(steps, 1):
-            done = step.out.is_file() if step.out.suffix == ".json" else \
-                artifact.is_complete(step.out)
-            if not done:
+            if not finished(step):
                 todo = (i, step)
                 break
             if step.out not in shown:
@@ -191,6 +194,9 @@ def _compress(recipe: Recipe, run: Path, log) -> dict:
         ran.add(step.out)
         shown.add(step.out)
         log(f"[{i}/{len(steps)}] {step.title} -> {step.out}")
+        left = estimate(steps, [s for s in steps[i - 1:] if not finished(s)], run, timings)
+        if left is not None:
+            log(f"[{i}/{len(steps)}] left in this run: {left.line()}")
         t0 = time.monotonic()
         run_step(step, steps, recipe, run, log)
         seconds = time.monotonic() - t0
