@@ -123,7 +123,7 @@ def attention_variants(parent: Path, work: Path, target: str) -> dict[str, Path]
     from edgebert.onnx_export import export_onnx
     from edgebert.quantize.onnx import quantize_dynamic_onnx, split_skip_layernorm
     from edgebert.targets import target as preset
-    from edgebert.quantize.stage import fuse
+    from edgebert.quantize.ort import fuse
 
     opened = open_artifact(str(parent))
     work.mkdir(parents=True, exist_ok=True)

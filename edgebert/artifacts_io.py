@@ -79,13 +79,19 @@ def calibration_items(opened: Opened, n: int) -> list[dict]:
     """Up to `n` training examples, one per item at its own length (seeded; never dev or
     test): the shapes an app sends, so the activation ranges a static INT8 step collects
     are those of real inputs."""
+    return calibration_batches(opened, n, 1)
+
+
+def calibration_batches(opened: Opened, n: int, size: int = 16) -> list[dict]:
+    """Up to `n` training examples (seeded; never dev or test) in padded batches of `size`."""
     import random
 
     from edgebert.data.features import INPUTS, pad_batch
 
     train = opened.encode("train").features
     picked = random.Random(0).sample(train, min(n, len(train)))
-    return [pad_batch([f], opened.tokenizer.pad_token_id, INPUTS) for f in picked]
+    return [pad_batch(picked[i:i + size], opened.tokenizer.pad_token_id, INPUTS)
+            for i in range(0, len(picked), size)]
 
 
 def copy_tokenizer(src: Path, dst: Path) -> None:

@@ -43,7 +43,7 @@ STAGES: dict[str, Stage] = {s.name: s for s in (
     Stage("distill-general", DistillConfig, "edgebert.distill.general:distill_general",
           resumes=True),
     Stage("prune", PruneConfig, "edgebert.prune.stage:prune", resumes=True),
-    Stage("trim-vocab", TrimVocabConfig, "edgebert.distill.trim:trim_vocab"),
+    Stage("trim-vocab", TrimVocabConfig, "edgebert.trim.stage:trim_vocab"),
     Stage("quantize", QuantizeConfig, "edgebert.quantize.stage:quantize"),
     Stage("export", ExportConfig, "edgebert.export.stage:export"),
 )}

@@ -38,7 +38,7 @@ def build_tiny_bert(path: Path, layers: int = 2) -> Path:
     from transformers import BertConfig, BertModel
 
     from edgebert.modeling import save_tokenizer
-    from edgebert.pretrain.tokenizer import wordpiece
+    from edgebert.vocab import wordpiece
 
     path.mkdir(parents=True, exist_ok=True)
     letters = list("abcdefghijklmnopqrstuvwxyz0123456789.,!?'-")

@@ -152,9 +152,8 @@ def test_trim_vocab_keeps_outputs_on_kept_text(teacher, tmp_path):
 def test_trim_by_count_drops_rare_pieces_and_keeps_the_rest_exact(teacher, tmp_path):
     from edgebert.config import TaskConfig
     from edgebert.data.tasks import load_task
-    from edgebert.distill.trim import texts_of
-    from edgebert.distill.vocab import piece_counts, used_ids
     from edgebert.modeling import load_tokenizer
+    from edgebert.vocab import piece_counts, texts_of, used_ids
 
     record = json.loads((teacher / "stage.json").read_text())["task"]
     task = load_task(TaskConfig.from_record(record))
@@ -180,8 +179,8 @@ def test_trim_by_count_drops_rare_pieces_and_keeps_the_rest_exact(teacher, tmp_p
 
 
 def test_trim_widens_with_the_most_common_pieces_then_everything(teacher):
-    from edgebert.distill.trim import widenings
     from edgebert.modeling import load_tokenizer
+    from edgebert.trim.stage import widenings
 
     tok = load_tokenizer(str(teacher))
     vocab = tok.get_vocab()

@@ -13,9 +13,9 @@ import pytest
 from onnx import numpy_helper
 
 from edgebert.errors import UserError
-from edgebert.export.parity import compare, require
 from edgebert.formats import session
 from edgebert.guard import guard
+from edgebert.parity import compare, require
 from edgebert.predict import ort_forward
 from edgebert.quantize.onnx import optimize, quantizable_nodes, quantize_dynamic_onnx
 from edgebert.targets import TARGETS
@@ -186,21 +186,35 @@ def test_product_quantized_word_embeddings(tiny_teacher, tmp_path, bits):
     ops = {n.op_type for n in graph.node}
     assert "GatherBlockQuantized" not in ops and "QEmbedLayerNormalization" not in ops
     inits = {i.name: numpy_helper.to_array(i) for i in graph.initializer}
-    codes = next(v for k, v in inits.items() if k.endswith("_words2_codes"))
-    books = next(v for k, v in inits.items() if k.endswith("_words2_books"))
+    # named for the bits they hold: _words2_ for 2 bits, _words1_ for 1
+    codes = next(v for k, v in inits.items() if k.endswith(f"_words{bits}_codes"))
+    books = next(v for k, v in inits.items() if k.endswith(f"_words{bits}_books"))
     vocab = json.loads((tiny_teacher / "config.json").read_text())["vocab_size"]
     # a byte per `sub` values of a row; each position's codebook has min(256, rows) fp16 entries
     assert codes.shape == (vocab, 32 // sub) and codes.dtype == np.uint8
     assert books.shape == (32 // sub * min(256, vocab), sub) and books.dtype == np.float16
     code, output = run_cli("evaluate", out, "--json")  # the saved file, scored again
     assert code == 0 and json.loads(output)["accuracy"] == pytest.approx(m["test"]["accuracy"])
+    if bits == 1:  # a 1-bit model written when its tensors were named _words2_ runs the same
+        old = tmp_path / "named-before"
+        shutil.copytree(out, old)
+        model = onnx.load(str(old / "model.onnx"))
+        for t in model.graph.initializer:
+            t.name = t.name.replace("_words1_", "_words2_")
+        for n in model.graph.node:
+            n.input[:] = [i.replace("_words1_", "_words2_") for i in n.input]
+            n.output[:] = [o.replace("_words1_", "_words2_") for o in n.output]
+        onnx.save(model, str(old / "model.onnx"))
+        code, output = run_cli("evaluate", old, "--json")
+        assert code == 0, output
+        assert json.loads(output)["accuracy"] == pytest.approx(m["test"]["accuracy"])
 
 
 def test_a_word_table_that_costs_more_than_its_cap_is_refused(tiny_teacher, tmp_path):
     """The rule: a table within the model's budget is still refused where it costs more
     than --embedding-max-drop by itself; a cap of 0 with a lossless table (the tiny
     vocabulary's 120 rows fit the codebooks' 256 entries) is kept, and says so."""
-    from edgebert.quantize.stage import table_verdict
+    from edgebert.quantize.embeddings.ladder import table_verdict
 
     assert table_verdict(0.98, 0.0, 1.0, None) is None  # no cap: the budget alone
     assert "own cost 0.98 > 0.50" in table_verdict(0.98, 0.0, 1.0, 0.5)  # vader-amazon's 1 bit
@@ -231,7 +245,7 @@ def test_tuned_codebooks_keep_the_model_closer(tiny_teacher):
 
     from edgebert import stage
     from edgebert.artifacts_io import load_torch, open_artifact
-    from edgebert.quantize.codebooks import CodedEmbedding, tune_codebooks
+    from edgebert.quantize.embeddings.codebooks import CodedEmbedding, tune_codebooks
 
     opened = open_artifact(tiny_teacher)
     model = load_torch(opened)
@@ -262,13 +276,14 @@ def test_product_quantized_rows_read_back_through_the_graph(tmp_path):
     import onnxruntime as ort
     from onnx import TensorProto, helper
 
-    from edgebert.quantize.embed4 import _pq_words
+    from edgebert.quantize.embeddings.codecs import product_lookup
 
     rng = np.random.default_rng(0)
     table = rng.normal(0, 0.05, (300, 16)).astype(np.float32)
     weights = np.sqrt(1 + rng.integers(0, 50, 300))
-    inits, nodes, nbytes, approx, sub, _ = _pq_words(table, "ids", "out", "e", weights)
-    assert sub == 4 and nbytes == 300 * 4 + 4 * 256 * 4 * 2
+    made = product_lookup(table, "ids", "out", "e", weights=weights)
+    inits, nodes, approx = made.inits, made.nodes, made.approx
+    assert made.block == 4 and made.nbytes == 300 * 4 + 4 * 256 * 4 * 2
     # 256 entries for 300 rows of 4 values: most rows land near an entry
     assert np.sqrt(((approx - table) ** 2).mean()) < table.std() / 2
     graph = helper.make_graph(
@@ -287,7 +302,7 @@ def test_4bit_rows_pack_as_onnx_runtime_reads_them():
     import onnxruntime as ort
     from onnx import TensorProto, helper, numpy_helper
 
-    from edgebert.quantize.embed4 import quantize_rows
+    from edgebert.quantize.embeddings.codecs import quantize_rows
 
     table = np.random.default_rng(0).normal(0, 0.05, (50, 128)).astype(np.float32)
     table[0] = 0  # a padding row stays exactly zero

@@ -144,7 +144,7 @@ def test_bad_input_is_one_line_exit_2_and_no_artifact(case, tiny_bert, tmp_path)
         (model / "config.json").write_text(json.dumps(cfg))
     elif case == "tokenizer_knows_no_word":  # every word [UNK]: it would learn nothing, silently
         from edgebert.modeling import save_tokenizer
-        from edgebert.pretrain.tokenizer import SPECIAL, wordpiece
+        from edgebert.vocab import SPECIAL, wordpiece
 
         write_csv(data, rows)
         model = tmp_path / "unk-vocab"

@@ -231,7 +231,7 @@ def test_a_regression_report_speaks_its_metric():
     """A regression task is scored in Pearson: the report's column says so and prints the
     coefficient, never "accuracy" or a percentage; its logs give no top-1 agreement (one
     output has no top-1)."""
-    from edgebert.export.parity import agreement_text
+    from edgebert.parity import agreement_text
     from edgebert.report.render import markdown, page
 
     rows = [{"artifact": "teacher", "stage": "finetune", "metric": "pearson",

@@ -1,1 +1,1 @@
-"""Knowledge distillation: students, losses, vocabulary trimming, and the stage."""
+"""Knowledge distillation: students, losses and the stage."""

@@ -13,7 +13,7 @@ from edgebert import artifact
 from edgebert.artifacts_io import copy_tokenizer, load_torch, open_artifact
 from edgebert.config import ExportConfig, to_dict
 from edgebert.errors import UserError
-from edgebert.export.parity import TOLERANCES, agreement_text, compare, require
+from edgebert.parity import TOLERANCES, agreement_text, compare, require
 from edgebert.export.torchscript import export_torchscript, torchscript_forward
 from edgebert.formats import extensions_library, require_model_file, session
 from edgebert.onnx_export import export_onnx

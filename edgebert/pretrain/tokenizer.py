@@ -6,9 +6,8 @@ pre-tokenizer, the special tokens [PAD] [UNK] [CLS] [SEP] [MASK], and the
 [CLS] A [SEP] B [SEP] template; saved as a `BertTokenizerFast` so
 `transformers.AutoTokenizer.from_pretrained(out)` opens it.
 
-`wordpiece` builds such a tokenizer from a vocabulary, the same way under
-transformers 4 and 5 (5's `BertTokenizerFast(vocab_file=...)` ignores the file
-and maps every word to [UNK]): vocabulary trimming and the tests use it too.
+The tokenizer is built from the trained vocabulary by `edgebert.vocab.wordpiece`,
+which vocabulary trimming and the tests use too.
 """
 
 from __future__ import annotations
@@ -18,8 +17,7 @@ from pathlib import Path
 from edgebert.errors import UserError
 from edgebert.modeling import save_tokenizer
 from edgebert.pretrain.corpus import corpus_files
-
-SPECIAL = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+from edgebert.vocab import SPECIAL, bert_pipeline, wordpiece
 
 
 def train_tokenizer(corpus: Path, out: Path, vocab_size: int = 8000, lowercase: bool = True,
@@ -34,7 +32,7 @@ def train_tokenizer(corpus: Path, out: Path, vocab_size: int = 8000, lowercase: 
     if kind == "bpe":
         return _train_bpe(files, out, vocab_size, lowercase, min_frequency, log)
     tok = Tokenizer(models.WordPiece(unk_token="[UNK]"))
-    _bert_pipeline(tok, lowercase, strip_accents)
+    bert_pipeline(tok, lowercase, strip_accents)
     tok.train(files, WordPieceTrainer(vocab_size=vocab_size, min_frequency=min_frequency,
                                       special_tokens=SPECIAL, continuing_subword_prefix="##",
                                       show_progress=True))
@@ -70,37 +68,3 @@ def _train_bpe(files: list[str], out: Path, vocab_size: int, lowercase: bool,
     log(f"byte-level BPE vocabulary of {bpe.get_vocab_size()} tokens from {len(files)} "
         f"file(s) -> {out}")
     return out
-
-
-def wordpiece(vocab: dict[str, int] | list[str], lowercase: bool = True,
-              strip_accents: bool | None = None, chinese_chars: bool = True,
-              model_max_length: int | None = None):
-    """A BERT fast tokenizer over `vocab` (tokens in id order, or token -> id) with BERT's
-    normaliser, pre-tokenizer, decoder and [CLS] A [SEP] B [SEP] template."""
-    from tokenizers import Tokenizer, models, processors
-    from transformers import BertTokenizerFast
-
-    ids = vocab if isinstance(vocab, dict) else {t: i for i, t in enumerate(vocab)}
-    missing = [t for t in SPECIAL if t not in ids]
-    if missing:
-        raise UserError(f"the vocabulary lacks the special tokens {missing}")
-    tok = Tokenizer(models.WordPiece(ids, unk_token="[UNK]"))
-    _bert_pipeline(tok, lowercase, strip_accents, chinese_chars)
-    tok.post_processor = processors.TemplateProcessing(
-        single="[CLS] $A [SEP]", pair="[CLS] $A [SEP] $B:1 [SEP]:1",
-        special_tokens=[("[CLS]", ids["[CLS]"]), ("[SEP]", ids["[SEP]"])])
-    extra = {"model_max_length": model_max_length} if model_max_length else {}
-    return BertTokenizerFast(tokenizer_object=tok, do_lower_case=lowercase,
-                             strip_accents=strip_accents, tokenize_chinese_chars=chinese_chars,
-                             unk_token="[UNK]", sep_token="[SEP]", pad_token="[PAD]",
-                             cls_token="[CLS]", mask_token="[MASK]", **extra)
-
-
-def _bert_pipeline(tok, lowercase: bool, strip_accents: bool | None,
-                   chinese_chars: bool = True) -> None:
-    from tokenizers import decoders, normalizers, pre_tokenizers
-
-    tok.normalizer = normalizers.BertNormalizer(clean_text=True, handle_chinese_chars=chinese_chars,
-                                                strip_accents=strip_accents, lowercase=lowercase)
-    tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
-    tok.decoder = decoders.WordPiece(prefix="##")

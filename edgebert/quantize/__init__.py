@@ -1,1 +1,2 @@
-"""INT8 with ONNX Runtime: presets per target, graph fusions, and the accuracy guard."""
+"""INT8 per target: ONNX Runtime (presets, graph fusions, the accuracy guard), Neural
+Compressor and OpenVINO; and the low-bit word table (embeddings/)."""

@@ -17,21 +17,72 @@ quantize/dequantize pairs (as large as FP32). INT8 kernels appear when
 from __future__ import annotations
 
 import random
+import shutil
 from pathlib import Path
 
 import numpy as np
 
+from edgebert import artifact
+from edgebert.artifacts_io import calibration_batches, copy_tokenizer, load_torch
+from edgebert.config import QuantizeConfig, to_dict
 from edgebert.errors import UserError
-from edgebert.formats.torch import load_program  # noqa: F401  (the stage loads what it saved)
 from edgebert.kinds import kind as task_kind
-from edgebert.predict import INPUTS
+from edgebert.metrics import points
+from edgebert.predict import INPUTS, torch_forward
+from edgebert.quantize.scoring import finish, int8_metrics, summary
+from edgebert.targets import target
 
 MODEL_FILE = "model.pt2"
 
 
-def quantize_inc(model, kind: str, mode: str, max_length: int, metric_points, fp32: float,
-                 budget: float, calibration: list[dict[str, np.ndarray]], dst: Path,
-                 log=print) -> Path:
+def quantize_inc(cfg: QuantizeConfig, opened, log=print) -> Path:
+    """`opened` to INT8 PyTorch in `cfg.out` by Neural Compressor's accuracy-driven tuning,
+    within `cfg.max_drop` dev points of the FP32 model, on the same data as the ORT path."""
+    from edgebert.formats.torch import load_program, module_forward
+
+    if target(cfg.target).arch != "x86_64" or target(cfg.target).runtime != "onnxruntime":
+        raise UserError("--engine inc: its PyTorch INT8 path (PT2E, X86InductorQuantizer) "
+                        "takes an x86 ONNX Runtime target (x86-avx2, x86-vnni)")
+    if not (opened.path / "model.safetensors").exists():
+        raise UserError(f"{cfg.model}: --engine inc quantizes a PyTorch model "
+                        f"(model.safetensors); this artifact has none")
+    dev = opened.encode("dev")
+    metric = opened.task.metric
+    work = artifact.begin(Path(cfg.out), "quantize", to_dict(cfg), inputs=[str(opened.path)])
+    try:
+        model = load_torch(opened)
+        fp32_fwd = torch_forward(model)
+        fp32_dev_out = opened.outputs(fp32_fwd, dev)
+        fp32 = {"dev": opened.score(fp32_fwd, "dev", dev, fp32_dev_out),
+                "test": opened.score(fp32_fwd, "test")}
+        saved = tune_inc(model, opened.kind, cfg.mode, opened.max_length,
+                         lambda fwd: points(opened.score(fwd, "dev", dev), metric),
+                         points(fp32["dev"], metric), cfg.max_drop,
+                         calibration_batches(opened, cfg.calibration_examples),
+                         work / MODEL_FILE, log)
+        fwd = module_forward(load_program(saved))  # the saved file, not the tuned module
+        int8_dev_out = opened.outputs(fwd, dev)
+        drop = points(fp32["dev"], metric) \
+            - points(opened.score(fwd, "dev", dev, int8_dev_out), metric)
+        if drop > cfg.max_drop:
+            raise UserError(f"--max-drop {cfg.max_drop}: the saved INC model loses {drop:.2f} "
+                            f"dev points; raise the budget or use --engine ort")
+    except BaseException:
+        shutil.rmtree(work, ignore_errors=True)
+        raise
+    copy_tokenizer(opened.path, work)
+    sizes = {"fp32_mb": (opened.path / "model.safetensors").stat().st_size / 1e6,
+             "size_mb": (work / MODEL_FILE).stat().st_size / 1e6}
+    metrics = int8_metrics(opened, fwd, dev, int8_dev_out, fp32, fp32_dev_out, drop) \
+        | {"engine": "inc", "format": "pt2"} | sizes
+    log(summary(metrics, f"(INC {cfg.mode})", "FP32", opened.kind)
+        + f", {sizes['size_mb']:.1f} MB")
+    return finish(work, cfg, opened, metrics, "pt2", engine="inc")
+
+
+def tune_inc(model, kind: str, mode: str, max_length: int, metric_points, fp32: float,
+             budget: float, calibration: list[dict[str, np.ndarray]], dst: Path,
+             log=print) -> Path:
     """Tune `model` to INT8 within `budget` points of its `fp32` dev metric, as
     `metric_points(forward)` scores a forward; save it to `dst`.
 
@@ -45,9 +96,12 @@ def quantize_inc(model, kind: str, mode: str, max_length: int, metric_points, fp
 
     try:
         from neural_compressor.torch.export import export
-        from neural_compressor.torch.quantization import (DynamicQuantConfig,
-                                                          StaticQuantConfig, TuningConfig,
-                                                          autotune)
+        from neural_compressor.torch.quantization import (
+            DynamicQuantConfig,
+            StaticQuantConfig,
+            TuningConfig,
+            autotune,
+        )
     except ImportError as err:
         raise UserError(f"--engine inc needs neural-compressor-pt ({err}); "
                         f"pip install 'neural-compressor-pt==3.10' py-cpuinfo") from None

@@ -21,14 +21,15 @@ import numpy as np
 from edgebert import artifact
 from edgebert.artifacts_io import calibration_items, copy_tokenizer
 from edgebert.config import QuantizeConfig, to_dict
-from edgebert.cpu import best_float, cpu_flags
+from edgebert.cpu import best_float
 from edgebert.errors import UserError
-from edgebert.export.parity import TOLERANCES, agreement_text, compare, require
 from edgebert.formats import FORMATS, require_model_file, session
 from edgebert.formats.openvino import open_openvino, require_openvino
 from edgebert.guard import guard
-from edgebert.metrics import points, reference
+from edgebert.metrics import points
+from edgebert.parity import TOLERANCES, compare, require
 from edgebert.predict import one_at_a_time, ort_forward, runner_forward
+from edgebert.quantize.scoring import finish, int8_metrics, summary
 from edgebert.quantize.source import fp32_onnx
 
 
@@ -121,30 +122,17 @@ def quantize_openvino(cfg: QuantizeConfig, opened, log=print) -> Path:
         shutil.rmtree(work, ignore_errors=True)
         raise
     fwd = forward(final)
-    int8_dev_out = opened.outputs(fwd, dev)
-    parity = compare(float_dev_out, int8_dev_out, opened.kind)
-    test = opened.score(fwd, "test")
-    float_test = opened.score(float_fwd, "test")
+    metrics = int8_metrics(opened, fwd, dev, opened.outputs(fwd, dev),
+                           {"dev": float_dev, "test": opened.score(float_fwd, "test")},
+                           float_dev_out, result.drop)
     shutil.rmtree(scratch)
     copy_tokenizer(opened.path, work)
     size = sum((work / n).stat().st_size for n in FORMATS["openvino"].files()) / 1e6
     # "fp32" and "delta_vs_fp32", as every INT8 stage names them, hold the float model run
     # in `precision` (float_precision): what this artifact replaces where it runs
-    metrics = {"dev": opened.score(fwd, "dev", dev, int8_dev_out), "test": test,
-               "metric": metric, "fp32": {"dev": float_dev, "test": reference(float_test)},
-               "float_precision": precision,
-               "delta_vs_fp32": {"dev": -result.drop,
-                                 "test": points(test, metric) - points(float_test, metric)},
-               "parity_vs_fp32": parity, "excluded_nodes": result.excluded,
-               "guard_tries": result.tries, "format": "openvino", "precision": "int8",
-               "inference_precision": precision, "size_mb": size,
-               "fp32_onnx_mb": fp32_mb,
-               "params": artifact.read_json(opened.path / "metrics.json").get("params")}
-    log(f"INT8 openvino: test {metric} {test[metric]:.4f} ({precision} "
-        f"{float_test[metric]:.4f}){agreement_text(parity, opened.kind)}, {size:.1f} MB")
-    stage = {"stage": "quantize", "parent": cfg.model, "format": "openvino",
-             "precision": "int8", "inference_precision": precision, "target": cfg.target,
-             "engine": "nncf", "mode": "static", "built_on": cpu_flags(),
-             "task": opened.record["task"],
-             "config": to_dict(cfg)}
-    return artifact.finish(work, out, stage, metrics)
+    metrics |= {"float_precision": precision, "excluded_nodes": result.excluded,
+                "guard_tries": result.tries, "format": "openvino",
+                "inference_precision": precision, "size_mb": size, "fp32_onnx_mb": fp32_mb}
+    log(summary(metrics, "openvino", precision, opened.kind) + f", {size:.1f} MB")
+    return finish(work, cfg, opened, metrics, "openvino", inference_precision=precision,
+                  engine="nncf", mode="static")

@@ -6,9 +6,9 @@ import shutil
 from pathlib import Path
 
 from edgebert.artifacts_io import load_torch
-from edgebert.export.parity import compare, require
 from edgebert.formats import require_model_file, session
 from edgebert.onnx_export import export_onnx
+from edgebert.parity import compare, require
 from edgebert.predict import ort_forward, torch_forward
 
 

@@ -1,4 +1,11 @@
-"""Vocabulary trimming: keep the WordPiece tokens a domain uses, shrink the embeddings.
+"""WordPiece vocabularies: building a BERT tokenizer from one, counting the pieces texts
+use, and trimming a vocabulary (and a model's embeddings) to those a domain uses.
+
+`wordpiece` builds a BERT fast tokenizer from a vocabulary, the same way under
+transformers 4 and 5 (5's `BertTokenizerFast(vocab_file=...)` ignores the file
+and maps every word to [UNK]): the tokenizer trainer, trimming and the tests use it.
+
+Trimming: keep the WordPiece tokens a domain uses, shrink the embeddings.
 
 WordPiece matches the longest piece in the vocabulary first. Every piece a
 kept text produced is kept, and no longer piece existed before, so every kept
@@ -20,9 +27,51 @@ from __future__ import annotations
 
 from collections import Counter
 
-import torch
-
 from edgebert.errors import UserError
+from edgebert.kinds import kind
+
+SPECIAL = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+
+
+def wordpiece(vocab: dict[str, int] | list[str], lowercase: bool = True,
+              strip_accents: bool | None = None, chinese_chars: bool = True,
+              model_max_length: int | None = None):
+    """A BERT fast tokenizer over `vocab` (tokens in id order, or token -> id) with BERT's
+    normaliser, pre-tokenizer, decoder and [CLS] A [SEP] B [SEP] template."""
+    from tokenizers import Tokenizer, models, processors
+    from transformers import BertTokenizerFast
+
+    ids = vocab if isinstance(vocab, dict) else {t: i for i, t in enumerate(vocab)}
+    missing = [t for t in SPECIAL if t not in ids]
+    if missing:
+        raise UserError(f"the vocabulary lacks the special tokens {missing}")
+    tok = Tokenizer(models.WordPiece(ids, unk_token="[UNK]"))
+    bert_pipeline(tok, lowercase, strip_accents, chinese_chars)
+    tok.post_processor = processors.TemplateProcessing(
+        single="[CLS] $A [SEP]", pair="[CLS] $A [SEP] $B:1 [SEP]:1",
+        special_tokens=[("[CLS]", ids["[CLS]"]), ("[SEP]", ids["[SEP]"])])
+    extra = {"model_max_length": model_max_length} if model_max_length else {}
+    return BertTokenizerFast(tokenizer_object=tok, do_lower_case=lowercase,
+                             strip_accents=strip_accents, tokenize_chinese_chars=chinese_chars,
+                             unk_token="[UNK]", sep_token="[SEP]", pad_token="[PAD]",
+                             cls_token="[CLS]", mask_token="[MASK]", **extra)
+
+
+def bert_pipeline(tok, lowercase: bool, strip_accents: bool | None,
+                  chinese_chars: bool = True) -> None:
+    """BERT's normaliser, pre-tokenizer and decoder on a `tokenizers.Tokenizer`, in place."""
+    from tokenizers import decoders, normalizers, pre_tokenizers
+
+    tok.normalizer = normalizers.BertNormalizer(clean_text=True, handle_chinese_chars=chinese_chars,
+                                                strip_accents=strip_accents, lowercase=lowercase)
+    tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    tok.decoder = decoders.WordPiece(prefix="##")
+
+
+def texts_of(examples: list, kind_name: str) -> list[str]:
+    """The texts a task's examples hold (both sentences of a pair, a question and its
+    context), in order."""
+    return [text for ex in examples for text in kind(kind_name).texts(ex)]
 
 
 def piece_counts(tokenizer, texts: list[str]) -> Counter:
@@ -56,8 +105,6 @@ def trimmed_tokenizer(tokenizer, keep: list[int]):
                         f"{type(tokenizer).__name__}")
     import json
 
-    from edgebert.pretrain.tokenizer import wordpiece
-
     inverse = {i: t for t, i in tokenizer.get_vocab().items()}
     norm = tokenizer.backend_tokenizer.normalizer
     settings = json.loads(norm.__getstate__() if norm is not None else b"{}")
@@ -69,6 +116,8 @@ def trimmed_tokenizer(tokenizer, keep: list[int]):
 
 def trim_embeddings_(model, keep: list[int]) -> None:
     """Keep rows `keep` of the input embeddings (and a tied or untied MLM decoder)."""
+    import torch
+
     index = torch.tensor(keep)
     remap = {old_id: new_id for new_id, old_id in enumerate(keep)}
     embedding = model.get_input_embeddings()

@@ -9,20 +9,26 @@ from edgebert import artifact
 from edgebert.config import TaskConfig, TrimVocabConfig, to_dict
 from edgebert.data.encode import encode
 from edgebert.data.tasks import load_task
-from edgebert.distill.vocab import (check_same_tokens, piece_counts, trim_embeddings_,
-                                    trimmed_tokenizer, used_ids)
 from edgebert.errors import UserError
-from edgebert.metrics import points, reference
 from edgebert.kinds import kind
-from edgebert.modeling import (from_pretrained, head_class, load_tokenizer, non_wordpiece,
-                               save_pretrained)
+from edgebert.metrics import points, reference
+from edgebert.modeling import (
+    from_pretrained,
+    head_class,
+    load_tokenizer,
+    non_wordpiece,
+    save_pretrained,
+)
 from edgebert.predict import logits, score, torch_forward
 from edgebert.sources import resolve_data, resolve_model
-
-
-def texts_of(examples: list, kind_name: str) -> list[str]:
-    return [text for ex in examples for text in kind(kind_name).texts(ex)]
-
+from edgebert.vocab import (
+    check_same_tokens,
+    piece_counts,
+    texts_of,
+    trim_embeddings_,
+    trimmed_tokenizer,
+    used_ids,
+)
 
 WIDEN = (2000, 5000, 10000, 20000)
 """Common pieces added, in turn, when the kept texts' own pieces lose more than

@@ -1,0 +1,1 @@
+"""The trim-vocab stage: a model's vocabulary cut to the pieces a domain uses (edgebert.vocab)."""
