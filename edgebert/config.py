@@ -438,6 +438,12 @@ class QuantizeConfig:
     """ort (ONNX Runtime + our per-node guard: INT8 ONNX) or inc (Intel Neural Compressor's
     accuracy-driven tuning: INT8 PyTorch, model.pt2, x86 only; slower than ONNX Runtime's
     INT8 on the CPUs measured: the benchmark store's int8_inc rows)."""
+    same_graph_as: str | None = None
+    """A finished INT8 artifact of the same model, made with these options for another
+    target whose ONNX Runtime settings give the same graph (dynamic INT8 for x86-vnni and
+    arm64): its graph and scores are taken, and only this target's own check runs (arm64:
+    aarch64 under emulation). compress passes it; it saves a second guard and word-table
+    search."""
 
     def __post_init__(self):
         _check_choices(self)

@@ -517,3 +517,25 @@ def test_position_table_is_cut_to_max_length_and_checked(tiny_teacher, tmp_path)
     assert len(time_model(str(model), 1, 16, 1, 1, 2)["samples_ms"]) == 2
     code, output = run_cli("evaluate", out, "--max-length", "32")
     assert code == 2 and "takes at most 16 tokens" in output, output
+
+
+def test_arm64_takes_the_x86_vnni_graph_of_the_same_model(tiny_teacher, tmp_path):
+    """Dynamic INT8 reads no activation type, so arm64's graph is x86-vnni's: compress takes
+    it (--same-graph-as) instead of a second guard and word-table search; any other option
+    that differs, or a mode where the graphs differ, is refused and nothing is written."""
+    x86, arm = tmp_path / "x86", tmp_path / "arm"
+    common = ["quantize", "--model", tiny_teacher, "--max-drop", "5"]
+    code, output = run_cli(*common, "--target", "x86-vnni", "--out", x86)
+    assert code == 0, output
+    code, output = run_cli(*common, "--target", "arm64", "--same-graph-as", x86, "--out", arm)
+    assert code == 0, output
+    assert (arm / "model.onnx").read_bytes() == (x86 / "model.onnx").read_bytes()
+    got, twin = (json.loads((d / "metrics.json").read_text()) for d in (arm, x86))
+    assert got["same_graph_as"] == str(x86) and got["test"] == twin["test"]
+    assert got["arm64_emulation"] is not None  # arm64's own check ran (or says why not)
+    stage = json.loads((arm / "stage.json").read_text())
+    assert stage["target"] == "arm64" and stage["preset"]["static_activations"] == "QInt8"
+    for other, says in ((["--max-drop", "3"], "--max-drop"), (["--mode", "static"], "--mode")):
+        code, output = run_cli(*common, *other, "--target", "arm64", "--same-graph-as", x86,
+                               "--out", tmp_path / "no")
+        assert code == 2 and says in output and not (tmp_path / "no").exists(), output

@@ -147,12 +147,15 @@ def dev_examples(teacher: Path) -> int:
     return artifact.read_json(teacher / "metrics.json")["dev"].get("examples", 0)
 
 
-def quantize_within_budget(cfg: QuantizeConfig, teacher: Path, budget: float, log) -> Path:
+def quantize_within_budget(cfg: QuantizeConfig, teacher: Path, budget: float, log,
+                           made: list[Path] = ()) -> Path:
     """The quantize stage, its guard given what the chain's budget leaves: the budget minus
     what the model to quantize already lost against the teacher on dev (never more than the
     recipe's own max_drop). A student 0.7 dev points under its teacher gets 0.3 for INT8,
     so the INT8 artifact stays within the budget instead of adding a full point to the
-    student's loss."""
+    student's loss. Where one of the INT8 artifacts already `made` is this one's graph for
+    another target (x86-vnni's for arm64), it is taken instead of quantizing again."""
+    from edgebert.quantize.ort import twin_mismatch
     from edgebert.stages import STAGES
 
     lost = dev_lost(teacher, Path(cfg.model))
@@ -160,4 +163,7 @@ def quantize_within_budget(cfg: QuantizeConfig, teacher: Path, budget: float, lo
     if max_drop < cfg.max_drop:
         log(f"INT8 guard: {max_drop:.2f} dev points ({cfg.model} is already {lost:.2f} "
             f"under the teacher; the chain's budget is {budget:g})")
-    return STAGES["quantize"].run(replace(cfg, max_drop=max_drop), log=log)
+    cfg = replace(cfg, max_drop=max_drop)
+    twin = next((m for m in made if cfg.engine == "ort" and twin_mismatch(cfg, m) is None),
+                None)
+    return STAGES["quantize"].run(replace(cfg, same_graph_as=twin and str(twin)), log=log)

@@ -74,8 +74,9 @@ def run_step(step: Step, steps: list[Step], recipe: Recipe, run: Path, log) -> P
     if step.stage == BENCH:
         return _bench(recipe, run, steps, log)
     if step.stage == "quantize":
+        made = [s.out for s in steps[:steps.index(step)] if s.stage == "quantize"]
         return quantize_within_budget(step.config, run / "teacher", recipe.max_accuracy_drop,
-                                      log)
+                                      log, made)
     return STAGES[step.stage].run(step.config, log=log)
 
 

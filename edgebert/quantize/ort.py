@@ -37,7 +37,7 @@ from edgebert.quantize.onnx import (
 from edgebert.quantize.positions import longest_input, trim_positions
 from edgebert.quantize.scoring import finish, int8_metrics, summary
 from edgebert.quantize.source import fp32_onnx
-from edgebert.targets import target
+from edgebert.targets import same_int8_graph, target
 
 
 def int8_forward(path: Path, kind: str, mode: str):
@@ -64,6 +64,8 @@ def quantize_ort(cfg: QuantizeConfig, opened, log=print) -> Path:
 
     p = target(cfg.target)
     require_model_file(opened.path, ("model.safetensors", "model.onnx"), "to quantize")
+    if cfg.same_graph_as:
+        return _from_twin(cfg, opened, log)
     dev = opened.encode("dev")
     metric = opened.task.metric
     work = artifact.begin(Path(cfg.out), "quantize", to_dict(cfg), inputs=[str(opened.path)])
@@ -115,6 +117,60 @@ def quantize_ort(cfg: QuantizeConfig, opened, log=print) -> Path:
     log(summary(metrics, f"{cfg.target} {cfg.mode}", "FP32", opened.kind)
         + f", {sizes['size_mb']:.1f} MB ({sizes['fp32_onnx_mb'] / sizes['size_mb']:.1f}x "
           f"smaller)")
+    return finish(work, cfg, opened, metrics, "onnx", preset=p.record())
+
+
+TARGET_OWN = ("target", "out", "same_graph_as")
+"""The options in which two INT8 artifacts of one graph differ."""
+
+
+def twin_mismatch(cfg: QuantizeConfig, twin: Path) -> str | None:
+    """Why the INT8 artifact `twin` cannot stand in for quantizing `cfg` (None: it can)."""
+    if not artifact.is_complete(twin):
+        return "not a finished artifact"
+    stage = artifact.read_json(twin / "stage.json")
+    theirs, ours = stage.get("config") or {}, to_dict(cfg)
+    if stage.get("stage") != "quantize" or stage.get("format") != "onnx":
+        return "not an ONNX Runtime INT8 artifact"
+    differ = [k for k in ours if k not in TARGET_OWN and theirs.get(k) != ours[k]]
+    if differ:
+        return "made with other " + ", ".join(f"--{k.replace('_', '-')}" for k in differ)
+    if not same_int8_graph(theirs["target"], cfg.target, cfg.mode):
+        return (f"ONNX Runtime quantizes {theirs['target']} and {cfg.target} to different "
+                f"graphs in {cfg.mode} mode")
+    return None
+
+
+def _from_twin(cfg: QuantizeConfig, opened, log) -> Path:
+    """The graph of `cfg.same_graph_as` for `cfg.target`, with its scores (the same graph
+    scores the same on x86), checked the way this target is (arm64: under emulation)."""
+    twin = Path(cfg.same_graph_as)
+    why = twin_mismatch(cfg, twin)
+    if why:
+        raise UserError(f"--same-graph-as {twin}: {why}")
+    p = target(cfg.target)
+    work = artifact.begin(Path(cfg.out), "quantize", to_dict(cfg),
+                          inputs=[str(opened.path), str(twin)])
+    try:
+        final = work / "model.onnx"
+        shutil.copy2(twin / "model.onnx", final)
+        arm = None
+        if p.arch == "aarch64":  # the check compares with the fused FP32 graph
+            scratch = work / "scratch"
+            scratch.mkdir(exist_ok=True)
+            fp32 = scratch / "fp32.onnx"
+            fp32_onnx(opened, fp32, opened.encode("dev"), cfg.model)
+            fused = fuse(opened.path, fp32, scratch / "fused.onnx").path if cfg.fuse else fp32
+            arm = arm64_check(final, fused, opened, log)
+            shutil.rmtree(scratch)
+    except BaseException:
+        shutil.rmtree(work, ignore_errors=True)
+        raise
+    copy_tokenizer(opened.path, work)
+    log(f"INT8 {cfg.target}: the graph of {twin} (ONNX Runtime's {cfg.mode} INT8 is the same "
+        f"for both targets), its scores kept")
+    metrics = artifact.read_json(twin / "metrics.json") | {"arm64_emulation": arm,
+                                                           "same_graph_as": str(twin)}
     return finish(work, cfg, opened, metrics, "onnx", preset=p.record())
 
 

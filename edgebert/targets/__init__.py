@@ -78,6 +78,20 @@ ARCHES = {"x86_64": "x86", "aarch64": "arm64"}
 """Architectures as the report groups its recommendations."""
 
 
+def same_int8_graph(a: str, b: str, mode: str) -> bool:
+    """Whether ONNX Runtime's INT8 of one model is the same graph for targets `a` and `b`:
+    the settings its quantizer reads agree (dynamic INT8 reads no activation type).
+
+    >>> same_int8_graph("x86-vnni", "arm64", "dynamic"), same_int8_graph("x86-vnni", "arm64",
+    ...                                                                   "static")
+    (True, False)
+    """
+    ta, tb = target(a), target(b)
+    read = ("runtime", "reduce_range", "per_channel") + (
+        ("static_activations",) if mode == "static" else ())
+    return ta.runtime == "onnxruntime" and all(getattr(ta, f) == getattr(tb, f) for f in read)
+
+
 def target(name: str) -> Target:
     if name not in TARGETS:
         raise UserError(f"--target: unknown target '{name}'; choose {', '.join(TARGETS)}")
@@ -100,4 +114,5 @@ def native_target() -> str:
     return "x86-vnni" if set(TARGETS["x86-vnni"].needs) & set(info["flags"]) else "x86-avx2"
 
 
-__all__ = ["ARCHES", "TARGETS", "Target", "arch_of", "cpu_flags", "native_target", "target"]
+__all__ = ["ARCHES", "TARGETS", "Target", "arch_of", "cpu_flags", "native_target",
+           "same_int8_graph", "target"]
