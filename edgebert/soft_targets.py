@@ -33,18 +33,26 @@ def cacheable(loss, kind) -> bool:
             and not (loss.cos or loss.hidden_mse or loss.attn_mse))
 
 
-def attach(data, teacher, loss, kind, log=print) -> bool:
+def attach(data, teacher, loss, kind, train_cfg, log=print) -> bool:
     """Store the teacher's logits on each of `data`'s training features (new dicts, so
-    dev and test features stay as they are); False where the loss needs the teacher live."""
+    dev and test features stay as they are); False where the loss needs the teacher live.
+    In the precision training runs in (`train_cfg`): a live teacher ran under the same
+    autocast."""
+    import torch
+
     from edgebert.predict import logits, torch_forward
+    from edgebert.train import autocast_dtype, pick_device
 
     if not cacheable(loss, kind):
         return False
+    device = pick_device(train_cfg)
+    bf16 = device.type == "cpu" and autocast_dtype(train_cfg, device) == torch.bfloat16
     train = data.encoded["train"]
     started = time.perf_counter()
-    rows = logits(torch_forward(teacher), train, data.pad_id, kind.name)
+    rows = logits(torch_forward(teacher, autocast=bf16), train, data.pad_id, kind.name)
     train.features = [f | {TEACHER_LOGITS: row.astype(np.float32)}
                       for f, row in zip(train.features, rows)]
     log(f"teacher outputs for {len(rows):,} training examples computed once "
-        f"({time.perf_counter() - started:.1f} s); the teacher does not run during training")
+        f"({time.perf_counter() - started:.1f} s{', bf16' if bf16 else ''}); the teacher does "
+        f"not run during training")
     return True

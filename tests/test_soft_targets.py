@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from edgebert import soft_targets, stage
-from edgebert.config import DistillLossConfig, TaskConfig
+from edgebert.config import DistillLossConfig, TaskConfig, TrainConfig
 from edgebert.cpu import cpu_flags
 from edgebert.data.features import TEACHER_LOGITS
 from edgebert.data.tasks import load_task
@@ -43,7 +43,8 @@ def losses(model: Path, task: Path, kind_name: str):
     feats = data.encoded["train"].features
     idx = random.Random(0).sample(range(len(feats)), 12)
     live = fn(Trainable(student.eval(), None), data.collate([feats[i] for i in idx]))
-    assert soft_targets.attach(data, teacher, loss, kind(kind_name), log=lambda *_: None)
+    assert soft_targets.attach(data, teacher, loss, kind(kind_name), TrainConfig(precision="fp32"),
+                              log=lambda *_: None)
     stored_feats = data.encoded["train"].features
     batch = data.collate([stored_feats[i] for i in idx])
     assert TEACHER_LOGITS in batch

@@ -111,7 +111,7 @@ def distill(cfg: DistillConfig, restart: bool = False, log=print) -> Path:
     from edgebert.train import pick_device
 
     teacher.to(pick_device(cfg.train))
-    soft_targets.attach(data, teacher, cfg.loss, kind(task.kind), log)
+    soft_targets.attach(data, teacher, cfg.loss, kind(task.kind), cfg.train, log)
     loss_fn = teacher_loss(teacher, task.kind, cfg.loss, mapping)
     metrics = stage.fit(Trainable(student, proj), data, loss_fn, cfg.train, work,
                         desc=f"distill {len(mapping)}L", scored=student)

@@ -84,7 +84,8 @@ def prune(cfg: PruneConfig, restart: bool = False, log=print) -> Path:
             from edgebert.train import pick_device
 
             teacher.to(pick_device(cfg.train))
-            soft_targets.attach(data, teacher, cfg.loss, task_kind(opened.kind), log)
+            soft_targets.attach(data, teacher, cfg.loss, task_kind(opened.kind), cfg.train,
+                                log)
             mapping = layer_map(model.config.num_hidden_layers, teacher.config.num_hidden_layers)
             loss_fn = teacher_loss(teacher, opened.kind, cfg.loss, mapping)
             trainable = Trainable(model, None)
