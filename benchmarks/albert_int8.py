@@ -2,7 +2,7 @@
 repetition of its shared layer; quantize accepts that (one of each fused op required) and
 the unfused repetition runs as INT8 MatMuls.
 
-    python benchmarks/albert_int8.py      # -> benchmarks/results/albert_int8.json
+    python benchmarks/albert_int8.py      # -> store rows, suite albert_int8
 
 No ALBERT weights are packaged, so the model is an ALBERT of MiniLM's width (6
 repetitions of one layer, hidden 384, 12 heads, 128-wide embeddings, MiniLM's
@@ -15,21 +15,13 @@ the point.
 from __future__ import annotations
 
 import json
-import os
-import shlex
-import subprocess
-import sys
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE.parent))
-RESULTS = Path(os.environ.get("EDGEBERT_BENCH_RESULTS", HERE / "results"))
-RUNS = Path(os.environ.get("EDGEBERT_BENCH_RUNS", "runs/bench")) / "albert"
+import common
+from common import record, run
 
-
-def run(cmd: list[str]) -> None:
-    print("+", shlex.join(cmd), flush=True)
-    subprocess.run(cmd, check=True)
+SUITE = "albert_int8"
+RUNS = common.RUNS / "albert"
 
 
 def base(path: Path) -> Path:
@@ -64,16 +56,14 @@ def main() -> None:
          "--rounds", "6", "--runs", "20", "--out", str(bench)])
     q = json.loads((int8 / "metrics.json").read_text())
     lat = {Path(r["path"]).name: r["p50_ms"] for r in json.loads(bench.read_text())["results"]}
-    result = {"model": "ALBERT, 6 repetitions of one layer, hidden 384, 12 heads, embeddings "
-                       "128, random init + 60 fine-tuning steps on Rotten Tomatoes",
-              "fused_nodes": q.get("fused_nodes"), "parity_vs_fp32": q.get("parity_vs_fp32"),
+    result = {"fused_nodes": q.get("fused_nodes"), "parity_vs_fp32": q.get("parity_vs_fp32"),
               "size_mb": {"fp32_onnx": q.get("fp32_onnx_mb"), "int8": q.get("size_mb")},
-              "p50_ms": lat, "speedup_int8_over_fp32_onnx": lat["fp32_onnx"] / lat["int8"],
-              "machine": json.loads(bench.read_text())["machine"],
-              "command": "python benchmarks/albert_int8.py"}
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "albert_int8.json").write_text(json.dumps(result, indent=2) + "\n")
-    print(json.dumps({k: v for k, v in result.items() if k != "machine"}, indent=2))
+              "p50_ms": lat, "speedup_int8_over_fp32_onnx": lat["fp32_onnx"] / lat["int8"]}
+    print(json.dumps(result, indent=2))
+    record(SUITE, {"albert int8": result}, threads=2, command=common.script_command(__file__),
+           notes={"model": "ALBERT, 6 repetitions of one layer, hidden 384, 12 heads, "
+                           "embeddings 128, random init + 60 fine-tuning steps on Rotten "
+                           "Tomatoes"})
 
 
 if __name__ == "__main__":

@@ -1,26 +1,27 @@
 """On a binary task scored by the positive class's F1, why an artifact is under its teacher.
 
-    python benchmarks/binary_threshold.py RUN [ARTIFACT ...]   # -> benchmarks/results/binary_threshold.json
+    python benchmarks/binary_threshold.py RUN [ARTIFACT ...]   # -> store rows, a case per artifact
 
 For the teacher and each ARTIFACT of a finished `edgebert compress` run (default: student,
 the trimmed pruned model and the x86 INT8 model): true and false positives and misses on
 test; the decision offset (added to the positive logit margin, as a shifted classifier
 bias would) that maximises F1 on dev, and test F1 with it: whether a threshold chosen on
 dev, the usual fix for an imbalanced class, would close the gap; and the test texts where
-the artifact and its teacher decide differently, with both margins.
+the artifact and its teacher decide differently, with both margins (a row's notes: the
+texts are what the suite is read for, and they are few).
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 import numpy as np
 
+from common import record, script_command
 from edgebert.artifacts_io import artifact_forward, open_artifact
 
-OUT = Path(__file__).parent / "results" / "binary_threshold.json"
+SUITE = "binary_threshold"
 OFFSETS = np.linspace(-4, 4, 161)  # logit-margin offsets tried on dev, 0.05 apart
 
 
@@ -52,8 +53,7 @@ def main() -> None:
                     default=["student", "pruned_trimmed", "int8/x86-avx2"])
     args = ap.parse_args()
     teacher = margins(args.run, "teacher")
-    result = {"run": str(args.run), "command": "python benchmarks/binary_threshold.py "
-              + " ".join([str(args.run), *args.artifacts]), "artifacts": {}}
+    cases = {}
     for name in ["teacher", *args.artifacts]:
         m = teacher if name == "teacher" else margins(args.run, name)
         (dev, dev_y, _), (test, test_y, texts) = m["dev"], m["test"]
@@ -68,17 +68,18 @@ def main() -> None:
                "test_f1_over_dev_best_offsets": [min(test_f1), max(test_f1)]}
         if name != "teacher":
             t = teacher["test"][0]
-            row["test_disagreements"] = [
+            row["notes"] = {"test_disagreements": [
                 {"label": int(test_y[i]), "teacher_margin": round(float(t[i]), 2),
                  "margin": round(float(test[i]), 2), "text": texts[i]}
-                for i in np.where((t > 0) != (test > 0))[0]]
-        result["artifacts"][name] = row
+                for i in np.where((t > 0) != (test > 0))[0]]}
+            row["test_disagreements"] = len(row["notes"]["test_disagreements"])
+        cases[name] = row
         print(f"{name:24s} test F1 {row['test']['f1']:.4f} (tp {row['test']['tp']}, fp "
               f"{row['test']['fp']}, fn {row['test']['fn']}); dev's best offset "
               f"{best:+.2f} (ties {tied[0]:+.2f} to {tied[-1]:+.2f}): test F1 "
               f"{row['test_at_offset']['f1']:.4f} ({min(test_f1):.4f} to {max(test_f1):.4f})")
-    OUT.write_text(json.dumps(result, indent=1, ensure_ascii=False) + "\n")
-    print(f"wrote {OUT}")
+    record(SUITE, cases, command=script_command(__file__, [args.run, *args.artifacts]),
+           notes={"run": str(args.run)})
 
 
 if __name__ == "__main__":

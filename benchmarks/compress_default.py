@@ -1,8 +1,9 @@
 """Summarise a finished `edgebert compress` run of the default recipe.
 
-    python3 -m venv .venv && .venv/bin/pip install -e '.[full]' && .venv/bin/edgebert compress
+    python3 -m venv .venv && .venv/bin/pip install -e '.[full]' -c constraints/pinned.txt &&
+        .venv/bin/edgebert compress
     python benchmarks/compress_default.py runs/default [WALL_SECONDS]
-        -> benchmarks/results/compress_default.json
+        -> a store row, suite compress_default, case rotten-tomatoes
 
 WALL_SECONDS is the wall time of the command above, install included, when it
 was timed from outside (`/usr/bin/time`); else the sum of the stage times.
@@ -14,7 +15,12 @@ import json
 import sys
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
+from common import record
+
+SUITE = "compress_default"
+SETUP = ("python3 -m venv .venv && .venv/bin/pip install -e '.[full]' -c constraints/pinned.txt"
+         " && .venv/bin/edgebert compress")
+"""The README's first command: the run this script summarises."""
 
 
 def summary(run: Path, wall: float | None = None) -> dict:
@@ -48,17 +54,15 @@ def summary(run: Path, wall: float | None = None) -> dict:
                                         "size_mb", "accuracy", "delta_vs_teacher", "delta_se",
                                         "p50_ms", "speedup_vs_teacher", "latency_source")}
                  for r in report["rows"]],
-        "machines": report["machines"],
     }
 
 
 def main() -> None:
     run = Path(sys.argv[1] if len(sys.argv) > 1 else "runs/default")
-    result = summary(run, float(sys.argv[2]) if len(sys.argv) > 2 else None) | {
-        "command": "python3 -m venv .venv && .venv/bin/pip install -e '.[full]' && "
-                   ".venv/bin/edgebert compress"}
-    (HERE / "results" / "compress_default.json").write_text(json.dumps(result, indent=2) + "\n")
-    print(json.dumps({k: v for k, v in result.items() if k not in ("rows", "machines")}, indent=2))
+    result = summary(run, float(sys.argv[2]) if len(sys.argv) > 2 else None)
+    print(json.dumps({k: v for k, v in result.items() if k != "rows"}, indent=2))
+    record(SUITE, {"rotten-tomatoes": result}, threads=2, command=SETUP,
+           notes={"run": str(run)})
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 """Distil the Rotten Tomatoes teacher into 3- and 2-layer students and measure them.
 
-    python benchmarks/distill.py     # -> benchmarks/results/distill_rt.json
+    python benchmarks/distill.py     # -> store rows, suite distill (a case per student)
     python benchmarks/distill.py distilled_3l    # only the students named (and the trim)
 
 Needs the teacher from `python benchmarks/teacher.py rt` (reused when present).
@@ -13,17 +13,14 @@ each in its own process, alternated in one run.
 from __future__ import annotations
 
 import json
-import os
 import shlex
-import subprocess
 import sys
-import time
 from pathlib import Path
 
+from common import RUNS, record, run, script_command
+
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE.parent))
-RUNS = Path(os.environ.get("EDGEBERT_BENCH_RUNS", "runs/bench"))
-RESULTS = Path(os.environ.get("EDGEBERT_BENCH_RESULTS", HERE / "results"))
+SUITE = "distill"
 TEACHER = RUNS / "teacher_rt"
 COMMON = ["--epochs", "4", "--batch-size", "32", "--lr", "1e-4", "--eval-every", "100",
           "--patience", "5"]
@@ -90,13 +87,6 @@ def general_student() -> tuple[Path, str]:
     return out, shlex.join(cmd)
 
 
-def run(cmd: list[str]) -> float:
-    print("+", shlex.join(cmd), flush=True)
-    start = time.perf_counter()
-    subprocess.run(cmd, check=True)
-    return time.perf_counter() - start
-
-
 def main(only: list[str]) -> None:
     unknown = sorted(set(only) - set(STUDENTS))
     if unknown:
@@ -132,7 +122,7 @@ def main(only: list[str]) -> None:
                       "train_seconds": round(m["train"]["seconds"], 1),
                       "command": commands[name]}
         if f"{name}_general_stage" in commands:
-            rows[name]["general_stage_command"] = commands[f"{name}_general_stage"]
+            rows[name]["notes"] = {"general_stage_command": commands[f"{name}_general_stage"]}
 
     trimmed = RUNS / "student_distilled_3l_trimmed"
     trim_cmd = ["edgebert", "trim-vocab", "--model", str(RUNS / "student_distilled_3l"),
@@ -153,19 +143,17 @@ def main(only: list[str]) -> None:
     lat = interleaved({k: str(v) for k, v in paths.items()}, rounds=6, runs=25)
     for name, row in rows.items():
         row["p50_ms"] = round(lat[name]["p50_ms"], 2)
+        row["p90_ms"] = round(lat[name]["p90_ms"], 2)
         row["speedup"] = round(lat["teacher"]["p50_ms"] / lat[name]["p50_ms"], 2)
-    result = {
-        "teacher_test_accuracy": teacher["test"]["accuracy"],
-        "teacher_params": teacher["params"], "teacher_size_mb": round(teacher["size_mb"], 2),
-        "teacher_p50_ms": round(lat["teacher"]["p50_ms"], 2),
-        "students": rows, "vocab_trim_3l": trim,
-        "latency": {"setting": "PyTorch FP32, batch 1, sequence 128, 2 threads; each model in "
-                               "its own process, 6 rounds (order rotated) x 25 runs after 10 warm-up",
-                    "summary": lat},
-        "command": shlex.join(["python", "benchmarks/distill.py", *only]),
-    }
-    (RESULTS / "distill_rt.json").write_text(json.dumps(result, indent=2) + "\n")
-    print(json.dumps({k: v for k, v in result.items() if k != "latency"}, indent=2))
+    cases = {"teacher": {"test_accuracy": teacher["test"]["accuracy"],
+                         "params": teacher["params"], "size_mb": round(teacher["size_mb"], 2),
+                         "p50_ms": round(lat["teacher"]["p50_ms"], 2),
+                         "p90_ms": round(lat["teacher"]["p90_ms"], 2)},
+             **rows, "vocab_trim_3l": trim}
+    print(json.dumps(cases, indent=2))
+    record(SUITE, cases, threads=2, command=script_command(__file__, only), notes={
+        "latency": "PyTorch FP32, batch 1, sequence 128, 2 threads; each model in its own "
+                   "process, 6 rounds (order rotated) x 25 runs after 10 warm-up"})
 
 
 if __name__ == "__main__":

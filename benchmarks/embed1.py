@@ -1,27 +1,26 @@
 """The 1-bit word table with tuned codebooks against a run's own INT8 model: size and accuracy.
 
-    python benchmarks/embed1.py RUN [RUN ...] [--target x86-avx2] -> benchmarks/results/embed1.json
+    python benchmarks/embed1.py RUN [RUN ...] [--target x86-avx2]   # -> store rows, suite embed1
 
 For each `compress` run directory, the INT8 step of int8/TARGET is made again from the same
 model with the same options (its stage.json's config) but `--embedding-bits 1` (the table's
 ladder 1, 2, 4 bits: a byte per 8 values, its codebooks trained against the PyTorch model;
 see edgebert/quantize/codebooks.py), into RUN/int8-embed1/TARGET. Both artifacts' dev and
-test metric, size, the bits kept and what tuning measured go to embed1.json.
+test metric, size, the bits kept and what tuning measured are a row, its case the run's
+name, appended as each run ends. TARGET defaults to this CPU's x86 target.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
-import subprocess
+import shlex
 import sys
-import time
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE.parent))
-RESULTS = Path(os.environ.get("EDGEBERT_BENCH_RESULTS", HERE / "results"))
+from common import record, run
+
+SUITE = "embed1"
 
 
 def summary(art: Path) -> dict:
@@ -36,29 +35,24 @@ def summary(art: Path) -> dict:
 
 
 def main() -> None:
-    from edgebert.cpu import cpu_flags
+    from edgebert.targets import native_target
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("runs", nargs="+", type=Path)
-    ap.add_argument("--target", default="x86-avx2")
+    ap.add_argument("--target", default=None, help="default: this CPU's x86 target")
     args = ap.parse_args()
-    out = RESULTS / "embed1.json"
-    results = json.loads(out.read_text()) if out.exists() else {"runs": {}}
-    for run in args.runs:
-        before = run / "int8" / args.target
+    target = args.target or native_target()
+    for out in args.runs:
+        before = out / "int8" / target
         cfg = json.loads((before / "stage.json").read_text())["config"]
-        after = run / "int8-embed1" / args.target
+        after = out / "int8-embed1" / target
         cmd = [sys.executable, "-m", "edgebert.cli", "quantize", "--model", cfg["model"],
                "--target", cfg["target"], "--mode", cfg["mode"], "--max-drop",
                str(cfg["max_drop"]), "--embedding-bits", "1", "--out", str(after)]
-        print("+", " ".join(cmd), flush=True)
-        started = time.perf_counter()
-        subprocess.run(cmd, check=True)
-        results["runs"][run.name] = {
-            "command": " ".join(cmd[1:]), "seconds": round(time.perf_counter() - started, 1),
-            "machine": cpu_flags(), "run's own": summary(before), "1-bit ladder": summary(after)}
-        out.write_text(json.dumps(results, indent=2) + "\n")  # after each run: nothing lost
-        print(json.dumps(results["runs"][run.name], indent=1), flush=True)
+        case = {"seconds": round(run(cmd), 1), "run's own": summary(before),
+                "1-bit ladder": summary(after)}
+        print(json.dumps(case, indent=1), flush=True)
+        record(SUITE, {out.name: case}, command=shlex.join(["edgebert", *cmd[3:]]))
 
 
 if __name__ == "__main__":

@@ -2,9 +2,10 @@
 against 8 bits.
 
     python benchmarks/embed4.py ARTIFACT [ARTIFACT ...] [--blocks 32,64] [--bench]
-        -> benchmarks/results/embed4.json
-    python benchmarks/embed4.py ARTIFACT [ARTIFACT ...] --blocks 64 --pq --out embed2.json
-        -> also the 2-bit (product-quantized) table, rows weighted as the quantize stage does
+        -> store rows, suite embed4, case 4-bit/ARTIFACT
+    python benchmarks/embed4.py ARTIFACT [ARTIFACT ...] --blocks 64 --pq
+        -> also the 2-bit (product-quantized) table, rows weighted as the quantize stage
+           does; case 2-bit blocks64 pq/ARTIFACT
 
 Each ARTIFACT is an `int8/<target>` directory of a `compress` run. For every block size, the
 artifact's model.onnx is rewritten (`edgebert.quantize.embeddings`) into a copy of the
@@ -18,16 +19,15 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE.parent))
-RESULTS = Path(os.environ.get("EDGEBERT_BENCH_RESULTS", HERE / "results"))
+from common import record, script_command
+
+SUITE = "embed4"
 
 
 def cli(*args) -> str:
@@ -41,8 +41,14 @@ def scores(artifact: Path, metric: str) -> dict:
             for split in ("dev", "test")}
 
 
+def case_name(artifact: Path, pq: bool) -> str:
+    """The case of an artifact: the table, then the run's name and the artifact's place in
+    it (4-bit/rotten-tomatoes/int8/x86-avx2)."""
+    where = "/".join(artifact.resolve().parts[-3:])
+    return f"{'2-bit blocks64 pq' if pq else '4-bit'}/{where}"
+
+
 def main() -> None:
-    from edgebert.cpu import cpu_flags
     from edgebert.quantize.embeddings.rewrite import word_embeddings
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -50,12 +56,12 @@ def main() -> None:
     ap.add_argument("--blocks", default="32,64")
     ap.add_argument("--bench", action="store_true", help="time 8 bits against block 64")
     ap.add_argument("--pq", action="store_true", help="the 2-bit table too")
-    ap.add_argument("--out", default="embed4.json", help="file name under results/")
     args = ap.parse_args()
-    rows = []
+    rows = {}
     with tempfile.TemporaryDirectory() as tmp:
         for art in args.artifacts:
-            base = {"artifact": str(art), "size_mb": (art / "model.onnx").stat().st_size / 1e6,
+            base = {"notes": {"artifact": str(art)},
+                    "size_mb": (art / "model.onnx").stat().st_size / 1e6,
                     "metric": json.loads((art / "metrics.json").read_text())["metric"]}
             row = base | {"8bit": scores(art, base["metric"]), "4bit": {}}
             for block in map(int, args.blocks.split(",")):
@@ -82,12 +88,10 @@ def main() -> None:
                 cli("bench", art, four, "--out", out)
                 p50 = {r["path"]: r["p50_ms"] for r in json.loads(out.read_text())["results"]}
                 row["p50_ms"] = {"8bit": p50[str(art)], "4bit-64": p50[str(four)]}
-            rows.append(row)
-    result = {"machine": cpu_flags(), "command": "python benchmarks/embed4.py "
-              + " ".join(sys.argv[1:]), "rows": rows}
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / args.out).write_text(json.dumps(result, indent=1))
+            rows[case_name(art, args.pq)] = row
     print(json.dumps(rows, indent=1))
+    record(SUITE, rows, threads=2 if args.bench else None,
+           command=script_command(__file__))
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 """The Rotten Tomatoes default chain with and without factorized embeddings.
 
-    python benchmarks/factorized_embeddings.py [RANK]   # -> results/factorized_embeddings.json
+    python benchmarks/factorized_embeddings.py [RANK]   # -> a store row, case "rank RANK"
 
 Runs `edgebert compress` on the default recipe (INT8 for this machine only; no exports,
 no bench), then the same recipe from that run's teacher with the student's word
@@ -14,25 +14,16 @@ run. Accuracy and size come from each artifact's metrics.json.
 from __future__ import annotations
 
 import json
-import os
-import shlex
-import subprocess
 import sys
-import time
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
-RESULTS = Path(os.environ.get("EDGEBERT_BENCH_RESULTS", HERE / "results"))
-RUNS = Path(os.environ.get("EDGEBERT_BENCH_RUNS", "runs/bench")) / "factorized"
+import common
+from common import record, run, script_command
+
+SUITE = "factorized_embeddings"
+RUNS = common.RUNS / "factorized"
 COMMON = ["--set", "export=[]", "--set", "quantize=[{target: native, mode: dynamic}]",
           "--set", "bench.enabled=false"]
-
-
-def run(cmd: list[str]) -> float:
-    print("+", shlex.join(cmd), flush=True)
-    started = time.perf_counter()
-    subprocess.run(cmd, check=True)
-    return round(time.perf_counter() - started, 1)
 
 
 def artifacts(run_dir: Path) -> dict[str, Path]:
@@ -78,18 +69,16 @@ def main(rank: int) -> None:
         "teacher": {"test_accuracy": teacher["test"]["accuracy"], "p50_ms": teacher_ms},
         "default": {k: row(p) for k, p in a.items()},
         "factorized": {k: row(p) for k, p in b.items()},
-        "machine": json.loads(bench.read_text())["machine"],
-        "seconds": seconds,
-        "command": f"python benchmarks/factorized_embeddings.py {rank}",
+        "seconds": {k: round(v, 1) for k, v in seconds.items()},
     }
     d, f = result["default"]["int8"], result["factorized"]["int8"]
     result["int8_delta"] = {
         "test_points": 100 * (f["test_accuracy"] - d["test_accuracy"]),
         "size_mb": f["size_mb"] - d["size_mb"],
         "latency_ratio": f["p50_ms"] / d["p50_ms"]}
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "factorized_embeddings.json").write_text(json.dumps(result, indent=2) + "\n")
-    print(json.dumps({k: v for k, v in result.items() if k != "machine"}, indent=2))
+    print(json.dumps(result, indent=2))
+    record(SUITE, {f"rank {rank}": result}, threads=2,
+           command=script_command(__file__, [rank]))
 
 
 if __name__ == "__main__":

@@ -18,14 +18,13 @@ known size. Each trial gates baseline and candidate with the same code as `edgeb
 from __future__ import annotations
 
 import argparse
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE.parent))
+from common import record, script_command
 
+SUITE = "gate"
 RELIABLE = 0.95
 
 
@@ -85,7 +84,6 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--smallest", action="store_true",
                         help="also 20 against 21 layers (about 5 %%), half the trials")
     args = parser.parse_args(argv)
-    import store
     from edgebert.bench.gate import ROUNDS, RUNS
 
     started = time.perf_counter()
@@ -119,10 +117,7 @@ def main(argv: list[str] | None = None) -> None:
                      "gives p < 0.01",
              "cases": WHAT, "rounds": ROUNDS, "runs": RUNS,
              "seconds": round(time.perf_counter() - started, 1)}
-    store.append(store.measured("gate", cases, threads=2, notes=notes,
-                                command="python benchmarks/gate_calibration.py "
-                                        + " ".join(argv if argv is not None else sys.argv[1:])))
-    print(f"{len(cases)} rows appended to {store.STORE}")
+    record(SUITE, cases, threads=2, notes=notes, command=script_command(__file__, argv))
 
 
 if __name__ == "__main__":

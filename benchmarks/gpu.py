@@ -1,14 +1,22 @@
 """The teacher half on a GPU: MLM + NSP pretraining throughput and MFU, DDP's overhead,
 and a short pretraining then fine-tuning, in one run of at most about 8 minutes.
 
-    python benchmarks/gpu.py                         # -> benchmarks/results/gpu.json
+    python benchmarks/gpu.py                         # -> store rows, suite gpu
     python benchmarks/gpu.py --corpus corpus/wordnet-base.txt --tokenizer runs/tok
                                                      # + pretrain -> fine-tune Rotten Tomatoes
-    python benchmarks/gpu.py --tiny --out /tmp/g.json   # the same code path on a CPU (tests)
+    python benchmarks/gpu.py --tiny                  # the same code path on a CPU (tests)
 
 Runs from the source tree on the machine's own torch and transformers (PYTHONPATH=.);
 nothing is downloaded. What is carried is small: a corpus text file, a tokenizer
-directory, and for the fine-tuning the Rotten Tomatoes asset in $EDGEBERT_CACHE.
+directory, and for the fine-tuning the Rotten Tomatoes asset in $EDGEBERT_CACHE. On a
+machine that is not this checkout, EDGEBERT_BENCH_STORE=FILE collects the rows to bring
+back and EDGEBERT_BENCH_COMMIT names the commit measured.
+
+Rows (one run's share one date, each appended as its section ends, so a run cut short
+keeps what it measured): `device` (the GPU, its nominal peak, the measured matmul
+rate), one per shape timed (`bert-small`, `bert-base`, `bert-base compiled`; `tiny`),
+`ddp_one_process`, and with --corpus `pretrain_then_finetune`. On a GPU the row's
+machine is `cuda` with the GPU's name.
 
 Model FLOPs of one training step (the formula MFU uses, as in PaLM, appendix B):
     6 * N * tokens  +  12 * layers * hidden * seq * tokens  +  per-sequence heads
@@ -32,7 +40,11 @@ import tempfile
 import time
 from pathlib import Path
 
+import common
+import store
+
 HERE = Path(__file__).resolve().parent
+SUITE = "gpu"
 VOCAB = {"tiny": 2000}  # else 30522, BERT's uncased WordPiece
 DENSE_BF16_TFLOPS = {"H200": 989.4, "H100 PCIe": 756.0, "H100": 989.4, "A100": 312.0,
                      "L40S": 362.1, "L4": 121.0, "A10": 125.0}
@@ -201,7 +213,7 @@ def ddp_overhead(shape: str, batch: int, seq: int, steps: int, warmup: int, tiny
         cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "1",
                "--master-port", "29517", str(Path(__file__).resolve()), "--ddp-worker", shape,
                "--batch", str(batch), "--seq", str(seq), "--steps", str(steps),
-               "--warmup", str(warmup), "--out", str(out)] + (["--tiny"] if tiny else [])
+               "--warmup", str(warmup), "--worker-out", str(out)] + (["--tiny"] if tiny else [])
         res = subprocess.run(cmd, capture_output=True, text=True, env=os.environ | {
             "PYTHONPATH": str(HERE.parent)})
         if res.returncode != 0:
@@ -214,19 +226,14 @@ def pretrain_then_finetune(corpus: str, tokenizer: str, shape: str, steps: int,
     """A short `edgebert pretrain` of `shape` on the carried corpus, then `edgebert
     finetune` on Rotten Tomatoes of it and of the same shape from random weights: the
     chain's own commands, on the GPU."""
-    sys.path.insert(0, str(HERE))
     from pretrain_cpu import random_init
 
     edgebert = [sys.executable, "-m", "edgebert.cli"]
+    # the source tree, for a machine where edgebert is not installed
     env = os.environ | {"PYTHONPATH": str(HERE.parent), "EDGEBERT_QUIET": "1"}
 
     def run(args: list[str]) -> float:
-        print("+ edgebert", " ".join(args), flush=True)
-        started = time.perf_counter()
-        res = subprocess.run(edgebert + args, capture_output=True, text=True, env=env)
-        if res.returncode != 0:
-            raise RuntimeError((res.stderr or res.stdout).strip().splitlines()[-1])
-        return time.perf_counter() - started
+        return common.run(edgebert + args, env=env, capture=True)
 
     finetune = ["--task", "rotten-tomatoes", "--lr", "2e-4", "--batch-size", "32",
                 "--max-length", "64", "--eval-every", "50", "--patience", "4"]
@@ -258,7 +265,6 @@ def pretrain_then_finetune(corpus: str, tokenizer: str, shape: str, steps: int,
 
 def main(argv: list[str] | None = None) -> dict:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--out", default=str(HERE / "results" / "gpu.json"))
     p.add_argument("--tiny", action="store_true", help="tiny shapes, few steps (CPU test)")
     p.add_argument("--batch", type=int, default=None, help="sequences per step")
     p.add_argument("--seq", type=int, default=128)
@@ -272,6 +278,7 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--shapes", default="bert-small,bert-base")
     p.add_argument("--no-ddp", action="store_true", help="skip the torchrun section")
     p.add_argument("--ddp-worker", help=argparse.SUPPRESS)
+    p.add_argument("--worker-out", help=argparse.SUPPRESS)
     a = p.parse_args(argv)
 
     import torch
@@ -283,60 +290,63 @@ def main(argv: list[str] | None = None) -> dict:
         torch.distributed.init_process_group("nccl" if device.type == "cuda" else "gloo")
         res = throughput(a.ddp_worker, a.batch, a.seq, steps, warmup, device, ddp=True)
         torch.distributed.destroy_process_group()
-        Path(a.out).write_text(json.dumps(res))
+        Path(a.worker_out).write_text(json.dumps(res))
         return res
     shapes = ["tiny"] if a.tiny else a.shapes.split(",")
     batch = a.batch or (4 if a.tiny else 256)  # 32k tokens a step: a pretraining micro-batch
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
     peak_name, peak = nominal_peak(name)
-    import transformers
+    date = store.now()
+    command = common.script_command(__file__, argv)
+    gpu = {"machine": "cuda", "gpu": name} if device.type == "cuda" else {}
 
-    result = {"device": name, "torch": torch.__version__,
-              "transformers": transformers.__version__,
-              "bf16": device.type == "cuda" and torch.cuda.is_bf16_supported(),
-              "nominal_dense_bf16_tflops": peak, "nominal_from": peak_name,
-              "matmul_tflops": matmul_tflops(device, 256 if a.tiny else 8192,
-                                             2 if a.tiny else 50),
-              "flops_formula": "6*N*tokens + 12*layers*hidden*seq*tokens + 6*N_seq*batch",
-              "runs": []}
-    out = Path(a.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
+    def save(case: str, metrics: dict) -> None:
+        """One section's row, appended as it ends: a run cut short keeps what it measured."""
+        common.record(SUITE, {case: metrics}, command=command, machine=gpu, date=date)
 
-    def save():  # after every section: a run cut short still leaves what it measured
-        out.write_text(json.dumps(result, indent=2) + "\n")
-
-    save()
+    result = {"device": {"device": name,
+                         "bf16": device.type == "cuda" and torch.cuda.is_bf16_supported(),
+                         "nominal_dense_bf16_tflops": peak, "nominal_from": peak_name,
+                         "matmul_tflops": matmul_tflops(device, 256 if a.tiny else 8192,
+                                                        2 if a.tiny else 50),
+                         "notes": {"flops_formula": "6*N*tokens + 12*layers*hidden*seq*tokens"
+                                                    " + 6*N_seq*batch"}}}
+    save("device", result["device"])
     for shape in shapes:
         for compile_ in ([False] if a.tiny else [False, True]):
             if compile_ and shape != "bert-base":
                 continue  # compile time is paid once; measured where it matters
+            case = f"{shape} compiled" if compile_ else shape
             try:
                 run = throughput(shape, batch, a.seq, steps, warmup, device, compile_=compile_)
             except Exception as e:  # one failed configuration must not lose the others
-                result["runs"].append({"shape": shape, "compiled": compile_,
-                                       "error": f"{type(e).__name__}: {e}"[:500]})
-                save()
+                save(case, {"notes": {"error": f"{type(e).__name__}: {e}"[:500]}})
                 continue
             if peak:
                 run["mfu"] = run["achieved_tflops"] / peak
-            run["mfu_vs_measured_matmul"] = run["achieved_tflops"] / result["matmul_tflops"]
-            result["runs"].append(run)
-            save()
+            run["mfu_vs_measured_matmul"] = (run["achieved_tflops"]
+                                             / result["device"]["matmul_tflops"])
+            result[case] = run
+            save(case, run)
             print(json.dumps(run), flush=True)
-    plain = next(r for r in result["runs"] if not r["compiled"] and r["shape"] == shapes[-1])
-    ddp = {} if a.no_ddp else ddp_overhead(plain["shape"], batch, a.seq, steps, warmup, a.tiny)
-    if "step_ms" in ddp and "step_ms" in plain:
-        ddp["overhead"] = ddp["step_ms"] / plain["step_ms"] - 1
-    result["ddp_one_process"] = ddp
-    save()
-    print(json.dumps({"ddp_one_process": ddp}), flush=True)
+    plain = result.get(shapes[-1], {})
+    if not a.no_ddp and "step_ms" in plain:
+        ddp = ddp_overhead(plain["shape"], batch, a.seq, steps, warmup, a.tiny)
+        if "step_ms" in ddp:
+            ddp["overhead"] = ddp["step_ms"] / plain["step_ms"] - 1
+        else:
+            ddp = {"notes": ddp}
+        result["ddp_one_process"] = ddp
+        save("ddp_one_process", ddp)
+        print(json.dumps({"ddp_one_process": ddp}), flush=True)
     if a.corpus and a.tokenizer:
         with tempfile.TemporaryDirectory() as tmp:
-            result["pretrain_then_finetune"] = pretrain_then_finetune(
-                a.corpus, a.tokenizer, a.pretrain_shape, a.pretrain_steps, a.finetune_steps,
-                Path(tmp))
-    save()
-    print(json.dumps({k: v for k, v in result.items() if k != "runs"}, indent=2))
+            done = pretrain_then_finetune(a.corpus, a.tokenizer, a.pretrain_shape,
+                                          a.pretrain_steps, a.finetune_steps, Path(tmp))
+        if "error" in done:
+            done["notes"] = {"error": done.pop("error")}
+        result["pretrain_then_finetune"] = done
+        save("pretrain_then_finetune", done)
     return result
 
 

@@ -1,6 +1,6 @@
 """INT8 variants of the distilled Rotten Tomatoes student against FP32 ONNX.
 
-    python benchmarks/int8.py     # -> benchmarks/results/int8_rt.json
+    python benchmarks/int8.py     # -> store rows, suite int8 (a case per artifact)
 
 Needs the 3-layer student from `python benchmarks/distill.py`. Exports FP32
 ONNX, quantizes one artifact per (target, mode) through the real CLI, and
@@ -16,14 +16,11 @@ from __future__ import annotations
 import json
 import os
 import shlex
-import subprocess
-import sys
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
-RESULTS = Path(os.environ.get("EDGEBERT_BENCH_RESULTS", HERE / "results"))
-sys.path.insert(0, str(HERE.parent))
-RUNS = Path(os.environ.get("EDGEBERT_BENCH_RUNS", "runs/bench"))
+from common import RUNS, record, run, script_command
+
+SUITE = "int8"
 STUDENT = Path(os.environ.get("EDGEBERT_INT8_MODEL", RUNS / "student_distilled_3l"))
 VARIANTS = {
     "dynamic_x86-avx2": ["--target", "x86-avx2", "--mode", "dynamic"],
@@ -31,11 +28,6 @@ VARIANTS = {
     "static_x86-avx2_minmax": ["--target", "x86-avx2", "--mode", "static"],
     "static_arm64_minmax": ["--target", "arm64", "--mode", "static"],
 }
-
-
-def run(cmd: list[str]) -> None:
-    print("+", shlex.join(cmd), flush=True)
-    subprocess.run(cmd, check=True)
 
 
 def tuned_fp32(fp32: Path, out: Path) -> Path:
@@ -54,8 +46,6 @@ def tuned_fp32(fp32: Path, out: Path) -> Path:
 
 
 def main() -> None:
-    from edgebert.cpu import cpu_flags
-
     root = RUNS / "int8"
     fp32 = root / "fp32_onnx"
     run(["edgebert", "export", "--model", str(STUDENT), "--format", "onnx", "--out", str(fp32)])
@@ -98,15 +88,12 @@ def main() -> None:
     best = max((n for n in rows if "delta_vs_fp32" in rows[n]
                 and abs(rows[n]["delta_vs_fp32"]) <= 1.0),
                key=lambda n: rows[n]["speedup"], default=None)
-    result = {"model": str(STUDENT), "variants": rows, "best_within_1_point": best,
-              "arm64_emulation": arm64,
-              "machine": cpu_flags(),
-              "latency": {"setting": "ONNX Runtime, batch 1, sequence 128, 2 intra-op threads; "
-                                     "each model in its own process, 8 alternated rounds x 40 "
-                                     "runs after 20 warm-up", "summary": lat},
-              "command": "python benchmarks/int8.py"}
-    (RESULTS / "int8_rt.json").write_text(json.dumps(result, indent=2) + "\n")
-    print(json.dumps({k: v for k, v in result.items() if k != "latency"}, indent=2))
+    print(json.dumps(rows, indent=2))
+    record(SUITE, rows | {"arm64_emulation": arm64}, threads=2,
+           command=script_command(__file__), notes={
+               "model": str(STUDENT), "best_within_1_point": best,
+               "latency": "ONNX Runtime, batch 1, sequence 128, 2 intra-op threads; each model "
+                          "in its own process, 8 alternated rounds x 40 runs after 20 warm-up"})
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 """Intel Neural Compressor beside the ONNX Runtime guard: same student, data and budget.
 
-    python benchmarks/int8_inc.py     # -> benchmarks/results/int8_inc_rt.json
+    python benchmarks/int8_inc.py     # -> store rows, suite int8_inc (a case per artifact)
 
 Needs the 3-layer student from `python benchmarks/distill.py` and the ORT artifacts
 from `python benchmarks/int8.py` (FP32 ONNX and dynamic x86-avx2 INT8). Runs
@@ -14,14 +14,13 @@ alternated, batch 1, sequence 128, 2 threads.
 from __future__ import annotations
 
 import json
-import os
 import shlex
-import subprocess
 import sys
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
-RUNS = Path(os.environ.get("EDGEBERT_BENCH_RUNS", "runs/bench"))
+from common import RUNS, record, run, script_command
+
+SUITE = "int8_inc"
 STUDENT = RUNS / "student_distilled_3l"
 ORT = {"fp32_onnx": RUNS / "int8" / "fp32_onnx", "ort_int8": RUNS / "int8" / "dynamic_x86-avx2"}
 INC = RUNS / "int8" / "inc_x86-avx2"
@@ -33,14 +32,12 @@ def main() -> None:
         sys.exit(f"missing {', '.join(missing)}: run benchmarks/distill.py and benchmarks/int8.py")
     cmd = ["edgebert", "quantize", "--model", str(STUDENT), "--engine", "inc", "--target",
            "x86-avx2", "--mode", "dynamic", "--max-drop", "1.0", "--out", str(INC)]
-    print("+", shlex.join(cmd), flush=True)
-    subprocess.run(cmd, check=True)
+    run(cmd)
     paths = {"fp32_pytorch": STUDENT, **ORT, "inc_int8": INC}
     bench_out = RUNS / "int8" / "inc_bench.json"
     bench = ["edgebert", "bench", *map(str, paths.values()), "--batch", "1", "--seq", "128",
              "--threads", "2", "--rounds", "8", "--runs", "30", "--out", str(bench_out)]
-    print("+", shlex.join(bench), flush=True)
-    subprocess.run(bench, check=True)
+    run(bench)
     by_path = {Path(r["artifact"]).name: r for r in json.loads(bench_out.read_text())["results"]}
     p50 = {k: by_path[p.name]["p50_ms"] for k, p in paths.items()}
 
@@ -58,16 +55,14 @@ def main() -> None:
     inc, ort = rows["inc_int8"], rows["ort_int8"]
     winner = "ort" if (ort["p50_ms"] < inc["p50_ms"]
                        and ort["test_accuracy"] >= inc["test_accuracy"] - 0.01) else "inc"
-    result = {"model": str(STUDENT), "rows": rows, "default_engine_by_this_run": winner,
-              "inc_command": shlex.join(cmd), "bench_command": shlex.join(bench),
-              "latency": "edgebert bench: batch 1, sequence 128, 2 threads, each artifact in its "
-                         "own process, 8 alternated rounds x 30 runs after 10 warm-up; INC's "
-                         "program is a quantize/dequantize reference graph, timed under "
-                         "torch.compile (Inductor lowers it to INT8 kernels; the first warm-up "
-                         "call compiles)",
-              "command": "python benchmarks/int8_inc.py"}
-    (HERE / "results" / "int8_inc_rt.json").write_text(json.dumps(result, indent=2) + "\n")
-    print(json.dumps(result, indent=2))
+    print(json.dumps(rows, indent=2))
+    record(SUITE, rows, threads=2, command=script_command(__file__), notes={
+        "model": str(STUDENT), "default_engine_by_this_run": winner,
+        "inc_command": shlex.join(cmd), "bench_command": shlex.join(bench),
+        "latency": "edgebert bench: batch 1, sequence 128, 2 threads, each artifact in its own "
+                   "process, 8 alternated rounds x 30 runs after 10 warm-up; INC's program is a "
+                   "quantize/dequantize reference graph, timed under torch.compile (Inductor "
+                   "lowers it to INT8 kernels; the first warm-up call compiles)"})
 
 
 if __name__ == "__main__":

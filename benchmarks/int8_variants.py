@@ -1,7 +1,7 @@
 """The recommended INT8 graph of a finished run beside variants of it, on this CPU.
 
-    python benchmarks/int8_variants.py --run RUN [--out FILE]   # -> benchmarks/results/FILE
-    (FILE: int8_variants.json unless given; one file per CPU)
+    python benchmarks/int8_variants.py --run RUN   # -> store rows, suite int8_variants
+    (a case per variant below; the row's machine says which CPU)
 
 RUN is a finished default `edgebert compress` run. Timed in one interleaved run (batch 1,
 sequence 128, each turn a fresh process), at 2 threads and at 1:
@@ -12,7 +12,7 @@ sequence 128, each turn a fresh process), at 2 threads and at 1:
   split, residual Add + bias Add + LayerNormalization;
 - `skipln_fused`: the same graph with every split put back into one SkipLayerNormalization
   (what the split is measured against on this CPU);
-- `residual_first` (in older results files: `bias_first`, timed against it): the residual
+- `residual_first` (in older rows: `bias_first`, timed against it): the residual
   first, (x + skip) + bias, both Adds, the bias left as its own Add: the older split, which
   the AVX-512 VNNI EPYC measured against the bias-first order;
 - `other_x86_preset`: the same parent quantized by `edgebert quantize` with the other x86
@@ -29,18 +29,14 @@ from __future__ import annotations
 import argparse
 import collections
 import json
-import os
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 
-HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE.parent))
-RESULTS = Path(os.environ.get("EDGEBERT_BENCH_RESULTS", HERE / "results"))
-RUNS = Path(os.environ.get("EDGEBERT_BENCH_RUNS", "runs/bench"))
+from common import RUNS, record, run, script_command
+
+SUITE = "int8_variants"
 
 
 def splits(graph) -> list[tuple]:
@@ -164,14 +160,11 @@ def max_logit_diff(a: Path, b: Path) -> float:
 def main() -> None:
     from edgebert.artifact import parent_in_run
     from edgebert.bench.latency import interleaved
-    from edgebert.cpu import cpu_flags
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--run", type=Path, required=True)
     ap.add_argument("--rounds", type=int, default=8)
     ap.add_argument("--runs", type=int, default=50)
-    ap.add_argument("--out", default="int8_variants.json",
-                    help="results file name under benchmarks/results/ (one per CPU)")
     a = ap.parse_args()
     report = json.loads((a.run / "report.json").read_text())
     rec = a.run / report["recommended"]["x86"]
@@ -191,8 +184,7 @@ def main() -> None:
     if not (out_other / "metrics.json").exists():
         cmd = ["edgebert", "quantize", "--model", str(parent), "--target", other,
                "--embedding-bits", "2", "--max-drop", str(budget), "--out", str(out_other)]
-        print("+", " ".join(cmd), flush=True)
-        subprocess.run(cmd, check=True)
+        run(cmd)
     paths = {"shipped": rec / "model.onnx", "skipln_fused": work / "skipln_fused" / "model.onnx",
              "residual_first": work / "residual_first" / "model.onnx",
              f"other_x86_preset_{other}": out_other / "model.onnx",
@@ -205,24 +197,23 @@ def main() -> None:
         latency[f"{threads}_threads"] = {k: {"p50_ms": v["p50_ms"], "p90_ms": v["p90_ms"]}
                                          for k, v in lat.items()}
     other_m = json.loads((out_other / "metrics.json").read_text())
-    result = {
-        "machine": cpu_flags(), "run": str(a.run), "recommended": str(rec),
-        "command": "python benchmarks/int8_variants.py " + " ".join(sys.argv[1:]),
-        "latency_setting": f"edgebert bench worker: batch 1, sequence 128, {a.rounds} "
-                           f"interleaved rounds x {a.runs} runs after 20 warm-up",
-        "rewritten": made,
-        "ops_as_run": {k: ops_as_run(Path(v)) for k, v in paths.items() if k != "fp32_ort"},
-        "max_abs_logit_diff_vs_shipped": {k: max_logit_diff(paths["shipped"], Path(v))
-                                          for k, v in paths.items()
-                                          if k not in ("shipped", "fp32_ort")},
-        "test_accuracy": {"shipped": metrics["test"]["accuracy"],
-                          f"other_x86_preset_{other}": other_m["test"]["accuracy"]},
-        "latency": latency,
-    }
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / a.out).write_text(json.dumps(result, indent=2) + "\n")
-    print(json.dumps({k: result[k] for k in ("rewritten", "test_accuracy", "latency")},
-                     indent=1))
+    diff = {k: max_logit_diff(paths["shipped"], Path(v)) for k, v in paths.items()
+            if k not in ("shipped", "fp32_ort")}
+    accuracy = {"shipped": metrics["test"]["accuracy"],
+                f"other_x86_preset_{other}": other_m["test"]["accuracy"]}
+    cases = {}
+    for name, path in paths.items():
+        case = {"rewritten": made.get(name), "max_abs_logit_diff_vs_shipped": diff.get(name),
+                "test_accuracy": accuracy.get(name),
+                "ops_as_run": ops_as_run(Path(path)) if name != "fp32_ort" else None,
+                "latency": {t: lat[name] for t, lat in latency.items()}}
+        cases[name] = {k: v for k, v in case.items() if v is not None}
+    print(json.dumps({k: {"test_accuracy": c.get("test_accuracy"), "latency": c["latency"]}
+                      for k, c in cases.items()}, indent=1))
+    record(SUITE, cases, command=script_command(__file__), notes={
+        "run": str(a.run), "recommended": str(rec),
+        "latency": f"edgebert bench worker: batch 1, sequence 128, {a.rounds} interleaved "
+                   f"rounds x {a.runs} runs after 20 warm-up, at 2 threads and at 1"})
 
 
 if __name__ == "__main__":

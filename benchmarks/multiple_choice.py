@@ -5,46 +5,57 @@ chain's one-epoch students do not).
     edgebert compress --set task.name=wordnet-mc --out runs/wordnet-mc
     edgebert compress benchmarks/recipes/wordnet_teacher_int8.yaml --out runs/wordnet-mc-int8
     python benchmarks/multiple_choice.py runs/wordnet-mc runs/wordnet-mc-int8
-        -> benchmarks/results/multiple_choice.json
+        -> store rows, suite multiple_choice
 
-Records the task (sizes, choices, chance), the teacher's test accuracy, and for each run
-every artifact's accuracy, size and latency (an input is a context with its 4 choices:
-1 x 4 x 128 tokens at batch 1), with the recommended artifact against the teacher. Each
-speedup is a ratio measured in one run (the teacher is timed in both).
+Runs the two commands above first where a run is not finished (`compress` reuses the
+stages it finished). Records the task (sizes, choices, chance), the teacher's test
+accuracy, and for each run every artifact's accuracy, size and latency (an input is a
+context with its 4 choices: 1 x 4 x 128 tokens at batch 1), with the recommended artifact
+against the teacher. Each speedup is a ratio measured in one run (the teacher is timed in
+both).
 """
 
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
-from compress_default import HERE, summary
+from common import record, run, script_command
+from compress_default import summary
 
-COMMANDS = ["edgebert compress --set task.name=wordnet-mc --out runs/wordnet-mc",
-            "edgebert compress benchmarks/recipes/wordnet_teacher_int8.yaml "
-            "--out runs/wordnet-mc-int8"]
+SUITE = "multiple_choice"
+CASES = {"default recipe": ["edgebert", "compress", "--set", "task.name=wordnet-mc"],
+         "teacher int8 recipe": ["edgebert", "compress",
+                                 "benchmarks/recipes/wordnet_teacher_int8.yaml"]}
+"""Each run's case (under wordnet-mc/) and the command that makes it, less its --out."""
 
 
 def main(runs: list[str]) -> None:
+    commands = [[*cmd, "--out", out] for cmd, out in zip(CASES.values(), runs)]
+    for cmd, out in zip(commands, runs):
+        if not (Path(out) / "report.json").exists():
+            run(cmd)
     first = Path(runs[0])
     stage = json.loads((first / "teacher" / "stage.json").read_text())
     teacher = json.loads((first / "teacher" / "metrics.json").read_text())
-    result = {
+    cases = {"wordnet-mc teacher": {
         "task": {"name": stage["task"]["name"], "kind": stage["task"]["kind"],
                  "sizes": stage["task"]["sizes"], "choices": 4, "chance": 0.25,
                  "max_length": stage["task"]["max_length"]},
         "teacher_test_accuracy": teacher["test"]["accuracy"],
-        "teacher_dev_accuracy": teacher["dev"]["accuracy"],
-        "runs": [summary(Path(run)) | {"run": Path(run).name, "command": command}
-                 for run, command in zip(runs, COMMANDS)],
-    }
-    (HERE / "results" / "multiple_choice.json").write_text(json.dumps(result, indent=2) + "\n")
-    print(json.dumps({k: v for k, v in result.items() if k != "runs"} | {
-        "recommended": [{k: r[k] for k in ("run", "recommended", "accuracy", "delta_points",
-                                            "speedup", "size_mb")} for r in result["runs"]]},
-        indent=2))
+        "teacher_dev_accuracy": teacher["dev"]["accuracy"]}}
+    for name, cmd, out in zip(CASES, commands, runs):
+        cases[f"wordnet-mc/{name}"] = summary(Path(out)) | {
+            "command": " ".join(cmd), "notes": {"run": str(out)}}
+        print(name, json.dumps({k: cases[f"wordnet-mc/{name}"][k] for k in (
+            "recommended", "accuracy", "delta_points", "speedup", "size_mb")}), flush=True)
+    record(SUITE, cases, threads=2, command=script_command(__file__, runs))
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:] or ["runs/wordnet-mc", "runs/wordnet-mc-int8"])
+    import argparse
+
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("runs", nargs="*", default=["runs/wordnet-mc", "runs/wordnet-mc-int8"],
+                    help="the default recipe's run, then the teacher-INT8 recipe's")
+    main(ap.parse_args().runs)

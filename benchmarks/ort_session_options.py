@@ -1,7 +1,7 @@
 """ONNX Runtime's thread-pool settings, timed on a finished run's ONNX artifacts.
 
-    python benchmarks/ort_session_options.py --run RUN [--rounds 12] [--out FILE]
-    # -> benchmarks/results/ort_session_options.json (or FILE)
+    python benchmarks/ort_session_options.py --run RUN [--rounds 12]
+    # -> store rows, suite ort_session_options (a case per setting)
 
 At batch 1 a small INT8 model is some 45 kernels of 10-40 us, each a dispatch to the
 intra-op thread pool (the peers suite's profile of it, in the store), so how the pool splits a
@@ -25,14 +25,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE.parent))
-RESULTS = Path(os.environ.get("EDGEBERT_BENCH_RESULTS", HERE / "results"))
+from common import record, script_command
+
+SUITE = "ort_session_options"
 
 SETTINGS: dict[str, tuple[int, dict[str, str]]] = {
     "ort_default": (2, {}),
@@ -59,14 +58,12 @@ def worker(path: str, setting: str, warmup: int, runs: int) -> None:
 
 def main() -> None:
     from edgebert.bench.latency import summary
-    from edgebert.cpu import cpu_flags
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--run", type=Path)
     ap.add_argument("--rounds", type=int, default=12)
     ap.add_argument("--runs", type=int, default=100)
     ap.add_argument("--warmup", type=int, default=30)
-    ap.add_argument("--out", default="ort_session_options.json")
     ap.add_argument("--worker", nargs=2, metavar=("MODEL", "SETTING"), help=argparse.SUPPRESS)
     a = ap.parse_args()
     if a.worker:
@@ -83,24 +80,22 @@ def main() -> None:
                                  capture_output=True, text=True, check=True)
             samples[(m, s)] += json.loads(out.stdout.strip().splitlines()[-1])
         print(f"round {r + 1}/{a.rounds}", flush=True)
-    result = {
-        "machine": cpu_flags(), "run": str(a.run), "models": {k: str(v) for k, v in models.items()},
-        "command": "python benchmarks/ort_session_options.py " + " ".join(sys.argv[1:]),
-        "setting": f"batch 1, sequence 128; {a.rounds} rounds, each (model, setting) a fresh "
-                   f"process per round, {a.warmup} warm-up + {a.runs} timed runs",
-        "settings": {k: {"threads": t, "config": c} for k, (t, c) in SETTINGS.items()},
-        "latency": {m: {s: {k: v for k, v in summary(samples[(m, s)]).items()
-                            if k in ("p50_ms", "p90_ms", "p99_ms")} for s in SETTINGS}
-                    for m in models},
-    }
+    latency = {m: {s: {k: v for k, v in summary(samples[(m, s)]).items()
+                       if k in ("p50_ms", "p90_ms", "p99_ms")} for s in SETTINGS}
+               for m in models}
     for m in models:
-        base = result["latency"][m]["ort_default"]["p50_ms"]
-        for s, v in result["latency"][m].items():
+        base = latency[m]["ort_default"]["p50_ms"]
+        for s, v in latency[m].items():
             v["p50_vs_ort_default"] = base / v["p50_ms"]
             print(f"{m:9s} {s:22s} p50 {v['p50_ms']:.3f}  p90 {v['p90_ms']:.3f} ms  "
                   f"{v['p50_vs_ort_default']:.2f}x")
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / a.out).write_text(json.dumps(result, indent=2) + "\n")
+    cases = {s: {"settings": {"threads": t, "config": c},
+                 "latency": {m: latency[m][s] for m in models}}
+             for s, (t, c) in SETTINGS.items()}
+    record(SUITE, cases, command=script_command(__file__), notes={
+        "run": str(a.run), "models": {k: str(v) for k, v in models.items()},
+        "setting": f"batch 1, sequence 128; {a.rounds} rounds, each (model, setting) a fresh "
+                   f"process per round, {a.warmup} warm-up + {a.runs} timed runs"})
 
 
 if __name__ == "__main__":

@@ -17,11 +17,11 @@ not find one, point it at PyTorch's CPU index (PIP_EXTRA_INDEX_URL).
 from __future__ import annotations
 
 import json
-import shlex
 import shutil
-import subprocess
 import sys
 from pathlib import Path
+
+from common import run
 
 HERE = Path(__file__).resolve().parent
 TORCH_PIN = "torch==2.13.0+cpu"
@@ -40,24 +40,19 @@ CALIBRATION_TEXTS = 300
 """Training texts optimum-intel's static INT8 is calibrated on (NNCF's default subset)."""
 
 
-def sh(cmd: list[str], **kw) -> subprocess.CompletedProcess:
-    print("+", shlex.join(map(str, cmd)), flush=True)
-    return subprocess.run([str(c) for c in cmd], check=True, **kw)
-
-
 def peer_venv(work: Path, name: str) -> Path:
     """The Python of peer venv `name` (VENVS), made once."""
     python = work / f"venv-{name}" / "bin" / "python"
     if not python.exists():
-        sh([sys.executable, "-m", "venv", python.parent.parent])
-        sh([python, "-m", "pip", "install", "-q", TORCH_PIN])
-        sh([python, "-m", "pip", "install", "-q", *VENVS[name]])
+        run([sys.executable, "-m", "venv", python.parent.parent])
+        run([python, "-m", "pip", "install", "-q", TORCH_PIN])
+        run([python, "-m", "pip", "install", "-q", *VENVS[name]])
         if name == "openvino":
             # optimum-intel requires torchvision, and PyPI's is a CUDA build: beside the CPU
             # torch it fails to register its ops ("operator torchvision::nms does not
             # exist") and takes transformers' AutoProcessor, which optimum-intel imports,
             # down with it. Text models never use it.
-            sh([python, "-m", "pip", "uninstall", "-q", "-y", "torchvision"])
+            run([python, "-m", "pip", "uninstall", "-q", "-y", "torchvision"])
     return python
 
 
@@ -119,7 +114,7 @@ def build_intel_peers(teacher: Path, opened, test, work: Path) -> dict[str, Path
     if not (work / "openvino-int8" / "metrics.json").exists():
         calibration = texts_file(teacher, work / "calibration_texts.txt", CALIBRATION_TEXTS,
                                  "train")
-        sh([peer_venv(work, "openvino"), HERE / "peers_openvino.py", teacher, work,
+        run([peer_venv(work, "openvino"), HERE / "peers_openvino.py", teacher, work,
             calibration, opened.max_length])
         for name, precision in (("openvino", "f32"), ("openvino-int8", "int8")):
             copy_tokenizer(teacher, work / name)
@@ -159,7 +154,7 @@ def build_peers(run: Path, work: Path, target: str) -> dict[str, Path]:
     test = opened.encode("test")
     cpu = {"x86-vnni": "avx512_vnni", "x86-avx2": "avx2"}[target]
     if not (work / "optimum-int8" / "metrics.json").exists():
-        sh([peer_venv(work, "optimum"), HERE / "peers_optimum.py", teacher, work, cpu])
+        run([peer_venv(work, "optimum"), HERE / "peers_optimum.py", teacher, work, cpu])
         for name in ("optimum-fp32", "optimum-int8"):
             copy_tokenizer(teacher, work / name)
             onnx = next((work / name).glob("*.onnx"))  # model_quantized.onnx: bench wants
@@ -180,12 +175,12 @@ def build_peers(run: Path, work: Path, target: str) -> dict[str, Path]:
     if not (inc / "metrics.json").exists():
         # no budget: a peer is measured as it comes out (on Rotten Tomatoes INC's saved
         # program lost 1.76 dev points, past the 1-point guard EdgeBERT's own path keeps)
-        sh(["edgebert", "quantize", "--model", teacher, "--engine", "inc", "--target", target,
+        run(["edgebert", "quantize", "--model", teacher, "--engine", "inc", "--target", target,
             "--mode", "dynamic", "--max-drop", "100", "--out", inc])
 
     plain = work / "teacher-onnx"
     if not (plain / "metrics.json").exists():
-        sh(["edgebert", "export", "--model", teacher, "--format", "onnx", "--out", plain])
+        run(["edgebert", "export", "--model", teacher, "--format", "onnx", "--out", plain])
     ortq_dir = work / "ort-quantize-dynamic"
     if not (ortq_dir / "metrics.json").exists():
         ortq_dir.mkdir(parents=True, exist_ok=True)
@@ -197,7 +192,7 @@ def build_peers(run: Path, work: Path, target: str) -> dict[str, Path]:
     rec, parent = recommended(run), recommended_parent(run)
     fp32 = work / "edgebert-fp32-onnx"  # the same compressed model before INT8
     if not (fp32 / "metrics.json").exists():
-        sh(["edgebert", "export", "--model", parent, "--format", "onnx", "--out", fp32])
+        run(["edgebert", "export", "--model", parent, "--format", "onnx", "--out", fp32])
 
     base = work / "bert-base-shaped"
     if not (base / "config.json").exists():

@@ -1,6 +1,6 @@
 """EdgeBERT beside what a user of each alternative gets, from one fine-tuned teacher.
 
-    python benchmarks/peers.py [--run RUN] [--rounds 5]  # rows -> benchmarks/results/results.jsonl
+    python benchmarks/peers.py [--run RUN] [--rounds 5]  # -> store rows, suite peers
     python benchmarks/peers.py --table [MACHINE]         # the table of the newest run (epyc-vnni...)
 
 RUN is a finished default `edgebert compress` run on Rotten Tomatoes (default: the one
@@ -42,22 +42,17 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import shlex
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE.parent))
-sys.path.insert(0, str(HERE))  # the modules beside this one
+from common import RUNS, record, script_command
 from peer_artifacts import (bf16_skipped, build_peers,
                             cpu_flag_set, openvino_default_precision, recommended,
                             recommended_parent, size_mb, texts_file)
 from roofline import (gemm_floor, gemm_rates, gemm_shapes, peak_gops,
                       profile_ops, useful_ops)
 
-RUNS = Path(os.environ.get("EDGEBERT_BENCH_RUNS", "runs/bench"))
+SUITE = "peers"
 @dataclass(frozen=True)
 class Row:
     label: str
@@ -158,7 +153,6 @@ def slim(data: dict) -> dict:
 
 
 def main() -> None:
-    import store
     from edgebert.bench.machine import fingerprint
     from edgebert.bench.run import bench
     from edgebert.config import BenchConfig
@@ -222,7 +216,7 @@ def main() -> None:
     }
     result = {
         "machine": machine, "target": target, "run": str(a.run),
-        "command": "python benchmarks/peers.py " + shlex.join(sys.argv[1:]),
+        "command": script_command(__file__),
         "latency": f"edgebert bench: batch 1, sequence 128, 2 threads, {a.rounds} interleaved "
                    f"rounds x {a.runs} runs, each turn a fresh process; texts: the first "
                    f"{a.texts} test texts one at a time, {a.rounds} rounds, tokenizing "
@@ -241,19 +235,18 @@ def main() -> None:
         "goals": goals,
         "bench": {"padded": slim(padded), "texts": slim(on_texts)},
     }
-    store.append(rows_of(result))
+    rows_of(result)
     print(table(result), json.dumps(result["roofline"] | {"gemm_floor": None}),
           json.dumps(goals), sep="\n")
 
 
 def rows_of(result: dict) -> list:
-    """The store's rows of one run: one per artifact, and `summary` with the rest (the
-    fastest peers, the GEMM rates and roofline, the goals, the peers' own logs)."""
-    import store
-
+    """Append the store's rows of one run: one per artifact, and `summary` with the rest
+    (the fastest peers, the GEMM rates and roofline, the goals, the peers' own logs); the
+    raw bench results (every sample) stay out."""
     rest = {k: v for k, v in result.items() if k not in ("machine", "command", "rows", "bench")}
-    return store.measured("peers", result["rows"] | {"summary": rest}, threads=2,
-                          command=result["command"])
+    return record(SUITE, result["rows"] | {"summary": {"notes": {"run": rest.pop("run")}}
+                                           | rest}, threads=2, command=result["command"])
 
 
 def measured_rows(arts: dict[str, Path], padded: dict, on_texts: dict) -> dict[str, dict]:

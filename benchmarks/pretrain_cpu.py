@@ -7,15 +7,15 @@ wordnet-mc) with the same settings and seeds.
     python benchmarks/pretrain_cpu.py --task wordnet-mc --demo scratch
     python benchmarks/pretrain_cpu.py --demo continued --labels 500 --continued-seeds 13 14 15
     python benchmarks/pretrain_cpu.py --task wnut-ner --demo continued   # scored on entity F1
-    -> benchmarks/results/pretrain_cpu.json (keys `continued`, `scratch` for Rotten
-       Tomatoes, `continued_wordnet-mc`, `scratch_wordnet-mc` for wordnet-mc)
+    -> store rows, suite pretrain, a case per demonstration (`continued`, `scratch` for
+       Rotten Tomatoes, `continued_wordnet-mc`, `scratch_wordnet-mc` for wordnet-mc)
 
 continued  The packaged MiniLM-L6's pretraining continued with MLM on the task's own
            training texts (plus any --corpus: domain-adaptive pretraining; the packaged
            encoder has no MLM head, so the head starts fresh), then the default recipe's
            teacher fine-tuning; against that fine-tuning of MiniLM as packaged.
            With --labels N, both arms are fine-tuned on N labeled training examples
-           only (key `continued_labelsN`): much text, few labels.
+           only (case `continued_labelsN`): much text, few labels.
 scratch    A tiny BERT (2 layers, 128 wide) pretrained with MLM + NSP from random weights
            on the Debian corpus (`edgebert corpus build`, a WordPiece vocabulary of 8,000
            trained on it); against the same shape, tokenizer and seed left random.
@@ -34,16 +34,14 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
 import shlex
-import subprocess
-import sys
-import time
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE.parent))
-RUNS = Path(os.environ.get("EDGEBERT_BENCH_RUNS", "runs/bench")) / "pretrain"
+import common
+from common import record, run, script_command
+
+SUITE = "pretrain"
+RUNS = common.RUNS / "pretrain"
 TASK = "rotten-tomatoes"  # the task fine-tuned and scored on: --task sets it
 PREFIX = {"rotten-tomatoes": "rt", "wordnet-mc": "wnmc", "wnut-ner": "wnut"}
 """Fine-tuned runs are named <prefix>_<model>...; Rotten Tomatoes' were `rt_` first."""
@@ -61,13 +59,6 @@ TINY_LRS = ["1e-4", "3e-4", "1e-3"]
 # few labels (--labels): the teacher fine-tuning, its passes raised until 5,000 examples
 # are seen (10 passes of 500), dev looked at often enough for early stopping to matter
 FEW_LABELS = ["--min-examples", "5000", "--max-auto-epochs", "50", "--eval-every", "25"]
-
-
-def run(cmd: list[str]) -> float:
-    print("+", shlex.join(cmd), flush=True)
-    t0 = time.perf_counter()
-    subprocess.run(cmd, check=True)
-    return time.perf_counter() - t0
 
 
 def random_init(tok: Path, out: Path, shape: str = "tiny", seed: int = 13) -> Path:
@@ -381,32 +372,24 @@ def main() -> None:
     ap.add_argument("--scratch-seeds", type=int, nargs="+", default=[13, 14, 15])
     args = ap.parse_args()
     TASK = args.task
-    from edgebert.bench.machine import fingerprint
-
-    path = HERE / "results" / "pretrain_cpu.json"
-    result = json.loads(path.read_text()) if path.exists() else {}
     for name, demo in (("continued", continued), ("scratch", scratch)):
-        if args.demo in ("both", name):
-            seconds = {}
-            key = name if TASK == "rotten-tomatoes" else f"{name}_{TASK}"
-            key += f"_labels{args.labels}" if args.labels and name == "continued" else ""
-            result[key] = demo(args, seconds) | {"task": TASK} | {
-                "seconds": {k: round(v, 1) for k, v in seconds.items()},
-                "machine": fingerprint(), "command": shlex.join(
-                    ["python", "benchmarks/pretrain_cpu.py", *sys.argv[1:]])}
-            path.write_text(json.dumps(result, indent=2) + "\n")  # each demo kept as it ends
-    for name, r in result.items():
-        if "downstream" not in r:  # notes
+        if args.demo not in ("both", name):
             continue
+        seconds = {}
+        case = name if TASK == "rotten-tomatoes" else f"{name}_{TASK}"
+        case += f"_labels{args.labels}" if args.labels and name == "continued" else ""
+        r = demo(args, seconds) | {"task": TASK,
+                                   "seconds": {k: round(v, 1) for k, v in seconds.items()}}
         d, h = r["downstream"], r["pretrain"]["heldout"]
         arms = ", ".join(f"{k} {v.get('accuracy', v.get('entity_f1')):.2%}"
                          + (f" ± {v['se']:.2%}" if v.get("se") else "")
                          for k, v in d["arms"].items())
         pair = "".join(f", {k.split('_')[0].upper()} {h[k]:.1%}" for k in ("nsp_accuracy",)
                        if k in h)
-        print(f"{name}: held-out MLM accuracy {h['mlm_accuracy']:.1%}{pair}; test {arms}; "
+        print(f"{case}: held-out MLM accuracy {h['mlm_accuracy']:.1%}{pair}; test {arms}; "
               f"gain {d['gain']['gain']:+.2%} ± {d['gain']['se']:.2%} "
               f"({d['gain']['gain_over_se']:.1f} SE)")
+        record(SUITE, {case: r}, command=script_command(__file__))  # each demo kept as it ends
 
 
 if __name__ == "__main__":

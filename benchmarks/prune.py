@@ -1,6 +1,6 @@
 """Structured vs unstructured pruning of the distilled 3-layer student.
 
-    python benchmarks/prune.py     # -> benchmarks/results/prune_rt.json
+    python benchmarks/prune.py     # -> store rows, suite prune (parent and each variant)
 
 Needs `python benchmarks/distill.py` first. Each variant is pruned and
 recovered by distillation from the teacher through the real CLI, exported to
@@ -11,15 +11,12 @@ sequence 128, 2 threads; each model in its own process, alternated).
 from __future__ import annotations
 
 import json
-import os
 import shlex
-import subprocess
-import sys
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE.parent))
-RUNS = Path(os.environ.get("EDGEBERT_BENCH_RUNS", "runs/bench"))
+from common import RUNS, record, run, script_command
+
+SUITE = "prune"
 PARENT = RUNS / "student_distilled_3l"
 TEACHER = RUNS / "teacher_rt"
 # --group-by-length: batches of similar length, about 3x faster steps on these short texts
@@ -29,11 +26,6 @@ VARIANTS = {
     "structured_heads50_ffn50": ["--heads", "0.5", "--ffn", "0.5"],
     "unstructured_sparsity80": ["--sparsity", "0.8"],
 }
-
-
-def run(cmd: list[str]) -> None:
-    print("+", shlex.join(cmd), flush=True)
-    subprocess.run(cmd, check=True)
 
 
 def onnx(model: Path, out: Path) -> Path:
@@ -66,20 +58,17 @@ def main() -> None:
     for name, row in rows.items():
         row["p50_ms"] = round(lat[name]["p50_ms"], 3)
         row["speedup"] = round(lat["parent"]["p50_ms"] / lat[name]["p50_ms"], 2)
-    result = {
-        "parent": {"model": str(PARENT), "params": parent["params"],
-                   "size_mb": round(parent["size_mb"], 2),
-                   "compressed_mb": round(parent.get("compressed_mb", 0), 2),
-                   "test_accuracy": parent["test"]["accuracy"],
-                   "p50_ms": round(lat["parent"]["p50_ms"], 3)},
-        "variants": rows,
-        "latency": {"setting": "FP32 ONNX Runtime, batch 1, sequence 128, 2 threads; each "
-                               "model in its own process, 8 alternated rounds x 40 runs",
-                    "summary": lat},
-        "command": "python benchmarks/prune.py",
-    }
-    (HERE / "results" / "prune_rt.json").write_text(json.dumps(result, indent=2) + "\n")
-    print(json.dumps({k: v for k, v in result.items() if k != "latency"}, indent=2))
+    cases = {"parent": {"params": parent["params"], "size_mb": round(parent["size_mb"], 2),
+                        "compressed_mb": round(parent.get("compressed_mb", 0), 2),
+                        "test_accuracy": parent["test"]["accuracy"],
+                        "p50_ms": round(lat["parent"]["p50_ms"], 3),
+                        "notes": {"model": str(PARENT)}}, **rows}
+    for name, case in cases.items():
+        case["p90_ms"] = round(lat[name]["p90_ms"], 3)
+    print(json.dumps(cases, indent=2))
+    record(SUITE, cases, threads=2, command=script_command(__file__), notes={
+        "latency": "FP32 ONNX Runtime, batch 1, sequence 128, 2 threads; each model in its own "
+                   "process, 8 alternated rounds x 40 runs"})
 
 
 if __name__ == "__main__":

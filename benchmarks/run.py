@@ -1,48 +1,63 @@
-"""Run named benchmark suites, each after what it needs, and add their rows to the store.
+"""Run named benchmark suites, each after what it needs; each script adds its rows to the
+store (benchmarks/results/results.jsonl).
 
     python benchmarks/run.py int8            # teacher, distill, then int8 (each once)
     python benchmarks/run.py peers --force   # measure again though the store has rows
     python benchmarks/run.py --list
 
 A suite whose rows the store already holds for this commit and machine kind is reused,
-not run again. A script that still writes a results file (rather than rows) writes it to a
-temporary folder (EDGEBERT_BENCH_RESULTS), and benchmarks/legacy.py turns it into rows.
+not run again. Run directories live under $EDGEBERT_BENCH_RUNS (default runs/bench).
 """
 
 from __future__ import annotations
 
 import argparse
-import os
-import subprocess
 import sys
-import tempfile
 from dataclasses import dataclass
-from pathlib import Path
 
-import legacy
+import common
 import store
+from common import RUNS
 
 
 @dataclass(frozen=True)
 class Suite:
     script: tuple[str, ...]
-    """The script under benchmarks/ and its arguments."""
+    """The script under benchmarks/ and its arguments: {runs} is $EDGEBERT_BENCH_RUNS,
+    {native} this CPU's x86 target, {python} this interpreter."""
     needs: tuple[str, ...] = ()
     """Suites whose run directories it reads (under EDGEBERT_BENCH_RUNS)."""
 
 
+RT = "{runs}/tasks/rotten-tomatoes"
+"""The default recipe's run on Rotten Tomatoes, as the tasks suite makes it."""
 SUITES = {
     "teacher": Suite(("teacher.py", "rt")),
     "distill": Suite(("distill.py",), needs=("teacher",)),
     "prune": Suite(("prune.py",), needs=("distill",)),
     "int8": Suite(("int8.py",), needs=("distill",)),
+    "int8_inc": Suite(("int8_inc.py",), needs=("int8",)),
+    "albert_int8": Suite(("albert_int8.py",)),
+    "factorized_embeddings": Suite(("factorized_embeddings.py",)),
+    "stack_latency": Suite(("stack_latency.py", "{runs}/teacher_rt", "{python}",
+                            ".venv-newest/bin/python"), needs=("teacher",)),
     "tasks": Suite(("tasks.py",)),
     "peers": Suite(("peers.py",), needs=("tasks",)),
+    "compress_default": Suite(("compress_default.py", RT), needs=("tasks",)),
+    "int8_variants": Suite(("int8_variants.py", "--run", RT), needs=("tasks",)),
+    "ort_session_options": Suite(("ort_session_options.py", "--run", RT), needs=("tasks",)),
+    "text_in_graph": Suite(("text_in_graph.py", "--run", RT), needs=("tasks",)),
+    "embed1": Suite(("embed1.py", RT), needs=("tasks",)),
+    "embed4": Suite(("embed4.py", RT + "/int8/{native}", "--bench"), needs=("tasks",)),
+    "binary_threshold": Suite(("binary_threshold.py", "{runs}/tasks/sms-spam"),
+                              needs=("tasks",)),
+    "multiple_choice": Suite(("multiple_choice.py",)),
     "gate": Suite(("gate_calibration.py",)),
     "pretrain": Suite(("pretrain_cpu.py",)),
     "gpu": Suite(("gpu.py",)),
 }
-"""Every suite by name: what it runs and what must exist before it."""
+"""Every suite by name (the name its script writes its rows under): what it runs and what
+must exist before it."""
 
 
 def order(names: list[str]) -> list[str]:
@@ -71,23 +86,21 @@ def measured_here(suite: str) -> bool:
     return bool(store.rows(suite, machine=here, commit=store.git_commit()))
 
 
+def command(name: str) -> list[str]:
+    """The command line of a suite, its placeholders filled."""
+    from edgebert.targets import native_target
+
+    script, *args = SUITES[name].script
+    fill = {"runs": str(RUNS), "python": sys.executable}
+    if any("{native}" in a for a in args):
+        fill["native"] = native_target()
+    return [sys.executable, str(store.HERE / script), *(a.format(**fill) for a in args)]
+
+
 def run(name: str) -> None:
-    with tempfile.TemporaryDirectory() as tmp:
-        env = os.environ | {"EDGEBERT_BENCH_RESULTS": tmp}
-        script, *args = SUITES[name].script
-        cmd = [sys.executable, str(store.HERE / script), *args]
-        print("+", " ".join(cmd), flush=True)
-        subprocess.run(cmd, check=True, env=env)
-        rows = []
-        for path in sorted(Path(tmp).rglob("*.json")):
-            rows += legacy.convert(path, path.name, store.git_commit(), now())
-        store.append(rows)
-        print(f"{name}: {len(rows)} rows from results files", flush=True)
-
-
-def now() -> str:
-    import datetime
-    return datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
+    before = len(store.load(store.STORE))
+    common.run(command(name))
+    print(f"{name}: {len(store.load(store.STORE)) - before} rows added", flush=True)
 
 
 def main() -> None:
@@ -98,7 +111,8 @@ def main() -> None:
     a = ap.parse_args()
     if a.list or not a.suites:
         for name, s in SUITES.items():
-            print(f"{name:<10} {' '.join(s.script):<24} needs: {', '.join(s.needs) or '-'}")
+            needs = f"  (needs {', '.join(s.needs)})" if s.needs else ""
+            print(f"{name:<22} {' '.join(s.script)}{needs}")
         return
     for name in order(a.suites):
         if not a.force and measured_here(name):

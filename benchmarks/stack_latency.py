@@ -4,7 +4,9 @@
 
 Each measurement is its own process (`edgebert.bench.worker`: batch 1, sequence 128,
 2 threads, 10 warm-up and 30 timed runs), the two interpreters alternated for 6 rounds
-with the order flipped every round. Prints the per-round medians and the ratio.
+with the order flipped every round. Prints the per-round medians and the ratio, and
+appends them as a store row (suite stack_latency, the case MODEL_DIR's name), the median
+per transformers version.
 """
 
 from __future__ import annotations
@@ -15,7 +17,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+from common import record, script_command
+
 ROOT = Path(__file__).resolve().parent.parent
+SUITE = "stack_latency"
 
 
 def main(model: str, *pythons: str) -> dict:
@@ -31,11 +36,15 @@ def main(model: str, *pythons: str) -> dict:
                                  capture_output=True, text=True, env=env, check=True)
             samples = json.loads(out.stdout.strip().splitlines()[-1])["samples_ms"]
             rounds[versions[py]].append(round(statistics.median(samples), 2))
-    result = {v: {"p50_ms_per_round": r, "median_ms": statistics.median(r)}
-              for v, r in rounds.items()}
     first, second = (versions[py] for py in pythons[:2])
-    result["ratio"] = f"{second} / {first} = {result[second]['median_ms'] / result[first]['median_ms']:.3f}"
+    median = {v: statistics.median(r) for v, r in rounds.items()}
+    result = {"p50_ms": median, "p50_ms_per_round": rounds,
+              "ratio": median[second] / median[first],
+              "notes": {"ratio": f"transformers {second} / {first}"}}
     print(json.dumps(result, indent=1))
+    record(SUITE, {Path(model).name: result}, threads=2,
+           command=script_command(__file__, [model, *pythons]),
+           libraries={"transformers": " vs ".join(versions.values())})
     return result
 
 

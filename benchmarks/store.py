@@ -78,8 +78,8 @@ def machine_key(machine: dict) -> str:
     'epyc-vnni'
     """
     cpu, flags = machine.get("cpu") or "unknown", set(machine.get("flags") or [])
-    vendor = ("xeon" if "Xeon" in cpu else "epyc" if "EPYC" in cpu
-              else "gpu" if machine.get("machine") == "cuda" else cpu.split()[0].lower())
+    vendor = ("gpu" if machine.get("machine") == "cuda" else "xeon" if "Xeon" in cpu
+              else "epyc" if "EPYC" in cpu else cpu.split()[0].lower())
     if vendor in ("unknown", "gpu"):
         return vendor
     feature = ("amx" if "amx_int8" in flags else "vnni" if "avx512_vnni" in flags
@@ -135,7 +135,11 @@ def dumps(row: Row) -> str:
 
 def git_commit() -> str:
     """HEAD, with "-dirty" where the working tree differs from it (the figure is then of
-    code no commit holds)."""
+    code no commit holds); EDGEBERT_BENCH_COMMIT where the tree is no git checkout (a copy
+    run on another machine)."""
+    if os.environ.get("EDGEBERT_BENCH_COMMIT"):
+        return os.environ["EDGEBERT_BENCH_COMMIT"]
+
     def git(*args: str) -> str:
         return subprocess.run(["git", *args], cwd=HERE, capture_output=True, text=True,
                               check=False).stdout.strip()
@@ -143,9 +147,16 @@ def git_commit() -> str:
     return head + ("-dirty" if git("status", "--porcelain", "--untracked-files=no") else "")
 
 
+def now() -> str:
+    """This moment, ISO 8601 in UTC, to the second: a row's date."""
+    return datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
+
+
 def measured(suite: str, cases: dict[str, dict], *, threads: int | None = None,
-             command: str | dict | None = None, notes: dict | None = None) -> list[Row]:
-    """Rows for cases measured now, on this machine, at this commit: what a suite appends.
+             command: str | dict | None = None, notes: dict | None = None,
+             date: str | None = None) -> list[Row]:
+    """Rows for cases measured now (or at `date`, where a run appends its rows section by
+    section), on this machine, at this commit: what a suite appends.
 
     >>> [r.case for r in measured("demo", {"a": {"p50_ms": 1.0}})]
     ['a']
@@ -155,7 +166,7 @@ def measured(suite: str, cases: dict[str, dict], *, threads: int | None = None,
     fp = fingerprint(threads)
     machine = {k: fp.get(k) for k in MACHINE_KEYS}
     libraries = fp.get("libraries", {}) | {"python": fp.get("python")}
-    date = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
+    date = date or now()
     commit = git_commit()
     return [Row(suite, case, metrics, commit, date, machine, libraries, command, notes)
             for case, metrics in cases.items()]

@@ -1,37 +1,35 @@
 """The default `compress` chain on each packaged task, unchanged.
 
-    python benchmarks/tasks.py [TASK ...]     # -> benchmarks/results/tasks.json
-    python benchmarks/tasks.py --table        # the docs table (docs/benchmarks.md), from tasks.json
+    python benchmarks/tasks.py [TASK ...]     # -> store rows, suite tasks, a case per task
+    python benchmarks/tasks.py --table        # the docs table (docs/benchmarks.md), from the store
 
 For each task (default: every packaged text-classification and regression task), runs
 `edgebert compress --set task.name=TASK` into `$EDGEBERT_BENCH_RUNS/tasks/TASK` (a
 finished run is reused; a killed one resumes) and records its teacher's test metric and
 the recommended artifact per target: its metric, the drop against the teacher (points,
 or the metric's own units x 100 for Pearson), size, speedup, and the run's wall time.
-Results of tasks run earlier stay in the file; each run's rows replace its own.
+Each task's row is appended as its run ends; the table shows each task's newest row.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import shlex
-import subprocess
 import sys
-import time
 from pathlib import Path
 
+import common
+from common import record, run
 from compress_default import summary
 
-HERE = Path(__file__).resolve().parent
-RESULTS = Path(os.environ.get("EDGEBERT_BENCH_RESULTS", HERE / "results"))
-RUNS = Path(os.environ.get("EDGEBERT_BENCH_RUNS", "runs/bench")) / "tasks"
+SUITE = "tasks"
+RUNS = common.RUNS / "tasks"
 TASKS = ["rotten-tomatoes", "wnut-ner", "sms-spam", "trec-6", "trec-50", "vader-movies",
          "vader-amazon"]
 
 
 def task_row(run: Path, wall: float, cmd: list[str]) -> dict:
-    """tasks.json's row of a finished `compress` run."""
+    """The store's row of a finished `compress` run."""
     teacher = json.loads((run / "teacher" / "metrics.json").read_text())
     trained = teacher.get("train") or {}
     return summary(run) | {
@@ -43,22 +41,14 @@ def task_row(run: Path, wall: float, cmd: list[str]) -> dict:
 
 
 def main(tasks: list[str]) -> None:
-    out = RESULTS / "tasks.json"
     for task in tasks:
-        run = RUNS / task
-        cmd = ["edgebert", "compress", "--set", f"task.name={task}", "--out", str(run)]
-        print("+", shlex.join(cmd), flush=True)
-        started = time.perf_counter()
-        subprocess.run(cmd, check=True)
-        row = task_row(run, round(time.perf_counter() - started, 1), cmd)
-        # read just before writing: another invocation may have added its rows meanwhile
-        results = json.loads(out.read_text()) if out.exists() else {"tasks": {}}
-        results["tasks"][task] = row
-        RESULTS.mkdir(parents=True, exist_ok=True)
-        out.write_text(json.dumps(results, indent=2) + "\n")
+        out = RUNS / task
+        cmd = ["edgebert", "compress", "--set", f"task.name={task}", "--out", str(out)]
+        row = task_row(out, round(run(cmd), 1), cmd)
         print(json.dumps({k: row[k] for k in ("metric", "teacher_accuracy", "recommended",
                                               "accuracy", "delta_points", "speedup",
                                               "size_mb", "recommended_arm64")}), flush=True)
+        record(SUITE, {task: row}, threads=2, command=row["command"])
 
 
 def delta(row: dict) -> str:

@@ -1,28 +1,25 @@
 """Fine-tune the packaged MiniLM into a teacher and record what it reaches.
 
-    python benchmarks/teacher.py rt      # Rotten Tomatoes -> benchmarks/results/teacher_rt.json
-    python benchmarks/teacher.py wnut    # WNUT NER        -> benchmarks/results/teacher_wnut.json
+    python benchmarks/teacher.py rt      # Rotten Tomatoes -> suite teacher, case rotten-tomatoes
+    python benchmarks/teacher.py wnut    # WNUT NER        -> suite teacher, case wnut-ner
 
 Runs the real `edgebert finetune` command in a fresh run directory, on the CPU
-of whatever machine runs it, and copies the artifact's metrics into the result.
+of whatever machine runs it, and copies the artifact's metrics into the row. Run under
+another stack (a venv with newer transformers), the row records that stack's versions.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import shlex
 import shutil
-import subprocess
 import sys
-import time
-from pathlib import Path
 
-from edgebert.bench.machine import fingerprint
+import common
+from common import record, run
 
-HERE = Path(__file__).resolve().parent
-# another stack's figures go beside these, say EDGEBERT_BENCH_RESULTS=benchmarks/results/transformers5
-RESULTS = Path(os.environ.get("EDGEBERT_BENCH_RESULTS", HERE / "results"))
+SUITE = "teacher"
+CASES = {"rt": "rotten-tomatoes", "wnut": "wnut-ner"}
 RUNS = {
     "rt": ["--model", "minilm-l6", "--task", "rotten-tomatoes", "--epochs", "3", "--lr", "5e-5",
            "--batch-size", "32", "--eval-every", "100", "--patience", "4"],
@@ -32,17 +29,14 @@ RUNS = {
 
 
 def main(which: str) -> None:
-    out = Path(os.environ.get("EDGEBERT_BENCH_RUNS", "runs/bench")) / f"teacher_{which}"
+    out = common.RUNS / f"teacher_{which}"
     shutil.rmtree(out, ignore_errors=True)
     shutil.rmtree(out.with_name(out.name + ".partial"), ignore_errors=True)
     cmd = ["edgebert", "finetune", *RUNS[which], "--out", str(out)]
-    started = time.perf_counter()
-    subprocess.run(cmd, check=True)
-    wall = time.perf_counter() - started
+    wall = run(cmd)
     metrics = json.loads((out / "metrics.json").read_text())
     metric = metrics["metric"]
     result = {
-        "command": shlex.join(cmd),
         "examples": {"train": metrics["train"]["examples"], "dev": metrics["dev"]["examples"],
                      "test": metrics["test"]["examples"]},
         "train_seconds": round(metrics["train"]["seconds"], 1),
@@ -51,7 +45,6 @@ def main(which: str) -> None:
         "best_step": metrics["train"]["best_step"],
         "params": metrics["params"],
         "size_mb": round(metrics["size_mb"], 2),
-        "machine": fingerprint(),
     }
     if metric == "accuracy":
         result |= {"test_accuracy": metrics["test"]["accuracy"],
@@ -62,9 +55,8 @@ def main(which: str) -> None:
                    "dev_entity_f1": metrics["dev"]["entity_f1"],
                    "test_entity_precision": metrics["test"]["entity_precision"],
                    "test_entity_recall": metrics["test"]["entity_recall"]}
-    dest = RESULTS / f"teacher_{which}.json"
-    dest.write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps(result, indent=2))
+    record(SUITE, {CASES[which]: result}, command=shlex.join(cmd))
 
 
 if __name__ == "__main__":

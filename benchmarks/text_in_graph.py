@@ -1,10 +1,10 @@
 """The one-file model (tokenizer inside) against Python tokenization + the same model.
 
-    python benchmarks/text_in_graph.py [ARTIFACT] [--rounds 6] [--texts 200]
-        -> benchmarks/results/text_in_graph.json
+    python benchmarks/text_in_graph.py [ARTIFACT | --run RUN] [--rounds 6] [--texts 200]
+        -> a store row, suite text_in_graph, case "one-file model"
 
-ARTIFACT defaults to the recommended x86 artifact of runs/default (README command
-1). It is exported with `edgebert export --with-tokenizer` (ONNX and ORT format),
+ARTIFACT defaults to the recommended x86 artifact of RUN (default runs/default, README
+command 1). It is exported with `edgebert export --with-tokenizer` (ONNX and ORT format),
 whose check covers the whole dev split (token ids and predictions); both it and
 the plain model go into bundles, and `edgebert.runtime` times raw string -> label
 on the first --texts dev texts, batch 1, 2 threads, one process per turn, the two
@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
 import statistics
 import subprocess
@@ -23,12 +22,15 @@ import sys
 import time
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
-RUNS = Path(os.environ.get("EDGEBERT_BENCH_RUNS", "runs/bench")) / "text_in_graph"
+import common
+from common import record, script_command
+
+SUITE = "text_in_graph"
+RUNS = common.RUNS / "text_in_graph"
 
 
 def edgebert(*args) -> None:
-    subprocess.run([sys.executable, "-m", "edgebert.cli", *map(str, args)], check=True)
+    common.run([sys.executable, "-m", "edgebert.cli", *args])
 
 
 def dev_texts(artifact: Path, n: int) -> list[str]:
@@ -72,6 +74,8 @@ def timed(bundles: dict[str, Path], texts_file: Path, rounds: int) -> dict:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("artifact", nargs="?")
+    ap.add_argument("--run", type=Path, default=Path("runs/default"),
+                    help="without ARTIFACT: this run's recommended x86 artifact")
     ap.add_argument("--rounds", type=int, default=6)
     ap.add_argument("--texts", type=int, default=200)
     ap.add_argument("--worker", nargs=2)
@@ -80,8 +84,8 @@ def main() -> None:
         return worker(*args.worker)
     artifact = Path(args.artifact) if args.artifact else None
     if artifact is None:
-        report = json.loads(Path("runs/default/report.json").read_text())
-        artifact = Path("runs/default") / report["recommended"]["x86"]
+        report = json.loads((args.run / "report.json").read_text())
+        artifact = args.run / report["recommended"]["x86"]
     # the exports and bundles below are reused only when made from this very model file
     model = artifact / "model.onnx"
     source = f"{model.resolve()} {model.stat().st_size} {model.stat().st_mtime_ns}"
@@ -107,7 +111,6 @@ def main() -> None:
     parity = metrics["onnx"]["text_parity"]
     tokenizer_mb = (Path(artifact) / "tokenizer.json").stat().st_size / 1e6
     result = {
-        "artifact": str(artifact),
         "dev_examples": parity["examples"],
         "token_id_mismatches": parity["token_id_mismatches"],
         "prediction_mismatches": parity["prediction_mismatches"],
@@ -120,19 +123,20 @@ def main() -> None:
                     "onnx_without_tokenizer": metrics["onnx"]["size_without_tokenizer_mb"],
                     "tokenizer_json": tokenizer_mb},
         "dev_accuracy_one_file": metrics["onnx"]["dev"]["accuracy"],
-        "latency": {"what": "raw string -> label through edgebert.runtime, batch 1, 2 threads, "
-                            f"first {args.texts} dev texts, {args.rounds} processes each, "
-                            "alternated",
-                    "p50_ms": p50,
+        "latency": {"p50_ms": p50,
                     "p90_ms": {n: sorted(s)[int(0.9 * len(s))]
                                for n, s in timing["samples"].items()},
                     "one_file_over_python": p50["one_file"] / p50["python_tokenizer"],
                     "same_labels": timing["labels"]["one_file"]
                     == timing["labels"]["python_tokenizer"]},
-        "command": f"python benchmarks/text_in_graph.py {artifact}",
     }
-    (HERE / "results" / "text_in_graph.json").write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps(result, indent=2))
+    record(SUITE, {"one-file model": result}, threads=2,
+           command=script_command(__file__, [artifact]), notes={
+               "artifact": str(artifact),
+               "latency": "raw string -> label through edgebert.runtime, batch 1, 2 threads, "
+                          f"first {args.texts} dev texts, {args.rounds} processes each, "
+                          "alternated"})
 
 
 if __name__ == "__main__":

@@ -13,9 +13,8 @@ training texts (TF-IDF cosine to their nearest training text). A pool text equal
 (cosine > 0.8) to a dev or test text of the task is never taken: the Δ against the teacher
 is measured on those.
 
-Measured (benchmarks/results/students_trec50.json and
-students_vader_amazon.json): it did not help. At the
-default student's own steps, trec-50's student reached 87.92 % test with this script's
+Measured (store: suite students, cases trec-50/... and vader-amazon/...): it did not
+help. At the default student's own steps, trec-50's student reached 87.92 % test with this script's
 5,696 texts (nearly all movie-dialog lines, most of them questions) against 88.48 %
 without; vader-amazon's, given the in-domain best case instead of this pool (12,094
 Rotten Tomatoes and vader-movies training texts, none equal to one of its own), test

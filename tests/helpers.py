@@ -21,10 +21,15 @@ FILLER = ["movie", "film", "plot", "actor", "story", "was", "is", "the", "a", "a
 
 
 def load_benchmark(name: str):
-    """benchmarks/<name>.py as a module (the folder is no package), to test its functions."""
+    """benchmarks/<name>.py as a module (the folder is no package), to test its functions;
+    the folder goes on sys.path, as `python benchmarks/<name>.py` puts it, for the modules
+    the scripts share (common, store)."""
     import importlib.util
 
-    script = Path(__file__).resolve().parent.parent / "benchmarks" / f"{name}.py"
+    folder = Path(__file__).resolve().parent.parent / "benchmarks"
+    if str(folder) not in sys.path:
+        sys.path.append(str(folder))
+    script = folder / f"{name}.py"
     spec = importlib.util.spec_from_file_location(f"{name}_bench", script)
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module  # as an import does: dataclasses look their module up

@@ -72,3 +72,42 @@ def test_compare_puts_two_machines_side_by_side(bench):
     table = compare.compare("peers", {"machine": "epyc-avx2"}, {"machine": "epyc-vnni"},
                             "p50_ms")
     assert "| edgebert-recommended | p50_ms | 3.744 | 1.766 | 0.47 |" in table.splitlines()
+
+
+def test_every_script_that_records_rows_is_a_suite_of_the_runner(bench):
+    """Each script names the suite its rows go to (SUITE = ...), and the runner runs that
+    script under that name: `python benchmarks/run.py NAME` reaches every suite."""
+    import re
+
+    import run
+    named = {}
+    for script in sorted((ROOT / "benchmarks").glob("*.py")):
+        text = script.read_text()
+        found = re.search(r'^SUITE = "([\w-]+)"', text, re.MULTILINE)
+        if re.search(r"(?<![.\w])record\(", text) and script.name != "common.py":
+            assert found, f"{script.name} records rows but names no SUITE"
+        if found:
+            named[found.group(1)] = script.name
+    assert named and {n: run.SUITES[n].script[0] for n in named if n in run.SUITES} == named
+    assert set(named) <= set(run.SUITES), set(named) - set(run.SUITES)
+    own_files = [p.name for p in (ROOT / "benchmarks").glob("*.py")  # the store's file aside
+                 if p.name not in ("legacy.py", "store.py") and re.search(
+                     r'"results" / |EDGEBERT_BENCH_RESULTS|sys\.path\.insert', p.read_text())]
+    assert not own_files, own_files
+
+def test_a_case_keeps_its_own_command_and_words_apart_from_its_figures(bench, tmp_path,
+                                                                        monkeypatch):
+    store, _ = bench
+    import common
+    monkeypatch.setattr(store, "STORE", tmp_path / "results.jsonl")
+    common.record("demo", {"a": {"p50_ms": 1.0, "command": "edgebert bench a",
+                                 "what": "the first", "notes": {"run": "runs/x"}},
+                           "b": {"p50_ms": 2.0}},
+                  command="python benchmarks/demo.py", notes={"setting": "batch 1"},
+                  machine={"gpu": "none"}, date="2026-01-01T00:00:00+00:00")
+    a, b = store.load(tmp_path / "results.jsonl")
+    assert (a.metrics, a.command) == ({"p50_ms": 1.0}, "edgebert bench a")
+    assert a.notes == {"setting": "batch 1", "what": "the first", "run": "runs/x"}
+    assert (b.metrics, b.command, b.notes) == ({"p50_ms": 2.0}, "python benchmarks/demo.py",
+                                               {"setting": "batch 1"})
+    assert a.date == b.date == "2026-01-01T00:00:00+00:00" and b.machine["gpu"] == "none"

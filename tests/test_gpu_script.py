@@ -3,8 +3,6 @@ against a count by hand. The GPU figures themselves come from a GPU machine."""
 
 from __future__ import annotations
 
-import json
-
 import pytest
 
 from helpers import load_benchmark
@@ -30,17 +28,27 @@ def test_flops_of_a_step_match_a_count_by_hand(gpu):
     assert gpu.step_flops(model, batch, seq) == by_hand
 
 
-def test_the_script_runs_its_path_on_a_tiny_config(gpu, tmp_path):
-    out = tmp_path / "gpu.json"
-    gpu.main(["--tiny", "--steps", "1", "--warmup", "1", "--seq", "32", "--out", str(out)])
-    res = json.loads(out.read_text())
-    assert res["device"] == "cpu" and res["matmul_tflops"] > 0
-    (run,) = res["runs"]
+def test_the_script_runs_its_path_on_a_tiny_config(gpu, tmp_path, monkeypatch):
+    """Its rows go to the store (a temporary one here), one per section, as one run."""
+    import store
+
+    monkeypatch.setattr(store, "STORE", tmp_path / "results.jsonl")
+    gpu.main(["--tiny", "--steps", "1", "--warmup", "1", "--seq", "32"])
+    rows = store.load(tmp_path / "results.jsonl")
+    assert [r.case for r in rows] == ["device", "tiny", "ddp_one_process"]
+    assert {r.suite for r in rows} == {"gpu"} and len({r.date for r in rows}) == 1
+    by_case = {r.case: r for r in rows}
+    assert by_case["device"].metrics["device"] == "cpu"
+    assert by_case["device"].metrics["matmul_tflops"] > 0
+    assert "flops_formula" in by_case["device"].notes
+    run = by_case["tiny"].metrics
     assert run["shape"] == "tiny" and run["tokens_per_s"] > 0 and run["precision"] == "fp32"
     assert run["model_tflops_per_step"] * 1e12 == pytest.approx(
         gpu.step_flops(gpu.build("tiny", __import__("torch").device("cpu")), 4, 32))
-    ddp = res["ddp_one_process"]  # torchrun with one process (gloo on the CPU)
-    assert ddp.get("ddp") is True and "overhead" in ddp, ddp
+    assert by_case["tiny"].command.startswith("python benchmarks/gpu.py --tiny")
+    assert "torch" in by_case["tiny"].libraries
+    ddp = by_case["ddp_one_process"].metrics  # torchrun with one process (gloo on the CPU)
+    assert ddp.get("ddp") is True and "overhead" in ddp, (ddp, by_case["ddp_one_process"].notes)
 
 
 def test_nominal_peaks_match_the_longest_name(gpu):

@@ -340,12 +340,9 @@ def test_pretraining_gains_are_scored_with_their_standard_error():
     """benchmarks/pretrain_cpu.py's verdicts: accuracy from per-text correctness, NER's entity
     F1 from per-sentence [right, found, wanted] counts, each with a paired SE that grows
     with the seeds' spread; a gain is called only beyond two SEs."""
-    import importlib.util
+    from helpers import load_benchmark
 
-    script = Path(__file__).resolve().parent.parent / "benchmarks" / "pretrain_cpu.py"
-    spec = importlib.util.spec_from_file_location("pretrain_cpu", script)
-    bench = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench)
+    bench = load_benchmark("pretrain_cpu")
 
     # 200 sentences of one entity each: 120 found by both arms, 40 more by the pretrained
     a = [[[1, 1, 1]] * 160 + [[0, 0, 1]] * 40]
