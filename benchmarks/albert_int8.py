@@ -18,7 +18,7 @@ import json
 from pathlib import Path
 
 import common
-from common import record, run
+from common import record, run, usage
 
 SUITE = "albert_int8"
 RUNS = common.RUNS / "albert"
@@ -67,4 +67,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
+    usage(__doc__)
     main()

@@ -24,6 +24,14 @@ PROSE = ("what", "note", "finding")
 """Keys of a case that are words, not figures: they go to the row's notes."""
 
 
+def usage(doc: str | None) -> None:
+    """`-h` / `--help` on a script without argparse: print what it measures (its docstring,
+    which names its arguments) and exit, instead of starting a run that takes minutes."""
+    if any(a in ("-h", "--help") for a in sys.argv[1:]):
+        print((doc or "").strip())
+        sys.exit(0)
+
+
 def run(cmd: list, env: dict | None = None, capture: bool = False) -> float:
     """Run a command (echoed first, `+ ...`); its wall time in seconds. A failure stops
     the script, or with `capture` (the command's output kept out of the log) raises

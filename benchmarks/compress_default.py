@@ -15,7 +15,7 @@ import json
 import sys
 from pathlib import Path
 
-from common import record
+from common import record, usage
 
 SUITE = "compress_default"
 SETUP = ("python3 -m venv .venv && .venv/bin/pip install -e '.[full]' -c constraints/pinned.txt"
@@ -66,4 +66,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
+    usage(__doc__)
     main()

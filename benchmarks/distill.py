@@ -17,7 +17,7 @@ import shlex
 import sys
 from pathlib import Path
 
-from common import RUNS, record, run, script_command
+from common import record, run, RUNS, script_command, usage
 
 HERE = Path(__file__).resolve().parent
 SUITE = "distill"
@@ -157,4 +157,5 @@ def main(only: list[str]) -> None:
 
 
 if __name__ == "__main__":
+    usage(__doc__)
     main(sys.argv[1:])

@@ -18,7 +18,7 @@ import sys
 from pathlib import Path
 
 import common
-from common import record, run, script_command
+from common import record, run, script_command, usage
 
 SUITE = "factorized_embeddings"
 RUNS = common.RUNS / "factorized"
@@ -82,4 +82,5 @@ def main(rank: int) -> None:
 
 
 if __name__ == "__main__":
+    usage(__doc__)
     main(int(sys.argv[1]) if len(sys.argv) > 1 else 128)

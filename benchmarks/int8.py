@@ -18,7 +18,7 @@ import os
 import shlex
 from pathlib import Path
 
-from common import RUNS, record, run, script_command
+from common import record, run, RUNS, script_command, usage
 
 SUITE = "int8"
 STUDENT = Path(os.environ.get("EDGEBERT_INT8_MODEL", RUNS / "student_distilled_3l"))
@@ -97,4 +97,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
+    usage(__doc__)
     main()

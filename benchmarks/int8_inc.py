@@ -18,7 +18,7 @@ import shlex
 import sys
 from pathlib import Path
 
-from common import RUNS, record, run, script_command
+from common import record, run, RUNS, script_command, usage
 
 SUITE = "int8_inc"
 STUDENT = RUNS / "student_distilled_3l"
@@ -66,4 +66,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
+    usage(__doc__)
     main()

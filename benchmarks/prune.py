@@ -14,7 +14,7 @@ import json
 import shlex
 from pathlib import Path
 
-from common import RUNS, record, run, script_command
+from common import record, run, RUNS, script_command, usage
 
 SUITE = "prune"
 PARENT = RUNS / "student_distilled_3l"
@@ -72,4 +72,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
+    usage(__doc__)
     main()

@@ -19,7 +19,7 @@ import sys
 from pathlib import Path
 
 import common
-from common import record, run
+from common import record, run, usage
 from compress_default import summary
 
 SUITE = "tasks"
@@ -94,6 +94,7 @@ def table(results: dict) -> str:
 
 
 if __name__ == "__main__":
+    usage(__doc__)
     if sys.argv[1:] == ["--table"]:  # the store's rows; tables.py writes it into the docs
         import tables
         print(tables.tasks())

@@ -16,7 +16,7 @@ import shutil
 import sys
 
 import common
-from common import record, run
+from common import record, run, usage
 
 SUITE = "teacher"
 CASES = {"rt": "rotten-tomatoes", "wnut": "wnut-ner"}
@@ -60,4 +60,5 @@ def main(which: str) -> None:
 
 
 if __name__ == "__main__":
+    usage(__doc__)
     main(sys.argv[1] if len(sys.argv) > 1 else "rt")
