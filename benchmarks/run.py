@@ -53,6 +53,7 @@ SUITES = {
                               needs=("tasks",)),
     "multiple_choice": Suite(("multiple_choice.py",)),
     "gate": Suite(("gate_calibration.py",)),
+    "train_speed": Suite(("train_speed.py", RT + "/teacher"), needs=("tasks",)),
     "pretrain": Suite(("pretrain_cpu.py",)),
     "gpu": Suite(("gpu.py",)),
 }
