@@ -4,6 +4,9 @@ A stage works in `<out>.partial/` and, when done, writes `metrics.json` last
 and renames the directory to `<out>`. So `<out>/metrics.json` existing means
 finished; a killed stage leaves only `<out>.partial/`, which the same command
 resumes from (its checkpoint lives there) as long as its options are the same.
+A stage that fails removes what it wrote, its checkpoint excepted. Every stage
+follows this protocol the same way: `already_done`, then its inputs checked, then
+one `with building(...)` block that ends in `finish`.
 
 One process at a time writes an output: it holds an exclusive lock on `<out>.lock`
 (`edgebert compress` one on its run directory too), and a second one is refused, naming
@@ -64,22 +67,8 @@ def already_done(out: Path, log=print, stage: str | None = None) -> bool:
     return False
 
 
-_OPEN: set[Path] = set()
-"""Partial directories this process began and has not finished."""
-
 _HELD: dict[Path, int] = {}
 """Lock file -> its open descriptor, for the locks this process holds."""
-
-
-def discard_unstarted() -> None:
-    """Remove this process's partial directories that hold no checkpoint: after a bad
-    input stops a stage there is nothing in them worth resuming. Its locks go too."""
-    for work in list(_OPEN):
-        if not (work / "checkpoint").exists():
-            shutil.rmtree(work, ignore_errors=True)
-        _OPEN.discard(work)
-    for held in list(_HELD):
-        _unlock(held)
 
 
 def lock_file(path: Path) -> Path:
@@ -189,12 +178,20 @@ def begin(out: Path, stage: str, options: dict, inputs: list[str], restart: bool
                                   or out.resolve() in src_path.parents):
             raise UserError(f"--out {out}: overlaps the input {src}; a stage never writes into "
                             f"its input, choose another directory")
-    lock(out)  # released by finish, or by discard_unstarted after a bad input
+    lock(out)  # released by finish, or by `building` when the stage fails
+    try:
+        return _prepare(out, {"stage": stage, "options": options}, restart)
+    except BaseException:
+        release(out)
+        raise
+
+
+def _prepare(out: Path, record: dict, restart: bool) -> Path:
+    """`<out>.partial` with `record` (stage and options) in its options.json."""
     if out.exists():
         raise UserError(f"--out {out}: exists and is not a finished artifact (no metrics.json); "
                         f"remove it or choose another directory")
     work = partial_dir(out)
-    record = {"stage": stage, "options": options}
     marker = work / "options.json"
     if work.exists() and restart:
         shutil.rmtree(work)
@@ -211,8 +208,47 @@ def begin(out: Path, stage: str, options: dict, inputs: list[str], restart: bool
     except OSError as err:
         raise UserError(f"--out {out}: cannot create {work} ({err.strerror})") from None
     write_json(marker, record)
-    _OPEN.add(work)
     return work
+
+
+@contextlib.contextmanager
+def building(out: Path, stage: str, options: dict, inputs: list[str], restart: bool = False):
+    """Build the artifact `out` of `stage` in `<out>.partial/`, the directory this yields;
+    the block publishes it with `finish` (stage.json, metrics.json last, then the rename).
+
+    On entry, `begin`: `out` locked, never inside an input, an unfinished run with the same
+    options resumed (or discarded with `restart`). If the block fails, what it wrote goes,
+    except a training checkpoint to resume from, and the lock is given up. Check for a
+    finished artifact with `already_done`, and check the inputs, before entering: a bad
+    input then writes nothing at all.
+
+        >>> # if artifact.already_done(out, log, "export"):
+        >>> #     return out
+        >>> # opened = open_artifact(cfg.model)  # every input checked first
+        >>> # with artifact.building(out, "export", to_dict(cfg), [str(opened.path)]) as work:
+        >>> #     ...  # write the model into work
+        >>> #     return artifact.finish(work, out, record, metrics)
+    """
+    work = begin(out, stage, options, inputs, restart)
+    try:
+        with discarded_on_failure(work):
+            yield work
+    except BaseException:
+        release(out)
+        raise
+
+
+@contextlib.contextmanager
+def discarded_on_failure(work: Path):
+    """Remove the directory `work` if the block fails, unless it holds a training
+    checkpoint (`<work>/checkpoint`): half a model is worth nothing, a checkpoint is where
+    the same command resumes."""
+    try:
+        yield work
+    except BaseException:
+        if not (work / "checkpoint").exists():
+            shutil.rmtree(work, ignore_errors=True)
+        raise
 
 
 def finish(work: Path, out: Path, stage: dict, metrics: dict) -> Path:
@@ -223,7 +259,6 @@ def finish(work: Path, out: Path, stage: dict, metrics: dict) -> Path:
                                               "created": dt.datetime.now(dt.UTC).isoformat()})
     write_json(work / "metrics.json", metrics)
     os.rename(work, out)
-    _OPEN.discard(work)
     release(out)
     return out
 

@@ -14,10 +14,10 @@ import typing
 import click
 
 from edgebert import __version__
-from edgebert.config import (TASK_KINDS, BenchConfig, DistillConfig, DistillLossConfig,
-                             ExportConfig, FinetuneConfig, PretrainConfig, PruneConfig,
-                             QuantizeConfig, TaskConfig, TokenizerConfig, TrainConfig,
-                             TrimVocabConfig, choices, field_docs)
+from edgebert.config import (TASK_KINDS, BenchConfig, BundleConfig, DistillConfig,
+                             DistillLossConfig, ExportConfig, FinetuneConfig, PretrainConfig,
+                             PruneConfig, QuantizeConfig, TaskConfig, TokenizerConfig,
+                             TrainConfig, TrimVocabConfig, choices, field_docs)
 from edgebert.compress.recipe import Recipe
 from edgebert.errors import UserError
 from edgebert.stages import STAGES
@@ -32,10 +32,7 @@ class _Group(click.Group):
     def invoke(self, ctx):
         try:
             return super().invoke(ctx)
-        except UserError as err:
-            from edgebert.artifact import discard_unstarted
-
-            discard_unstarted()  # no half artifact left behind by a bad input
+        except UserError as err:  # the stage has removed what it wrote (artifact.building)
             click.echo(f"error: {' '.join(str(err).split())}", err=True)
             sys.exit(2)
         except OSError as err:
@@ -43,9 +40,7 @@ class _Group(click.Group):
 
             if err.errno not in (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES):
                 raise
-            from edgebert.artifact import discard_unstarted
-
-            discard_unstarted()  # frees the space a half-written artifact took
+            # the stage freed the space its half-written artifact took (artifact.building)
             click.echo(f"error: {err.filename or 'output'}: {err.strerror}; free space or "
                        f"choose another --out, then run the same command again", err=True)
             sys.exit(2)
@@ -661,11 +656,8 @@ def compress(recipe, out, sets, max_accuracy_drop, show):
 
 
 @main.command()
-@click.option("--model", required=True,
-              help="Artifact to ship: INT8 or FP32 ONNX, ORT format, or a PyTorch directory "
-                   "(exported to FP32 ONNX on the way).")
-@click.option("--out", required=True, help="Bundle directory to write (must not exist).")
-def bundle(model, out):
+@_dataclass_options(BundleConfig, required=("model", "out"))
+def bundle(**options):
     """Write a deployment bundle that `edgebert.runtime` loads without torch.
 
     The bundle holds the model, tokenizer.json and a manifest with labels,
@@ -677,9 +669,7 @@ def bundle(model, out):
       edgebert bundle --model runs/default/int8/x86-avx2 --out bundles/rt
       python -c "from edgebert.runtime import load; print(load('bundles/rt').predict(['fun']))"
     """
-    from edgebert.bundle import bundle as run
-
-    run(model, out, log=click.echo)
+    STAGES["bundle"].run(_pick(BundleConfig, options), log=click.echo)
 
 
 @main.group()

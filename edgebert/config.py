@@ -502,6 +502,17 @@ class PruneConfig:
 
 
 @dataclass
+class BundleConfig:
+    """Write a deployment bundle that `edgebert.runtime` loads without torch."""
+
+    model: str
+    """Artifact to ship: INT8 or FP32 ONNX, ORT format, or a PyTorch directory (exported to
+    FP32 ONNX on the way)."""
+    out: str
+    """Bundle directory to write (must not exist)."""
+
+
+@dataclass
 class BenchConfig:
     """Latency of artifacts, interleaved: each turn runs one artifact in a fresh process at
     fixed threads, after warm-up, so artifacts share the machine's noise but never a thread

@@ -1,7 +1,8 @@
-"""The stages that write model artifacts, each one object: its name (the CLI command,
-the `stage` its stage.json records, what `compress` plans), its config class (the CLI's
-options and a recipe entry's fields derive from it), and its run function, imported only
-when it runs (torch loads then).
+"""The registry of stages, each one object: its name (the CLI command, the `stage` its
+stage.json records (a bundle has a manifest instead), what `compress` plans), its config class (the CLI's options and a
+recipe entry's fields derive from it), and its run function, imported only when it runs
+(torch loads then). A stage package's `stage.py` holds its `run(cfg, log)`; distillation's
+second stage, on a corpus, is `edgebert.distill.general`.
 
     >>> STAGES["quantize"].config.__name__
     'QuantizeConfig'
@@ -14,8 +15,8 @@ import importlib
 from dataclasses import dataclass
 from pathlib import Path
 
-from edgebert.config import (DistillConfig, ExportConfig, FinetuneConfig, PretrainConfig,
-                             PruneConfig, QuantizeConfig, TrimVocabConfig)
+from edgebert.config import (BundleConfig, DistillConfig, ExportConfig, FinetuneConfig,
+                             PretrainConfig, PruneConfig, QuantizeConfig, TrimVocabConfig)
 
 
 @dataclass(frozen=True)
@@ -25,7 +26,8 @@ class Stage:
     function: str
     """`module:function`, called as function(cfg, log=..., **options)."""
     resumes: bool = False
-    """Takes `restart=True` to discard an unfinished run instead of resuming it."""
+    """A training stage: a failed run keeps its checkpoint and the same command resumes it;
+    `restart=True` discards it instead."""
 
     def run(self, cfg, log=print, **options) -> Path:
         if hasattr(cfg, "train"):  # a training stage: its device and torchrun world first
@@ -37,13 +39,13 @@ class Stage:
 
 
 STAGES: dict[str, Stage] = {s.name: s for s in (
-    Stage("pretrain", PretrainConfig, "edgebert.pretrain.stage:pretrain", resumes=True),
-    Stage("finetune", FinetuneConfig, "edgebert.teacher.finetune:finetune", resumes=True),
-    Stage("distill", DistillConfig, "edgebert.distill.distill:distill", resumes=True),
-    Stage("distill-general", DistillConfig, "edgebert.distill.general:distill_general",
-          resumes=True),
-    Stage("prune", PruneConfig, "edgebert.prune.stage:prune", resumes=True),
-    Stage("trim-vocab", TrimVocabConfig, "edgebert.trim.stage:trim_vocab"),
-    Stage("quantize", QuantizeConfig, "edgebert.quantize.stage:quantize"),
-    Stage("export", ExportConfig, "edgebert.export.stage:export"),
+    Stage("pretrain", PretrainConfig, "edgebert.pretrain.stage:run", resumes=True),
+    Stage("finetune", FinetuneConfig, "edgebert.teacher.stage:run", resumes=True),
+    Stage("distill", DistillConfig, "edgebert.distill.stage:run", resumes=True),
+    Stage("distill-general", DistillConfig, "edgebert.distill.general:run", resumes=True),
+    Stage("prune", PruneConfig, "edgebert.prune.stage:run", resumes=True),
+    Stage("trim-vocab", TrimVocabConfig, "edgebert.trim.stage:run"),
+    Stage("quantize", QuantizeConfig, "edgebert.quantize.stage:run"),
+    Stage("export", ExportConfig, "edgebert.export.stage:run"),
+    Stage("bundle", BundleConfig, "edgebert.bundle.stage:run"),
 )}

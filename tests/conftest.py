@@ -23,7 +23,7 @@ def tiny_bert(tmp_path_factory) -> Path:
 def tiny_teacher(tmp_path_factory) -> Path:
     """A 4-layer tiny BERT fine-tuned on the sentiment toy task (a real finetune artifact)."""
     from edgebert.config import FinetuneConfig, TaskConfig, TrainConfig
-    from edgebert.teacher.finetune import finetune
+    from edgebert.teacher.stage import run as finetune
 
     root = tmp_path_factory.mktemp("teacher")
     base = build_tiny_bert(root / "base", layers=4)

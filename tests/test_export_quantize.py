@@ -243,7 +243,7 @@ def test_tuned_codebooks_keep_the_model_closer(tiny_teacher):
     import torch
     from sklearn.cluster import KMeans
 
-    from edgebert import stage
+    from edgebert import task_training
     from edgebert.artifacts_io import load_torch, open_artifact
     from edgebert.quantize.embeddings.codebooks import CodedEmbedding, tune_codebooks
 
@@ -254,7 +254,7 @@ def test_tuned_codebooks_keep_the_model_closer(tiny_teacher):
     fits = [KMeans(16, n_init=1, random_state=0).fit(table[:, i:i + 8]) for i in range(0, 32, 8)]
     codes = np.stack([f.labels_ for f in fits], 1).astype(np.uint8)
     books = np.stack([f.cluster_centers_ for f in fits]).astype(np.float32)
-    data = stage.prepare(opened.task, opened.tokenizer, opened.max_length)
+    data = task_training.prepare(opened.task, opened.tokenizer, opened.max_length)
     tuned, record = tune_codebooks(model, data, codes, books, log=lambda *_: None)
     assert tuned.shape == books.shape and not np.allclose(tuned, books)
     batch = data.collate(data.encoded["dev"].features[:32])

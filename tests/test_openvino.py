@@ -21,7 +21,7 @@ QUIET = dict(log=lambda *_: None)
 @pytest.fixture(scope="module")
 def ov_export(tiny_teacher, tmp_path_factory) -> Path:
     from edgebert.config import ExportConfig
-    from edgebert.export.stage import export
+    from edgebert.export.stage import run as export
 
     out = tmp_path_factory.mktemp("ov") / "openvino"
     export(ExportConfig(model=str(tiny_teacher), out=str(out), format="openvino"), **QUIET)
@@ -47,7 +47,7 @@ def test_export_writes_ir_in_this_cpus_precision_and_keeps_the_parents_predictio
 
 def test_fp32_export_matches_its_parent_closely(tiny_teacher, tmp_path):
     from edgebert.config import ExportConfig
-    from edgebert.export.stage import export
+    from edgebert.export.stage import run as export
 
     out = export(ExportConfig(model=str(tiny_teacher), out=str(tmp_path / "f"),
                               format="openvino", precision="fp32"), **QUIET)
@@ -90,9 +90,10 @@ def test_bench_times_the_ir_beside_onnx(ov_export, tiny_teacher, tmp_path):
 
 
 def test_bundle_and_runtime_serve_the_ir_without_torch(ov_export, tmp_path):
-    from edgebert.bundle import bundle
+    from edgebert.bundle.stage import run as bundle
+    from edgebert.config import BundleConfig
 
-    out = bundle(str(ov_export), str(tmp_path / "b"), **QUIET)
+    out = bundle(BundleConfig(str(ov_export), str(tmp_path / "b")), **QUIET)
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["format"] == "openvino" and manifest["model"] == "model.xml"
     assert set(manifest["files"]) == {"model.xml", "model.bin", "tokenizer.json"}
@@ -127,7 +128,7 @@ def test_openvino_int8_is_guarded_and_runs_everywhere_an_artifact_does(tiny_teac
     from edgebert.bench.run import bench
     from edgebert.config import BenchConfig, QuantizeConfig
     from edgebert.evaluate import evaluate
-    from edgebert.quantize.stage import quantize
+    from edgebert.quantize.stage import run as quantize
 
     out = quantize(QuantizeConfig(model=str(tiny_teacher), out=str(tmp_path / "q"),
                                   target="openvino-int8", calibration_examples=32,

@@ -127,7 +127,7 @@ def test_nsp_pairs_are_balanced_and_negatives_come_from_other_documents(corpus_a
 
 def test_tiny_pretraining_lowers_mlm_loss_and_finetunes(corpus_and_tok, tmp_path):
     from edgebert.config import PretrainConfig, TrainConfig
-    from edgebert.pretrain.stage import pretrain
+    from edgebert.pretrain.stage import run as pretrain
 
     corpus, tok = corpus_and_tok
     out = tmp_path / "pre"
@@ -186,7 +186,8 @@ def test_continued_pretraining_from_an_encoder_without_mlm_head(tiny_bert, tmp_p
     from safetensors.torch import load_file
 
     from edgebert.config import PretrainConfig, TrainConfig
-    from edgebert.pretrain.stage import build_model, pretrain
+    from edgebert.pretrain.stage import build_model
+    from edgebert.pretrain.stage import run as pretrain
 
     corpus = write_corpus(tmp_path / "c.txt", docs=40)
     cfg = PretrainConfig(corpus=str(corpus), init=str(tiny_bert), max_length=32,

@@ -21,10 +21,11 @@ TEXTS = ["a good movie", "awful boring plot", "", "the the the " * 400, "superb!
 
 @pytest.fixture(scope="module")
 def bundle_dir(tiny_teacher, tmp_path_factory) -> Path:
-    from edgebert.bundle import bundle
+    from edgebert.bundle.stage import run as bundle
+    from edgebert.config import BundleConfig
 
     out = tmp_path_factory.mktemp("bundle") / "b"
-    bundle(str(tiny_teacher), str(out), log=lambda *_: None)
+    bundle(BundleConfig(str(tiny_teacher), str(out)), log=lambda *_: None)
     return out
 
 
@@ -81,11 +82,12 @@ def test_altered_or_escaping_bundles_are_refused(bundle_dir, tmp_path):
 
 
 def test_bundle_refuses_an_existing_directory(tiny_teacher, tmp_path):
-    from edgebert.bundle import bundle
+    from edgebert.bundle.stage import run as bundle
+    from edgebert.config import BundleConfig
 
     (tmp_path / "b").mkdir()
     with pytest.raises(UserError, match="exists"):
-        bundle(str(tiny_teacher), str(tmp_path / "b"), log=lambda *_: None)
+        bundle(BundleConfig(str(tiny_teacher), str(tmp_path / "b")), log=lambda *_: None)
 
 
 def venv_with(env_dir: Path, names: list[str]) -> Path:
@@ -122,14 +124,15 @@ def venv_with(env_dir: Path, names: list[str]) -> Path:
 def test_runtime_runs_in_a_venv_without_torch(bundle_dir, tiny_teacher, tmp_path):
     """Install just the runtime's dependencies next to the package sources; a bundle with
     the tokenizer inside then runs with `tokenizers` blocked as well."""
-    from edgebert.bundle import bundle
+    from edgebert.bundle.stage import run as bundle
+    from edgebert.config import BundleConfig
     from edgebert.config import ExportConfig
-    from edgebert.export.stage import export
+    from edgebert.export.stage import run as export
 
     quiet = lambda *_: None  # noqa: E731
     export(ExportConfig(model=str(tiny_teacher), out=str(tmp_path / "text"), format="onnx",
                         with_tokenizer=True), log=quiet)
-    bundle(str(tmp_path / "text"), str(tmp_path / "text-bundle"), log=quiet)
+    bundle(BundleConfig(str(tmp_path / "text"), str(tmp_path / "text-bundle")), log=quiet)
     py = venv_with(tmp_path / "venv", ["onnxruntime", "onnxruntime-extensions", "tokenizers",
                                        "numpy"])
     src = Path(__file__).resolve().parent.parent

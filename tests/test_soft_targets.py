@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from edgebert import soft_targets, stage
+from edgebert import soft_targets, task_training
 from edgebert.config import DistillLossConfig, TaskConfig, TrainConfig
 from edgebert.cpu import cpu_flags
 from edgebert.data.features import TEACHER_LOGITS
@@ -25,7 +25,7 @@ from helpers import (choice_rows, finetune, ner_conll, run_cli, sentiment_rows, 
 
 def prepared(model: Path, task: Path, kind_name: str):
     task = load_task(TaskConfig(str(task), kind_name))
-    return stage.prepare(task, load_tokenizer(model), 32, log=lambda *_: None), task
+    return task_training.prepare(task, load_tokenizer(model), 32, log=lambda *_: None), task
 
 
 def losses(model: Path, task: Path, kind_name: str):

@@ -56,11 +56,12 @@ def test_weights_load_from_safetensors_only_and_no_remote_code():
 
 @pytest.fixture(scope="module")
 def model(tiny_teacher, tmp_path_factory):
-    from edgebert.bundle import bundle
+    from edgebert.bundle.stage import run as bundle
+    from edgebert.config import BundleConfig
     from edgebert.runtime import load
 
     out = tmp_path_factory.mktemp("abuse") / "b"
-    bundle(str(tiny_teacher), str(out), log=lambda *_: None)
+    bundle(BundleConfig(str(tiny_teacher), str(out)), log=lambda *_: None)
     return load(out, threads=1, batch_size=8)
 
 

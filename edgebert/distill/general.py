@@ -17,8 +17,7 @@ from edgebert import artifact
 from edgebert.config import DistillConfig, to_dict
 from edgebert.data.features import INPUTS
 from edgebert.data.masking import mask_tokens
-from edgebert.distill.distill import build_student
-from edgebert.distill.students import every_other
+from edgebert.distill.students import build_student, every_other
 from edgebert.distillation import Trainable, distill_loss, layer_map
 from edgebert.errors import UserError
 from edgebert.losses import view
@@ -54,11 +53,12 @@ def corpus_features(path: Path, tokenizer, max_length: int) -> list[dict]:
             for i in range(len(lines))]
 
 
-def distill_general(cfg: DistillConfig, restart: bool = False, log=print) -> Path:
-    """Distil the encoder `cfg.teacher` on `cfg.corpus` into a smaller encoder.
+def run(cfg: DistillConfig, log=print, *, restart: bool = False) -> Path:
+    """Distil the encoder `cfg.teacher` on `cfg.corpus` into a smaller encoder: the
+    distill-general stage (`edgebert distill --corpus`).
 
-    >>> # distill_general(DistillConfig(teacher="minilm-l6", corpus="corpus.txt",
-    >>> #                               layers=[0, 2, 4], out="runs/general-3l"))
+    >>> # run(DistillConfig(teacher="minilm-l6", corpus="corpus.txt",
+    >>> #                   layers=[0, 2, 4], out="runs/general-3l"))
     """
     out = Path(cfg.out)
     if artifact.already_done(out, log, "distill-general"):
@@ -86,7 +86,6 @@ def distill_general(cfg: DistillConfig, restart: bool = False, log=print) -> Pat
         proj = torch.nn.ModuleList(torch.nn.Linear(s_cfg.hidden_size, t_cfg.hidden_size)
                                    for _ in range(s_cfg.num_hidden_layers + 1))
     mapping = layer_map(s_cfg.num_hidden_layers, t_cfg.num_hidden_layers)
-    work = artifact.begin(out, "distill-general", to_dict(cfg), inputs=[source], restart=restart)
 
     from edgebert.data.encode import pad_batch
     from edgebert.train import pick_device, train
@@ -142,23 +141,25 @@ def distill_general(cfg: DistillConfig, restart: bool = False, log=print) -> Pat
         trainable.train(was_training)
         return {"heldout_loss": sum(losses) / len(losses), "heldout_cos": sum(cos) / len(cos)}
 
-    before = evaluate()
-    result = train(trainable, train_feats, loss_fn, cfg.train, collate=collate, evaluate=evaluate,
-                   metric="heldout_loss", greater_is_better=False,
-                   checkpoint_dir=work / "checkpoint", desc="distill (corpus)")
-    after = evaluate()
-    log(f"held-out loss {before['heldout_loss']:.4f} -> {after['heldout_loss']:.4f}, last-layer "
-        f"cosine to the teacher {before['heldout_cos']:.3f} -> {after['heldout_cos']:.3f}")
-    save_pretrained(work, student, tokenizer)
-    metrics = {"heldout": after, "heldout_before": before, "mlm": has_mlm,
-               "params": count_params(student), "teacher_params": count_params(teacher),
-               "size_mb": artifact.dir_size_mb(work),
-               "train": {"seconds": result.seconds, "steps": result.steps,
-                         "precision": result.precision,
-                         "lines": len(train_feats), "heldout_lines": len(heldout),
-                         "history": result.history}}
-    record = {"stage": "distill-general", "parent": cfg.teacher, "parent_path": source,
-              "task": None, "layers": None if cfg.narrow else
-              (cfg.layers or every_other(t_cfg.num_hidden_layers)),
-              "layer_map": mapping, "config": to_dict(cfg)}
-    return artifact.finish(work, out, record, metrics)
+    with artifact.building(out, "distill-general", to_dict(cfg), [source], restart) as work:
+        before = evaluate()
+        result = train(trainable, train_feats, loss_fn, cfg.train, collate=collate,
+                       evaluate=evaluate, metric="heldout_loss", greater_is_better=False,
+                       checkpoint_dir=work / "checkpoint", desc="distill (corpus)")
+        after = evaluate()
+        log(f"held-out loss {before['heldout_loss']:.4f} -> {after['heldout_loss']:.4f}, "
+            f"last-layer cosine to the teacher {before['heldout_cos']:.3f} -> "
+            f"{after['heldout_cos']:.3f}")
+        save_pretrained(work, student, tokenizer)
+        metrics = {"heldout": after, "heldout_before": before, "mlm": has_mlm,
+                   "params": count_params(student), "teacher_params": count_params(teacher),
+                   "size_mb": artifact.dir_size_mb(work),
+                   "train": {"seconds": result.seconds, "steps": result.steps,
+                             "precision": result.precision,
+                             "lines": len(train_feats), "heldout_lines": len(heldout),
+                             "history": result.history}}
+        record = {"stage": "distill-general", "parent": cfg.teacher, "parent_path": source,
+                  "task": None, "layers": None if cfg.narrow else
+                  (cfg.layers or every_other(t_cfg.num_hidden_layers)),
+                  "layer_map": mapping, "config": to_dict(cfg)}
+        return artifact.finish(work, out, record, metrics)

@@ -10,8 +10,10 @@ import copy
 
 import torch
 
+from edgebert.config import DistillConfig
 from edgebert.errors import UserError
 from edgebert.families import check_single_group, family_of
+from edgebert.sources import resolve_model
 
 
 def every_other(n_layers: int) -> list[int]:
@@ -63,3 +65,22 @@ def narrow(teacher, layers: int, hidden_size: int | None, heads: int | None,
     torch.manual_seed(seed)
     return type(teacher)(config)
 
+
+def build_student(teacher, cfg: DistillConfig, kind: str | None = None,
+                  labels: list[str] | None = None):
+    """The student `cfg` asks for: `cfg.student` with a `kind` head (`labels`), a narrower
+    model (`cfg.narrow`), or the teacher's `cfg.layers` (every other one by default)."""
+    n = teacher.config.num_hidden_layers
+    if cfg.student:  # e.g. the encoder general distillation wrote; a task head is added
+        from edgebert.modeling import load_for_task
+
+        student = load_for_task(resolve_model(cfg.student), kind, labels)
+        if student.config.vocab_size != teacher.config.vocab_size:
+            raise UserError(f"--student {cfg.student}: vocabulary of {student.config.vocab_size} "
+                            f"tokens, the teacher's has {teacher.config.vocab_size}; both must "
+                            f"read the same token ids")
+        return student
+    if cfg.narrow:
+        count = len(cfg.layers) if cfg.layers else max(1, n // 2)
+        return narrow(teacher, count, cfg.hidden_size, cfg.heads, cfg.ffn, cfg.train.seed)
+    return from_teacher_layers(teacher, cfg.layers or every_other(n))

@@ -155,10 +155,10 @@ def _with_tokenizer(cfg: ExportConfig, onnx_path: Path, opened, log) -> dict:
     return {"parity": parity, "plain_mb": plain_mb, "scores": scores}
 
 
-def export(cfg: ExportConfig, log=print) -> Path:
+def run(cfg: ExportConfig, log=print) -> Path:
     """Export `cfg.model` to `cfg.format` in `cfg.out`, parity-checked on the dev split.
 
-    >>> # export(ExportConfig(model="runs/rt/student", format="onnx", out="runs/rt/onnx"))
+    >>> # run(ExportConfig(model="runs/rt/student", format="onnx", out="runs/rt/onnx"))
     """
     from edgebert.formats import format_named
 
@@ -176,8 +176,7 @@ def export(cfg: ExportConfig, log=print) -> Path:
     forward, parent_format = parent_forward(opened)
     dev = opened.encode("dev")
     ref = opened.outputs(forward, dev)
-    work = artifact.begin(out, "export", to_dict(cfg), inputs=[str(opened.path)])
-    try:
+    with artifact.building(out, "export", to_dict(cfg), [str(opened.path)]) as work:
         target = work / fmt.file
         built: dict = {}
         checked = ref  # what the export must match: its parent (an INT8 program: its reference)
@@ -234,38 +233,34 @@ def export(cfg: ExportConfig, log=print) -> Path:
             got_forward = scored_as_run(got_forward, opened.record.get("precision") == "int8")
             scores = {"dev": opened.score(got_forward, "dev", dev, got_dev),
                       "test": opened.score(got_forward, "test")}
-    except BaseException:
-        import shutil
+        copy_tokenizer(opened.path, work)
+        parent = artifact.read_json(opened.path / "metrics.json")
+        metrics = {**scores, "metric": opened.task.metric, "parity": parity, "format": cfg.format,
+                   "precision": "int8" if cfg.precision == "int8" else opened.record.get(
+                       "precision", "fp32"),
+                   "size_mb": sum((work / n).stat().st_size for n in fmt.files()) / 1e6,
+                   "params": parent.get("params"),
+                   # a cut position table travels with the graph (bench and evaluate read it)
+                   "positions": parent.get("positions")}
+        if text:
+            metrics |= {"text_parity": text["parity"],
+                        "size_without_tokenizer_mb": text["plain_mb"]}
+        metrics |= built  # ExecuTorch: the delegate's leftovers, the INT8 guard's record
+        log(f"{cfg.format}: max |delta logits| {parity['max_abs_diff']:.2e}"
+            f"{agreement_text(parity, opened.kind)}, {metrics['size_mb']:.1f} MB")
+        if "lowering_parity" in built:
+            log(f"{cfg.format} int8 against its PT2E reference: max |delta logits| "
+                f"{built['lowering_parity']['max_abs_diff']:.2e}"
+                f"{agreement_text(built['lowering_parity'], opened.kind)}")
+        if precision:  # what it runs in, wherever it runs; and the CPU that chose it
+            from edgebert.cpu import cpu_flags
 
-        shutil.rmtree(work, ignore_errors=True)  # nothing half-made survives a refusal
-        raise
-    copy_tokenizer(opened.path, work)
-    parent = artifact.read_json(opened.path / "metrics.json")
-    metrics = {**scores, "metric": opened.task.metric, "parity": parity, "format": cfg.format,
-               "precision": "int8" if cfg.precision == "int8" else opened.record.get(
-                   "precision", "fp32"),
-               "size_mb": sum((work / n).stat().st_size for n in fmt.files()) / 1e6,
-               "params": parent.get("params"),
-               # a cut position table travels with the graph (bench and evaluate read it)
-               "positions": parent.get("positions")}
-    if text:
-        metrics |= {"text_parity": text["parity"], "size_without_tokenizer_mb": text["plain_mb"]}
-    metrics |= built  # ExecuTorch: the delegate's leftovers, the INT8 guard's record
-    log(f"{cfg.format}: max |delta logits| {parity['max_abs_diff']:.2e}"
-        f"{agreement_text(parity, opened.kind)}, {metrics['size_mb']:.1f} MB")
-    if "lowering_parity" in built:
-        log(f"{cfg.format} int8 against its PT2E reference: max |delta logits| "
-            f"{built['lowering_parity']['max_abs_diff']:.2e}"
-            f"{agreement_text(built['lowering_parity'], opened.kind)}")
-    if precision:  # what it runs in, wherever it runs; and the CPU that chose it
-        from edgebert.cpu import cpu_flags
-
-        metrics["inference_precision"] = precision
-        built = {"inference_precision": precision, "built_on": cpu_flags()}
-        if metrics["precision"] == "fp32":
-            metrics["precision"] = precision
-    record = {"stage": "export", "parent": cfg.model, "format": cfg.format,
-              "precision": metrics["precision"], **(built if precision else {}),
-              "task": opened.record["task"],
-              "file": target.name, "input": "text" if text else "ids", "config": to_dict(cfg)}
-    return artifact.finish(work, out, record, metrics)
+            metrics["inference_precision"] = precision
+            built = {"inference_precision": precision, "built_on": cpu_flags()}
+            if metrics["precision"] == "fp32":
+                metrics["precision"] = precision
+        record = {"stage": "export", "parent": cfg.model, "format": cfg.format,
+                  "precision": metrics["precision"], **(built if precision else {}),
+                  "task": opened.record["task"],
+                  "file": target.name, "input": "text" if text else "ids", "config": to_dict(cfg)}
+        return artifact.finish(work, out, record, metrics)

@@ -9,6 +9,7 @@ accuracy on masked positions, perplexity, NSP or SOP accuracy. `edgebert finetun
 
 from __future__ import annotations
 
+import contextlib
 import math
 import random
 from functools import partial
@@ -87,7 +88,12 @@ def build_model(cfg: PretrainConfig, tokenizer, arch: str):
     return model_class(config)
 
 
-def pretrain(cfg: PretrainConfig, restart: bool = False, log=print) -> Path:
+def run(cfg: PretrainConfig, log=print, *, restart: bool = False) -> Path:
+    """Pretrain a model on `cfg.corpus` into `cfg.out`; skip if already finished. Under
+    torchrun every rank trains and rank 0 alone writes the artifact.
+
+    >>> # run(PretrainConfig(corpus="corpus.txt", tokenizer="runs/tok", out="runs/pretrained"))
+    """
     from edgebert.modeling import (load_tokenizer, non_wordpiece, quiet_transformers,
                                    save_pretrained)
 
@@ -143,50 +149,51 @@ def pretrain(cfg: PretrainConfig, restart: bool = False, log=print) -> Path:
     model = build_model(cfg, tokenizer, arch)
     if cfg.freeze_encoder:  # the tied output embedding is the encoder's: it stays too
         _parts(model)[0].requires_grad_(False)
-    work = artifact.begin(out, "pretrain", to_dict(cfg), inputs=[str(cfg.corpus)],
-                          restart=restart) if rank == 0 else artifact.partial_dir(out)
-    if world > 1:
-        torch.distributed.barrier()
+    # rank 0 builds the artifact; the other ranks train alongside and write nothing
+    building = artifact.building(out, "pretrain", to_dict(cfg), [str(cfg.corpus)], restart) \
+        if rank == 0 else contextlib.nullcontext(artifact.partial_dir(out))
+    with building as work:
+        if world > 1:
+            torch.distributed.barrier()
 
-    pretrainer = MaskedPretrainer(model)
+        pretrainer = MaskedPretrainer(model)
 
-    def evaluate() -> dict:
-        return heldout_metrics(pretrainer, heldout, collate, cfg.train.batch_size)
+        def evaluate() -> dict:
+            return heldout_metrics(pretrainer, heldout, collate, cfg.train.batch_size)
 
-    before = evaluate()
-    result = train(pretrainer, features, _loss, cfg.train,
-                   collate=collate, evaluate=evaluate, metric="mlm_loss",
-                   greater_is_better=False, checkpoint_dir=work / "checkpoint",
-                   desc="pretrain")
-    after = evaluate()
-    if world > 1:  # no collective calls after training; rank 0 writes alone
-        torch.distributed.destroy_process_group()
-    if rank != 0:
-        return out
-    save_pretrained(work, model, tokenizer)
-    metrics = {"before": before, "heldout": after, "params": sum(p.numel() for p in
-                                                                  model.parameters()),
-               "examples": {"train": len(features), "heldout": len(heldout),
-                            # real tokens (no padding) per training example, on average
-                            "mean_tokens": sum(len(f["input_ids"]) for f in features)
-                            / max(len(features), 1)},
-               "train": {"seconds": result.seconds, "steps": result.steps,
-                         "precision": result.precision,
-                         "ranks": result.ranks, "ranks_in_sync": result.ranks_in_sync,
-                         "checkpoint_writers": result.checkpoint_writers,
-                         "tokens_per_step": cfg.train.batch_size * cfg.max_length
-                         * cfg.train.grad_accum * result.ranks,
-                         "history": result.history},
-               "size_mb": artifact.dir_size_mb(work)}
-    log(f"held-out MLM loss {before['mlm_loss']:.3f} -> {after['mlm_loss']:.3f}, accuracy "
-        f"{after['mlm_accuracy']:.3f}" + "".join(
-            f", {k.split('_')[0].upper()} accuracy {after[k]:.3f}"
-            for k in ("nsp_accuracy", "sop_accuracy") if k in after))
-    record = {"stage": "pretrain", "arch": arch, "objective": pair,
-              "corpus": str(cfg.corpus), "tokenizer": str(tok_dir),
-              "config": to_dict(cfg), "world_size": result.ranks}
-    artifact.finish(work, out, record, metrics)
-    return out
+        before = evaluate()
+        result = train(pretrainer, features, _loss, cfg.train,
+                       collate=collate, evaluate=evaluate, metric="mlm_loss",
+                       greater_is_better=False, checkpoint_dir=work / "checkpoint",
+                       desc="pretrain")
+        after = evaluate()
+        if world > 1:  # no collective calls after training; rank 0 writes alone
+            torch.distributed.destroy_process_group()
+        if rank != 0:
+            return out
+        save_pretrained(work, model, tokenizer)
+        metrics = {"before": before, "heldout": after,
+                   "params": sum(p.numel() for p in model.parameters()),
+                   "examples": {"train": len(features), "heldout": len(heldout),
+                                # real tokens (no padding) per training example, on average
+                                "mean_tokens": sum(len(f["input_ids"]) for f in features)
+                                / max(len(features), 1)},
+                   "train": {"seconds": result.seconds, "steps": result.steps,
+                             "precision": result.precision,
+                             "ranks": result.ranks, "ranks_in_sync": result.ranks_in_sync,
+                             "checkpoint_writers": result.checkpoint_writers,
+                             "tokens_per_step": cfg.train.batch_size * cfg.max_length
+                             * cfg.train.grad_accum * result.ranks,
+                             "history": result.history},
+                   "size_mb": artifact.dir_size_mb(work)}
+        log(f"held-out MLM loss {before['mlm_loss']:.3f} -> {after['mlm_loss']:.3f}, accuracy "
+            f"{after['mlm_accuracy']:.3f}" + "".join(
+                f", {k.split('_')[0].upper()} accuracy {after[k]:.3f}"
+                for k in ("nsp_accuracy", "sop_accuracy") if k in after))
+        record = {"stage": "pretrain", "arch": arch, "objective": pair,
+                  "corpus": str(cfg.corpus), "tokenizer": str(tok_dir),
+                  "config": to_dict(cfg), "world_size": result.ranks}
+        return artifact.finish(work, out, record, metrics)
 
 
 class MaskedPretrainer(torch.nn.Module):

@@ -17,7 +17,6 @@ quantize/dequantize pairs (as large as FP32). INT8 kernels appear when
 from __future__ import annotations
 
 import random
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -48,8 +47,7 @@ def quantize_inc(cfg: QuantizeConfig, opened, log=print) -> Path:
                         f"(model.safetensors); this artifact has none")
     dev = opened.encode("dev")
     metric = opened.task.metric
-    work = artifact.begin(Path(cfg.out), "quantize", to_dict(cfg), inputs=[str(opened.path)])
-    try:
+    with artifact.building(Path(cfg.out), "quantize", to_dict(cfg), [str(opened.path)]) as work:
         model = load_torch(opened)
         fp32_fwd = torch_forward(model)
         fp32_dev_out = opened.outputs(fp32_fwd, dev)
@@ -67,17 +65,14 @@ def quantize_inc(cfg: QuantizeConfig, opened, log=print) -> Path:
         if drop > cfg.max_drop:
             raise UserError(f"--max-drop {cfg.max_drop}: the saved INC model loses {drop:.2f} "
                             f"dev points; raise the budget or use --engine ort")
-    except BaseException:
-        shutil.rmtree(work, ignore_errors=True)
-        raise
-    copy_tokenizer(opened.path, work)
-    sizes = {"fp32_mb": (opened.path / "model.safetensors").stat().st_size / 1e6,
-             "size_mb": (work / MODEL_FILE).stat().st_size / 1e6}
-    metrics = int8_metrics(opened, fwd, dev, int8_dev_out, fp32, fp32_dev_out, drop) \
-        | {"engine": "inc", "format": "pt2"} | sizes
-    log(summary(metrics, f"(INC {cfg.mode})", "FP32", opened.kind)
-        + f", {sizes['size_mb']:.1f} MB")
-    return finish(work, cfg, opened, metrics, "pt2", engine="inc")
+        copy_tokenizer(opened.path, work)
+        sizes = {"fp32_mb": (opened.path / "model.safetensors").stat().st_size / 1e6,
+                 "size_mb": (work / MODEL_FILE).stat().st_size / 1e6}
+        metrics = int8_metrics(opened, fwd, dev, int8_dev_out, fp32, fp32_dev_out, drop) \
+            | {"engine": "inc", "format": "pt2"} | sizes
+        log(summary(metrics, f"(INC {cfg.mode})", "FP32", opened.kind)
+            + f", {sizes['size_mb']:.1f} MB")
+        return finish(work, cfg, opened, metrics, "pt2", engine="inc")
 
 
 def tune_inc(model, kind: str, mode: str, max_length: int, metric_points, fp32: float,

@@ -62,10 +62,9 @@ def quantize_openvino(cfg: QuantizeConfig, opened, log=print) -> Path:
         f"--calibration and --fuse are ONNX Runtime's); its float parts run in {precision}")
     dev = opened.encode("dev")
     metric = opened.task.metric
-    work = artifact.begin(out, "quantize", to_dict(cfg), inputs=[str(opened.path)])
-    scratch = work / "scratch"
-    scratch.mkdir(exist_ok=True)
-    try:
+    with artifact.building(out, "quantize", to_dict(cfg), [str(opened.path)]) as work:
+        scratch = work / "scratch"
+        scratch.mkdir(exist_ok=True)
         fp32 = scratch / "fp32.onnx"
         fp32_onnx(opened, fp32, dev, cfg.model)
         ref_dev_out = opened.outputs(ort_forward(session(fp32), opened.kind), dev)
@@ -118,21 +117,18 @@ def quantize_openvino(cfg: QuantizeConfig, opened, log=print) -> Path:
         final = work / "model.xml"
         ov.save_model(core.read_model(str(result.path)), str(final))
         fp32_mb = fp32.stat().st_size / 1e6
-    except BaseException:
-        shutil.rmtree(work, ignore_errors=True)
-        raise
-    fwd = forward(final)
-    metrics = int8_metrics(opened, fwd, dev, opened.outputs(fwd, dev),
-                           {"dev": float_dev, "test": opened.score(float_fwd, "test")},
-                           float_dev_out, result.drop)
-    shutil.rmtree(scratch)
-    copy_tokenizer(opened.path, work)
-    size = sum((work / n).stat().st_size for n in FORMATS["openvino"].files()) / 1e6
-    # "fp32" and "delta_vs_fp32", as every INT8 stage names them, hold the float model run
-    # in `precision` (float_precision): what this artifact replaces where it runs
-    metrics |= {"float_precision": precision, "excluded_nodes": result.excluded,
-                "guard_tries": result.tries, "format": "openvino",
-                "inference_precision": precision, "size_mb": size, "fp32_onnx_mb": fp32_mb}
-    log(summary(metrics, "openvino", precision, opened.kind) + f", {size:.1f} MB")
-    return finish(work, cfg, opened, metrics, "openvino", inference_precision=precision,
-                  engine="nncf", mode="static")
+        fwd = forward(final)
+        metrics = int8_metrics(opened, fwd, dev, opened.outputs(fwd, dev),
+                               {"dev": float_dev, "test": opened.score(float_fwd, "test")},
+                               float_dev_out, result.drop)
+        shutil.rmtree(scratch)
+        copy_tokenizer(opened.path, work)
+        size = sum((work / n).stat().st_size for n in FORMATS["openvino"].files()) / 1e6
+        # "fp32" and "delta_vs_fp32", as every INT8 stage names them, hold the float model run
+        # in `precision` (float_precision): what this artifact replaces where it runs
+        metrics |= {"float_precision": precision, "excluded_nodes": result.excluded,
+                    "guard_tries": result.tries, "format": "openvino",
+                    "inference_precision": precision, "size_mb": size, "fp32_onnx_mb": fp32_mb}
+        log(summary(metrics, "openvino", precision, opened.kind) + f", {size:.1f} MB")
+        return finish(work, cfg, opened, metrics, "openvino", inference_precision=precision,
+                      engine="nncf", mode="static")

@@ -68,10 +68,9 @@ def quantize_ort(cfg: QuantizeConfig, opened, log=print) -> Path:
         return _from_twin(cfg, opened, log)
     dev = opened.encode("dev")
     metric = opened.task.metric
-    work = artifact.begin(Path(cfg.out), "quantize", to_dict(cfg), inputs=[str(opened.path)])
-    scratch = work / "scratch"
-    scratch.mkdir(exist_ok=True)
-    try:
+    with artifact.building(Path(cfg.out), "quantize", to_dict(cfg), [str(opened.path)]) as work:
+        scratch = work / "scratch"
+        scratch.mkdir(exist_ok=True)
         fp32 = scratch / "fp32.onnx"
         model, _ = fp32_onnx(opened, fp32, dev, cfg.model)
         fused, counts = fp32, {}
@@ -100,24 +99,21 @@ def quantize_ort(cfg: QuantizeConfig, opened, log=print) -> Path:
             drop, lowbit = lowbit_table(final, scratch, cfg, opened, model, drop_of, drop, log)
         positions = _cut_positions(final, opened, log)
         sizes = {"fp32_onnx_mb": fp32.stat().st_size / 1e6, "size_mb": final.stat().st_size / 1e6}
-    except BaseException:
-        shutil.rmtree(work, ignore_errors=True)
-        raise
-    arm = arm64_check(final, fused, opened, log) if p.arch == "aarch64" else None
-    fwd = int8_forward(final, opened.kind, cfg.mode)
-    metrics = int8_metrics(opened, fwd, dev, opened.outputs(fwd, dev),
-                           {"dev": fp32_dev, "test": opened.score(fp32_fwd, "test")},
-                           fp32_dev_out, drop) | {
-        "fused_nodes": counts, "skip_layernorm_split": split,
-        "excluded_nodes": result.excluded, "guard_tries": result.tries,
-        "embedding_lowbit": lowbit, "positions": positions, "format": "onnx",
-        "arm64_emulation": arm} | sizes
-    shutil.rmtree(scratch)
-    copy_tokenizer(opened.path, work)
-    log(summary(metrics, f"{cfg.target} {cfg.mode}", "FP32", opened.kind)
-        + f", {sizes['size_mb']:.1f} MB ({sizes['fp32_onnx_mb'] / sizes['size_mb']:.1f}x "
-          f"smaller)")
-    return finish(work, cfg, opened, metrics, "onnx", preset=p.record())
+        arm = arm64_check(final, fused, opened, log) if p.arch == "aarch64" else None
+        fwd = int8_forward(final, opened.kind, cfg.mode)
+        metrics = int8_metrics(opened, fwd, dev, opened.outputs(fwd, dev),
+                               {"dev": fp32_dev, "test": opened.score(fp32_fwd, "test")},
+                               fp32_dev_out, drop) | {
+            "fused_nodes": counts, "skip_layernorm_split": split,
+            "excluded_nodes": result.excluded, "guard_tries": result.tries,
+            "embedding_lowbit": lowbit, "positions": positions, "format": "onnx",
+            "arm64_emulation": arm} | sizes
+        shutil.rmtree(scratch)
+        copy_tokenizer(opened.path, work)
+        log(summary(metrics, f"{cfg.target} {cfg.mode}", "FP32", opened.kind)
+            + f", {sizes['size_mb']:.1f} MB ({sizes['fp32_onnx_mb'] / sizes['size_mb']:.1f}x "
+              f"smaller)")
+        return finish(work, cfg, opened, metrics, "onnx", preset=p.record())
 
 
 TARGET_OWN = ("target", "out", "same_graph_as")
@@ -149,9 +145,8 @@ def _from_twin(cfg: QuantizeConfig, opened, log) -> Path:
     if why:
         raise UserError(f"--same-graph-as {twin}: {why}")
     p = target(cfg.target)
-    work = artifact.begin(Path(cfg.out), "quantize", to_dict(cfg),
-                          inputs=[str(opened.path), str(twin)])
-    try:
+    inputs = [str(opened.path), str(twin)]
+    with artifact.building(Path(cfg.out), "quantize", to_dict(cfg), inputs) as work:
         final = work / "model.onnx"
         shutil.copy2(twin / "model.onnx", final)
         arm = None
@@ -163,15 +158,12 @@ def _from_twin(cfg: QuantizeConfig, opened, log) -> Path:
             fused = fuse(opened.path, fp32, scratch / "fused.onnx").path if cfg.fuse else fp32
             arm = arm64_check(final, fused, opened, log)
             shutil.rmtree(scratch)
-    except BaseException:
-        shutil.rmtree(work, ignore_errors=True)
-        raise
-    copy_tokenizer(opened.path, work)
-    log(f"INT8 {cfg.target}: the graph of {twin} (ONNX Runtime's {cfg.mode} INT8 is the same "
-        f"for both targets), its scores kept")
-    metrics = artifact.read_json(twin / "metrics.json") | {"arm64_emulation": arm,
-                                                           "same_graph_as": str(twin)}
-    return finish(work, cfg, opened, metrics, "onnx", preset=p.record())
+        copy_tokenizer(opened.path, work)
+        log(f"INT8 {cfg.target}: the graph of {twin} (ONNX Runtime's {cfg.mode} INT8 is the same "
+            f"for both targets), its scores kept")
+        metrics = artifact.read_json(twin / "metrics.json") | {"arm64_emulation": arm,
+                                                               "same_graph_as": str(twin)}
+        return finish(work, cfg, opened, metrics, "onnx", preset=p.record())
 
 
 def _guarded_int8(cfg: QuantizeConfig, opened, fused: Path, dev, fp32_dev_out, fp32_points,

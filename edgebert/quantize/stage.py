@@ -18,10 +18,10 @@ from edgebert.metrics import points
 from edgebert.targets import target
 
 
-def quantize(cfg: QuantizeConfig, log=print) -> Path:
+def run(cfg: QuantizeConfig, log=print) -> Path:
     """INT8 `cfg.model` for `cfg.target`, within `cfg.max_drop` points of FP32 on dev.
 
-    >>> # quantize(QuantizeConfig(model="runs/rt/student", target="x86-vnni", out="runs/int8"))
+    >>> # run(QuantizeConfig(model="runs/rt/student", target="x86-vnni", out="runs/int8"))
     """
     out = Path(cfg.out)
     if artifact.already_done(out, log, "quantize"):

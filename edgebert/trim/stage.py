@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 from edgebert import artifact
@@ -55,10 +54,10 @@ def widenings(tokenizer, used: list[int], max_drop: float | None,
     yield [i for i, _ in ordered]
 
 
-def trim_vocab(cfg: TrimVocabConfig, log=print) -> Path:
+def run(cfg: TrimVocabConfig, log=print) -> Path:
     """Trim `cfg.model`'s vocabulary; the outputs on the kept texts must not change.
 
-    >>> # trim_vocab(TrimVocabConfig(model="runs/rt/student", out="runs/rt/student-trim"))
+    >>> # run(TrimVocabConfig(model="runs/rt/student", out="runs/rt/student-trim"))
     """
     out = Path(cfg.out)
     if artifact.already_done(out, log, "trim-vocab"):
@@ -83,75 +82,75 @@ def trim_vocab(cfg: TrimVocabConfig, log=print) -> Path:
     counts = piece_counts(tokenizer, kept_texts)
     used, *rarer = [used_ids(tokenizer, kept_texts, n, counts)
                     for n in range(cfg.min_count, 0, -1)]
-    work = artifact.begin(out, "trim-vocab", to_dict(cfg), inputs=[source])
-    new_tok = trimmed_tokenizer(tokenizer, used)
-    changed, resplit = check_same_tokens(tokenizer, new_tok, used, kept_texts)
-    if changed:
-        shutil.rmtree(work)
-        raise UserError(f"{cfg.model}: {changed} kept texts tokenize differently after trimming; "
-                        f"the tokenizer is not plain WordPiece, refusing to trim it")
+    with artifact.building(out, "trim-vocab", to_dict(cfg), [source]) as work:
+        new_tok = trimmed_tokenizer(tokenizer, used)
+        changed, resplit = check_same_tokens(tokenizer, new_tok, used, kept_texts)
+        if changed:
+            raise UserError(f"{cfg.model}: {changed} kept texts tokenize differently after "
+                            f"trimming; the tokenizer is not plain WordPiece, refusing to trim it")
 
-    def outputs(model, tok, split):
-        enc = encode(task, split, tok, t["max_length"])
-        return enc, logits(torch_forward(model), enc, tok.pad_token_id, task.kind)
+        def outputs(model, tok, split):
+            enc = encode(task, split, tok, t["max_length"])
+            return enc, logits(torch_forward(model), enc, tok.pad_token_id, task.kind)
 
-    def unchanged_outputs(model, tok):
-        """Outputs on the first kept split's examples whose pieces were all kept (all of
-        them at --min-count 1): trimming must not move these."""
-        enc = kind(task.kind).encode(same, tok, t["max_length"], 64)  # encode()'s stride
-        return logits(torch_forward(model), enc, tok.pad_token_id, task.kind)
+        def unchanged_outputs(model, tok):
+            """Outputs on the first kept split's examples whose pieces were all kept (all of
+            them at --min-count 1): trimming must not move these."""
+            enc = kind(task.kind).encode(same, tok, t["max_length"], 64)  # encode()'s stride
+            return logits(torch_forward(model), enc, tok.pad_token_id, task.kind)
 
-    def trimmed(ids):
-        m = from_pretrained(head_class(task.kind), source)
-        trim_embeddings_(m, ids)
-        return m
+        def trimmed(ids):
+            m = from_pretrained(head_class(task.kind), source)
+            trim_embeddings_(m, ids)
+            return m
 
-    model = from_pretrained(head_class(task.kind), source)
-    before = {s: score(task, s, *outputs(model, tokenizer, s)) for s in ("dev", "test")}
-    vocab_before = model.config.vocab_size
-    metric = task.metric
-    keep, tries = used, []
-    for extra in widenings(tokenizer, used, cfg.max_drop, rarer):
-        keep = extra
-        new_tok = trimmed_tokenizer(tokenizer, keep)
-        model = trimmed(keep)
-        dev = score(task, "dev", *outputs(model, new_tok, "dev"))
-        drop = points(before["dev"], metric) - points(dev, metric)
-        tries.append({"vocab": len(keep), "dev_drop_points": drop})
-        budget = "no guard" if cfg.max_drop is None else f"budget {cfg.max_drop:g}"
-        log(f"vocabulary {len(keep)}: dev {metric} {dev[metric]:.4f} (drop {drop:.2f} points, "
-            f"{budget})")
-        if cfg.max_drop is None or drop <= cfg.max_drop:
-            break
-    kept_ids = set(keep)
-    same = task.splits[cfg.splits[0]]
-    if not kept_ids.issuperset(counts):  # some pieces dropped (--min-count): their examples out
-        same = [ex for ex in same
-                if kept_ids.issuperset(i for row in tokenizer(kind(task.kind).texts(ex),
-                                                              add_special_tokens=False)["input_ids"]
-                                       for i in row)]
-    ref_out = unchanged_outputs(from_pretrained(head_class(task.kind), source), tokenizer)
-    new_out = unchanged_outputs(model, new_tok)
-    max_diff = max((float(abs(a - b).max()) for a, b in zip(ref_out, new_out)), default=0.0)
-    if max_diff > 1e-4:
-        shutil.rmtree(work)
-        raise UserError(f"{cfg.model}: outputs on kept text moved by {max_diff:.2e} after "
-                        f"trimming; refusing the trimmed model")
-    after = {s: score(task, s, *outputs(model, new_tok, s)) for s in ("dev", "test")}
-    size_before = artifact.dir_size_mb(Path(source))
-    save_pretrained(work, model, new_tok)
-    metrics = after | {
-        "metric": metric, "params": sum(p.numel() for p in model.parameters()),
-        "size_mb": artifact.dir_size_mb(work), "size_mb_before": size_before,
-        "vocab_before": vocab_before, "vocab_after": len(keep),
-        "max_abs_diff_kept_text": max_diff, "kept_texts": len(kept_texts),
-        "vocab_used_by_kept_texts": len(rarer[-1] if rarer else used), "min_count": cfg.min_count,
-        "kept_texts_resplit": resplit, "unchanged_examples_checked": len(same), "tries": tries,
-        "before": {s: reference(scores) for s, scores in before.items()},
-        "delta": {s: after[s][metric] - before[s][metric] for s in ("dev", "test")}}
-    log(f"vocabulary {vocab_before} -> {len(keep)}, size {size_before:.1f} -> "
-        f"{metrics['size_mb']:.1f} MB, test {metric} {before['test'][metric]:.4f} -> "
-        f"{after['test'][metric]:.4f}, max |d logits| on kept text {max_diff:.1e}")
-    stage_record = {"stage": "trim-vocab", "parent": cfg.model, "parent_path": source,
-                    "task": t, "config": to_dict(cfg)}
-    return artifact.finish(work, out, stage_record, metrics)
+        model = from_pretrained(head_class(task.kind), source)
+        before = {s: score(task, s, *outputs(model, tokenizer, s)) for s in ("dev", "test")}
+        vocab_before = model.config.vocab_size
+        metric = task.metric
+        keep, tries = used, []
+        for extra in widenings(tokenizer, used, cfg.max_drop, rarer):
+            keep = extra
+            new_tok = trimmed_tokenizer(tokenizer, keep)
+            model = trimmed(keep)
+            dev = score(task, "dev", *outputs(model, new_tok, "dev"))
+            drop = points(before["dev"], metric) - points(dev, metric)
+            tries.append({"vocab": len(keep), "dev_drop_points": drop})
+            budget = "no guard" if cfg.max_drop is None else f"budget {cfg.max_drop:g}"
+            log(f"vocabulary {len(keep)}: dev {metric} {dev[metric]:.4f} (drop {drop:.2f} points, "
+                f"{budget})")
+            if cfg.max_drop is None or drop <= cfg.max_drop:
+                break
+        kept_ids = set(keep)
+        same = task.splits[cfg.splits[0]]
+        if not kept_ids.issuperset(counts):  # pieces dropped (--min-count): their examples out
+            def pieces(ex) -> set[int]:
+                rows = tokenizer(kind(task.kind).texts(ex), add_special_tokens=False)["input_ids"]
+                return {i for row in rows for i in row}
+
+            same = [ex for ex in same if kept_ids.issuperset(pieces(ex))]
+        ref_out = unchanged_outputs(from_pretrained(head_class(task.kind), source), tokenizer)
+        new_out = unchanged_outputs(model, new_tok)
+        max_diff = max((float(abs(a - b).max()) for a, b in zip(ref_out, new_out)), default=0.0)
+        if max_diff > 1e-4:
+            raise UserError(f"{cfg.model}: outputs on kept text moved by {max_diff:.2e} after "
+                            f"trimming; refusing the trimmed model")
+        after = {s: score(task, s, *outputs(model, new_tok, s)) for s in ("dev", "test")}
+        size_before = artifact.dir_size_mb(Path(source))
+        save_pretrained(work, model, new_tok)
+        metrics = after | {
+            "metric": metric, "params": sum(p.numel() for p in model.parameters()),
+            "size_mb": artifact.dir_size_mb(work), "size_mb_before": size_before,
+            "vocab_before": vocab_before, "vocab_after": len(keep),
+            "max_abs_diff_kept_text": max_diff, "kept_texts": len(kept_texts),
+            "vocab_used_by_kept_texts": len(rarer[-1] if rarer else used),
+            "min_count": cfg.min_count,
+            "kept_texts_resplit": resplit, "unchanged_examples_checked": len(same), "tries": tries,
+            "before": {s: reference(scores) for s, scores in before.items()},
+            "delta": {s: after[s][metric] - before[s][metric] for s in ("dev", "test")}}
+        log(f"vocabulary {vocab_before} -> {len(keep)}, size {size_before:.1f} -> "
+            f"{metrics['size_mb']:.1f} MB, test {metric} {before['test'][metric]:.4f} -> "
+            f"{after['test'][metric]:.4f}, max |d logits| on kept text {max_diff:.1e}")
+        stage_record = {"stage": "trim-vocab", "parent": cfg.model, "parent_path": source,
+                        "task": t, "config": to_dict(cfg)}
+        return artifact.finish(work, out, stage_record, metrics)

@@ -54,7 +54,7 @@ class CodedEmbedding(torch.nn.Module):
 def tune_codebooks(model, data, codes: np.ndarray, books: np.ndarray, log=print
                    ) -> tuple[np.ndarray, dict]:
     """(the trained codebooks, what was measured) for `model` (PyTorch, its full table)
-    reading its words through `codes` and `books`; `data` is the task's stage.Prepared."""
+    reading its words through `codes` and `books`; `data` is the task's task_training.Prepared."""
     from edgebert.losses import soft_kl, view
     from edgebert.predict import INPUTS
     from edgebert.train import pick_device, train

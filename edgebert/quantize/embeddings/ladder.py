@@ -92,12 +92,12 @@ def tuner(opened, model, log):
     PyTorch model this INT8 one was made from) on the task's training texts. Where that
     model's word table is not the graph's (a factorized one) it raises UserError, and the
     ladder goes on to 2 bits."""
-    from edgebert import stage
+    from edgebert import task_training
     from edgebert.quantize.embeddings.codebooks import tune_codebooks
 
     table = getattr(model.get_input_embeddings(), "weight", None)
     rows = -1 if table is None else table.shape[0]
-    data = stage.prepare(opened.task, opened.tokenizer, opened.max_length, log)
+    data = task_training.prepare(opened.task, opened.tokenizer, opened.max_length, log)
 
     def tune(codes: np.ndarray, books: np.ndarray):
         if len(codes) != rows:

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import torch
 
-from edgebert import artifact, soft_targets, stage
+from edgebert import artifact, soft_targets, task_training
 from edgebert.config import DistillConfig, TaskConfig, to_dict
 from edgebert.data.tasks import load_task
-from edgebert.distill.students import every_other, from_teacher_layers, narrow
+from edgebert.distill.students import build_student, every_other
 from edgebert.distillation import Trainable, layer_map, load_teacher, teacher_loss
 from edgebert.errors import UserError
 from edgebert.kinds import KINDS, kind
@@ -30,28 +30,11 @@ def teacher_task(teacher_dir: str) -> tuple[TaskConfig, int]:
     return TaskConfig.from_record(record), record["max_length"]
 
 
-def build_student(teacher, cfg: DistillConfig, kind: str | None = None,
-                  labels: list[str] | None = None):
-    n = teacher.config.num_hidden_layers
-    if cfg.student:  # e.g. the encoder general distillation wrote; a task head is added
-        from edgebert.modeling import load_for_task
+def run(cfg: DistillConfig, log=print, *, restart: bool = False) -> Path:
+    """Distil `cfg.teacher` into a student at `cfg.out` on the teacher's task; skip if
+    already finished. (With `cfg.corpus`, general distillation: `edgebert.distill.general`.)
 
-        student = load_for_task(resolve_model(cfg.student), kind, labels)
-        if student.config.vocab_size != teacher.config.vocab_size:
-            raise UserError(f"--student {cfg.student}: vocabulary of {student.config.vocab_size} "
-                            f"tokens, the teacher's has {teacher.config.vocab_size}; both must "
-                            f"read the same token ids")
-        return student
-    if cfg.narrow:
-        count = len(cfg.layers) if cfg.layers else max(1, n // 2)
-        return narrow(teacher, count, cfg.hidden_size, cfg.heads, cfg.ffn, cfg.train.seed)
-    return from_teacher_layers(teacher, cfg.layers or every_other(n))
-
-
-def distill(cfg: DistillConfig, restart: bool = False, log=print) -> Path:
-    """Distil `cfg.teacher` into a student at `cfg.out`; skip if already finished.
-
-    >>> # distill(DistillConfig(teacher="runs/rt/teacher", layers=[0, 2, 4], out="runs/rt/student"))
+    >>> # run(DistillConfig(teacher="runs/rt/teacher", layers=[0, 2, 4], out="runs/rt/student"))
     """
     out = Path(cfg.out)
     if artifact.already_done(out, log, "distill"):
@@ -93,7 +76,7 @@ def distill(cfg: DistillConfig, restart: bool = False, log=print) -> Path:
         raise UserError(f"--augment: supported for "
                         f"{', '.join(k.name for k in KINDS.values() if k.augment)} tasks, not "
                         f"{task.kind}")
-    data = stage.prepare(task, tokenizer, max_length, log)
+    data = task_training.prepare(task, tokenizer, max_length, log)
     if cfg.augment or cfg.augment_file:
         from edgebert.data.encode import encode
         from edgebert.data.tasks import Task
@@ -106,27 +89,28 @@ def distill(cfg: DistillConfig, restart: bool = False, log=print) -> Path:
         data.encoded["train"].features = data.encoded["train"].features + enc.features
         log(f"augmented: {len(extra)} unlabeled texts beside {len(task.splits['train'])} "
             f"labeled ones")
-    work = artifact.begin(out, "distill", to_dict(cfg), inputs=[source], restart=restart)
+    with artifact.building(out, "distill", to_dict(cfg), [source], restart) as work:
+        from edgebert.train import pick_device
 
-    from edgebert.train import pick_device
-
-    teacher.to(pick_device(cfg.train))
-    soft_targets.attach(data, teacher, cfg.loss, kind(task.kind), cfg.train, log)
-    loss_fn = teacher_loss(teacher, task.kind, cfg.loss, mapping)
-    metrics = stage.fit(Trainable(student, proj), data, loss_fn, cfg.train, work,
-                        desc=f"distill {len(mapping)}L", scored=student)
-    teacher_metrics = artifact.read_json(Path(source) / "metrics.json")
-    metric = task.metric
-    metrics["teacher"] = {"test": reference(teacher_metrics["test"]),
-                          "params": teacher_metrics["params"]}
-    metrics["retention"] = metrics["test"][metric] / max(teacher_metrics["test"][metric], 1e-12)
-    if factorized:
-        metrics["factorized_embeddings"] = factorized
-    log(f"student test {metric} {metrics['test'][metric]:.4f} vs teacher "
-        f"{teacher_metrics['test'][metric]:.4f}: retention {metrics['retention']:.2%}")
-    record = {"stage": "distill", "parent": cfg.teacher, "parent_path": source,
-              "task": stage.task_record(task, task_cfg, max_length),  # the one trained on
-              "layers": None if cfg.narrow or cfg.student
-              else (cfg.layers or every_other(t_cfg.num_hidden_layers)),
-              "layer_map": mapping, "config": to_dict(cfg)}
-    return stage.save(work, out, student, tokenizer, record, metrics)
+        teacher.to(pick_device(cfg.train))
+        soft_targets.attach(data, teacher, cfg.loss, kind(task.kind), cfg.train, log)
+        loss_fn = teacher_loss(teacher, task.kind, cfg.loss, mapping)
+        metrics = task_training.fit(Trainable(student, proj), data, loss_fn, cfg.train, work,
+                                    desc=f"distill {len(mapping)}L", scored=student)
+        teacher_metrics = artifact.read_json(Path(source) / "metrics.json")
+        metric = task.metric
+        metrics["teacher"] = {"test": reference(teacher_metrics["test"]),
+                              "params": teacher_metrics["params"]}
+        metrics["retention"] = metrics["test"][metric] / max(teacher_metrics["test"][metric],
+                                                             1e-12)
+        if factorized:
+            metrics["factorized_embeddings"] = factorized
+        log(f"student test {metric} {metrics['test'][metric]:.4f} vs teacher "
+            f"{teacher_metrics['test'][metric]:.4f}: retention {metrics['retention']:.2%}")
+        record = {"stage": "distill", "parent": cfg.teacher, "parent_path": source,
+                  # the task trained on
+                  "task": task_training.task_record(task, task_cfg, max_length),
+                  "layers": None if cfg.narrow or cfg.student
+                  else (cfg.layers or every_other(t_cfg.num_hidden_layers)),
+                  "layer_map": mapping, "config": to_dict(cfg)}
+        return task_training.save(work, out, student, tokenizer, record, metrics)

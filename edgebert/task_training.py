@@ -1,7 +1,9 @@
-"""What every model-producing stage shares: encode the task, train through the one
-loop while scoring the dev split, score dev and test, save a model artifact.
+"""What the stages that train on a labelled task share: encode the task (`prepare`),
+train through the one loop while scoring the dev split and score dev and test (`fit`),
+save the model artifact (`save`).
 
-Fine-tuning, distillation and pruning recovery are each a few lines on top.
+Fine-tuning, distillation and pruning recovery are each a few lines on top; pretraining
+and general distillation train on a corpus, through `edgebert.train` directly.
 """
 
 from __future__ import annotations

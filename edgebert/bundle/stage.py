@@ -1,4 +1,5 @@
-"""`edgebert bundle`: any model artifact -> a deployment bundle for `edgebert.runtime`.
+"""The bundle stage (`edgebert bundle`): any model artifact -> a deployment bundle for
+`edgebert.runtime`.
 
 The bundle is checked before it is published: the runtime loads it and scores
 the dev split one text at a time, and its accuracy must equal that of the
@@ -16,6 +17,7 @@ from pathlib import Path
 
 from edgebert import artifact
 from edgebert.artifacts_io import open_artifact
+from edgebert.config import BundleConfig
 from edgebert.errors import UserError
 from edgebert.formats import FORMATS, SERVED_FILES, model_file, open_model
 from edgebert.kinds import kind
@@ -43,18 +45,27 @@ def _model_file(opened, work: Path, log) -> tuple[str, str]:
                     f"bundle (TorchScript artifacts cannot be served by the runtime)")
 
 
-def bundle(model: str, out: str, log=print) -> Path:
+def run(cfg: BundleConfig, log=print) -> Path:
+    """Bundle the artifact `cfg.model` into `cfg.out`, checked through the runtime.
+
+    A bundle is not a stage artifact (no stage.json or metrics.json: its manifest says what
+    it holds), so it is not resumed: an existing `cfg.out` is refused, and the bundle is
+    written in `<out>.partial/` and renamed when checked.
+
+    >>> # run(BundleConfig(model="runs/default/int8/x86-avx2", out="bundles/rt"))
+    """
+    model = cfg.model
     opened = open_artifact(model)
     if opened.kind not in KINDS:
         raise UserError(f"{model}: the runtime serves {', '.join(KINDS)} models, not "
                         f"{opened.kind}")
-    dst = Path(out)
+    dst = Path(cfg.out)
     if dst.exists():
         raise UserError(f"--out {dst}: exists; choose a new directory")
     work = artifact.partial_dir(dst)
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
-    try:
+    with artifact.discarded_on_failure(work):
         name, fmt = _model_file(opened, work, log)
         stage = opened.record
         text_in_graph = stage.get("input") == "text"  # `export --with-tokenizer`
@@ -78,9 +89,6 @@ def bundle(model: str, out: str, log=print) -> Path:
         artifact.write_json(work / "manifest.json", manifest)
         _check(Model(work, batch_size=1), opened, work / name, metrics, log)
         os.rename(work, dst)
-    except BaseException:
-        shutil.rmtree(work, ignore_errors=True)
-        raise
     model_mb = sum((dst / n).stat().st_size for n in FORMATS[fmt].files()) / 1e6
     log(f"bundle {dst}: {', '.join(FORMATS[fmt].files())} ({model_mb:.1f} MB), "
         f"{'' if text_in_graph else 'tokenizer.json, '}manifest.json")
