@@ -32,12 +32,13 @@ def main() -> None:
 
     import torch
 
-    from edgebert import soft_targets, stage
+    from edgebert import soft_targets, task_training
     from edgebert.config import DistillConfig, TrainConfig
     from edgebert.cpu import BF16_FLAGS, cpu_flags
     from edgebert.data.features import TEACHER_LOGITS
     from edgebert.data.tasks import load_task
-    from edgebert.distill.distill import build_student, teacher_task
+    from edgebert.distill.stage import teacher_task
+    from edgebert.distill.students import build_student
     from edgebert.distillation import Trainable, layer_map, load_teacher, teacher_loss
     from edgebert.kinds import kind
     from edgebert.modeling import load_tokenizer
@@ -49,7 +50,7 @@ def main() -> None:
     teacher = load_teacher(args.teacher, task.kind, eager=False)
     cfg = DistillConfig(teacher=args.teacher, layers=[0, 2, 4], out="unused")
     student = build_student(teacher, cfg, task.kind, task.labels)
-    data = stage.prepare(task, load_tokenizer(args.teacher), max_length, log=lambda *_: None)
+    data = task_training.prepare(task, load_tokenizer(args.teacher), max_length, log=lambda *_: None)
     steps = args.warmup + args.steps
     data.encoded["train"].features = data.encoded["train"].features[:BATCH * steps]
     live = list(data.encoded["train"].features)
