@@ -20,10 +20,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from edgebert import metrics
 from edgebert.data.features import INPUTS, Encoded
 from edgebert.errors import UserError
 from edgebert.kinds.base import Kind, refuse_missing, softmax, strings
+from edgebert.kinds.sequence import Classification
 
 SWAG = {"context": "sent1", "start": "sent2", "choices": "ending", "label": "label"}
 JSONL = {"context": "context", "start": "start", "choices": "choices", "label": "label"}
@@ -142,13 +142,9 @@ class MultipleChoice(Kind):
                         out[k][i] = enc[k][j]
         return out
 
-    def score(self, labels, examples, encoded, outputs):
-        return metrics.classification(np.stack(outputs),
-                                      np.array([f["labels"] for f in encoded.features]))
-
-    def outcomes(self, labels, examples, encoded, outputs):
-        return metrics.outcomes_classification(
-            np.stack(outputs), np.array([f["labels"] for f in encoded.features]))
+    # one score per choice, argmax the answer: scored as a classification over choices
+    score = Classification.score
+    outcomes = Classification.outcomes
 
     # ------------------------------------------------------------------ export
 
