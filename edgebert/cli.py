@@ -319,9 +319,7 @@ def trim_vocab(**options):
 
 
 @main.command()
-@click.option("--model", required=True, help=field_docs(ExportConfig)["model"])
-@click.option("--out", required=True, help=field_docs(ExportConfig)["out"])
-@_dataclass_options(ExportConfig, skip=("model", "out"))
+@_dataclass_options(ExportConfig, required=("model", "out"))
 def export(**options):
     """Export a model artifact to ONNX, ORT format, OpenVINO IR, ExecuTorch or TorchScript,
     checked for drift.
@@ -347,9 +345,7 @@ def export(**options):
 
 
 @main.command()
-@click.option("--model", required=True, help=field_docs(QuantizeConfig)["model"])
-@click.option("--out", required=True, help=field_docs(QuantizeConfig)["out"])
-@_dataclass_options(QuantizeConfig, skip=("model", "out"))
+@_dataclass_options(QuantizeConfig, required=("model", "out"))
 def quantize(**options):
     """INT8 for one target (ONNX Runtime or OpenVINO), kept within an accuracy budget.
 
