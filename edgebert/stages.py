@@ -14,8 +14,8 @@ import importlib
 from dataclasses import dataclass
 from pathlib import Path
 
-from edgebert.config import (DistillConfig, ExportConfig, FinetuneConfig, PretrainConfig,
-                             PruneConfig, QuantizeConfig, TrimVocabConfig)
+from edgebert.config import (DistillConfig, ExportConfig, FinetuneConfig, LearnedPruneConfig,
+                             PretrainConfig, PruneConfig, QuantizeConfig, TrimVocabConfig)
 
 
 @dataclass(frozen=True)
@@ -43,6 +43,8 @@ STAGES: dict[str, Stage] = {s.name: s for s in (
     Stage("distill-general", DistillConfig, "edgebert.distill.general:distill_general",
           resumes=True),
     Stage("prune", PruneConfig, "edgebert.prune.stage:prune", resumes=True),
+    Stage("prune-learned", LearnedPruneConfig, "edgebert.prune.learned:prune_learned",
+          resumes=True),
     Stage("trim-vocab", TrimVocabConfig, "edgebert.trim.stage:trim_vocab"),
     Stage("quantize", QuantizeConfig, "edgebert.quantize.stage:quantize"),
     Stage("export", ExportConfig, "edgebert.export.stage:export"),
