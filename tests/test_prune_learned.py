@@ -134,3 +134,34 @@ def test_sigkill_in_the_mask_phase_then_resume(tiny_teacher, tmp_path):
     assert result(out) == result(ref)
     learned = [json.loads((d / "metrics.json").read_text())["learned"] for d in (ref, out)]
     assert learned[0] == learned[1]
+
+
+@pytest.mark.parametrize("family", ["distilbert", "electra", "albert"])
+def test_every_family_is_cut_as_it_was_masked(family):
+    """The masks sit where the family registry says; ALBERT's one shared layer has no layer
+    gate."""
+    import transformers
+
+    from helpers import FAMILY_CONFIGS
+
+    name, extra = FAMILY_CONFIGS[family]
+    sizes = ({"dim": 32, "n_layers": 4, "n_heads": 4, "hidden_dim": 16}
+             if family == "distilbert" else {"hidden_size": 32, "num_hidden_layers": 4,
+                                             "num_attention_heads": 4, "intermediate_size": 16})
+    config = getattr(transformers, name)(vocab_size=60, **sizes, **{
+        k: v for k, v in extra.items() if k != "hidden_dim"})
+    torch.manual_seed(0)
+    model = transformers.AutoModelForSequenceClassification.from_config(config).eval()
+    masks = Masks(model)
+    with torch.no_grad():
+        g = torch.Generator().manual_seed(0)
+        for group, a in masks.log_alpha.items():
+            a.copy_(torch.randn(a.shape, generator=g) * 3 + (5 if group in BLOCKS else 0))
+        masks.target_now = 0.5
+        x = inputs()
+        masked = model(**x).logits
+        params = sum(p.numel() for p in model.parameters())
+        apply_(model, masks)
+        assert (masked - model(**x).logits).abs().max() < 1e-4
+    assert sum(p.numel() for p in model.parameters()) < params
+    assert (masks.log_alpha["layer"].numel() == 0) == (family == "albert")
