@@ -300,4 +300,4 @@ def apply_(model, masks: Masks, sparsity: float | None = None) -> dict:
     return {"layers_kept": alive, "layers_removed": dropped,
             "heads_per_layer": kept_heads, "ffn_per_layer": kept_ffn, "ffn_width": width,
             "sparsity": float(1 - masks.size(z) / masks.full),
-            "expected_sparsity": float(masks.expected_sparsity())}
+            "expected_sparsity": float(masks.expected_sparsity().detach())}
