@@ -14,11 +14,26 @@ import typing
 import click
 
 from edgebert import __version__
-from edgebert.config import (TASK_KINDS, BenchConfig, BundleConfig, DistillConfig,
-                             DistillLossConfig, ExportConfig, FinetuneConfig, PretrainConfig,
-                             PruneConfig, QuantizeConfig, TaskConfig, TokenizerConfig,
-                             TrainConfig, TrimVocabConfig, choices, field_docs)
 from edgebert.compress.recipe import Recipe
+from edgebert.config import (
+    TASK_KINDS,
+    BenchConfig,
+    BundleConfig,
+    DistillConfig,
+    DistillLossConfig,
+    ExportConfig,
+    FinetuneConfig,
+    LearnedPruneConfig,
+    PretrainConfig,
+    PruneConfig,
+    QuantizeConfig,
+    TaskConfig,
+    TokenizerConfig,
+    TrainConfig,
+    TrimVocabConfig,
+    choices,
+    field_docs,
+)
 from edgebert.errors import UserError
 from edgebert.stages import STAGES
 
@@ -403,6 +418,30 @@ def prune(restart, **options):
     cfg = _pick(PruneConfig, options, loss=_pick(DistillLossConfig, options),
                 train=_train(_stage_train(PruneConfig), options))
     STAGES["prune"].run(cfg, restart=restart, log=click.echo)
+
+
+@main.command("prune-learned")
+@_dataclass_options(LearnedPruneConfig, required=("model", "teacher", "out"))
+@_dataclass_options(DistillLossConfig)
+@_dataclass_options(TrainConfig, defaults=dataclasses.asdict(_stage_train(LearnedPruneConfig)))
+@click.option("--restart", is_flag=True, help="Discard an unfinished run in --out instead of "
+              "resuming it.")
+def prune_learned(restart, **options):
+    """Learn what to cut to a target size, cut it, recover (CoFi's L0 masks).
+
+    Masks over whole layers, attention blocks, heads, FFN blocks and FFN neurons train with
+    the model against the teacher (its logits, and hidden states matched layer to layer),
+    a Lagrangian holding their expected size to --sparsity; then the model is cut and
+    distilled again without masks. Starts from the teacher or any model of a chain.
+
+    \b
+    Example:
+      edgebert prune-learned --model runs/rt/teacher --teacher runs/rt/teacher \\
+          --sparsity 0.6 --out runs/rt/learned
+    """
+    cfg = _pick(LearnedPruneConfig, options, loss=_pick(DistillLossConfig, options),
+                train=_train(_stage_train(LearnedPruneConfig), options))
+    STAGES["prune-learned"].run(cfg, restart=restart, log=click.echo)
 
 
 @main.command()

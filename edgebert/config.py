@@ -513,6 +513,58 @@ class BundleConfig:
 
 
 @dataclass
+class LearnedPruneConfig:
+    """Learn which layers, heads and FFN neurons to remove (CoFi's L0 masks, trained against
+    the teacher to a target size), cut them, then recover."""
+
+    model: str = "runs/teacher"
+    """Model artifact to prune: the teacher, or any model of the chain (a student)."""
+    out: str = "runs/learned"
+    """Artifact directory to write."""
+    teacher: str = "runs/teacher"
+    """Teacher artifact whose logits and hidden states the masked model learns."""
+    sparsity: float = 0.6
+    """Target: fraction of the encoder's attention-head and FFN-neuron parameters to remove
+    (CoFi's measure: embeddings, LayerNorms and the task head are not counted)."""
+    mask_steps: float = 0.5
+    """Share of the mask phase's steps over which the target rises linearly from 0 (CoFi's
+    Lagrangian warm-up); the rest trains at the target."""
+    mask_lr: float = 0.01
+    """Peak learning rate of the masks' log-alphas and of the Lagrange multipliers (CoFi's
+    reg_learning_rate), under the same warm-up and decay as --lr."""
+    layer_distill: float = 1.0
+    """Weight of the hidden-state MSE between a set of teacher layers and the student
+    layers each one matches best (CoFi's dynamic layer matching); 0 turns it off."""
+    distill_layers: list[int] = field(default_factory=list)
+    """Teacher layers (1-based) matched to student layers (default: 4 evenly spaced,
+    the last one included)."""
+    loss: DistillLossConfig = field(default_factory=DistillLossConfig)
+    """The prediction terms of both phases (soft targets, hard labels); recovery uses
+    these alone."""
+    train: TrainConfig = field(default_factory=lambda: TrainConfig(epochs=5.0, lr=5e-5))
+    """The mask phase's training (CoFi trained 20 epochs on small tasks; this default is a
+    shorter guess, not yet measured on the packaged tasks)."""
+    recover_epochs: float = 1.0
+    """Epochs of distillation after the cut, without masks (0: none); its other settings
+    are --lr and the rest of the mask phase's."""
+
+    def __post_init__(self):
+        _check(0 < self.sparsity < 1, "--sparsity", f"is a fraction in (0, 1), got {self.sparsity}")
+        _check(0 < self.mask_steps <= 1, "--mask-steps", f"is a fraction in (0, 1], got "
+               f"{self.mask_steps}")
+        _check(self.mask_lr > 0, "--mask-lr", f"must be > 0, got {self.mask_lr}")
+        _check(self.layer_distill >= 0, "--layer-distill", "must be >= 0")
+        _check(all(i >= 1 for i in self.distill_layers), "--distill-layers",
+               f"teacher layers count from 1, got {self.distill_layers}")
+        _check(self.recover_epochs >= 0, "--recover-epochs", "must be >= 0")
+        _check(not (self.loss.cos or self.loss.hidden_mse or self.loss.attn_mse),
+               "--cos/--hidden-mse/--attn-mse", "prune-learned matches hidden states by its "
+               "own dynamic layer map: use --layer-distill")
+        _check(bool(self.loss.kl or self.loss.ce), "--kl/--ce",
+               "the prediction loss needs one of them > 0")
+
+
+@dataclass
 class BenchConfig:
     """Latency of artifacts, interleaved: each turn runs one artifact in a fresh process at
     fixed threads, after warm-up, so artifacts share the machine's noise but never a thread

@@ -16,7 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from edgebert.config import (BundleConfig, DistillConfig, ExportConfig, FinetuneConfig,
-                             PretrainConfig, PruneConfig, QuantizeConfig, TrimVocabConfig)
+                             LearnedPruneConfig, PretrainConfig, PruneConfig, QuantizeConfig,
+                             TrimVocabConfig)
 
 
 @dataclass(frozen=True)
@@ -44,6 +45,7 @@ STAGES: dict[str, Stage] = {s.name: s for s in (
     Stage("distill", DistillConfig, "edgebert.distill.stage:run", resumes=True),
     Stage("distill-general", DistillConfig, "edgebert.distill.general:run", resumes=True),
     Stage("prune", PruneConfig, "edgebert.prune.stage:run", resumes=True),
+    Stage("prune-learned", LearnedPruneConfig, "edgebert.prune.learned:run", resumes=True),
     Stage("trim-vocab", TrimVocabConfig, "edgebert.trim.stage:run"),
     Stage("quantize", QuantizeConfig, "edgebert.quantize.stage:run"),
     Stage("export", ExportConfig, "edgebert.export.stage:run"),

@@ -67,11 +67,14 @@ def _check_unknown(train: Encoded, tokenizer) -> None:
 
 
 def fit(model, data: Prepared, loss_fn, cfg: TrainConfig, work: Path, desc: str,
-        scored=None, after_step=None, select_after: float = 0.0) -> dict:
+        scored=None, after_step=None, select_after: float = 0.0,
+        checkpoint: Path | None = None) -> dict:
     """Train `model` and return dev/test metrics and the run record.
 
     `scored` is the model evaluated on dev when the trainable module wraps it
-    (distillation trains the student together with its projections).
+    (distillation trains the student together with its projections). `checkpoint`: where
+    its resumable state goes (default `work/checkpoint`; a stage that trains twice gives
+    each its own folder inside that one, which finishing the artifact removes).
     """
     from edgebert.train import train  # torch-heavy: only once the inputs are good
 
@@ -80,7 +83,8 @@ def fit(model, data: Prepared, loss_fn, cfg: TrainConfig, work: Path, desc: str,
     started = time.perf_counter()
     result = train(model, data.encoded["train"].features, loss_fn, cfg, collate=data.collate,
                    evaluate=lambda: data.score(scored, "dev"), metric=data.task.metric,
-                   tiebreak=task_kind.tiebreak, checkpoint_dir=work / "checkpoint",
+                   tiebreak=task_kind.tiebreak,
+                   checkpoint_dir=checkpoint or work / "checkpoint",
                    desc=desc, after_step=after_step, select_after=select_after,
                    max_auto_epochs=task_kind.max_auto_epochs)
     seconds = time.perf_counter() - started

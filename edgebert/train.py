@@ -243,8 +243,15 @@ def train(model: torch.nn.Module, features: list[dict], loss_fn: LossFn, cfg: Tr
     random.seed(cfg.seed)
     optimizer = _adamw(model, cfg, device)
     warm = int(cfg.warmup * total)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda s: s / max(1, warm) if s < warm else max(0.0, (total - s) / max(1, total - warm)))
+    def schedule(s):
+        return s / max(1, warm) if s < warm else max(0.0, (total - s) / max(1, total - warm))
+
+    # groups marked constant (learned pruning's gates and multipliers, as CoFi trains them)
+    # warm up and then hold their rate: a decayed rate would freeze the size short of its
+    # target
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, [
+        (lambda s: min(1.0, schedule(s)) if s < warm else 1.0) if g.get("constant") else schedule
+        for g in optimizer.param_groups])
     scaler = torch.amp.GradScaler(device.type, enabled=amp == torch.float16)
     state = _State()
     best_weights: dict[str, torch.Tensor] | None = None
@@ -398,19 +405,29 @@ def _group_by_length(order: list[int], features: list[dict], batch: int,
 def _adamw(model: torch.nn.Module, cfg: TrainConfig, device: torch.device):
     """AdamW in up to four groups: decay or not (biases and norms), encoder or head (the
     parameters outside every transformers model's `base_model`, at `head_lr` when it is
-    set; a wrapper such as distillation's is searched too). Each group's `lr` is its peak;
-    the scheduler scales every group by the same factor."""
+    set; a wrapper such as distillation's is searched too), and one per `own_lr` of a
+    module that sets one (undecayed, its rate held after warm-up). Each group's `lr` is its
+    peak; the scheduler scales the others by the same factor."""
     encoder = {id(p) for m in model.modules() if hasattr(m, "base_model_prefix")
                for p in m.base_model.parameters()}
+    # a module with `own_lr` (learned pruning's masks and Lagrange multipliers) trains at
+    # that peak rate, undecayed: gates and multipliers, not weights
+    own = {id(p): m.own_lr for m in model.modules() if hasattr(m, "own_lr")
+           for p in m.parameters()}
     groups: dict[tuple[bool, bool], list] = {}
+    own_groups: dict[float, list] = {}
     for name, p in model.named_parameters():
-        if p.requires_grad:
+        if p.requires_grad and id(p) in own:
+            own_groups.setdefault(own[id(p)], []).append(p)
+        elif p.requires_grad:
             decays = not (p.ndim < 2 or "LayerNorm" in name or "norm" in name)
             head = cfg.head_lr is not None and id(p) not in encoder
             groups.setdefault((decays, head), []).append(p)
     params = [{"params": ps, "weight_decay": cfg.weight_decay if decays else 0.0,
                "lr": cfg.head_lr if head else cfg.lr}
               for (decays, head), ps in groups.items()]
+    params += [{"params": ps, "weight_decay": 0.0, "lr": lr, "constant": True}
+               for lr, ps in own_groups.items()]
     # fused AdamW is one kernel per step on a GPU; on the CPU foreach is the fast path.
     return torch.optim.AdamW(params, lr=cfg.lr, fused=device.type == "cuda")
 

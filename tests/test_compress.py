@@ -290,6 +290,11 @@ def test_a_student_past_the_budget_gets_a_deeper_chain(reference, tiny_teacher, 
         run / "pruned_deep_trimmed"
     got = rows(run)
     assert f"int8/{native}-pruned_deep" in got and f"int8/{native}-teacher" in got
+    # the teacher pruned by learned masks too, trimmed and quantized: a candidate in the report
+    learned = json.loads((run / "learned" / "metrics.json").read_text())
+    assert learned["learned"]["target_sparsity"] == 0.5
+    assert learned["params"] < learned["parent"]["params"]
+    assert "learned" in got and f"int8/{native}-learned" in got
     again = subprocess.run(compress_cmd(tiny_teacher, run, "max_accuracy_drop=50"), env=env(),
                            capture_output=True, text=True, timeout=300)
     assert again.returncode == 0 and "finished in" not in again.stdout, again.stdout[-2000:]

@@ -87,7 +87,7 @@ def test_a_student_over_the_budget_adds_the_deeper_chain():
     layer more, pruned by the same steps, trimmed and quantized for every target."""
     found = Found(native_target="x86-vnni", dev_lost={"teacher": 0.0, "student": 2.0},
                   dev_examples=1000, teacher_layers=6)
-    planned, said = steps(found)
+    planned, said = steps(found, "learned_prune.enabled=false")
     deeper = ["distil student_deep (layers [0, 2, 4, 5])",
               "prune student_deep into pruned_half_deep",
               "prune pruned_half_deep into pruned_deep",
@@ -103,7 +103,42 @@ def test_a_student_over_the_budget_adds_the_deeper_chain():
     # within the budget, or with deeper: false, no deeper chain
     assert len(steps(Found(native_target="x86-vnni", dev_lost={"teacher": 0.0, "student": 0.2},
                            dev_examples=1000, teacher_layers=6))[0]) == len(DEFAULT_TITLES)
-    assert len(steps(found, "deeper=false")[0]) == len(DEFAULT_TITLES)
+    assert len(steps(found, "deeper=false", "learned_prune.enabled=false")[0]) == \
+        len(DEFAULT_TITLES)
+
+
+LEARNED = ["prune teacher by learned masks into learned (sparsity 0.6)",
+           "trim the vocabulary of learned",
+           "INT8 dynamic for x86-vnni from learned_trimmed",
+           "INT8 dynamic for arm64 from learned_trimmed",
+           "INT8 static (NNCF) for openvino-int8 from learned_trimmed"]
+
+
+def test_a_student_over_the_budget_adds_the_learned_pruning_of_the_teacher():
+    """The student lost 2 of the 1-point budget on dev: the teacher is also pruned by learned
+    masks, trimmed and quantized for every target (beside the deeper chain); within the
+    budget the plan is the recipe's alone."""
+    over = Found(native_target="x86-vnni", dev_lost={"teacher": 0.0, "student": 2.0},
+                 dev_examples=1000, teacher_layers=6)
+    planned, said = steps(over, "deeper=false", "learned_prune.sparsity=0.5")
+    titles = [s.title for s in planned]
+    learned = [t.replace("0.6", "0.5") for t in LEARNED]
+    assert titles == DEFAULT_TITLES[:8] + learned + DEFAULT_TITLES[8:]
+    step = planned[8]
+    assert step.stage == "prune-learned" and step.config.sparsity == 0.5
+    assert Path(step.config.model) == Path(step.config.teacher) == RUN / "teacher"
+    assert {"int8/x86-vnni-learned", "int8/arm64-learned"} <= set(outs(planned))
+    assert "student is 2.00 dev points under the teacher: the teacher is also pruned by " \
+        "learned masks to 50% sparsity (learned)" in said
+    # with the deeper chain: after it, both tried
+    both = [s.title for s in steps(over)[0]]
+    assert both[-len(DEFAULT_TITLES[8:]) - len(LEARNED):-len(DEFAULT_TITLES[8:])] == LEARNED
+    # within the budget, or switched off: the recipe's plan alone
+    within = Found(native_target="x86-vnni", dev_lost={"teacher": 0.0, "student": 0.2},
+                   dev_examples=1000, teacher_layers=6)
+    assert [s.title for s in steps(within)[0]] == DEFAULT_TITLES
+    assert "prune-learned" not in [s.stage for s in steps(over, "learned_prune.enabled=false",
+                                                          "deeper=false")[0]]
 
 
 def test_a_last_model_over_the_budget_falls_back_to_an_earlier_one():

@@ -66,6 +66,32 @@ DEEP = "_deep"
 """Suffix of the deeper chain's artifacts (see deeper_chain)."""
 
 
+def student_spent(recipe: Recipe, found: Found) -> tuple[str, float] | None:
+    """(the student the last model descends from, its dev points under the teacher) when it
+    has spent the budget: it leaves the INT8 guard less than its floor, so no pruning or
+    INT8 after it can be within the budget. None when it leaves room or is not made yet."""
+    if recipe.last_model() == "teacher":
+        return None
+    root = recipe.lineage(recipe.last_model())[-1]
+    if "teacher" not in found.dev_lost or root not in found.dev_lost:
+        return None
+    lost, budget = found.dev_lost[root], recipe.max_accuracy_drop
+    if budget - lost >= floor(budget, found.dev_examples):
+        return None
+    return root, lost
+
+
+def learned_prune(recipe: Recipe, found: Found, log) -> bool:
+    """Whether the chain also prunes the teacher by learned masks (Recipe.learned_prune):
+    where the student has spent the budget, as for the deeper chain."""
+    spent = student_spent(recipe, found) if recipe.learned_prune.enabled else None
+    if spent:
+        log(f"{spent[0]} is {spent[1]:.2f} dev points under the teacher: the teacher is also "
+            f"pruned by learned masks to {recipe.learned_prune.sparsity:.0%} sparsity "
+            f"(learned)")
+    return spent is not None
+
+
 def deeper_chain(recipe: Recipe, found: Found, log) -> Recipe | None:
     """The chain again from a student one teacher layer deeper (Recipe.deeper), as a recipe
     of its own (student and pruning steps named <name>_deep), when the student the last
@@ -73,15 +99,13 @@ def deeper_chain(recipe: Recipe, found: Found, log) -> Recipe | None:
     floor, so no pruning or INT8 after it can be within the budget. None when it leaves
     room, is not made yet, or cannot grow (it has every teacher layer, or is a narrow
     student with fresh weights)."""
-    if not recipe.deeper or recipe.last_model() == "teacher":
+    if not recipe.deeper:
         return None
-    lineage = recipe.lineage(recipe.last_model())
-    root = lineage[-1]
-    if "teacher" not in found.dev_lost or root not in found.dev_lost:
+    spent = student_spent(recipe, found)
+    if spent is None:
         return None
-    lost, budget = found.dev_lost[root], recipe.max_accuracy_drop
-    if budget - lost >= floor(budget, found.dev_examples):
-        return None
+    root, lost = spent
+    lineage, budget = recipe.lineage(recipe.last_model()), recipe.max_accuracy_drop
     student = next(s for s in recipe.students if s.name == root)
     if student.hidden_size or student.heads or student.ffn:
         log(f"{root} is {lost:.2f} dev points under the teacher; a narrow student is not "

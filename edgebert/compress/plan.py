@@ -11,6 +11,8 @@ no file, so the run loop makes it again after every step, and a test makes it fr
     <run>/<name>_trimmed/    vocabulary-trimmed copies (trim_vocab.enabled)
     <run>/<name>_deep/       the chain again from a deeper student, where the student spent
                              the budget (Recipe.deeper)
+    <run>/learned/           the teacher pruned by learned masks, there too
+                             (Recipe.learned_prune)
     <run>/int8/<target>/     INT8 ONNX per target
     <run>/int8/<target>-<m>/ INT8 of an earlier model m, where the last one spent the budget
     <run>/export/<format>/   ONNX / ORT / TorchScript exports (<format>-text: tokenizer inside)
@@ -24,10 +26,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import NamedTuple
 
-from edgebert.compress.budget import deeper_chain, fallback_model
-from edgebert.compress.recipe import Recipe, stage_options
-from edgebert.config import (DistillConfig, ExportConfig, FinetuneConfig, PruneConfig,
-                             QuantizeConfig, TrimVocabConfig)
+from edgebert.compress.budget import deeper_chain, fallback_model, learned_prune
+from edgebert.compress.recipe import LEARNED, Recipe, stage_options
+from edgebert.config import (DistillConfig, ExportConfig, FinetuneConfig, LearnedPruneConfig,
+                             PruneConfig, QuantizeConfig, TrimVocabConfig)
 from edgebert.formats import FORMATS
 from edgebert.kinds import kind
 from edgebert.targets import TARGETS
@@ -118,6 +120,14 @@ def plan(recipe: Recipe, run: Path, found: Found, log=print) -> list[Step]:
             earlier = fallback_model(deep, last.name, found, log)
             if earlier:
                 int8_of(steps, recipe, run, jobs, earlier, found, wordpiece, log)
+    if learned_prune(recipe, found, log):
+        out = run / LEARNED
+        cfg = LearnedPruneConfig(model=str(run / "teacher"), teacher=str(run / "teacher"),
+                                 out=str(out),
+                                 **stage_options(recipe.learned_prune, LearnedPruneConfig))
+        steps.append(Step(f"prune teacher by learned masks into {LEARNED} "
+                          f"(sparsity {cfg.sparsity:g})", out, "prune-learned", cfg))
+        int8_of(steps, recipe, run, jobs, LEARNED, found, wordpiece, log)
 
     for e in recipe.export:
         if e.with_tokenizer and found.kind and kind(found.kind).text_graph is None:

@@ -23,14 +23,18 @@ from pathlib import Path
 from typing import Literal
 
 from edgebert.config import (TEACHER_HEAD_LR, BenchConfig, DistillConfig, ExportConfig,
-                             FinetuneConfig, PruneConfig, QuantizeConfig, TaskConfig,
-                             TrainConfig, TrimVocabConfig, _check, choices, to_dict)
+                             FinetuneConfig, LearnedPruneConfig, PruneConfig, QuantizeConfig,
+                             TaskConfig, TrainConfig, TrimVocabConfig, _check, choices,
+                             to_dict)
 from edgebert.errors import UserError
 from edgebert.kinds import KINDS
 from edgebert.targets import TARGETS
 
 RECIPES = Path(__file__).resolve().parent.parent / "recipes"
 
+
+LEARNED = "learned"
+"""The artifact of the learned pruning from the teacher (Recipe.learned_prune)."""
 
 RUN_SUPPLIED = {"model", "out", "teacher", "task", "target"}
 """Stage-config fields `compress` fills from the run (paths, the run's task and teacher,
@@ -102,6 +106,10 @@ StudentRecipe = _entry(
     skip={"student", "corpus", "max_length"}, train=_one_epoch(1e-4))
 PruneRecipe = _entry("PruneRecipe", PruneConfig, own=[_name("pruned"), _model()],
                      train=_one_epoch(1e-4))
+LearnedPruneRecipe = _entry(
+    "LearnedPruneRecipe", LearnedPruneConfig,
+    # used only where the student spent the budget (see Recipe.learned_prune)
+    own=[("enabled", "bool", field(default=True))])
 QuantizeRecipe = _entry(
     "QuantizeRecipe", QuantizeConfig,
     # native: this CPU's preset, resolved when the run starts; written to int8/<target>
@@ -153,6 +161,13 @@ class Recipe:
     steps (<step>_deep), then trim and quantize its last model (int8/<target>-<model>_deep).
     trec-50 (50 classes): the 3-layer student of the 6-layer MiniLM lost 2.79 test points,
     a 4-layer one 0.74."""
+    learned_prune: LearnedPruneRecipe = field(default_factory=LearnedPruneRecipe)
+    """Where the student has spent the budget on dev (as for `deeper`), also prune the
+    teacher by learned masks (`edgebert prune-learned`: CoFi) into `learned`, then trim and
+    quantize it (int8/<target>-learned); the report recommends the fastest artifact within
+    the budget, whichever chain made it. `enabled`, and the stage's options (sparsity,
+    mask_lr, ...). Within the budget the plan is unchanged. Not yet measured on the
+    packaged tasks."""
     fallback: bool = True
     """When the last model has spent the budget on dev (it leaves the INT8 guard less than
     its floor), also trim and quantize the last model before it that leaves room (the
@@ -164,7 +179,8 @@ class Recipe:
         dup = sorted({n for n in names if names.count(n) > 1})
         _check(not dup, "recipe", f"artifact names repeat: {', '.join(dup)}")
         for n in names:
-            _check(n.replace("-", "_").isidentifier() and n not in ("int8", "export", "bench"),
+            _check(n.replace("-", "_").isidentifier()
+                   and n not in ("int8", "export", "bench", LEARNED),
                    "recipe", f"artifact name '{n}' must be a plain word (letters, digits, _ -)")
         _check(self.max_accuracy_drop >= 0, "max_accuracy_drop", "must be >= 0")
         for i, p in enumerate(self.prune):

@@ -18,14 +18,21 @@ from edgebert.config import PruneConfig, to_dict
 from edgebert.distillation import Trainable, layer_map, load_teacher, teacher_loss
 from edgebert.errors import UserError
 from edgebert.kinds import kind as task_kind
-from edgebert.families import family_of
 from edgebert.metrics import reference
 from edgebert.modeling import count_params, from_pretrained, head_class
 from edgebert.prune.importance import importance
 from edgebert.prune.magnitude import MagnitudePruner, sparsity_report
-from edgebert.prune.structured import (choose_ffn, choose_heads, drop_layers_, heads_per_layer,
-                                       prune_ffn_, prune_heads_)
+from edgebert.prune.structured import (choose_ffn, choose_heads, drop_layers_, prune_ffn_,
+                                       prune_heads_, shapes)
 from edgebert.sources import resolve_model
+
+
+def open_prunable(model: str):
+    """The artifact to prune; one line where it has no PyTorch weights (an ONNX export)."""
+    opened = open_artifact(model)
+    if not (opened.path / "model.safetensors").exists():
+        raise UserError(f"{model}: pruning needs PyTorch weights (model.safetensors)")
+    return opened
 
 
 def run(cfg: PruneConfig, log=print, *, restart: bool = False) -> Path:
@@ -36,9 +43,7 @@ def run(cfg: PruneConfig, log=print, *, restart: bool = False) -> Path:
     out = Path(cfg.out)
     if artifact.already_done(out, log, "prune"):
         return out
-    opened = open_artifact(cfg.model)
-    if not (opened.path / "model.safetensors").exists():
-        raise UserError(f"{cfg.model}: pruning needs PyTorch weights (model.safetensors)")
+    opened = open_prunable(cfg.model)
 
     # eager attention: the head mask that ranks heads is ignored by SDPA
     model = from_pretrained(head_class(opened.kind), opened.path, attn_implementation="eager")
@@ -49,7 +54,7 @@ def run(cfg: PruneConfig, log=print, *, restart: bool = False) -> Path:
         t_source = resolve_model(cfg.teacher)
         teacher = load_teacher(t_source, opened.kind, eager=cfg.loss.attn_mse > 0)
     with artifact.building(out, "prune", to_dict(cfg), [str(opened.path)], restart) as work:
-        shapes_before = _shapes(model)
+        shapes_before = shapes(model)
         removed: dict = {}
         if cfg.heads or cfg.ffn:
             torch.manual_seed(cfg.train.seed)
@@ -103,7 +108,7 @@ def run(cfg: PruneConfig, log=print, *, restart: bool = False) -> Path:
         metric = opened.task.metric
         metrics |= {"parent": {"test": reference(parent["test"]), "params": parent["params"]},
                     "retention": metrics["test"][metric] / max(parent["test"][metric], 1e-12),
-                    "dev_before_recovery": pruned_untrained, "shapes": _shapes(model),
+                    "dev_before_recovery": pruned_untrained, "shapes": shapes(model),
                     "removed": removed}
         if pruner:
             metrics["sparsity"] = sparsity_report(model)
@@ -112,8 +117,3 @@ def run(cfg: PruneConfig, log=print, *, restart: bool = False) -> Path:
         record = {"stage": "prune", "parent": cfg.model, "task": opened.record["task"],
                   "config": to_dict(cfg)}
         return task_training.save(work, out, model, opened.tokenizer, record, metrics)
-
-def _shapes(model) -> dict:
-    return {"params": count_params(model), "layers": model.config.num_hidden_layers,
-            "heads_per_layer": heads_per_layer(model),
-            "intermediate_size": getattr(model.config, family_of(model).ffn_width)}

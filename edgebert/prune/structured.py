@@ -110,3 +110,13 @@ def drop_layers_(model, drop: list[int]) -> None:
 def heads_per_layer(model) -> list[int]:
     family = family_of(model)
     return [family.heads(layer) for layer in family.layer_list(model)]
+
+
+def shapes(model) -> dict:
+    """What a pruning stage records of a model's size: parameters, layers, heads per layer
+    and the FFN width."""
+    from edgebert.modeling import count_params
+
+    return {"params": count_params(model), "layers": model.config.num_hidden_layers,
+            "heads_per_layer": heads_per_layer(model),
+            "intermediate_size": getattr(model.config, family_of(model).ffn_width)}
