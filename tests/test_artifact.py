@@ -61,12 +61,12 @@ def test_a_failed_training_stage_keeps_its_checkpoint_and_resumes(tmp_path):
 
 def test_every_stage_runs_through_its_packages_stage_module():
     """`edgebert/<package>/stage.py: run(cfg, log)` for each stage; distillation on a corpus
-    is the distill package's second stage."""
+    and pruning by learned masks are their packages' second stages."""
     from edgebert.stages import STAGES
 
     for stage in STAGES.values():
         module, name = stage.function.split(":")
-        assert name == "run" and module.split(".")[-1] in ("stage", "general"), stage
+        assert name == "run" and module.split(".")[-1] in ("stage", "general", "learned"), stage
         run = getattr(importlib.import_module(module), name)
         params = inspect.signature(run).parameters
         assert list(params)[:2] == ["cfg", "log"], stage
