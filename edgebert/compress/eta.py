@@ -9,7 +9,8 @@ run's finished steps measured.
   rate, an upper bound (a pruned model is smaller). The teacher's rate prices no student:
   it ran 3.7x slower per step than the default student.
 - Any other step (INT8, exports, trimming, the bench) takes what the latest finished step of
-  the same stage took in this run (timings.json).
+  the same stage for the same target or format took in this run (timings.json): an arm64
+  step that takes x86-vnni's graph is seconds, an OpenVINO INT8 step minutes.
 
 A step nothing has priced yet (the first INT8 step, the bench) is counted, not guessed.
 """
@@ -73,6 +74,12 @@ def optimizer_steps(step: Step, examples: int, kind: str | None) -> int | None:
     return max(1, math.ceil(epochs_for(train, examples, cap) * per_epoch))
 
 
+def what_of(step: Step) -> tuple:
+    """What prices a step that does not train: its stage, and the target or format it makes."""
+    return (step.stage, getattr(step.config, "target", None),
+            getattr(step.config, "format", None))
+
+
 def estimate(steps: list[Step], left: list[Step], run: Path, timings: dict) -> Estimate | None:
     """The time `left` (steps of `steps` not finished) will take; None before the teacher has
     finished (nothing has been measured yet)."""
@@ -82,13 +89,13 @@ def estimate(steps: list[Step], left: list[Step], run: Path, timings: dict) -> E
     examples = (artifact.read_json(teacher / "metrics.json").get("train") or {}).get("examples")
     kind = (artifact.read_json(teacher / "stage.json").get("task") or {}).get("kind")
     rates: dict[str, float] = {}  # seconds per optimizer step, by stage
-    took: dict[str, float] = {}  # seconds, by stage
+    took: dict[tuple, float] = {}  # seconds, by what_of
     for step in steps:
         if step in left:
             continue
         key = str(step.out.relative_to(run))
         if key in timings:
-            took[step.stage] = timings[key]
+            took[what_of(step)] = timings[key]
         metrics = step.out / "metrics.json"
         train = artifact.read_json(metrics).get("train") if metrics.exists() else None
         if step.stage in TRAINING and train and train.get("steps"):
@@ -99,8 +106,8 @@ def estimate(steps: list[Step], left: list[Step], run: Path, timings: dict) -> E
         rate = rates.get(step.stage, rates.get(STAND_IN.get(step.stage)))
         if n is not None and rate is not None:
             seconds += n * rate
-        elif n is None and step.stage in took:
-            seconds += took[step.stage]
+        elif n is None and what_of(step) in took:
+            seconds += took[what_of(step)]
         else:
             unpriced.append(step.stage)
     return Estimate(seconds, unpriced)
