@@ -1,7 +1,9 @@
 """Calibrate `edgebert check` on this machine: false alarms with the two models benched
 interleaved in one run and in two separate runs, detection, smallest slowdown.
 
-    python benchmarks/gate_calibration.py [--trials 20] [--smallest]   # -> store rows, suite gate
+    python benchmarks/gate_calibration.py [--trials 20] [--neighbour] [--smallest]
+
+Its rows go to the store, suite gate.
 
 Models: BERT-shaped ONNX encoders (hidden 256, 4 heads, FFN 1024, random
 weights) that differ only in depth, so "one more layer" is a real slowdown of
@@ -10,6 +12,8 @@ known size. Each trial gates baseline and candidate with the same code as `edgeb
   (`edgebert check --baseline-model A --candidate-model A`), --max-slowdown 5 %.
 - A/A separate: the same, benched in two runs one after the other (`edgebert bench` twice,
   then `edgebert check --baseline a.json --candidate b.json`).
+- with --neighbour, both A/A cases again with another job busy on one core for the first
+  half of each trial (in separate runs: the baseline's run), as on a shared CI runner.
 - A/B: 10 layers against 11 (about 10 % slower), interleaved, --max-slowdown 5 %.
 - with --smallest, 20 against 21 layers (about 5 %), --max-slowdown 0 (any confident
   slowdown); the A/B trials give the 10 % point.
@@ -46,19 +50,31 @@ def model(layers: int, root: Path) -> Path:
     return out
 
 
-def trial(base: Path, cand: Path, threshold: float, interleaved: bool = True) -> dict:
+def neighbour(seconds: float) -> subprocess.Popen:
+    """Another job on the runner: one busy thread for `seconds`, then gone."""
+    return subprocess.Popen([sys.executable, "-c", "import time\nend = time.time() + "
+                             f"{seconds}\nwhile time.time() < end: pass"])
+
+
+def trial(base: Path, cand: Path, threshold: float, interleaved: bool = True,
+          busy: float = 0.0) -> dict:
+    """One gate decision. `busy`: seconds at the start of the trial during which another
+    job runs beside it (about half a trial: the baseline's run, when benched separately)."""
     from edgebert.bench.compare import compare, per_process
     from edgebert.bench.gate import RUNS, WARMUP, ROUNDS, bench_pair
     from edgebert.bench.run import bench
     from edgebert.config import BenchConfig
 
     quiet = {"log": lambda *_: None}
+    other = neighbour(busy) if busy else None
     if interleaved:
         a, b = bench_pair(str(base), str(cand), **quiet)
     else:
         a, b = (bench([str(m)], BenchConfig(warmup=WARMUP, runs=RUNS, rounds=ROUNDS), **quiet)
                 for m in (base, cand))
         a, b = (d | {"results": [d["results"][0] | {"artifact": "model"}]} for d in (a, b))
+    if other:
+        other.wait()
     (v,), _ = compare(a, b, threshold, 100.0)
     # per-process summaries kept, so another statistic can be tried on the same trials
     return {"ratio": v.ratio, "low": v.low, "high": v.high, "p": v.p_slower,
@@ -81,6 +97,9 @@ def summary(trials: list[dict], case: str, what: str) -> dict:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--trials", type=int, default=20, help="trials per case")
+    parser.add_argument("--neighbour", action="store_true",
+                        help="also the A/A trials with another job busy on the runner for "
+                             "the first half of each trial")
     parser.add_argument("--smallest", action="store_true",
                         help="also 20 against 21 layers (about 5 %%), half the trials")
     args = parser.parse_args(argv)
@@ -91,12 +110,20 @@ def main(argv: list[str] | None = None) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         m10 = model(10, root)
-        for name, interleaved in (("aa-interleaved", True), ("aa-separate", False)):
-            ts = [trial(m10, m10, 0.05, interleaved) for _ in range(args.trials)]
-            how = "one interleaved run" if interleaved else "two separate runs"
-            cases[name] = summary(ts, name, "false alarms: the same model against itself, "
-                                            f"{how}, --max-slowdown 5%")
-            print(name, cases[name], flush=True)
+        started_trial = time.perf_counter()
+        trial(m10, m10, 0.05)  # how long one trial takes: the neighbour's half
+        half = (time.perf_counter() - started_trial) / 2
+        for busy in (0.0, half) if args.neighbour else (0.0,):
+            for interleaved in (True, False):
+                name = ("aa-interleaved" if interleaved else "aa-separate") + \
+                    ("-neighbour" if busy else "")
+                ts = [trial(m10, m10, 0.05, interleaved, busy) for _ in range(args.trials)]
+                how = "one interleaved run" if interleaved else "two separate runs"
+                during = (f", another job busy on one core for the first {busy:.0f} s (half "
+                          "the trial)") if busy else ""
+                cases[name] = summary(ts, name, "false alarms: the same model against itself, "
+                                                f"{how}, --max-slowdown 5%{during}")
+                print(name, cases[name], flush=True)
         ts = [trial(m10, model(11, root), 0.05) for _ in range(args.trials)]
         case = "ab-10-vs-11-layers"
         cases[case] = summary(ts, case, "detections: 11 layers against 10 (a real slowdown), "
