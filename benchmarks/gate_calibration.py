@@ -1,7 +1,7 @@
 """Calibrate `edgebert check` on this machine: false alarms with the two models benched
 interleaved in one run and in two separate runs, detection, smallest slowdown.
 
-    python benchmarks/gate_calibration.py [--trials 20] [--neighbour] [--smallest]
+    python benchmarks/gate_calibration.py [--trials 20] [--neighbour first|second] [--smallest]
 
 Its rows go to the store, suite gate.
 
@@ -12,8 +12,9 @@ known size. Each trial gates baseline and candidate with the same code as `edgeb
   (`edgebert check --baseline-model A --candidate-model A`), --max-slowdown 5 %.
 - A/A separate: the same, benched in two runs one after the other (`edgebert bench` twice,
   then `edgebert check --baseline a.json --candidate b.json`).
-- with --neighbour, instead: both A/A cases with another job busy on one core for the
-  first half of each trial (in separate runs: the baseline's run), as on a shared runner.
+- with --neighbour first|second, instead: both A/A cases with another job busy on one core
+  for that half of each trial (in separate runs: the baseline's or the candidate's run), as
+  on a shared runner.
 - A/B: 10 layers against 11 (about 10 % slower), interleaved, --max-slowdown 5 %.
 - with --smallest, 20 against 21 layers (about 5 %), --max-slowdown 0 (any confident
   slowdown); the A/B trials give the 10 % point.
@@ -52,23 +53,24 @@ def model(layers: int, root: Path) -> Path:
     return out
 
 
-def neighbour(seconds: float) -> subprocess.Popen:
-    """Another job on the runner: one busy thread for `seconds`, then gone."""
-    return subprocess.Popen([sys.executable, "-c", "import time\nend = time.time() + "
-                             f"{seconds}\nwhile time.time() < end: pass"])
+def neighbour(seconds: float, after: float = 0.0) -> subprocess.Popen:
+    """Another job on the runner: after `after` seconds, one busy thread for `seconds`."""
+    return subprocess.Popen([sys.executable, "-c", f"import time\ntime.sleep({after})\n"
+                             f"end = time.time() + {seconds}\nwhile time.time() < end: pass"])
 
 
 def trial(base: Path, cand: Path, threshold: float, interleaved: bool = True,
-          busy: float = 0.0) -> dict:
-    """One gate decision. `busy`: seconds at the start of the trial during which another
-    job runs beside it (about half a trial: the baseline's run, when benched separately)."""
+          busy: float = 0.0, after: float = 0.0) -> dict:
+    """One gate decision. `busy`: seconds, from `after` seconds into the trial, during which
+    another job runs beside it (half a trial: the baseline's or the candidate's run, when
+    benched separately)."""
     from edgebert.bench.compare import compare, per_process
     from edgebert.bench.gate import RUNS, WARMUP, ROUNDS, bench_pair
     from edgebert.bench.run import bench
     from edgebert.config import BenchConfig
 
     quiet = {"log": lambda *_: None}
-    other = neighbour(busy) if busy else None
+    other = neighbour(busy, after) if busy else None
     if interleaved:
         a, b = bench_pair(str(base), str(cand), **quiet)
     else:
@@ -99,9 +101,9 @@ def summary(trials: list[dict], case: str, what: str) -> dict:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--trials", type=int, default=20, help="trials per case")
-    parser.add_argument("--neighbour", action="store_true",
+    parser.add_argument("--neighbour", choices=("first", "second"),
                         help="instead: the A/A trials with another job busy on the runner "
-                             "for the first half of each trial")
+                             "for the first or the second half of each trial")
     parser.add_argument("--smallest", action="store_true",
                         help="also 20 against 21 layers (about 5 %%), half the trials")
     args = parser.parse_args(argv)
@@ -115,14 +117,16 @@ def main(argv: list[str] | None = None) -> None:
         started_trial = time.perf_counter()
         trial(m10, m10, 0.05)  # how long one trial takes: the neighbour's half
         half = (time.perf_counter() - started_trial) / 2
-        for busy in (half,) if args.neighbour else (0.0,):
+        when = {"first": 0.0, "second": half}
+        for after in (when[args.neighbour],) if args.neighbour else (None,):
             for interleaved in (True, False):
                 name = ("aa-interleaved" if interleaved else "aa-separate") + \
-                    ("-neighbour" if busy else "")
-                ts = [trial(m10, m10, 0.05, interleaved, busy) for _ in range(args.trials)]
+                    (f"-neighbour-{args.neighbour}-half" if args.neighbour else "")
+                ts = [trial(m10, m10, 0.05, interleaved, half if args.neighbour else 0.0,
+                            after or 0.0) for _ in range(args.trials)]
                 how = "one interleaved run" if interleaved else "two separate runs"
-                during = (f", another job busy on one core for the first {busy:.0f} s (half "
-                          "the trial)") if busy else ""
+                during = (f", another job busy on one core for the {args.neighbour} half of "
+                          f"the trial ({half:.0f} s)") if args.neighbour else ""
                 cases[name] = summary(ts, name, "false alarms: the same model against itself, "
                                                 f"{how}, --max-slowdown 5%{during}")
                 print(name, cases[name], flush=True)
