@@ -65,7 +65,7 @@ def trial(base: Path, cand: Path, threshold: float, interleaved: bool = True,
     another job runs beside it (half a trial: the baseline's or the candidate's run, when
     benched separately)."""
     from edgebert.bench.compare import compare, per_process
-    from edgebert.bench.gate import RUNS, WARMUP, ROUNDS, bench_pair
+    from edgebert.bench.gate import ROUNDS, RUNS, WARMUP, as_model, bench_pair
     from edgebert.bench.run import bench
     from edgebert.config import BenchConfig
 
@@ -76,7 +76,7 @@ def trial(base: Path, cand: Path, threshold: float, interleaved: bool = True,
     else:
         a, b = (bench([str(m)], BenchConfig(warmup=WARMUP, runs=RUNS, rounds=ROUNDS), **quiet)
                 for m in (base, cand))
-        a, b = (d | {"results": [d["results"][0] | {"artifact": "model"}]} for d in (a, b))
+        a, b = (as_model(d, d["results"][0]) for d in (a, b))
     if other:
         other.wait()
     (v,), _ = compare(a, b, threshold, 100.0)

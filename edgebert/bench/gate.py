@@ -26,4 +26,10 @@ def bench_pair(baseline: str, candidate: str, seq: int = 128, threads: int = 2,
     cfg = BenchConfig(seq=[seq], threads=threads, warmup=warmup, runs=runs, rounds=rounds)
     data = bench([baseline, candidate], cfg, log=log, texts=texts)
     base, cand = data["results"]
-    return tuple(data | {"results": [r | {"artifact": "model"}]} for r in (base, cand))
+    return as_model(data, base), as_model(data, cand)
+
+
+def as_model(data: dict, result: dict) -> dict:
+    """A bench result holding only `result`, under the artifact name "model": two such
+    results, of two models, pair up in `compare`."""
+    return data | {"results": [result | {"artifact": "model"}]}
