@@ -5,7 +5,7 @@
 For each `compress` run directory, the INT8 step of int8/TARGET is made again from the same
 model with the same options (its stage.json's config) but `--embedding-bits 1` (the table's
 ladder 1, 2, 4 bits: a byte per 8 values, its codebooks trained against the PyTorch model;
-see edgebert/quantize/codebooks.py), into RUN/int8-embed1/TARGET. Both artifacts' dev and
+see edgebert/stages/quantize/codebooks.py), into RUN/int8-embed1/TARGET. Both artifacts' dev and
 test metric, size, the bits kept and what tuning measured are a row, its case the run's
 name, appended as each run ends. TARGET defaults to this CPU's x86 target.
 """

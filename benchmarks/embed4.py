@@ -8,7 +8,7 @@ against 8 bits.
            does; case 2-bit blocks64 pq/ARTIFACT
 
 Each ARTIFACT is an `int8/<target>` directory of a `compress` run. For every block size, the
-artifact's model.onnx is rewritten (`edgebert.quantize.embeddings`) into a copy of the
+artifact's model.onnx is rewritten (`edgebert.stages.quantize.embeddings`) into a copy of the
 artifact, and both are scored with `edgebert evaluate` on dev and test; `--bench` then
 times the original and the block-64 copy in one interleaved `edgebert bench` run (batch
 1, sequence 128, 2 threads) per artifact. What `compress` keeps is decided by its guard on
@@ -49,7 +49,7 @@ def case_name(artifact: Path, pq: bool) -> str:
 
 
 def main() -> None:
-    from edgebert.quantize.embeddings.rewrite import word_embeddings
+    from edgebert.stages.quantize.embeddings.rewrite import word_embeddings
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("artifacts", nargs="+", type=Path)
@@ -73,7 +73,7 @@ def main() -> None:
                 print(art, block, row["4bit"][block], flush=True)
             if args.pq:
                 from edgebert.artifacts_io import open_artifact
-                from edgebert.quantize.embeddings.ladder import piece_weights
+                from edgebert.stages.quantize.embeddings.ladder import piece_weights
 
                 copy = Path(tmp) / f"{art.parent.parent.name}-{art.name}-pq"
                 shutil.copytree(art, copy)

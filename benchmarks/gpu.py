@@ -150,7 +150,7 @@ def build(shape: str, device):
     import torch
     from transformers import BertConfig, BertForPreTraining
 
-    from edgebert.pretrain.stage import SHAPES  # `edgebert pretrain --config`'s shapes
+    from edgebert.stages.pretrain.stage import SHAPES  # `edgebert pretrain --config`'s shapes
 
     config = BertConfig(vocab_size=VOCAB.get(shape, 30522), **SHAPES[shape])
     config._attn_implementation = "sdpa"  # fused attention kernels (flash on recent GPUs)

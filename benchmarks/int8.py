@@ -18,7 +18,7 @@ import os
 import shlex
 from pathlib import Path
 
-from common import record, run, RUNS, script_command, usage
+from common import RUNS, record, run, script_command, usage
 
 SUITE = "int8"
 STUDENT = Path(os.environ.get("EDGEBERT_INT8_MODEL", RUNS / "student_distilled_3l"))
@@ -34,7 +34,7 @@ def tuned_fp32(fp32: Path, out: Path) -> Path:
     """The FP32 export fused and split exactly as `edgebert quantize` prepares its input."""
     import shutil
 
-    from edgebert.quantize.onnx import optimize, split_skip_layernorm
+    from edgebert.stages.quantize.onnx import optimize, split_skip_layernorm
 
     out.mkdir(parents=True, exist_ok=True)
     config = json.loads((fp32 / "config.json").read_text())

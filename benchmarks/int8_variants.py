@@ -7,7 +7,7 @@ RUN is a finished default `edgebert compress` run. Timed in one interleaved run 
 sequence 128, each turn a fresh process), at 2 threads and at 1:
 
 - `shipped`: RUN's recommended x86 artifact, SkipLayerNormalization split into bias Add +
-  residual Sum + LayerNormalization (edgebert.quantize.onnx.split_skip_layernorm; ONNX
+  residual Sum + LayerNormalization (edgebert.stages.quantize.onnx.split_skip_layernorm; ONNX
   Runtime folds the bias into DynamicQuantizeMatMul); an older run may have the older
   split, residual Add + bias Add + LayerNormalization;
 - `skipln_fused`: the same graph with every split put back into one SkipLayerNormalization
@@ -33,7 +33,6 @@ import shutil
 from pathlib import Path
 
 import numpy as np
-
 from common import RUNS, record, run, script_command
 
 SUITE = "int8_variants"
@@ -117,9 +116,9 @@ def attention_variants(parent: Path, work: Path, target: str) -> dict[str, Path]
 
     from edgebert.artifacts_io import load_torch, open_artifact
     from edgebert.onnx_export import export_onnx
-    from edgebert.quantize.onnx import quantize_dynamic_onnx, split_skip_layernorm
+    from edgebert.stages.quantize.onnx import quantize_dynamic_onnx, split_skip_layernorm
+    from edgebert.stages.quantize.ort import fuse
     from edgebert.targets import target as preset
-    from edgebert.quantize.ort import fuse
 
     opened = open_artifact(str(parent))
     work.mkdir(parents=True, exist_ok=True)

@@ -145,9 +145,9 @@ def build_peers(run: Path, work: Path, target: str) -> dict[str, Path]:
     from transformers import BertConfig, BertForSequenceClassification
 
     from edgebert.artifacts_io import copy_tokenizer, load_torch, open_artifact
-    from edgebert.predict import ort_forward
-    from edgebert.export.torchscript import export_torchscript, torchscript_forward
     from edgebert.formats import session
+    from edgebert.predict import ort_forward
+    from edgebert.stages.export.torchscript import export_torchscript, torchscript_forward
 
     teacher = run / "teacher"
     opened = open_artifact(teacher)

@@ -67,7 +67,7 @@ def random_init(tok: Path, out: Path, shape: str = "tiny", seed: int = 13) -> Pa
     import torch
     from transformers import AutoTokenizer, BertConfig, BertModel
 
-    from edgebert.pretrain.stage import SHAPES
+    from edgebert.stages.pretrain.stage import SHAPES
 
     if (out / "model.safetensors").exists():
         return out

@@ -730,7 +730,7 @@ def corpus_build(out, packages):
     """
     from pathlib import Path
 
-    from edgebert.pretrain.corpus import build_debian
+    from edgebert.stages.pretrain.corpus import build_debian
 
     build_debian(Path(out), packages.split(",") if packages else None, log=click.echo)
 
@@ -754,7 +754,7 @@ def tokenizer_train(**options):
     """
     from pathlib import Path
 
-    from edgebert.pretrain.tokenizer import train_tokenizer
+    from edgebert.stages.pretrain.tokenizer import train_tokenizer
 
     cfg = _pick(TokenizerConfig, options)
     train_tokenizer(Path(cfg.corpus), Path(cfg.out), cfg.vocab_size, cfg.lowercase,

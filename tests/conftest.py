@@ -10,7 +10,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
 from helpers import build_tiny_bert, sentiment_rows, write_csv
 
 
@@ -23,7 +22,7 @@ def tiny_bert(tmp_path_factory) -> Path:
 def tiny_teacher(tmp_path_factory) -> Path:
     """A 4-layer tiny BERT fine-tuned on the sentiment toy task (a real finetune artifact)."""
     from edgebert.config import FinetuneConfig, TaskConfig, TrainConfig
-    from edgebert.teacher.stage import run as finetune
+    from edgebert.stages.teacher.stage import run as finetune
 
     root = tmp_path_factory.mktemp("teacher")
     base = build_tiny_bert(root / "base", layers=4)

@@ -21,7 +21,7 @@ ARTIFACTS = ("teacher", "pruned")
 def make(root: Path) -> None:
     from edgebert.cli import main
     from edgebert.config import FinetuneConfig, TaskConfig, TrainConfig
-    from edgebert.teacher.stage import run as finetune
+    from edgebert.stages.teacher.stage import run as finetune
 
     base = build_tiny_bert(root / "base", layers=2)
     data = write_csv(root / "sent.csv", sentiment_rows(120))

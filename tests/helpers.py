@@ -95,7 +95,7 @@ def build_tiny_roberta_bpe(path: Path, layers: int = 4) -> Path:
     import torch
     import transformers
 
-    from edgebert.pretrain.tokenizer import train_tokenizer
+    from edgebert.stages.pretrain.tokenizer import train_tokenizer
 
     corpus = path.parent / f"{path.name}-corpus.txt"
     corpus.write_text("".join(" ".join(WORDS[i:] + WORDS[:i]) + "\n"

@@ -7,12 +7,12 @@ from pathlib import Path
 
 import pytest
 import torch
+from helpers import run_cli
 
 from edgebert.config import DistillLossConfig
-from edgebert.distill.students import from_teacher_layers, narrow
 from edgebert.distillation import distill_loss, layer_map
 from edgebert.losses import soft_kl, view
-from helpers import run_cli
+from edgebert.stages.distill.students import from_teacher_layers, narrow
 
 
 @pytest.fixture
@@ -180,7 +180,7 @@ def test_trim_by_count_drops_rare_pieces_and_keeps_the_rest_exact(teacher, tmp_p
 
 def test_trim_widens_with_the_most_common_pieces_then_everything(teacher):
     from edgebert.modeling import load_tokenizer
-    from edgebert.trim.stage import widenings
+    from edgebert.stages.trim.stage import widenings
 
     tok = load_tokenizer(str(teacher))
     vocab = tok.get_vocab()

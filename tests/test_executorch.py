@@ -9,7 +9,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from helpers import refused_without, run_cli
 
 QUIET = {"log": lambda *_: None}
@@ -23,7 +22,7 @@ def _need_executorch() -> None:
 def _export(teacher: Path, out: Path, precision: str) -> Path:
     _need_executorch()
     from edgebert.config import ExportConfig
-    from edgebert.export.stage import run as export
+    from edgebert.stages.export.stage import run as export
 
     return export(ExportConfig(model=str(teacher), out=str(out), format="executorch",
                                precision=precision, max_drop=5.0), **QUIET)
@@ -112,8 +111,8 @@ def test_a_longer_input_than_the_program_takes_is_refused_named(pte):
 
 @pytest.mark.slow
 def test_bundle_and_runtime_serve_the_program(pte_int8, tmp_path):
-    from edgebert.bundle.stage import run as bundle
     from edgebert.config import BundleConfig
+    from edgebert.stages.bundle.stage import run as bundle
 
     out = bundle(BundleConfig(str(pte_int8), str(tmp_path / "b")), **QUIET)
     manifest = json.loads((out / "manifest.json").read_text())

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import onnx
 import pytest
+from helpers import run_cli
 from onnx import numpy_helper
 
 from edgebert.errors import UserError
@@ -17,9 +18,8 @@ from edgebert.formats import session
 from edgebert.guard import guard
 from edgebert.parity import compare, require
 from edgebert.predict import ort_forward
-from edgebert.quantize.onnx import optimize, quantizable_nodes, quantize_dynamic_onnx
+from edgebert.stages.quantize.onnx import optimize, quantizable_nodes, quantize_dynamic_onnx
 from edgebert.targets import TARGETS
-from helpers import run_cli
 
 
 @pytest.fixture(scope="module")
@@ -214,7 +214,7 @@ def test_a_word_table_that_costs_more_than_its_cap_is_refused(tiny_teacher, tmp_
     """The rule: a table within the model's budget is still refused where it costs more
     than --embedding-max-drop by itself; a cap of 0 with a lossless table (the tiny
     vocabulary's 120 rows fit the codebooks' 256 entries) is kept, and says so."""
-    from edgebert.quantize.embeddings.ladder import table_verdict
+    from edgebert.stages.quantize.embeddings.ladder import table_verdict
 
     assert table_verdict(0.98, 0.0, 1.0, None) is None  # no cap: the budget alone
     assert "own cost 0.98 > 0.50" in table_verdict(0.98, 0.0, 1.0, 0.5)  # vader-amazon's 1 bit
@@ -245,7 +245,7 @@ def test_tuned_codebooks_keep_the_model_closer(tiny_teacher):
 
     from edgebert import task_training
     from edgebert.artifacts_io import load_torch, open_artifact
-    from edgebert.quantize.embeddings.codebooks import CodedEmbedding, tune_codebooks
+    from edgebert.stages.quantize.embeddings.codebooks import CodedEmbedding, tune_codebooks
 
     opened = open_artifact(tiny_teacher)
     model = load_torch(opened)
@@ -276,7 +276,7 @@ def test_product_quantized_rows_read_back_through_the_graph(tmp_path):
     import onnxruntime as ort
     from onnx import TensorProto, helper
 
-    from edgebert.quantize.embeddings.codecs import product_lookup
+    from edgebert.stages.quantize.embeddings.codecs import product_lookup
 
     rng = np.random.default_rng(0)
     table = rng.normal(0, 0.05, (300, 16)).astype(np.float32)
@@ -302,7 +302,7 @@ def test_4bit_rows_pack_as_onnx_runtime_reads_them():
     import onnxruntime as ort
     from onnx import TensorProto, helper, numpy_helper
 
-    from edgebert.quantize.embeddings.codecs import quantize_rows
+    from edgebert.stages.quantize.embeddings.codecs import quantize_rows
 
     table = np.random.default_rng(0).normal(0, 0.05, (50, 128)).astype(np.float32)
     table[0] = 0  # a padding row stays exactly zero
@@ -329,7 +329,7 @@ def test_4bit_rows_pack_as_onnx_runtime_reads_them():
 
 
 def test_skip_layernorm_split_keeps_the_numbers(onnx_artifact, tmp_path):
-    from edgebert.quantize.onnx import split_skip_layernorm
+    from edgebert.stages.quantize.onnx import split_skip_layernorm
 
     fused = optimize(onnx_artifact / "model.onnx", tmp_path / "fused.onnx", heads=2, hidden=32,
                      layers=4).path
@@ -492,7 +492,7 @@ def test_position_table_is_cut_to_max_length_and_checked(tiny_teacher, tmp_path)
     """quantize cuts the position rows the artifact's max_length never reads, only when the
     outputs at the longest input stay bit-equal; bench then refuses a longer --seq."""
     from edgebert.bench.worker import time_model
-    from edgebert.quantize.positions import longest_input, trim_positions
+    from edgebert.stages.quantize.positions import longest_input, trim_positions
 
     out = tmp_path / "int8"
     code, output = run_cli("quantize", "--model", tiny_teacher, "--target", "x86-vnni",

@@ -9,7 +9,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from helpers import refused_without, run_cli
 
 pytest.importorskip("openvino", reason="OpenVINO is an optional extra: pip install "
@@ -21,7 +20,7 @@ QUIET = dict(log=lambda *_: None)
 @pytest.fixture(scope="module")
 def ov_export(tiny_teacher, tmp_path_factory) -> Path:
     from edgebert.config import ExportConfig
-    from edgebert.export.stage import run as export
+    from edgebert.stages.export.stage import run as export
 
     out = tmp_path_factory.mktemp("ov") / "openvino"
     export(ExportConfig(model=str(tiny_teacher), out=str(out), format="openvino"), **QUIET)
@@ -47,7 +46,7 @@ def test_export_writes_ir_in_this_cpus_precision_and_keeps_the_parents_predictio
 
 def test_fp32_export_matches_its_parent_closely(tiny_teacher, tmp_path):
     from edgebert.config import ExportConfig
-    from edgebert.export.stage import run as export
+    from edgebert.stages.export.stage import run as export
 
     out = export(ExportConfig(model=str(tiny_teacher), out=str(tmp_path / "f"),
                               format="openvino", precision="fp32"), **QUIET)
@@ -90,8 +89,8 @@ def test_bench_times_the_ir_beside_onnx(ov_export, tiny_teacher, tmp_path):
 
 
 def test_bundle_and_runtime_serve_the_ir_without_torch(ov_export, tmp_path):
-    from edgebert.bundle.stage import run as bundle
     from edgebert.config import BundleConfig
+    from edgebert.stages.bundle.stage import run as bundle
 
     out = bundle(BundleConfig(str(ov_export), str(tmp_path / "b")), **QUIET)
     manifest = json.loads((out / "manifest.json").read_text())
@@ -128,7 +127,7 @@ def test_openvino_int8_is_guarded_and_runs_everywhere_an_artifact_does(tiny_teac
     from edgebert.bench.run import bench
     from edgebert.config import BenchConfig, QuantizeConfig
     from edgebert.evaluate import evaluate
-    from edgebert.quantize.stage import run as quantize
+    from edgebert.stages.quantize.stage import run as quantize
 
     out = quantize(QuantizeConfig(model=str(tiny_teacher), out=str(tmp_path / "q"),
                                   target="openvino-int8", calibration_examples=32,
@@ -162,8 +161,8 @@ def test_one_text_runs_on_a_static_bucket_with_the_dynamic_models_outputs(tmp_pa
     import torch
     from transformers import BertConfig, BertForTokenClassification
 
-    from edgebert.onnx_export import export_onnx
     from edgebert.formats.openvino import OpenVinoRunner, save_ir
+    from edgebert.onnx_export import export_onnx
 
     config = BertConfig(vocab_size=60, hidden_size=16, num_hidden_layers=2,
                         num_attention_heads=2, intermediate_size=32, num_labels=3)

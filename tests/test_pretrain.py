@@ -53,7 +53,7 @@ def test_mlm_masking_statistics_hold():
 
 
 def test_whole_word_masking_masks_every_piece_of_a_word():
-    from edgebert.pretrain.examples import mask_whole_words
+    from edgebert.stages.pretrain.examples import mask_whole_words
 
     starts = torch.ones(50, dtype=torch.bool)
     starts[20:40] = False  # ids 20..39 are '##' continuations
@@ -77,7 +77,7 @@ def test_whole_word_masking_masks_every_piece_of_a_word():
 
 @pytest.fixture(scope="module")
 def corpus_and_tok(tmp_path_factory):
-    from edgebert.pretrain.tokenizer import train_tokenizer
+    from edgebert.stages.pretrain.tokenizer import train_tokenizer
 
     root = tmp_path_factory.mktemp("pretrain")
     corpus = write_corpus(root / "corpus.txt")
@@ -104,7 +104,7 @@ def test_nsp_pairs_are_balanced_and_negatives_come_from_other_documents(corpus_a
                                                                         tmp_path):
     from transformers import AutoTokenizer
 
-    from edgebert.pretrain.examples import Corpus, make_pairs, tokenize_corpus
+    from edgebert.stages.pretrain.examples import Corpus, make_pairs, tokenize_corpus
 
     corpus_path, tok_dir = corpus_and_tok
     tok = AutoTokenizer.from_pretrained(str(tok_dir))
@@ -127,7 +127,7 @@ def test_nsp_pairs_are_balanced_and_negatives_come_from_other_documents(corpus_a
 
 def test_tiny_pretraining_lowers_mlm_loss_and_finetunes(corpus_and_tok, tmp_path):
     from edgebert.config import PretrainConfig, TrainConfig
-    from edgebert.pretrain.stage import run as pretrain
+    from edgebert.stages.pretrain.stage import run as pretrain
 
     corpus, tok = corpus_and_tok
     out = tmp_path / "pre"
@@ -186,8 +186,8 @@ def test_continued_pretraining_from_an_encoder_without_mlm_head(tiny_bert, tmp_p
     from safetensors.torch import load_file
 
     from edgebert.config import PretrainConfig, TrainConfig
-    from edgebert.pretrain.stage import build_model
-    from edgebert.pretrain.stage import run as pretrain
+    from edgebert.stages.pretrain.stage import build_model
+    from edgebert.stages.pretrain.stage import run as pretrain
 
     corpus = write_corpus(tmp_path / "c.txt", docs=40)
     cfg = PretrainConfig(corpus=str(corpus), init=str(tiny_bert), max_length=32,
@@ -220,8 +220,8 @@ def test_continued_pretraining_from_an_encoder_without_mlm_head(tiny_bert, tmp_p
 
 
 def test_sentence_order_pairs_are_consecutive_and_half_swapped(tmp_path):
-    from edgebert.pretrain.examples import Corpus, make_pairs, tokenize_corpus
-    from edgebert.pretrain.tokenizer import train_tokenizer
+    from edgebert.stages.pretrain.examples import Corpus, make_pairs, tokenize_corpus
+    from edgebert.stages.pretrain.tokenizer import train_tokenizer
 
     corpus_file = write_corpus(tmp_path / "c.txt", docs=200)
     tok_dir = train_tokenizer(corpus_file, tmp_path / "tok", vocab_size=200, log=lambda *_: None)
@@ -287,7 +287,7 @@ def test_masked_only_heads_give_the_library_models_loss(arch):
     the one transformers' own forward computes over every position (MLM + NSP / SOP)."""
     import transformers
 
-    from edgebert.pretrain.stage import ARCHS, MaskedPretrainer
+    from edgebert.stages.pretrain.stage import ARCHS, MaskedPretrainer
 
     config_name, model_name, pair = ARCHS[arch]
     config = getattr(transformers, config_name)(
@@ -315,7 +315,7 @@ def test_dictionary_documents_lead_with_their_headword(tmp_path):
     pronunciation, is dropped)."""
     import gzip
 
-    from edgebert.pretrain.corpus import _gcide
+    from edgebert.stages.pretrain.corpus import _gcide
 
     src = tmp_path / "usr/share/dictd/gcide.dict.dz"
     src.parent.mkdir(parents=True)

@@ -6,12 +6,12 @@ import json
 
 import pytest
 import torch
+from helpers import run_cli
 from transformers import AutoModelForSequenceClassification
 
 from edgebert.modeling import from_pretrained
-from edgebert.prune.magnitude import cubic, masks
-from edgebert.prune.structured import choose_ffn, prune_ffn_, prune_heads_
-from helpers import run_cli
+from edgebert.stages.prune.magnitude import cubic, masks
+from edgebert.stages.prune.structured import choose_ffn, prune_ffn_, prune_heads_
 
 
 def load(path, **kw):

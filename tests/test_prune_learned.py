@@ -10,7 +10,7 @@ import torch
 from helpers import run_cli
 from transformers import BertConfig, BertForSequenceClassification
 
-from edgebert.prune.l0 import Masks, apply_, keep_probability
+from edgebert.stages.prune.l0 import Masks, apply_, keep_probability
 
 BLOCKS = ("layer", "mha", "ffn")
 
@@ -141,7 +141,6 @@ def test_every_family_is_cut_as_it_was_masked(family):
     """The masks sit where the family registry says; ALBERT's one shared layer has no layer
     gate."""
     import transformers
-
     from helpers import FAMILY_CONFIGS
 
     name, extra = FAMILY_CONFIGS[family]

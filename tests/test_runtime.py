@@ -21,8 +21,8 @@ TEXTS = ["a good movie", "awful boring plot", "", "the the the " * 400, "superb!
 
 @pytest.fixture(scope="module")
 def bundle_dir(tiny_teacher, tmp_path_factory) -> Path:
-    from edgebert.bundle.stage import run as bundle
     from edgebert.config import BundleConfig
+    from edgebert.stages.bundle.stage import run as bundle
 
     out = tmp_path_factory.mktemp("bundle") / "b"
     bundle(BundleConfig(str(tiny_teacher), str(out)), log=lambda *_: None)
@@ -82,8 +82,8 @@ def test_altered_or_escaping_bundles_are_refused(bundle_dir, tmp_path):
 
 
 def test_bundle_refuses_an_existing_directory(tiny_teacher, tmp_path):
-    from edgebert.bundle.stage import run as bundle
     from edgebert.config import BundleConfig
+    from edgebert.stages.bundle.stage import run as bundle
 
     (tmp_path / "b").mkdir()
     with pytest.raises(UserError, match="exists"):
@@ -124,10 +124,9 @@ def venv_with(env_dir: Path, names: list[str]) -> Path:
 def test_runtime_runs_in_a_venv_without_torch(bundle_dir, tiny_teacher, tmp_path):
     """Install just the runtime's dependencies next to the package sources; a bundle with
     the tokenizer inside then runs with `tokenizers` blocked as well."""
-    from edgebert.bundle.stage import run as bundle
-    from edgebert.config import BundleConfig
-    from edgebert.config import ExportConfig
-    from edgebert.export.stage import run as export
+    from edgebert.config import BundleConfig, ExportConfig
+    from edgebert.stages.bundle.stage import run as bundle
+    from edgebert.stages.export.stage import run as export
 
     quiet = lambda *_: None  # noqa: E731
     export(ExportConfig(model=str(tiny_teacher), out=str(tmp_path / "text"), format="onnx",

@@ -8,12 +8,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import finetune, ner_conll, run_cli, sentiment_rows, write_csv
 from tokenizers import Tokenizer
 
-from edgebert.export import text_graph
 from edgebert.formats import session
 from edgebert.runtime import load, text_feed
-from helpers import finetune, ner_conll, run_cli, sentiment_rows, write_csv
+from edgebert.stages.export import text_graph
 
 EDGE_CASES = [
     "a good movie", "Café naïve RÉSUMÉ", "Ångström Ærø façade", "日本語 and 東京 film",

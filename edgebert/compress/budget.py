@@ -111,7 +111,7 @@ def deeper_chain(recipe: Recipe, found: Found, log) -> Recipe | None:
         log(f"{root} is {lost:.2f} dev points under the teacher; a narrow student is not "
             f"made deeper (no deeper chain)")
         return None
-    from edgebert.distill.students import every_other
+    from edgebert.stages.distill.students import every_other
 
     n = found.teacher_layers
     layers = list(student.layers or every_other(n))
@@ -161,7 +161,7 @@ def fallback_model(recipe: Recipe, last: str, found: Found, log) -> str | None:
 
 def dev_lost(teacher: Path, model: Path) -> float:
     """Dev points the finished `model` is under the finished `teacher` (never negative)."""
-    from edgebert.quantize.stage import dev_points
+    from edgebert.stages.quantize.stage import dev_points
 
     return max(0.0, dev_points(teacher) - dev_points(model))
 
@@ -179,8 +179,8 @@ def quantize_within_budget(cfg: QuantizeConfig, teacher: Path, budget: float, lo
     so the INT8 artifact stays within the budget instead of adding a full point to the
     student's loss. Where one of the INT8 artifacts already `made` is this one's graph for
     another target (x86-vnni's for arm64), it is taken instead of quantizing again."""
-    from edgebert.quantize.ort import twin_mismatch
     from edgebert.stages import STAGES
+    from edgebert.stages.quantize.ort import twin_mismatch
 
     lost = dev_lost(teacher, Path(cfg.model))
     max_drop = guard_budget(lost, budget, cfg.max_drop, dev_examples(teacher))

@@ -29,14 +29,14 @@ def run(cfg: QuantizeConfig, log=print) -> Path:
     runtime = target(cfg.target).runtime  # an unknown target fails here, before any work
     opened = open_artifact(cfg.model)
     if cfg.engine == "inc":  # INT8 PyTorch, tuned by Neural Compressor
-        from edgebert.quantize.inc import quantize_inc
+        from edgebert.stages.quantize.inc import quantize_inc
 
         return quantize_inc(cfg, opened, log)
     if runtime == "openvino":  # NNCF, static: --mode and --calibration do not apply
-        from edgebert.quantize.openvino import quantize_openvino
+        from edgebert.stages.quantize.openvino import quantize_openvino
 
         return quantize_openvino(cfg, opened, log)
-    from edgebert.quantize.ort import quantize_ort
+    from edgebert.stages.quantize.ort import quantize_ort
 
     return quantize_ort(cfg, opened, log)
 

@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 from edgebert.data.masking import mask_tokens
-from edgebert.pretrain.corpus import corpus_files, documents
+from edgebert.stages.pretrain.corpus import corpus_files, documents
 
 
 def cache_key(corpus: Path, tokenizer) -> str:

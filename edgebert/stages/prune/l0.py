@@ -28,7 +28,7 @@ import math
 import torch
 
 from edgebert.families import family_of, get
-from edgebert.prune.structured import drop_layers_, prune_ffn_, prune_heads_
+from edgebert.stages.prune.structured import drop_layers_, prune_ffn_, prune_heads_
 
 LIMIT_L, LIMIT_R, BETA = -0.1, 1.1, 2 / 3
 """The hard-concrete stretch (l, r) and temperature (beta), as in Louizos et al. and CoFi."""

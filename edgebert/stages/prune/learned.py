@@ -1,7 +1,7 @@
 """The prune-learned stage: a model artifact in (the teacher, or any model of the chain),
 a smaller one out, whose cuts were learned against the teacher (CoFi).
 
-1. masks (`edgebert.prune.l0`) are trained with the model through the one training loop,
+1. masks (`edgebert.stages.prune.l0`) are trained with the model through the one training loop,
    on the task's distillation loss (teacher logits) plus a hidden-state MSE between a set
    of teacher layers and the student layers each one matches best, plus the Lagrangian
    that drives the masks' expected size to the target;
@@ -30,10 +30,10 @@ from edgebert.kinds import kind as task_kind
 from edgebert.losses import hidden_mse, view
 from edgebert.metrics import reference
 from edgebert.modeling import count_params, from_pretrained, head_class, save_pretrained
-from edgebert.prune.l0 import Masks, apply_
-from edgebert.prune.stage import open_prunable
-from edgebert.prune.structured import shapes
 from edgebert.sources import resolve_model
+from edgebert.stages.prune.l0 import Masks, apply_
+from edgebert.stages.prune.stage import open_prunable
+from edgebert.stages.prune.structured import shapes
 
 
 class MaskedStudent(torch.nn.Module):

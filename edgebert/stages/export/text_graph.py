@@ -169,7 +169,7 @@ def _tokenize_pair(b: _Builder, first: str, second: str, tok: dict, max_length: 
     one, two = b.op("Slice", [one, b.const([0]), keep_a]), b.op("Slice", [two, b.const([0]), keep_c])
     ids = b.op("Concat", [b.const([tok["cls"]]), one, b.const([tok["sep"]]), two,
                           b.const([tok["sep"]])], axis=0)
-    from onnx import helper, TensorProto
+    from onnx import TensorProto, helper
 
     def filled(length: str, value: int) -> str:
         return b.op("ConstantOfShape", [length],
@@ -183,7 +183,7 @@ def _tokenize_pair(b: _Builder, first: str, second: str, tok: dict, max_length: 
 
 def _front(b: _Builder, kind: str, tok: dict, max_length: int):
     """Graph inputs and the tokenizer nodes; returns (inputs, ids, types, mask, offsets)."""
-    from onnx import helper, TensorProto
+    from onnx import TensorProto, helper
 
     inputs = [helper.make_tensor_value_info("text", TensorProto.STRING, [1])]
     if "text_pair" in task_kind(kind).roles:
@@ -197,7 +197,7 @@ def _front(b: _Builder, kind: str, tok: dict, max_length: int):
 def tokenizer_model(tokenizer_json: Path, kind: str, max_length: int, opset: int = 17):
     """The tokenizer part alone (string in, `input_ids` out): what the export checks
     against `tokenizers`, built by the same code as the merged model."""
-    from onnx import helper, TensorProto
+    from onnx import TensorProto, helper
 
     b = _Builder()
     inputs, ids, *_ = _front(b, kind, settings(tokenizer_json), max_length)
@@ -216,7 +216,7 @@ def merge(model_path: Path, tokenizer_json: Path, kind: str, labels: list[str],
     regression: `value` [1]; ner: `tags`, `tag_scores` [tokens], `offsets` [tokens, 2]
     (character offsets into the text; [CLS] and [SEP] have (0, 0))."""
     import onnx
-    from onnx import helper, TensorProto
+    from onnx import TensorProto, helper
 
     style = task_kind(kind).text_graph
     if style is None:

@@ -28,7 +28,7 @@ from edgebert.errors import UserError
 from edgebert.kinds import kind as task_kind
 from edgebert.metrics import points
 from edgebert.predict import INPUTS, torch_forward
-from edgebert.quantize.scoring import finish, int8_metrics, summary
+from edgebert.stages.quantize.scoring import finish, int8_metrics, summary
 from edgebert.targets import target
 
 MODEL_FILE = "model.pt2"

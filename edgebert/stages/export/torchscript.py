@@ -12,9 +12,8 @@ def export_torchscript(model, kind: str, path: Path) -> Path:
 
     import torch
 
-    from edgebert.plain_outputs import PlainOutputs
-
     from edgebert.kinds import kind as task_kind
+    from edgebert.plain_outputs import PlainOutputs
 
     ids = torch.full(task_kind(kind).input_shape(2, 16), 5, dtype=torch.long)
     with warnings.catch_warnings(), torch.no_grad():

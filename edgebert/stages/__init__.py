@@ -2,7 +2,7 @@
 stage.json records (a bundle has a manifest instead), what `compress` plans), its config class (the CLI's options and a
 recipe entry's fields derive from it), and its run function, imported only when it runs
 (torch loads then). A stage package's `stage.py` holds its `run(cfg, log)`; distillation's
-second stage, on a corpus, is `edgebert.distill.general`.
+second stage, on a corpus, is `edgebert.stages.distill.general`.
 
     >>> STAGES["quantize"].config.__name__
     'QuantizeConfig'
@@ -15,9 +15,17 @@ import importlib
 from dataclasses import dataclass
 from pathlib import Path
 
-from edgebert.config import (BundleConfig, DistillConfig, ExportConfig, FinetuneConfig,
-                             LearnedPruneConfig, PretrainConfig, PruneConfig, QuantizeConfig,
-                             TrimVocabConfig)
+from edgebert.config import (
+    BundleConfig,
+    DistillConfig,
+    ExportConfig,
+    FinetuneConfig,
+    LearnedPruneConfig,
+    PretrainConfig,
+    PruneConfig,
+    QuantizeConfig,
+    TrimVocabConfig,
+)
 
 
 @dataclass(frozen=True)
@@ -40,14 +48,14 @@ class Stage:
 
 
 STAGES: dict[str, Stage] = {s.name: s for s in (
-    Stage("pretrain", PretrainConfig, "edgebert.pretrain.stage:run", resumes=True),
-    Stage("finetune", FinetuneConfig, "edgebert.teacher.stage:run", resumes=True),
-    Stage("distill", DistillConfig, "edgebert.distill.stage:run", resumes=True),
-    Stage("distill-general", DistillConfig, "edgebert.distill.general:run", resumes=True),
-    Stage("prune", PruneConfig, "edgebert.prune.stage:run", resumes=True),
-    Stage("prune-learned", LearnedPruneConfig, "edgebert.prune.learned:run", resumes=True),
-    Stage("trim-vocab", TrimVocabConfig, "edgebert.trim.stage:run"),
-    Stage("quantize", QuantizeConfig, "edgebert.quantize.stage:run"),
-    Stage("export", ExportConfig, "edgebert.export.stage:run"),
-    Stage("bundle", BundleConfig, "edgebert.bundle.stage:run"),
+    Stage("pretrain", PretrainConfig, "edgebert.stages.pretrain.stage:run", resumes=True),
+    Stage("finetune", FinetuneConfig, "edgebert.stages.teacher.stage:run", resumes=True),
+    Stage("distill", DistillConfig, "edgebert.stages.distill.stage:run", resumes=True),
+    Stage("distill-general", DistillConfig, "edgebert.stages.distill.general:run", resumes=True),
+    Stage("prune", PruneConfig, "edgebert.stages.prune.stage:run", resumes=True),
+    Stage("prune-learned", LearnedPruneConfig, "edgebert.stages.prune.learned:run", resumes=True),
+    Stage("trim-vocab", TrimVocabConfig, "edgebert.stages.trim.stage:run"),
+    Stage("quantize", QuantizeConfig, "edgebert.stages.quantize.stage:run"),
+    Stage("export", ExportConfig, "edgebert.stages.export.stage:run"),
+    Stage("bundle", BundleConfig, "edgebert.stages.bundle.stage:run"),
 )}

@@ -12,7 +12,7 @@ import numpy as np
 
 from edgebert.config import QuantizeConfig
 from edgebert.errors import UserError
-from edgebert.quantize.embeddings.codecs import CODECS
+from edgebert.stages.quantize.embeddings.codecs import CODECS
 
 LADDERS = {1: (1, 2, 4), 2: (2, 4), 4: (4,)}
 """Bits per value the word table tries, in order, for each --embedding-bits: the first
@@ -53,7 +53,7 @@ def lowbit_table(final: Path, scratch: Path, cfg: QuantizeConfig, opened, model,
     >>> # drop, record = lowbit_table(Path("int8/model.onnx"), Path("scratch"), cfg, opened,
     >>> #                             model, drop_of, drop=0.2)
     """
-    from edgebert.quantize.embeddings.rewrite import word_embeddings
+    from edgebert.stages.quantize.embeddings.rewrite import word_embeddings
 
     budget, cap = cfg.max_drop, cfg.embedding_max_drop
     tune = tuner(opened, model, log) \
@@ -93,7 +93,7 @@ def tuner(opened, model, log):
     model's word table is not the graph's (a factorized one) it raises UserError, and the
     ladder goes on to 2 bits."""
     from edgebert import task_training
-    from edgebert.quantize.embeddings.codebooks import tune_codebooks
+    from edgebert.stages.quantize.embeddings.codebooks import tune_codebooks
 
     table = getattr(model.get_input_embeddings(), "weight", None)
     rows = -1 if table is None else table.shape[0]

@@ -17,12 +17,12 @@ from edgebert import artifact
 from edgebert.config import DistillConfig, to_dict
 from edgebert.data.features import INPUTS
 from edgebert.data.masking import mask_tokens
-from edgebert.distill.students import build_student, every_other
 from edgebert.distillation import Trainable, distill_loss, layer_map
 from edgebert.errors import UserError
 from edgebert.losses import view
 from edgebert.modeling import count_params, from_pretrained, load_tokenizer, save_pretrained
 from edgebert.sources import resolve_data, resolve_model
+from edgebert.stages.distill.students import build_student, every_other
 
 
 def load_encoder(source: str, eager: bool):

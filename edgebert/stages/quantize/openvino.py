@@ -29,8 +29,8 @@ from edgebert.guard import guard
 from edgebert.metrics import points
 from edgebert.parity import TOLERANCES, compare, require
 from edgebert.predict import one_at_a_time, ort_forward, runner_forward
-from edgebert.quantize.scoring import finish, int8_metrics, summary
-from edgebert.quantize.source import fp32_onnx
+from edgebert.stages.quantize.scoring import finish, int8_metrics, summary
+from edgebert.stages.quantize.source import fp32_onnx
 
 
 def matmuls(model) -> list[str]:

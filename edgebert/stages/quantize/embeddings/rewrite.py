@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from edgebert.errors import UserError
-from edgebert.quantize.embeddings.codecs import CODECS
+from edgebert.stages.quantize.embeddings.codecs import CODECS
 
 
 @dataclass

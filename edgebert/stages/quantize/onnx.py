@@ -136,8 +136,7 @@ def quantize_static_onnx(src: Path, dst: Path, p: Target, batches: list[dict[str
                          method: str = "minmax", exclude: list[str] | None = None) -> Path:
     """QDQ INT8 with activation ranges calibrated on `batches` (training examples)."""
     import onnx
-    from onnxruntime.quantization import (CalibrationMethod, QuantFormat, QuantType,
-                                          quantize_static)
+    from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
 
     methods = {"minmax": CalibrationMethod.MinMax, "entropy": CalibrationMethod.Entropy,
                "percentile": CalibrationMethod.Percentile}

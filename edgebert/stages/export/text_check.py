@@ -16,8 +16,8 @@ import numpy as np
 from edgebert.errors import UserError
 from edgebert.formats import session
 from edgebert.kinds import kind
-from edgebert.export.text_graph import tokenizer_model
 from edgebert.runtime import text_feed as feed
+from edgebert.stages.export.text_graph import tokenizer_model
 
 
 def texts(opened, split: str) -> list[tuple[str, str | None]]:

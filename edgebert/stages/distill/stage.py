@@ -13,13 +13,13 @@ import torch
 from edgebert import artifact, soft_targets, task_training
 from edgebert.config import DistillConfig, TaskConfig, to_dict
 from edgebert.data.tasks import load_task
-from edgebert.distill.students import build_student, every_other
 from edgebert.distillation import Trainable, layer_map, load_teacher, teacher_loss
 from edgebert.errors import UserError
 from edgebert.kinds import KINDS, kind
 from edgebert.metrics import reference
 from edgebert.modeling import check_vocab, load_tokenizer
 from edgebert.sources import resolve_model
+from edgebert.stages.distill.students import build_student, every_other
 
 
 def teacher_task(teacher_dir: str) -> tuple[TaskConfig, int]:
@@ -32,7 +32,7 @@ def teacher_task(teacher_dir: str) -> tuple[TaskConfig, int]:
 
 def run(cfg: DistillConfig, log=print, *, restart: bool = False) -> Path:
     """Distil `cfg.teacher` into a student at `cfg.out` on the teacher's task; skip if
-    already finished. (With `cfg.corpus`, general distillation: `edgebert.distill.general`.)
+    already finished. (With `cfg.corpus`, general distillation: `edgebert.stages.distill.general`.)
 
     >>> # run(DistillConfig(teacher="runs/rt/teacher", layers=[0, 2, 4], out="runs/rt/student"))
     """
@@ -80,7 +80,7 @@ def run(cfg: DistillConfig, log=print, *, restart: bool = False) -> Path:
     if cfg.augment or cfg.augment_file:
         from edgebert.data.encode import encode
         from edgebert.data.tasks import Task
-        from edgebert.distill.augment import augmented
+        from edgebert.stages.distill.augment import augmented
 
         extra = augmented(task.splits["train"], cfg.augment, tokenizer.mask_token,
                           cfg.train.seed, cfg.augment_file)

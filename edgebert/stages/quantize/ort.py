@@ -26,17 +26,17 @@ from edgebert.guard import guard
 from edgebert.metrics import points
 from edgebert.parity import compare, require
 from edgebert.predict import ort_forward, scored_as_run
-from edgebert.quantize.arm64 import arm64_check
-from edgebert.quantize.onnx import (
+from edgebert.stages.quantize.arm64 import arm64_check
+from edgebert.stages.quantize.onnx import (
     optimize,
     quantizable_nodes,
     quantize_dynamic_onnx,
     quantize_static_onnx,
     split_skip_layernorm,
 )
-from edgebert.quantize.positions import longest_input, trim_positions
-from edgebert.quantize.scoring import finish, int8_metrics, summary
-from edgebert.quantize.source import fp32_onnx
+from edgebert.stages.quantize.positions import longest_input, trim_positions
+from edgebert.stages.quantize.scoring import finish, int8_metrics, summary
+from edgebert.stages.quantize.source import fp32_onnx
 from edgebert.targets import same_int8_graph, target
 
 
@@ -60,7 +60,7 @@ def fuse(model_dir: Path, fp32: Path, dst: Path):
 def quantize_ort(cfg: QuantizeConfig, opened, log=print) -> Path:
     """`opened` to an INT8 ONNX Runtime graph for `cfg.target` in `cfg.out`, within
     `cfg.max_drop` dev points of its fused FP32 graph."""
-    from edgebert.quantize.embeddings.ladder import lowbit_table
+    from edgebert.stages.quantize.embeddings.ladder import lowbit_table
 
     p = target(cfg.target)
     require_model_file(opened.path, ("model.safetensors", "model.onnx"), "to quantize")

@@ -13,11 +13,11 @@ from edgebert import artifact
 from edgebert.artifacts_io import copy_tokenizer, load_torch, open_artifact
 from edgebert.config import ExportConfig, to_dict
 from edgebert.errors import UserError
-from edgebert.parity import TOLERANCES, agreement_text, compare, require
-from edgebert.export.torchscript import export_torchscript, torchscript_forward
 from edgebert.formats import extensions_library, require_model_file, session
 from edgebert.onnx_export import export_onnx
+from edgebert.parity import TOLERANCES, agreement_text, compare, require
 from edgebert.predict import ort_forward, scored_as_run, torch_forward
+from edgebert.stages.export.torchscript import export_torchscript, torchscript_forward
 
 INT8_LOWERING = (0.05, 0.999)
 """(max |delta logits|, least top-1 agreement): the drift an ExecuTorch INT8 program may
@@ -36,11 +36,11 @@ def executorch_program(cfg: ExportConfig, opened, target: Path, dev, parent_dev:
     FP32 must match the parent; INT8 is first kept within cfg.max_drop dev points of the
     parent by the guard (on its PT2E reference), then must match that reference."""
     from edgebert.artifacts_io import calibration_items
-    from edgebert.export import executorch as et
     from edgebert.formats.executorch import open_executorch
     from edgebert.guard import guard
     from edgebert.metrics import points, reference
     from edgebert.predict import runner_forward
+    from edgebert.stages.export import executorch as et
 
     model = load_torch(opened)
     program = et.capture(model, opened.kind, opened.max_length)
@@ -128,8 +128,8 @@ def convert_to_ort(onnx_path: Path, work: Path, custom_ops: str | None = None) -
 def _with_tokenizer(cfg: ExportConfig, onnx_path: Path, opened, log) -> dict:
     """Replace the checked `onnx_path` (ids in) by the one-file model (text in): ONNX, or
     ORT format converted with the extensions' custom ops; every dev example checked."""
-    from edgebert.export import text_check, text_graph
     from edgebert.predict import one_at_a_time
+    from edgebert.stages.export import text_check, text_graph
 
     work = onnx_path.parent
     plain = onnx_path.rename(work / "ids_model.onnx")

@@ -20,9 +20,16 @@ import torch
 from edgebert import artifact
 from edgebert.config import PretrainConfig, to_dict
 from edgebert.errors import UserError
-from edgebert.pretrain.examples import (Corpus, cache_key, collate_pretrain, make_pairs,
-                                        mask_statically, tokenize_corpus, word_starts)
 from edgebert.sources import cache_dir, resolve_model
+from edgebert.stages.pretrain.examples import (
+    Corpus,
+    cache_key,
+    collate_pretrain,
+    make_pairs,
+    mask_statically,
+    tokenize_corpus,
+    word_starts,
+)
 from edgebert.train import distributed, pick_device, train
 
 SHAPES = {"tiny": dict(num_hidden_layers=2, hidden_size=128, num_attention_heads=2,
@@ -94,8 +101,7 @@ def run(cfg: PretrainConfig, log=print, *, restart: bool = False) -> Path:
 
     >>> # run(PretrainConfig(corpus="corpus.txt", tokenizer="runs/tok", out="runs/pretrained"))
     """
-    from edgebert.modeling import (load_tokenizer, non_wordpiece, quiet_transformers,
-                                   save_pretrained)
+    from edgebert.modeling import load_tokenizer, non_wordpiece, quiet_transformers, save_pretrained
 
     quiet_transformers()
     out = Path(cfg.out)

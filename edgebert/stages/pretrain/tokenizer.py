@@ -16,7 +16,7 @@ from pathlib import Path
 
 from edgebert.errors import UserError
 from edgebert.modeling import save_tokenizer
-from edgebert.pretrain.corpus import corpus_files
+from edgebert.stages.pretrain.corpus import corpus_files
 from edgebert.vocab import SPECIAL, bert_pipeline, wordpiece
 
 

@@ -20,11 +20,17 @@ from edgebert.errors import UserError
 from edgebert.kinds import kind as task_kind
 from edgebert.metrics import reference
 from edgebert.modeling import count_params, from_pretrained, head_class
-from edgebert.prune.importance import importance
-from edgebert.prune.magnitude import MagnitudePruner, sparsity_report
-from edgebert.prune.structured import (choose_ffn, choose_heads, drop_layers_, prune_ffn_,
-                                       prune_heads_, shapes)
 from edgebert.sources import resolve_model
+from edgebert.stages.prune.importance import importance
+from edgebert.stages.prune.magnitude import MagnitudePruner, sparsity_report
+from edgebert.stages.prune.structured import (
+    choose_ffn,
+    choose_heads,
+    drop_layers_,
+    prune_ffn_,
+    prune_heads_,
+    shapes,
+)
 
 
 def open_prunable(model: str):

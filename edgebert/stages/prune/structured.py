@@ -15,8 +15,7 @@ from __future__ import annotations
 import torch
 
 from edgebert.errors import UserError
-from edgebert.families import (cut_heads_, family_of, get, keep_columns, keep_rows,
-                               pruned_heads, put)
+from edgebert.families import cut_heads_, family_of, get, keep_columns, keep_rows, pruned_heads, put
 
 
 def amount(value: float, total: int, option: str) -> int:
