@@ -33,13 +33,14 @@ def main() -> None:
     import torch
 
     from edgebert import soft_targets, task_training
-    from edgebert.config import DistillConfig, TrainConfig
+    from edgebert.config import TrainConfig
     from edgebert.cpu import BF16_FLAGS, cpu_flags
     from edgebert.data.features import TEACHER_LOGITS
     from edgebert.data.tasks import load_task
     from edgebert.distillation import Trainable, layer_map, load_teacher, teacher_loss
     from edgebert.kinds import kind
     from edgebert.modeling import load_tokenizer
+    from edgebert.stages.distill.config import DistillConfig
     from edgebert.stages.distill.stage import teacher_task
     from edgebert.stages.distill.students import build_student
     from edgebert.train import _adamw

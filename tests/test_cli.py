@@ -30,6 +30,18 @@ def test_every_command_has_help_with_examples():
     assert "Examples:" in CliRunner().invoke(main, ["finetune", "--help"]).output
 
 
+def test_every_stage_has_its_command_from_its_registry_line():
+    from edgebert.stages import STAGES
+
+    for stage in STAGES.values():
+        if stage.name == "distill-general":  # `edgebert distill --corpus`
+            continue
+        res = CliRunner().invoke(main, [stage.name, "--help"])
+        assert res.exit_code == 0 and "Example" in res.output, stage.name
+        assert " ".join(stage.help.split()[:4]) in " ".join(res.output.split())
+        assert ("--restart" in res.output) == stage.resumes
+
+
 def test_sources_list_names_every_asset(tmp_path, monkeypatch):
     monkeypatch.setenv("EDGEBERT_CACHE", str(tmp_path))
     res = CliRunner().invoke(main, ["sources", "list"])

@@ -21,7 +21,7 @@ def _need_executorch() -> None:
 
 def _export(teacher: Path, out: Path, precision: str) -> Path:
     _need_executorch()
-    from edgebert.config import ExportConfig
+    from edgebert.stages.export.config import ExportConfig
     from edgebert.stages.export.stage import run as export
 
     return export(ExportConfig(model=str(teacher), out=str(out), format="executorch",
@@ -111,7 +111,7 @@ def test_a_longer_input_than_the_program_takes_is_refused_named(pte):
 
 @pytest.mark.slow
 def test_bundle_and_runtime_serve_the_program(pte_int8, tmp_path):
-    from edgebert.config import BundleConfig
+    from edgebert.stages.bundle.config import BundleConfig
     from edgebert.stages.bundle.stage import run as bundle
 
     out = bundle(BundleConfig(str(pte_int8), str(tmp_path / "b")), **QUIET)

@@ -19,7 +19,7 @@ QUIET = dict(log=lambda *_: None)
 
 @pytest.fixture(scope="module")
 def ov_export(tiny_teacher, tmp_path_factory) -> Path:
-    from edgebert.config import ExportConfig
+    from edgebert.stages.export.config import ExportConfig
     from edgebert.stages.export.stage import run as export
 
     out = tmp_path_factory.mktemp("ov") / "openvino"
@@ -45,7 +45,7 @@ def test_export_writes_ir_in_this_cpus_precision_and_keeps_the_parents_predictio
 
 
 def test_fp32_export_matches_its_parent_closely(tiny_teacher, tmp_path):
-    from edgebert.config import ExportConfig
+    from edgebert.stages.export.config import ExportConfig
     from edgebert.stages.export.stage import run as export
 
     out = export(ExportConfig(model=str(tiny_teacher), out=str(tmp_path / "f"),
@@ -89,7 +89,7 @@ def test_bench_times_the_ir_beside_onnx(ov_export, tiny_teacher, tmp_path):
 
 
 def test_bundle_and_runtime_serve_the_ir_without_torch(ov_export, tmp_path):
-    from edgebert.config import BundleConfig
+    from edgebert.stages.bundle.config import BundleConfig
     from edgebert.stages.bundle.stage import run as bundle
 
     out = bundle(BundleConfig(str(ov_export), str(tmp_path / "b")), **QUIET)
@@ -125,8 +125,9 @@ def test_precision_is_for_openvino_only(tiny_teacher, tmp_path):
 
 def test_openvino_int8_is_guarded_and_runs_everywhere_an_artifact_does(tiny_teacher, tmp_path):
     from edgebert.bench.run import bench
-    from edgebert.config import BenchConfig, QuantizeConfig
+    from edgebert.config import BenchConfig
     from edgebert.evaluate import evaluate
+    from edgebert.stages.quantize.config import QuantizeConfig
     from edgebert.stages.quantize.stage import run as quantize
 
     out = quantize(QuantizeConfig(model=str(tiny_teacher), out=str(tmp_path / "q"),

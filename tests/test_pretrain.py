@@ -126,7 +126,8 @@ def test_nsp_pairs_are_balanced_and_negatives_come_from_other_documents(corpus_a
 
 
 def test_tiny_pretraining_lowers_mlm_loss_and_finetunes(corpus_and_tok, tmp_path):
-    from edgebert.config import PretrainConfig, TrainConfig
+    from edgebert.config import TrainConfig
+    from edgebert.stages.pretrain.config import PretrainConfig
     from edgebert.stages.pretrain.stage import run as pretrain
 
     corpus, tok = corpus_and_tok
@@ -185,7 +186,8 @@ def test_continued_pretraining_from_an_encoder_without_mlm_head(tiny_bert, tmp_p
     embedding; the encoder's own weights are where training starts."""
     from safetensors.torch import load_file
 
-    from edgebert.config import PretrainConfig, TrainConfig
+    from edgebert.config import TrainConfig
+    from edgebert.stages.pretrain.config import PretrainConfig
     from edgebert.stages.pretrain.stage import build_model
     from edgebert.stages.pretrain.stage import run as pretrain
 

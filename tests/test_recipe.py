@@ -88,10 +88,21 @@ def test_every_stage_option_has_a_recipe_entry_or_a_reason():
     so an option added to a stage and not to its recipe entry fails here, not silently."""
     import dataclasses
 
-    from edgebert.compress.recipe import (RUN_SUPPLIED, ExportRecipe, PruneRecipe, QuantizeRecipe,
-                                          StudentRecipe, TeacherRecipe, TrimVocabRecipe)
-    from edgebert.config import (DistillConfig, ExportConfig, FinetuneConfig, PruneConfig,
-                                 QuantizeConfig, TrimVocabConfig)
+    from edgebert.compress.recipe import (
+        RUN_SUPPLIED,
+        ExportRecipe,
+        PruneRecipe,
+        QuantizeRecipe,
+        StudentRecipe,
+        TeacherRecipe,
+        TrimVocabRecipe,
+    )
+    from edgebert.stages.distill.config import DistillConfig
+    from edgebert.stages.export.config import ExportConfig
+    from edgebert.stages.prune.config import PruneConfig
+    from edgebert.stages.quantize.config import QuantizeConfig
+    from edgebert.stages.teacher.config import FinetuneConfig
+    from edgebert.stages.trim.config import TrimVocabConfig
 
     not_in_recipes = {  # what compress does not do with that stage, by design
         DistillConfig: {"student", "corpus", "max_length"},
@@ -108,7 +119,8 @@ def test_every_stage_option_has_a_recipe_entry_or_a_reason():
 
 def test_recipe_options_reach_the_stage():
     from edgebert.compress.recipe import PruneRecipe, QuantizeRecipe, stage_options
-    from edgebert.config import PruneConfig, QuantizeConfig
+    from edgebert.stages.prune.config import PruneConfig
+    from edgebert.stages.quantize.config import QuantizeConfig
 
     q = stage_options(QuantizeRecipe(target="arm64", mode="static", fuse=False,
                                      calibration_examples=8, engine="ort"), QuantizeConfig)
@@ -143,7 +155,7 @@ def test_regression_tasks_keep_their_heads_where_the_recipe_says(tiny_bert, tmp_
 def test_trim_options_come_from_the_stage_and_old_spellings_still_load(tmp_path):
     """trim_vocab carries the trim-vocab stage's options; a recipe (or a run's recipe.yaml)
     written with `trim_vocab: false` or `trim_min_count` loads, saying the new key."""
-    from edgebert.config import TrimVocabConfig
+    from edgebert.stages.trim.config import TrimVocabConfig
 
     r = load(None, ["trim_vocab.min_count=3", "trim_vocab.max_drop=null"])
     assert (r.trim_vocab.enabled, r.trim_vocab.min_count, r.trim_vocab.max_drop) == (True, 3, None)

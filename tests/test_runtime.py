@@ -21,7 +21,7 @@ TEXTS = ["a good movie", "awful boring plot", "", "the the the " * 400, "superb!
 
 @pytest.fixture(scope="module")
 def bundle_dir(tiny_teacher, tmp_path_factory) -> Path:
-    from edgebert.config import BundleConfig
+    from edgebert.stages.bundle.config import BundleConfig
     from edgebert.stages.bundle.stage import run as bundle
 
     out = tmp_path_factory.mktemp("bundle") / "b"
@@ -82,7 +82,7 @@ def test_altered_or_escaping_bundles_are_refused(bundle_dir, tmp_path):
 
 
 def test_bundle_refuses_an_existing_directory(tiny_teacher, tmp_path):
-    from edgebert.config import BundleConfig
+    from edgebert.stages.bundle.config import BundleConfig
     from edgebert.stages.bundle.stage import run as bundle
 
     (tmp_path / "b").mkdir()
@@ -124,8 +124,9 @@ def venv_with(env_dir: Path, names: list[str]) -> Path:
 def test_runtime_runs_in_a_venv_without_torch(bundle_dir, tiny_teacher, tmp_path):
     """Install just the runtime's dependencies next to the package sources; a bundle with
     the tokenizer inside then runs with `tokenizers` blocked as well."""
-    from edgebert.config import BundleConfig, ExportConfig
+    from edgebert.stages.bundle.config import BundleConfig
     from edgebert.stages.bundle.stage import run as bundle
+    from edgebert.stages.export.config import ExportConfig
     from edgebert.stages.export.stage import run as export
 
     quiet = lambda *_: None  # noqa: E731

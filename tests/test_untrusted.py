@@ -56,8 +56,8 @@ def test_weights_load_from_safetensors_only_and_no_remote_code():
 
 @pytest.fixture(scope="module")
 def model(tiny_teacher, tmp_path_factory):
-    from edgebert.config import BundleConfig
     from edgebert.runtime import load
+    from edgebert.stages.bundle.config import BundleConfig
     from edgebert.stages.bundle.stage import run as bundle
 
     out = tmp_path_factory.mktemp("abuse") / "b"

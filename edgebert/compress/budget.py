@@ -18,7 +18,7 @@ from edgebert.compress.recipe import Recipe
 
 if TYPE_CHECKING:
     from edgebert.compress.plan import Found
-    from edgebert.config import QuantizeConfig
+    from edgebert.stages.quantize.config import QuantizeConfig
 
 MIN_GUARD_POINTS = 0.25
 NOISE_EXAMPLES = 3

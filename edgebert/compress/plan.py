@@ -28,10 +28,14 @@ from typing import NamedTuple
 
 from edgebert.compress.budget import deeper_chain, fallback_model, learned_prune
 from edgebert.compress.recipe import LEARNED, Recipe, stage_options
-from edgebert.config import (DistillConfig, ExportConfig, FinetuneConfig, LearnedPruneConfig,
-                             PruneConfig, QuantizeConfig, TrimVocabConfig)
 from edgebert.formats import FORMATS
 from edgebert.kinds import kind
+from edgebert.stages.distill.config import DistillConfig
+from edgebert.stages.export.config import ExportConfig
+from edgebert.stages.prune.config import LearnedPruneConfig, PruneConfig
+from edgebert.stages.quantize.config import QuantizeConfig
+from edgebert.stages.teacher.config import FinetuneConfig
+from edgebert.stages.trim.config import TrimVocabConfig
 from edgebert.targets import TARGETS
 
 COPY_TEACHER, BENCH = "copy-teacher", "bench"

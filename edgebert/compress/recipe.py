@@ -10,7 +10,8 @@ Quantization and export take a `model` by that name (default: the last model
 the recipe makes); with `trim_vocab` they get its vocabulary-trimmed copy.
 
 Each entry is derived from its stage's config (`_entry`): the same fields, defaults
-and checks, so an option is declared once, in `edgebert.config`.
+and checks, so an option is declared once, in its stage's config
+(`edgebert/stages/<name>/config.py`).
 """
 
 from __future__ import annotations
@@ -22,12 +23,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from edgebert.config import (TEACHER_HEAD_LR, BenchConfig, DistillConfig, ExportConfig,
-                             FinetuneConfig, LearnedPruneConfig, PruneConfig, QuantizeConfig,
-                             TaskConfig, TrainConfig, TrimVocabConfig, _check, choices,
-                             to_dict)
+from edgebert.config import BenchConfig, TaskConfig, TrainConfig, check, choices, to_dict
 from edgebert.errors import UserError
 from edgebert.kinds import KINDS
+from edgebert.stages.distill.config import DistillConfig
+from edgebert.stages.export.config import ExportConfig
+from edgebert.stages.prune.config import LearnedPruneConfig, PruneConfig
+from edgebert.stages.quantize.config import QuantizeConfig
+from edgebert.stages.teacher.config import TEACHER_HEAD_LR, FinetuneConfig
+from edgebert.stages.trim.config import TrimVocabConfig
 from edgebert.targets import TARGETS
 
 RECIPES = Path(__file__).resolve().parent.parent / "recipes"
@@ -177,31 +181,31 @@ class Recipe:
     def __post_init__(self):
         names = ["teacher"] + [s.name for s in self.students] + [p.name for p in self.prune]
         dup = sorted({n for n in names if names.count(n) > 1})
-        _check(not dup, "recipe", f"artifact names repeat: {', '.join(dup)}")
+        check(not dup, "recipe", f"artifact names repeat: {', '.join(dup)}")
         for n in names:
-            _check(n.replace("-", "_").isidentifier()
-                   and n not in ("int8", "export", "bench", LEARNED),
-                   "recipe", f"artifact name '{n}' must be a plain word (letters, digits, _ -)")
-        _check(self.max_accuracy_drop >= 0, "max_accuracy_drop", "must be >= 0")
+            check(n.replace("-", "_").isidentifier()
+                  and n not in ("int8", "export", "bench", LEARNED),
+                  "recipe", f"artifact name '{n}' must be a plain word (letters, digits, _ -)")
+        check(self.max_accuracy_drop >= 0, "max_accuracy_drop", "must be >= 0")
         for i, p in enumerate(self.prune):
             known = names[: len(self.students) + 1 + i]
-            _check(p.model is None or p.model in known, f"prune.{i}.model",
-                   f"'{p.model}' is not an earlier artifact ({', '.join(known)})")
+            check(p.model is None or p.model in known, f"prune.{i}.model",
+                  f"'{p.model}' is not an earlier artifact ({', '.join(known)})")
         for k in self.keep_heads_for:
-            _check(k in KINDS, "keep_heads_for", f"'{k}' is not a task kind "
-                   f"({', '.join(KINDS)})")
+            check(k in KINDS, "keep_heads_for", f"'{k}' is not a task kind "
+                  f"({', '.join(KINDS)})")
         int8 = [f"int8/{q.target}" for q in self.quantize]
         for key, items in (("quantize", self.quantize), ("export", self.export)):
             for i, q in enumerate(items):
                 known = names + (int8 if key == "export" else [])
-                _check(q.model is None or q.model in known, f"{key}.{i}.model",
-                       f"'{q.model}' is not an artifact of the recipe ({', '.join(known)})")
+                check(q.model is None or q.model in known, f"{key}.{i}.model",
+                      f"'{q.model}' is not an artifact of the recipe ({', '.join(known)})")
         for i, e in enumerate(self.export):
-            _check(e.format != "torchscript" or not (e.model or "").startswith("int8/"),
-                   f"export.{i}.model", "TorchScript needs PyTorch weights, not an INT8 model")
+            check(e.format != "torchscript" or not (e.model or "").startswith("int8/"),
+                  f"export.{i}.model", "TorchScript needs PyTorch weights, not an INT8 model")
         for i, q in enumerate(self.quantize):
-            _check(q.target in ("native", *TARGETS), f"quantize.{i}.target",
-                   f"must be native or one of {', '.join(TARGETS)}, got '{q.target}'")
+            check(q.target in ("native", *TARGETS), f"quantize.{i}.target",
+                  f"must be native or one of {', '.join(TARGETS)}, got '{q.target}'")
 
     def last_model(self) -> str:
         if self.prune:

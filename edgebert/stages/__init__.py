@@ -1,8 +1,13 @@
-"""The registry of stages, each one object: its name (the CLI command, the `stage` its
-stage.json records (a bundle has a manifest instead), what `compress` plans), its config class (the CLI's options and a
-recipe entry's fields derive from it), and its run function, imported only when it runs
-(torch loads then). A stage package's `stage.py` holds its `run(cfg, log)`; distillation's
-second stage, on a corpus, is `edgebert.stages.distill.general`.
+"""The stages, one package each under `edgebert/stages/`, and their registry: one `Stage`
+line per stage names it (the CLI command, the `stage` its stage.json records (a bundle has
+a manifest instead), what `compress` plans), its config class (its package's `config.py`:
+the command's options and a recipe entry's fields derive from it) and its run function,
+imported only when it runs (torch loads then).
+
+A stage package's `stage.py` holds its `run(cfg, log)` and, beside it, `HELP`: its
+command's `--help` text (`edgebert.cli` makes the command from the `Stage` line).
+Distillation's second stage, on a corpus, is `edgebert.stages.distill.general`, run by
+`edgebert distill --corpus`.
 
     >>> STAGES["quantize"].config.__name__
     'QuantizeConfig'
@@ -11,21 +16,20 @@ second stage, on a corpus, is `edgebert.stages.distill.general`.
 
 from __future__ import annotations
 
-import importlib
+import ast
+import importlib.util
+import pkgutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from edgebert.config import (
-    BundleConfig,
-    DistillConfig,
-    ExportConfig,
-    FinetuneConfig,
-    LearnedPruneConfig,
-    PretrainConfig,
-    PruneConfig,
-    QuantizeConfig,
-    TrimVocabConfig,
-)
+from edgebert.stages.bundle.config import BundleConfig
+from edgebert.stages.distill.config import DistillConfig
+from edgebert.stages.export.config import ExportConfig
+from edgebert.stages.pretrain.config import PretrainConfig
+from edgebert.stages.prune.config import LearnedPruneConfig, PruneConfig
+from edgebert.stages.quantize.config import QuantizeConfig
+from edgebert.stages.teacher.config import FinetuneConfig
+from edgebert.stages.trim.config import TrimVocabConfig
 
 
 @dataclass(frozen=True)
@@ -36,26 +40,47 @@ class Stage:
     """`module:function`, called as function(cfg, log=..., **options)."""
     resumes: bool = False
     """A training stage: a failed run keeps its checkpoint and the same command resumes it;
-    `restart=True` discards it instead."""
+    `restart=True` (`--restart`) discards it instead."""
+    required: tuple[str, ...] = ()
+    """Options its command takes without a default (`--model`, `--out`): the config's
+    defaults serve the Python API and recipes, where the run names them."""
 
     def run(self, cfg, log=print, **options) -> Path:
         if hasattr(cfg, "train"):  # a training stage: its device and torchrun world first
             from edgebert.train import preflight
 
             preflight(cfg)
-        module, name = self.function.split(":")
-        return getattr(importlib.import_module(module), name)(cfg, log=log, **options)
+        return pkgutil.resolve_name(self.function)(cfg, log=log, **options)
+
+    @property
+    def help(self) -> str:
+        """Its command's `--help`: the `HELP` string beside its function, read from the
+        module's source, not imported (that loads torch, and `edgebert --help` lists every
+        command)."""
+        module = self.function.partition(":")[0]
+        source = Path(importlib.util.find_spec(module).origin).read_text(encoding="utf-8")
+        for node in ast.parse(source).body:
+            if isinstance(node, ast.Assign) and [getattr(t, "id", None)
+                                                 for t in node.targets] == ["HELP"]:
+                return ast.literal_eval(node.value)
+        raise LookupError(f"{module}: no HELP (its command's --help text)")
 
 
 STAGES: dict[str, Stage] = {s.name: s for s in (
     Stage("pretrain", PretrainConfig, "edgebert.stages.pretrain.stage:run", resumes=True),
-    Stage("finetune", FinetuneConfig, "edgebert.stages.teacher.stage:run", resumes=True),
-    Stage("distill", DistillConfig, "edgebert.stages.distill.stage:run", resumes=True),
+    Stage("finetune", FinetuneConfig, "edgebert.stages.teacher.stage:run", resumes=True,
+          required=("out",)),
+    Stage("distill", DistillConfig, "edgebert.stages.distill.stage:run", resumes=True,
+          required=("teacher", "out")),
     Stage("distill-general", DistillConfig, "edgebert.stages.distill.general:run", resumes=True),
-    Stage("prune", PruneConfig, "edgebert.stages.prune.stage:run", resumes=True),
-    Stage("prune-learned", LearnedPruneConfig, "edgebert.stages.prune.learned:run", resumes=True),
-    Stage("trim-vocab", TrimVocabConfig, "edgebert.stages.trim.stage:run"),
-    Stage("quantize", QuantizeConfig, "edgebert.stages.quantize.stage:run"),
-    Stage("export", ExportConfig, "edgebert.stages.export.stage:run"),
-    Stage("bundle", BundleConfig, "edgebert.stages.bundle.stage:run"),
+    Stage("prune", PruneConfig, "edgebert.stages.prune.stage:run", resumes=True,
+          required=("model", "out")),
+    Stage("prune-learned", LearnedPruneConfig, "edgebert.stages.prune.learned:run",
+          resumes=True, required=("model", "teacher", "out")),
+    Stage("trim-vocab", TrimVocabConfig, "edgebert.stages.trim.stage:run",
+          required=("model", "out")),
+    Stage("quantize", QuantizeConfig, "edgebert.stages.quantize.stage:run",
+          required=("model", "out")),
+    Stage("export", ExportConfig, "edgebert.stages.export.stage:run", required=("model", "out")),
+    Stage("bundle", BundleConfig, "edgebert.stages.bundle.stage:run", required=("model", "out")),
 )}

@@ -17,11 +17,11 @@ from pathlib import Path
 
 from edgebert import artifact
 from edgebert.artifacts_io import open_artifact
-from edgebert.config import BundleConfig
 from edgebert.errors import UserError
 from edgebert.formats import FORMATS, SERVED_FILES, model_file, open_model
 from edgebert.kinds import kind
 from edgebert.runtime import KINDS, SCHEMA, Model, sha256
+from edgebert.stages.bundle.config import BundleConfig
 
 
 def _model_file(opened, work: Path, log) -> tuple[str, str]:
@@ -43,6 +43,19 @@ def _model_file(opened, work: Path, log) -> tuple[str, str]:
         return "model.onnx", "onnx"
     raise UserError(f"{opened.path}: no {', '.join(SERVED_FILES)} or model.safetensors to "
                     f"bundle (TorchScript artifacts cannot be served by the runtime)")
+
+
+HELP = """Write a deployment bundle that `edgebert.runtime` loads without torch.
+
+The bundle holds the model, tokenizer.json and a manifest with labels,
+maximum length, target and sha256 of every file. Before it is published the
+runtime itself loads it and must reproduce the artifact's dev accuracy.
+
+\b
+Example:
+  edgebert bundle --model runs/default/int8/x86-avx2 --out bundles/rt
+  python -c "from edgebert.runtime import load; print(load('bundles/rt').predict(['fun']))"
+"""
 
 
 def run(cfg: BundleConfig, log=print) -> Path:

@@ -14,7 +14,7 @@ from pathlib import Path
 import torch
 
 from edgebert import artifact
-from edgebert.config import DistillConfig, to_dict
+from edgebert.config import to_dict
 from edgebert.data.features import INPUTS
 from edgebert.data.masking import mask_tokens
 from edgebert.distillation import Trainable, distill_loss, layer_map
@@ -22,6 +22,7 @@ from edgebert.errors import UserError
 from edgebert.losses import view
 from edgebert.modeling import count_params, from_pretrained, load_tokenizer, save_pretrained
 from edgebert.sources import resolve_data, resolve_model
+from edgebert.stages.distill.config import DistillConfig
 from edgebert.stages.distill.students import build_student, every_other
 
 

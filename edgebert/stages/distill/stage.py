@@ -11,7 +11,7 @@ from pathlib import Path
 import torch
 
 from edgebert import artifact, soft_targets, task_training
-from edgebert.config import DistillConfig, TaskConfig, to_dict
+from edgebert.config import TaskConfig, to_dict
 from edgebert.data.tasks import load_task
 from edgebert.distillation import Trainable, layer_map, load_teacher, teacher_loss
 from edgebert.errors import UserError
@@ -19,6 +19,7 @@ from edgebert.kinds import KINDS, kind
 from edgebert.metrics import reference
 from edgebert.modeling import check_vocab, load_tokenizer
 from edgebert.sources import resolve_model
+from edgebert.stages.distill.config import DistillConfig
 from edgebert.stages.distill.students import build_student, every_other
 
 
@@ -28,6 +29,24 @@ def teacher_task(teacher_dir: str) -> tuple[TaskConfig, int]:
         raise UserError(f"{teacher_dir}/stage.json: no task record; distil from an "
                         f"`edgebert finetune` artifact")
     return TaskConfig.from_record(record), record["max_length"]
+
+
+HELP = """Distil a fine-tuned teacher into a smaller student (DistilBERT / TinyBERT losses).
+
+The student starts from teacher layers (--layers) or is built narrower with
+fresh weights (--hidden-size/--heads/--ffn), and trains on the teacher's task.
+Loss = kl * KL(T) * T^2 + ce * hard labels + cos/hidden-mse/attn-mse on mapped layers.
+
+\b
+Examples:
+  edgebert distill --teacher runs/rt/teacher --layers 0,2,4 --out runs/rt/student
+  edgebert distill --teacher runs/rt/teacher --layers 0,5 --cos 1 --epochs 5 --out runs/rt/s2
+  edgebert distill --teacher runs/rt/teacher --layers 0,2,4 --hidden-size 192 --heads 6 \\
+      --ffn 768 --hidden-mse 1 --out runs/rt/narrow
+  edgebert distill --teacher runs/rt/teacher --layers 0,2,4 --kl 0 --ce 1 --out runs/rt/ctrl
+  edgebert distill --teacher minilm-l6 --corpus corpus.txt --layers 0,2,4 --out runs/g3l
+  edgebert distill --teacher runs/rt/teacher --student runs/g3l --out runs/rt/s3  # TinyBERT
+"""
 
 
 def run(cfg: DistillConfig, log=print, *, restart: bool = False) -> Path:

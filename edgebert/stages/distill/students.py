@@ -10,10 +10,10 @@ import copy
 
 import torch
 
-from edgebert.config import DistillConfig
 from edgebert.errors import UserError
 from edgebert.families import check_single_group, family_of
 from edgebert.sources import resolve_model
+from edgebert.stages.distill.config import DistillConfig
 
 
 def every_other(n_layers: int) -> list[int]:

@@ -11,12 +11,13 @@ import numpy as np
 
 from edgebert import artifact
 from edgebert.artifacts_io import copy_tokenizer, load_torch, open_artifact
-from edgebert.config import ExportConfig, to_dict
+from edgebert.config import to_dict
 from edgebert.errors import UserError
 from edgebert.formats import extensions_library, require_model_file, session
 from edgebert.onnx_export import export_onnx
 from edgebert.parity import TOLERANCES, agreement_text, compare, require
 from edgebert.predict import ort_forward, scored_as_run, torch_forward
+from edgebert.stages.export.config import ExportConfig
 from edgebert.stages.export.torchscript import export_torchscript, torchscript_forward
 
 INT8_LOWERING = (0.05, 0.999)
@@ -153,6 +154,28 @@ def _with_tokenizer(cfg: ExportConfig, onnx_path: Path, opened, log) -> dict:
     plain_mb = plain.stat().st_size / 1e6
     plain.unlink()
     return {"parity": parity, "plain_mb": plain_mb, "scores": scores}
+
+
+HELP = """Export a model artifact to ONNX, ORT format, OpenVINO IR, ExecuTorch or TorchScript,
+checked for drift.
+
+The export runs on the dev split beside its parent; above --max-abs-diff or
+below --min-agreement it is refused with the numbers, and nothing is written.
+OpenVINO IR runs in this CPU's fastest float precision (bf16 with AMX-BF16
+or AVX512-BF16, else fp32; --precision to choose), recorded in stage.json and
+checked against a bf16 tolerance; it needs `pip install 'edgebert[openvino]'`.
+ExecuTorch writes model.pte delegated to XNNPACK, for phones; --precision int8
+quantizes it (PT2E, static, per-channel) within --max-drop dev points; it needs
+`pip install 'edgebert[executorch]'`.
+
+\b
+Examples:
+  edgebert export --model runs/rt/student --format onnx --out runs/rt/onnx
+  edgebert export --model runs/rt/pruned --format openvino --out runs/rt/openvino
+  edgebert export --model runs/rt/pruned --format executorch --precision int8 --out runs/rt/pte
+  edgebert export --model runs/rt/int8/arm64 --format ort --out runs/rt/ort/arm64
+  edgebert export --model runs/rt/student --format torchscript --out runs/rt/torchscript
+"""
 
 
 def run(cfg: ExportConfig, log=print) -> Path:

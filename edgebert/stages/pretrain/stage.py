@@ -18,9 +18,10 @@ from pathlib import Path
 import torch
 
 from edgebert import artifact
-from edgebert.config import PretrainConfig, to_dict
+from edgebert.config import to_dict
 from edgebert.errors import UserError
 from edgebert.sources import cache_dir, resolve_model
+from edgebert.stages.pretrain.config import PretrainConfig
 from edgebert.stages.pretrain.examples import (
     Corpus,
     cache_key,
@@ -93,6 +94,22 @@ def build_model(cfg: PretrainConfig, tokenizer, arch: str):
     config._attn_implementation = "sdpa"  # fused scaled-dot-product attention kernels
     torch.manual_seed(cfg.train.seed)
     return model_class(config)
+
+
+HELP = """MLM + NSP pretraining of a BERT (from scratch, or continued from an encoder).
+
+On a GPU: bf16 autocast and SDPA attention; several GPUs or nodes with
+torchrun (each rank reads its own slice of every batch; rank 0 writes).
+A killed run resumes with the same command.
+
+\b
+Examples:
+  edgebert pretrain --corpus corpus/ --tokenizer tok/ --config tiny --out runs/x/pretrained
+  edgebert pretrain --corpus corpus/ --init minilm-l6 --no-nsp --out runs/x/continued
+  torchrun --nproc-per-node 8 -m edgebert.cli pretrain --corpus corpus/ --tokenizer tok/ \\
+      --config bert-base --out runs/x/base
+  edgebert finetune --model runs/x/pretrained --task rotten-tomatoes --out runs/x/teacher
+"""
 
 
 def run(cfg: PretrainConfig, log=print, *, restart: bool = False) -> Path:

@@ -22,7 +22,7 @@ from pathlib import Path
 import torch
 
 from edgebert import artifact, soft_targets, task_training
-from edgebert.config import LearnedPruneConfig, to_dict
+from edgebert.config import to_dict
 from edgebert.data.features import INPUTS
 from edgebert.distillation import Trainable, distill_loss, layer_map, load_teacher, teacher_loss
 from edgebert.errors import UserError
@@ -31,6 +31,7 @@ from edgebert.losses import hidden_mse, view
 from edgebert.metrics import reference
 from edgebert.modeling import count_params, from_pretrained, head_class, save_pretrained
 from edgebert.sources import resolve_model
+from edgebert.stages.prune.config import LearnedPruneConfig
 from edgebert.stages.prune.l0 import Masks, apply_
 from edgebert.stages.prune.stage import open_prunable
 from edgebert.stages.prune.structured import shapes
@@ -113,6 +114,20 @@ def masked_loss(teacher, kind: str, cfg: LearnedPruneConfig, layers: list[int]):
                 "lagrangian": lagrangian.detach(), "sparsity": expected.detach()}
 
     return loss_fn
+
+
+HELP = """Learn what to cut to a target size, cut it, recover (CoFi's L0 masks).
+
+Masks over whole layers, attention blocks, heads, FFN blocks and FFN neurons train with
+the model against the teacher (its logits, and hidden states matched layer to layer),
+a Lagrangian holding their expected size to --sparsity; then the model is cut and
+distilled again without masks. Starts from the teacher or any model of a chain.
+
+\b
+Example:
+  edgebert prune-learned --model runs/rt/teacher --teacher runs/rt/teacher \\
+      --sparsity 0.6 --out runs/rt/learned
+"""
 
 
 def run(cfg: LearnedPruneConfig, log=print, *, restart: bool = False) -> Path:

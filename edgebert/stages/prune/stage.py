@@ -14,13 +14,14 @@ import torch
 
 from edgebert import artifact, soft_targets, task_training
 from edgebert.artifacts_io import open_artifact
-from edgebert.config import PruneConfig, to_dict
+from edgebert.config import to_dict
 from edgebert.distillation import Trainable, layer_map, load_teacher, teacher_loss
 from edgebert.errors import UserError
 from edgebert.kinds import kind as task_kind
 from edgebert.metrics import reference
 from edgebert.modeling import count_params, from_pretrained, head_class
 from edgebert.sources import resolve_model
+from edgebert.stages.prune.config import PruneConfig
 from edgebert.stages.prune.importance import importance
 from edgebert.stages.prune.magnitude import MagnitudePruner, sparsity_report
 from edgebert.stages.prune.structured import (
@@ -39,6 +40,21 @@ def open_prunable(model: str):
     if not (opened.path / "model.safetensors").exists():
         raise UserError(f"{model}: pruning needs PyTorch weights (model.safetensors)")
     return opened
+
+
+HELP = """Prune a model: remove heads, FFN neurons or layers, or zero weights by magnitude.
+
+Structured pruning makes the matrices smaller (and faster on any runtime);
+unstructured sparsity only shrinks the compressed file on stock CPU runtimes.
+Recovery trains afterwards (shorter than fine-tuning: 2 epochs, lr 1e-4).
+
+\b
+Examples:
+  edgebert prune --model runs/rt/student --heads 0.5 --ffn 0.5 \\
+      --recover distill --teacher runs/rt/teacher --out runs/rt/pruned
+  edgebert prune --model runs/rt/student --sparsity 0.8 --out runs/rt/sparse
+  edgebert prune --model runs/rt/teacher --drop-layers 1,3 --recover none --out runs/rt/p
+"""
 
 
 def run(cfg: PruneConfig, log=print, *, restart: bool = False) -> Path:

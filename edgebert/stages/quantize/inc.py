@@ -23,11 +23,12 @@ import numpy as np
 
 from edgebert import artifact
 from edgebert.artifacts_io import calibration_batches, copy_tokenizer, load_torch
-from edgebert.config import QuantizeConfig, to_dict
+from edgebert.config import to_dict
 from edgebert.errors import UserError
 from edgebert.kinds import kind as task_kind
 from edgebert.metrics import points
 from edgebert.predict import INPUTS, torch_forward
+from edgebert.stages.quantize.config import QuantizeConfig
 from edgebert.stages.quantize.scoring import finish, int8_metrics, summary
 from edgebert.targets import target
 

@@ -20,7 +20,7 @@ import numpy as np
 
 from edgebert import artifact
 from edgebert.artifacts_io import calibration_items, copy_tokenizer
-from edgebert.config import QuantizeConfig, to_dict
+from edgebert.config import to_dict
 from edgebert.cpu import best_float
 from edgebert.errors import UserError
 from edgebert.formats import FORMATS, require_model_file, session
@@ -29,6 +29,7 @@ from edgebert.guard import guard
 from edgebert.metrics import points
 from edgebert.parity import TOLERANCES, compare, require
 from edgebert.predict import one_at_a_time, ort_forward, runner_forward
+from edgebert.stages.quantize.config import QuantizeConfig
 from edgebert.stages.quantize.scoring import finish, int8_metrics, summary
 from edgebert.stages.quantize.source import fp32_onnx
 

@@ -18,7 +18,7 @@ import numpy as np
 
 from edgebert import artifact
 from edgebert.artifacts_io import calibration_batches, copy_tokenizer
-from edgebert.config import QuantizeConfig, to_dict
+from edgebert.config import to_dict
 from edgebert.errors import UserError
 from edgebert.families import family_of
 from edgebert.formats import require_model_file, session
@@ -27,6 +27,7 @@ from edgebert.metrics import points
 from edgebert.parity import compare, require
 from edgebert.predict import ort_forward, scored_as_run
 from edgebert.stages.quantize.arm64 import arm64_check
+from edgebert.stages.quantize.config import QuantizeConfig
 from edgebert.stages.quantize.onnx import (
     optimize,
     quantizable_nodes,

@@ -6,10 +6,11 @@ from __future__ import annotations
 from pathlib import Path
 
 from edgebert import artifact
-from edgebert.config import QuantizeConfig, to_dict
+from edgebert.config import to_dict
 from edgebert.cpu import cpu_flags
 from edgebert.metrics import points, reference
 from edgebert.parity import agreement_text, compare
+from edgebert.stages.quantize.config import QuantizeConfig
 
 
 def int8_metrics(opened, fwd, dev, dev_out: list, parent: dict, parent_dev_out: list,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from edgebert import artifact
-from edgebert.config import TaskConfig, TrimVocabConfig, to_dict
+from edgebert.config import TaskConfig, to_dict
 from edgebert.data.encode import encode
 from edgebert.data.tasks import load_task
 from edgebert.errors import UserError
@@ -20,6 +20,7 @@ from edgebert.modeling import (
 )
 from edgebert.predict import logits, score, torch_forward
 from edgebert.sources import resolve_data, resolve_model
+from edgebert.stages.trim.config import TrimVocabConfig
 from edgebert.vocab import (
     check_same_tokens,
     piece_counts,
@@ -52,6 +53,20 @@ def widenings(tokenizer, used: list[int], max_drop: float | None,
         if n < len(real):
             yield sorted(set(used) | set(real[:n]))
     yield [i for i, _ in ordered]
+
+
+HELP = """Keep only the WordPiece tokens the task (and a corpus) uses; embeddings shrink.
+
+Outputs on the kept texts are checked to be unchanged; dev and test scores
+before and after are recorded in metrics.json. Text outside the kept set splits
+into shorter pieces; where that costs more than --max-drop dev points, the
+vocabulary's most common pieces are kept too (the tries are in metrics.json).
+
+\b
+Example:
+  edgebert trim-vocab --model runs/rt/student --out runs/rt/student-trim
+  edgebert trim-vocab --model runs/rt/student --out runs/rt/student-trim3 --min-count 3
+"""
 
 
 def run(cfg: TrimVocabConfig, log=print) -> Path:

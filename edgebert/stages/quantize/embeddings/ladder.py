@@ -10,8 +10,8 @@ from pathlib import Path
 
 import numpy as np
 
-from edgebert.config import QuantizeConfig
 from edgebert.errors import UserError
+from edgebert.stages.quantize.config import QuantizeConfig
 from edgebert.stages.quantize.embeddings.codecs import CODECS
 
 LADDERS = {1: (1, 2, 4), 2: (2, 4), 4: (4,)}

@@ -1,0 +1,71 @@
+"""The distill stages' config (task distillation, and general distillation with a corpus):
+`edgebert distill`'s options and a recipe's `students` derive from it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from edgebert.config import DistillLossConfig, TrainConfig, check
+
+
+@dataclass
+class DistillConfig:
+    """Distil a fine-tuned teacher into a smaller student on the teacher's task."""
+
+    teacher: str = "runs/teacher"
+    """Fine-tuned teacher artifact (from `edgebert finetune`)."""
+    out: str = "runs/student"
+    """Student artifact directory to write."""
+    task: str | None = None
+    """Task to distil on (default: the teacher's, from its stage.json); same labels needed."""
+    layers: list[int] | None = None
+    """Teacher layers the student starts from, e.g. [0, 2, 4] (default: every other layer)."""
+    hidden_size: int | None = None
+    """Build a narrower student with fresh weights: its hidden size (default: the teacher's)."""
+    heads: int | None = None
+    """Attention heads of a narrower student (default: the teacher's)."""
+    ffn: int | None = None
+    """Feed-forward size of a narrower student (default: the teacher's)."""
+    student: str | None = None
+    """Start from this model instead of teacher layers, all of its layers (a new task head
+    when it has none): TinyBERT's second stage after general distillation (--corpus)."""
+    corpus: str | None = None
+    """General (task-agnostic) distillation on this text file, one text per line: hidden
+    states (and attention) always, MLM soft targets too when the teacher has an MLM head.
+    The teacher is then any encoder (e.g. minilm-l6), and the student an encoder to fine-tune."""
+    max_length: int = 128
+    """General distillation: tokens per corpus line."""
+    augment: int = 0
+    """Unlabeled copies of each training text with words masked or dropped (classification,
+    pairs and regression): the student learns the teacher's soft targets on them (Tang et
+    al. 2019)."""
+    augment_file: str | None = None
+    """A text file, one text per line, added without labels for the soft-target losses."""
+    factorize_embeddings: int | None = None
+    """Rank E of a factorized word embedding for the student (ALBERT's): vocabulary x E,
+    then E x hidden, initialised from the SVD of the teacher's table and recovered by this
+    distillation. E.g. 128: the table shrinks by about hidden / E."""
+    loss: DistillLossConfig = field(default_factory=DistillLossConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+    def __post_init__(self):
+        check(self.augment >= 0, "--augment", "must be >= 0")
+        check(not (self.corpus and (self.augment or self.augment_file)), "--corpus",
+              "general distillation takes no --augment options")
+        if self.layers is not None:
+            check(len(self.layers) > 0, "--layers", "give at least one layer")
+            check(len(set(self.layers)) == len(self.layers), "--layers",
+                  f"layers repeat: {self.layers}")
+            check(all(i >= 0 for i in self.layers), "--layers", "layers count from 0")
+        for name in ("hidden_size", "heads", "ffn"):
+            value = getattr(self, name)
+            check(value is None or value > 0, f"--{name.replace('_', '-')}", "must be > 0")
+        check(not (self.student and self.corpus), "--student",
+              "is for task distillation after general distillation; drop --corpus")
+        check(not (self.student and (self.layers or self.narrow)), "--student",
+              "starts from that model's own layers and sizes: drop --layers and the width "
+              "options")
+
+    @property
+    def narrow(self) -> bool:
+        return any(v is not None for v in (self.hidden_size, self.heads, self.ffn))

@@ -1,0 +1,64 @@
+"""The export stage's config: `edgebert export`'s options and a recipe's `export` entries
+derive from it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from edgebert.config import check, check_choices
+
+ExportFormat = Literal["onnx", "ort", "openvino", "executorch", "torchscript"]
+ExportPrecision = Literal["auto", "fp32", "bf16", "int8"]
+
+
+@dataclass
+class ExportConfig:
+    """Export a model artifact to a deployable format, checked against its parent."""
+
+    model: str = "runs/student"
+    """Model artifact to export (a transformers directory written by a stage)."""
+    out: str = "runs/onnx"
+    """Artifact directory to write."""
+    format: ExportFormat = "onnx"
+    """onnx (dynamic batch and sequence axes), ort (ONNX Runtime Mobile), openvino (IR:
+    model.xml + model.bin, run by OpenVINO), executorch (model.pte, delegated to XNNPACK:
+    PyTorch's phone runtime), or torchscript."""
+    precision: ExportPrecision = "auto"
+    """openvino: the precision it runs in, recorded in stage.json and used wherever it
+    runs. auto: bf16 on CPUs with AMX-BF16 or AVX512-BF16 (the MiniLM teacher 3x faster
+    than in fp32 with AMX, same test accuracy), fp32 elsewhere; bf16 only where this CPU
+    runs it (the export is checked in the precision it records). executorch: fp32 (auto),
+    or int8 (PT2E static quantization for XNNPACK, per-channel weights, calibrated on
+    training texts, kept within --max-drop dev points of the parent)."""
+    opset: int = 17
+    """ONNX opset."""
+    max_abs_diff: float | None = None
+    """Largest |delta logits| against the parent on dev examples before refusing [default:
+    1e-3 in fp32, 0.25 in bf16 (8 bits of mantissa); an ExecuTorch int8 program, 0.05
+    against its PT2E reference]."""
+    min_agreement: float | None = None
+    """Smallest top-1 agreement with the parent on dev examples before refusing [default:
+    0.999 in fp32, 0.99 in bf16]."""
+    with_tokenizer: bool = False
+    """onnx / ort only: put the WordPiece tokenizer in the graph (onnxruntime-extensions)
+    and a softmax and label lookup after it: strings in, labels and scores out."""
+    max_drop: float = 1.0
+    """--precision int8 only: the accuracy budget, the largest drop of the dev metric (in
+    points) against the parent; layers that lose most stay in FP32 until it fits."""
+
+    def __post_init__(self):
+        check_choices(self)
+        check(not self.with_tokenizer or self.format in ("onnx", "ort"), "--with-tokenizer",
+              f"is for --format onnx or ort, not {self.format}")
+        precisions = {"openvino": ("auto", "fp32", "bf16"), "executorch": ("auto", "fp32", "int8")}
+        check(self.precision in precisions.get(self.format, ("auto",)), "--precision",
+              "is for --format " + " or ".join(f"{f} ({', '.join(p[1:])})"
+                                                for f, p in precisions.items())
+              + f", not {self.precision} with --format {self.format}")
+        check(self.max_drop >= 0, "--max-drop", "must be >= 0 (points)")
+        check(11 <= self.opset <= 21, "--opset", f"must be 11..21, got {self.opset}")
+        check(self.max_abs_diff is None or self.max_abs_diff > 0, "--max-abs-diff",
+              "must be > 0")
+        check(self.min_agreement is None or 0 <= self.min_agreement <= 1, "--min-agreement",
+              "is a fraction in [0, 1]")
