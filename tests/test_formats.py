@@ -70,3 +70,21 @@ def test_torch_runner_gives_qa_start_and_end_logits(tmp_path):
     feeds = {"input_ids": np.ones((3, 7), np.int64), "attention_mask": np.ones((3, 7), np.int64)}
     (out,) = TorchRunner(model, ("input_ids", "attention_mask"), keywords=True)(feeds)
     assert out.shape == (3, 2, 7)
+
+
+def test_each_writer_and_quantizer_a_table_names_exists():
+    """`export` runs the writer a format names, `quantize` the quantizer a target names:
+    each is a function where its line says, and `--format` offers the formats written."""
+    import pkgutil
+    import typing
+
+    from edgebert.formats import FORMATS
+    from edgebert.stages.export.config import ExportFormat
+    from edgebert.targets import TARGETS
+
+    written = [f for f in FORMATS.values() if f.writer]
+    assert typing.get_args(ExportFormat) == tuple(f.name for f in written) == (
+        "onnx", "ort", "openvino", "executorch", "torchscript")
+    for name in [f.writer for f in written] + [t.quantizer for t in TARGETS.values()]:
+        assert callable(pkgutil.resolve_name(name)), name
+    assert "quantizer" not in TARGETS["arm64"].record()  # stage.json's preset as it was

@@ -14,12 +14,13 @@ apps embed. Each format opens to a *runner*: `runner.inputs` (names it takes),
 scoring, timing and serving never branch on the format.
 
 Adding a format: a module here with its `open_*` function, and one `Format` line below
-that names it.
+that names it; for `edgebert export` to write it, the line names its writer too (a module
+of the export stage, `edgebert/stages/export/`).
 """
 
 from __future__ import annotations
 
-import importlib
+import pkgutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -52,6 +53,10 @@ class Format:
     kernels: str = ""
     """The kernels a timing of it measures, where they, not the machine, are the point
     (ExecuTorch: XNNPACK): bench results say `x86 XNNPACK`, never a phone's latency."""
+    writer: str = ""
+    """"module:function" with which `edgebert export` writes it: (Job) -> Written
+    (`edgebert.stages.export.job`); imported only by the export stage. None: export does
+    not write it (`--format` offers the formats that have one)."""
 
     @property
     def torch_free(self) -> bool:
@@ -62,8 +67,8 @@ class Format:
              error: type[Exception] = UserError, scoring: bool = False):
         """The runner of `file`, from the opener this format names (`score_opener` where
         `scoring` and it names one); its module is imported here, on first use."""
-        module, name = ((scoring and self.score_opener) or self.opener).split(":")
-        return getattr(importlib.import_module(module), name)(file, threads, record, error)
+        opener = pkgutil.resolve_name((scoring and self.score_opener) or self.opener)
+        return opener(file, threads, record, error)
 
     def files(self) -> tuple[str, ...]:
         return (self.file, *self.companions)
@@ -84,16 +89,21 @@ FORMATS: dict[str, Format] = {f.name: f for f in (
     # PyTorch weights first: the model every other file in a directory was made from
     Format("pytorch", "model.safetensors", "torch", "edgebert.formats.torch:open_pytorch",
            weights=True, install="pip install 'edgebert[full]'"),
-    Format("onnx", "model.onnx", "onnxruntime", "edgebert.formats.ort:open_ort", served=True),
-    Format("ort", "model.ort", "onnxruntime", "edgebert.formats.ort:open_ort", served=True),
+    Format("onnx", "model.onnx", "onnxruntime", "edgebert.formats.ort:open_ort", served=True,
+           writer="edgebert.stages.export.onnx:write_onnx"),
+    Format("ort", "model.ort", "onnxruntime", "edgebert.formats.ort:open_ort", served=True,
+           writer="edgebert.stages.export.onnx:write_ort"),
     Format("openvino", "model.xml", "openvino", "edgebert.formats.openvino:open_openvino",
-           companions=("model.bin",), served=True, install="pip install 'edgebert[openvino]'"),
+           companions=("model.bin",), served=True, install="pip install 'edgebert[openvino]'",
+           writer="edgebert.stages.export.openvino:write_openvino"),
     # a phone's runtime (Kotlin, Swift); served in Python as a check, through executorch's
     # bindings (they load torch)
     Format("executorch", "model.pte", "executorch", "edgebert.formats.executorch:open_executorch",
-           served=True, install="pip install 'edgebert[executorch]'", kernels="XNNPACK"),
+           served=True, install="pip install 'edgebert[executorch]'", kernels="XNNPACK",
+           writer="edgebert.stages.export.executorch:write_executorch"),
     Format("torchscript", "model.pt", "torch", "edgebert.formats.torch:open_torchscript",
-           install="pip install 'edgebert[full]'"),
+           install="pip install 'edgebert[full]'",
+           writer="edgebert.stages.export.torchscript:write_torchscript"),
     Format("pt2", "model.pt2", "torch", "edgebert.formats.torch:open_program",
            install="pip install 'edgebert[full]'",
            score_opener="edgebert.formats.torch:open_program_eager"),

@@ -16,7 +16,8 @@ From ONNX Runtime's quantization guide, what matters per CPU:
 OpenVINO picks its own kernels per CPU (AMX, VNNI or AVX2) from one INT8 IR that NNCF
 writes, so its target names the runtime, not an instruction set.
 
-Adding a target: one `Target` line in TARGETS (and, for a new runtime, its quantizer).
+Adding a target: one `Target` line in TARGETS (and, for a new runtime, its quantizer: a
+module of the quantize stage that the line names).
 """
 
 from __future__ import annotations
@@ -33,7 +34,10 @@ class Target:
     arch: str
     """x86_64 or aarch64: where it runs, and so whether this machine can time it."""
     runtime: str
-    """onnxruntime or openvino: what runs its artifacts (the quantizer that makes them)."""
+    """onnxruntime or openvino: what runs its artifacts."""
+    quantizer: str
+    """"module:function" that makes its INT8 artifact, (cfg, opened, log) -> Path: the
+    quantize stage imports it when it runs (`edgebert/stages/quantize/`)."""
     why: str
     precision: str = "int8"
     needs: tuple[str, ...] = ()
@@ -47,8 +51,10 @@ class Target:
     """ONNX Runtime static QDQ: QUInt8 (asymmetric u8) or QInt8 (symmetric s8) activations."""
 
     def record(self) -> dict:
-        """As stage.json keeps it ("preset"), the name under "target"."""
+        """As stage.json keeps it ("preset"), the name under "target" (what made it is the
+        stage's own business)."""
         out = asdict(self)
+        del out["quantizer"]
         return {"target": out.pop("name"), **out}
 
     def runs_here(self, machine: str | None = None) -> bool:
@@ -57,18 +63,23 @@ class Target:
         return is_arm(machine) == (self.arch == "aarch64")
 
 
+ORT = "edgebert.stages.quantize.ort:quantize_ort"
+"""ONNX Runtime's quantizer: its presets, graph fusions and the accuracy guard."""
+
 TARGETS: dict[str, Target] = {t.name: t for t in (
-    Target("x86-avx2", "x86_64", "onnxruntime", reduce_range=True, needs=("avx2",),
+    Target("x86-avx2", "x86_64", "onnxruntime", ORT, reduce_range=True, needs=("avx2",),
            why="AVX2 without VNNI: u8s8 via VPMADDUBSW saturates int16 sums; 7-bit weights "
                "(reduce_range) keep them in range"),
-    Target("x86-vnni", "x86_64", "onnxruntime", needs=("avx512_vnni", "avx_vnni", "amx_int8"),
+    Target("x86-vnni", "x86_64", "onnxruntime", ORT,
+           needs=("avx512_vnni", "avx_vnni", "amx_int8"),
            why="VNNI/AMX accumulate u8s8 in int32 without saturation: full 8-bit weights, "
                "u8 activations (the fast u8s8 kernels)"),
-    Target("arm64", "aarch64", "onnxruntime", static_activations="QInt8",
+    Target("arm64", "aarch64", "onnxruntime", ORT, static_activations="QInt8",
            needs=("asimddp",),
            why="ARM dot products are s8s8 (SDOT) or u8u8 (UDOT); static QDQ uses symmetric s8 "
                "activations (S8S8); no int16 saturation, so no reduce_range"),
-    Target("openvino-int8", "x86_64", "openvino", needs=("avx2",),
+    Target("openvino-int8", "x86_64", "openvino",
+           "edgebert.stages.quantize.openvino:quantize_openvino", needs=("avx2",),
            why="NNCF's post-training INT8 (static, per-channel weights) run by OpenVINO, which "
                "picks AMX, VNNI or AVX2 kernels on the CPU it runs on; its float operations "
                "run in the CPU's best float precision (bf16 with AMX-BF16)"),

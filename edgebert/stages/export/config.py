@@ -1,5 +1,5 @@
 """The export stage's config: `edgebert export`'s options and a recipe's `export` entries
-derive from it."""
+derive from it. Its formats are those of `edgebert.formats.FORMATS` that have a writer."""
 
 from __future__ import annotations
 
@@ -7,8 +7,9 @@ from dataclasses import dataclass
 from typing import Literal
 
 from edgebert.config import check, check_choices
+from edgebert.formats import FORMATS
 
-ExportFormat = Literal["onnx", "ort", "openvino", "executorch", "torchscript"]
+ExportFormat = Literal[tuple(f.name for f in FORMATS.values() if f.writer)]
 ExportPrecision = Literal["auto", "fp32", "bf16", "int8"]
 
 

@@ -1,4 +1,5 @@
-"""ExecuTorch: a model as a `.pte` program delegated to XNNPACK, in FP32 or INT8.
+"""ExecuTorch: a model as a `.pte` program delegated to XNNPACK, in FP32 or INT8; the
+writer of `--format executorch`.
 
     torch.export (batch and tokens dynamic, bounded) -> [PT2E: prepare, calibrate, convert]
     -> to_edge_transform_and_lower(XnnpackPartitioner) -> to_executorch -> model.pte
@@ -21,12 +22,22 @@ from pathlib import Path
 import numpy as np
 
 from edgebert.data.features import INPUTS
+from edgebert.errors import UserError
 from edgebert.kinds import kind as task_kind
+from edgebert.stages.export.job import Job, Reference, Written
 
 MAX_BATCH = 8
 """The largest batch a program takes in one call (its buffers are planned for it): an app
 sends one text; scoring sends batches, which the runner slices. Planned memory grows with
 it (batch x tokens x FFN width x 4 bytes for the widest activation)."""
+INT8_LOWERING = (0.05, 0.999)
+"""(max |delta logits|, least top-1 agreement): the drift an ExecuTorch INT8 program may
+show against its own PT2E reference (the quantized model the guard scored, run in
+PyTorch): XNNPACK's INT8 kernels requantize with their own rounding, a step or two of an
+activation's scale; beyond that the lowering, not the rounding, changed the model."""
+CALIBRATION_EXAMPLES = 256
+"""Training texts an ExecuTorch INT8 export calibrates its activation ranges on (quantize's
+default --calibration-examples)."""
 
 
 def _args(batch: dict[str, np.ndarray]):
@@ -135,3 +146,59 @@ def reference_forward(module):
         return out.float().numpy()
 
     return run
+
+
+def write_executorch(job: Job) -> Written:
+    """model.pte from the parent's PyTorch weights, in cfg.precision, run in ExecuTorch's
+    runtime. FP32 must match the parent; INT8 is first kept within cfg.max_drop dev points
+    of the parent by the guard (on its PT2E reference), then must match that reference."""
+    from edgebert.artifacts_io import calibration_items
+    from edgebert.formats.executorch import open_executorch
+    from edgebert.guard import guard
+    from edgebert.metrics import points, reference
+    from edgebert.predict import runner_forward
+
+    cfg, opened, dev, parent_dev, target = job.cfg, job.opened, job.dev, job.parent_dev, \
+        job.target
+    model = job.torch_model("ExecuTorch needs PyTorch weights (model.safetensors); export "
+                            "from the FP32 model")
+    program = capture(model, opened.kind, opened.max_length)
+    record: dict = {"max_batch": MAX_BATCH, "max_tokens": opened.max_length}
+    checked = None
+    if cfg.precision == "int8":
+        metric = opened.task.metric
+        items = calibration_items(opened, CALIBRATION_EXAMPLES)
+        made: dict[Path, object] = {}  # the guard names its tries by path; they stay in memory
+
+        def quantize(dst: Path, exclude, only) -> Path:
+            made[dst] = quantize_pt2e(program, items, exclude, only)
+            return dst
+
+        step = max(1, len(parent_dev) // 256)  # about 256 dev examples rank the layers
+
+        def damage(path: Path) -> float:
+            got = opened.outputs(reference_forward(made[path]), dev)
+            return float(np.mean([np.abs(g - r).mean() for g, r in zip(got[::step],
+                                                                        parent_dev[::step])]))
+
+        parent_scores = opened.score(None, "dev", dev, parent_dev)
+        result = guard(quantize, lambda path: points(opened.score(
+            reference_forward(made[path]), "dev", dev), metric), damage,
+            points(parent_scores, metric), linear_layers(model, opened.kind), cfg.max_drop,
+            target.parent, job.log)
+        if not result.within_budget:
+            raise UserError(f"--max-drop {cfg.max_drop}: even with {len(result.excluded)} "
+                            f"linear layers in FP32 the ExecuTorch INT8 model loses "
+                            f"{result.drop:.2f} dev points; raise the budget")
+        int8 = made[result.path]
+        checked = Reference(opened.outputs(reference_forward(int8), dev), INT8_LOWERING,
+                            "executorch int8 export (against its PT2E reference)")
+        program = trace(int8, opened.kind, opened.max_length)
+        record |= {"fp32_layers": result.excluded, "guard_tries": result.tries,
+                   "calibration_examples": len(items), "fp32_dev": reference(parent_scores),
+                   "delta_vs_fp32_dev": -result.drop}
+    record["outside_delegate"] = lower(program, target)
+    job.log(f"executorch {cfg.precision}: outside the XNNPACK delegate: "
+            f"{', '.join(record['outside_delegate']) or 'nothing'}")
+    runner = open_executorch(target, record={"task": opened.record["task"]})
+    return Written(runner_forward(runner, opened.kind), record, checked)

@@ -1,88 +1,25 @@
 """The export stage: a model artifact in, an ONNX / ORT / OpenVINO / ExecuTorch /
-TorchScript artifact out, refused when it drifts from its parent on dev examples."""
+TorchScript artifact out, refused when it drifts from its parent on dev examples.
+
+Each format's writer makes its model file (`Format.writer`, in a module beside this one:
+onnx.py, openvino.py, executorch.py, torchscript.py); this stage checks, scores and
+records every format alike (`job.py` says what a writer is given and returns)."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
+import pkgutil
 from pathlib import Path
-
-import numpy as np
 
 from edgebert import artifact
 from edgebert.artifacts_io import copy_tokenizer, load_torch, open_artifact
 from edgebert.config import to_dict
 from edgebert.errors import UserError
-from edgebert.formats import extensions_library, require_model_file, session
-from edgebert.onnx_export import export_onnx
+from edgebert.formats import format_named, require_model_file, session
 from edgebert.parity import TOLERANCES, agreement_text, compare, require
 from edgebert.predict import ort_forward, scored_as_run, torch_forward
 from edgebert.stages.export.config import ExportConfig
-from edgebert.stages.export.torchscript import export_torchscript, torchscript_forward
-
-INT8_LOWERING = (0.05, 0.999)
-"""(max |delta logits|, least top-1 agreement): the drift an ExecuTorch INT8 program may
-show against its own PT2E reference (the quantized model the guard scored, run in
-PyTorch): XNNPACK's INT8 kernels requantize with their own rounding, a step or two of an
-activation's scale; beyond that the lowering, not the rounding, changed the model."""
-CALIBRATION_EXAMPLES = 256
-"""Training texts an ExecuTorch INT8 export calibrates its activation ranges on (quantize's
-default --calibration-examples)."""
-
-
-def executorch_program(cfg: ExportConfig, opened, target: Path, dev, parent_dev: list,
-                       log) -> tuple:
-    """Write `target` (model.pte) from `opened`'s PyTorch weights, in cfg.precision; returns
-    (its forward in ExecuTorch's runtime, the outputs it must match on dev, what to record).
-    FP32 must match the parent; INT8 is first kept within cfg.max_drop dev points of the
-    parent by the guard (on its PT2E reference), then must match that reference."""
-    from edgebert.artifacts_io import calibration_items
-    from edgebert.formats.executorch import open_executorch
-    from edgebert.guard import guard
-    from edgebert.metrics import points, reference
-    from edgebert.predict import runner_forward
-    from edgebert.stages.export import executorch as et
-
-    model = load_torch(opened)
-    program = et.capture(model, opened.kind, opened.max_length)
-    record: dict = {"max_batch": et.MAX_BATCH, "max_tokens": opened.max_length}
-    checked = parent_dev
-    if cfg.precision == "int8":
-        metric = opened.task.metric
-        items = calibration_items(opened, CALIBRATION_EXAMPLES)
-        made: dict[Path, object] = {}  # the guard names its tries by path; they stay in memory
-
-        def quantize(dst: Path, exclude, only) -> Path:
-            made[dst] = et.quantize_pt2e(program, items, exclude, only)
-            return dst
-
-        step = max(1, len(parent_dev) // 256)  # about 256 dev examples rank the layers
-
-        def damage(path: Path) -> float:
-            got = opened.outputs(et.reference_forward(made[path]), dev)
-            return float(np.mean([np.abs(g - r).mean() for g, r in zip(got[::step],
-                                                                        parent_dev[::step])]))
-
-        parent_scores = opened.score(None, "dev", dev, parent_dev)
-        result = guard(quantize, lambda path: points(opened.score(
-            et.reference_forward(made[path]), "dev", dev), metric), damage,
-            points(parent_scores, metric), et.linear_layers(model, opened.kind), cfg.max_drop,
-            target.parent, log)
-        if not result.within_budget:
-            raise UserError(f"--max-drop {cfg.max_drop}: even with {len(result.excluded)} "
-                            f"linear layers in FP32 the ExecuTorch INT8 model loses "
-                            f"{result.drop:.2f} dev points; raise the budget")
-        int8 = made[result.path]
-        checked = opened.outputs(et.reference_forward(int8), dev)
-        program = et.trace(int8, opened.kind, opened.max_length)
-        record |= {"fp32_layers": result.excluded, "guard_tries": result.tries,
-                   "calibration_examples": len(items), "fp32_dev": reference(parent_scores),
-                   "delta_vs_fp32_dev": -result.drop}
-    record["outside_delegate"] = et.lower(program, target)
-    log(f"executorch {cfg.precision}: outside the XNNPACK delegate: "
-        f"{', '.join(record['outside_delegate']) or 'nothing'}")
-    runner = open_executorch(target, record={"task": opened.record["task"]})
-    return runner_forward(runner, opened.kind), checked, record
+from edgebert.stages.export.job import Job
+from edgebert.stages.export.onnx import with_tokenizer
 
 
 def float_precision(cfg: ExportConfig) -> str | None:
@@ -110,52 +47,6 @@ def parent_forward(opened):
     return ort_forward(session(path), opened.kind), fmt
 
 
-def convert_to_ort(onnx_path: Path, work: Path, custom_ops: str | None = None) -> Path:
-    """ONNX Runtime's own converter; the .ort file lands beside the .onnx one, with
-    required_operators.config (custom ops included) for a reduced Mobile build."""
-    extra = ["--custom_op_library", custom_ops] if custom_ops else []
-    proc = subprocess.run([sys.executable, "-m", "onnxruntime.tools.convert_onnx_models_to_ort",
-                           str(onnx_path), "--output_dir", str(work), *extra],
-                          capture_output=True, text=True)
-    made = work / (onnx_path.stem + ".ort")
-    if proc.returncode != 0 or not made.exists():
-        tail = (proc.stderr or proc.stdout).strip().splitlines()[-1:] or ["no output"]
-        raise UserError(f"{onnx_path}: ORT format conversion failed ({tail[0]})")
-    for extra in work.glob("*.required_operators*.config"):
-        extra.rename(work / "required_operators.config")
-    return made
-
-
-def _with_tokenizer(cfg: ExportConfig, onnx_path: Path, opened, log) -> dict:
-    """Replace the checked `onnx_path` (ids in) by the one-file model (text in): ONNX, or
-    ORT format converted with the extensions' custom ops; every dev example checked."""
-    from edgebert.predict import one_at_a_time
-    from edgebert.stages.export import text_check, text_graph
-
-    work = onnx_path.parent
-    plain = onnx_path.rename(work / "ids_model.onnx")
-    merged = text_graph.merge(plain, opened.path / "tokenizer.json", opened.kind,
-                              list(opened.task.labels or []), opened.max_length)
-    import onnx
-
-    onnx.save(merged, str(onnx_path))
-    target = onnx_path
-    if cfg.format == "ort":
-        target = convert_to_ort(onnx_path, work, extensions_library())
-        onnx_path.unlink()
-    parity = text_check.check(target, plain, opened)
-    text_check.require(parity, f"{cfg.format} export of {cfg.model} with the tokenizer")
-    log(f"tokenizer in the graph: {parity['examples']} dev examples, 0 token-id and 0 "
-        f"prediction mismatches (max |delta score| {parity['max_abs_score_diff']:.1e})")
-    parity["arm64_emulation"] = text_check.arm64(target, opened)
-    # Equal to the one-file model on every example (checked above), scored at its batch 1.
-    forward = one_at_a_time(ort_forward(session(plain), opened.kind))
-    scores = {split: opened.score(forward, split) for split in ("dev", "test")}
-    plain_mb = plain.stat().st_size / 1e6
-    plain.unlink()
-    return {"parity": parity, "plain_mb": plain_mb, "scores": scores}
-
-
 HELP = """Export a model artifact to ONNX, ORT format, OpenVINO IR, ExecuTorch or TorchScript,
 checked for drift.
 
@@ -179,12 +70,11 @@ Examples:
 
 
 def run(cfg: ExportConfig, log=print) -> Path:
-    """Export `cfg.model` to `cfg.format` in `cfg.out`, parity-checked on the dev split.
+    """Export `cfg.model` to `cfg.format` in `cfg.out` with the format's writer
+    (`Format.writer`), parity-checked on the dev split.
 
     >>> # run(ExportConfig(model="runs/rt/student", format="onnx", out="runs/rt/onnx"))
     """
-    from edgebert.formats import format_named
-
     out = Path(cfg.out)
     if artifact.already_done(out, log, "export"):
         return out
@@ -200,60 +90,27 @@ def run(cfg: ExportConfig, log=print) -> Path:
     dev = opened.encode("dev")
     ref = opened.outputs(forward, dev)
     with artifact.building(out, "export", to_dict(cfg), [str(opened.path)]) as work:
-        target = work / fmt.file
-        built: dict = {}
-        checked = ref  # what the export must match: its parent (an INT8 program: its reference)
-        if cfg.format == "executorch":
-            if parent_format != "pytorch":
-                raise UserError(f"{cfg.model}: ExecuTorch needs PyTorch weights "
-                                f"(model.safetensors); export from the FP32 model")
-            got_forward, checked, built = executorch_program(cfg, opened, target, dev, ref, log)
-        elif cfg.format == "torchscript":
-            if parent_format != "pytorch":
-                raise UserError(f"{cfg.model}: TorchScript needs PyTorch weights "
-                                f"(model.safetensors)")
-            export_torchscript(load_torch(opened), opened.kind, target)
-            got_forward = torchscript_forward(target)
-        else:
-            onnx_path = work / "model.onnx"
-            if parent_format == "onnx":
-                onnx_path.write_bytes((opened.path / "model.onnx").read_bytes())
-            else:
-                export_onnx(load_torch(opened), opened.kind, onnx_path, cfg.opset)
-            if cfg.format == "ort" and not cfg.with_tokenizer:
-                target = convert_to_ort(onnx_path, work)
-                onnx_path.unlink()
-            if cfg.format == "openvino":
-                from edgebert.formats.openvino import open_openvino, save_ir
-                from edgebert.predict import one_at_a_time, runner_forward
-
-                save_ir(onnx_path, target, precision)
-                onnx_path.unlink()
-                # checked and scored one text at a time, as an app runs it (static shapes
-                # per length bucket: formats/openvino.py)
-                got_forward = one_at_a_time(runner_forward(
-                    open_openvino(target, record={"inference_precision": precision}),
-                    opened.kind))
-            else:
-                got_forward = ort_forward(session(onnx_path if cfg.with_tokenizer else target),
-                                          opened.kind)
-        got_dev = opened.outputs(got_forward, dev)
+        job = Job(cfg, opened, parent_format, dev, ref, precision, work, log)
+        written = pkgutil.resolve_name(fmt.writer)(job)
+        built = dict(written.record or {})
+        got_dev = opened.outputs(written.forward, dev)
         parity = compare(ref, got_dev, opened.kind)
         against, what = parity, f"{cfg.format}{' ' + precision if precision else ''} export"
         max_diff, agreement = TOLERANCES[precision or "fp32"]
-        if checked is not ref:  # an INT8 program: against its PT2E reference
-            built["lowering_parity"] = against = compare(checked, got_dev, opened.kind)
-            what, (max_diff, agreement) = "executorch int8 export (against its PT2E " \
-                                          "reference)", INT8_LOWERING
+        if written.reference:  # an INT8 program: against its own reference
+            built["lowering_parity"] = against = compare(written.reference.outputs, got_dev,
+                                                         opened.kind)
+            what, (max_diff, agreement) = written.reference.what, written.reference.tolerance
         require(against, f"{what} of {cfg.model}",
                 max_diff if cfg.max_abs_diff is None else cfg.max_abs_diff,
                 agreement if cfg.min_agreement is None else cfg.min_agreement)
-        text = _with_tokenizer(cfg, onnx_path, opened, log) if cfg.with_tokenizer else None
+        text = with_tokenizer(cfg, work / "model.onnx", opened, log) if cfg.with_tokenizer \
+            else None
         if text:
-            target, scores = work / fmt.file, text["scores"]
+            scores = text["scores"]
         else:
             # scored as quantize scored its parent
-            got_forward = scored_as_run(got_forward, opened.record.get("precision") == "int8")
+            got_forward = scored_as_run(written.forward, opened.record.get("precision") == "int8")
             scores = {"dev": opened.score(got_forward, "dev", dev, got_dev),
                       "test": opened.score(got_forward, "test")}
         copy_tokenizer(opened.path, work)
@@ -285,5 +142,5 @@ def run(cfg: ExportConfig, log=print) -> Path:
         record = {"stage": "export", "parent": cfg.model, "format": cfg.format,
                   "precision": metrics["precision"], **(built if precision else {}),
                   "task": opened.record["task"],
-                  "file": target.name, "input": "text" if text else "ids", "config": to_dict(cfg)}
+                  "file": fmt.file, "input": "text" if text else "ids", "config": to_dict(cfg)}
         return artifact.finish(work, out, record, metrics)

@@ -1,10 +1,18 @@
-"""TorchScript: a traced module with the same three inputs as the ONNX export."""
+"""TorchScript: a traced module with the same three inputs as the ONNX export; the writer
+of `--format torchscript`."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 from edgebert.predict import Forward
+from edgebert.stages.export.job import Job, Written
+
+
+def write_torchscript(job: Job) -> Written:
+    model = job.torch_model("TorchScript needs PyTorch weights (model.safetensors)")
+    export_torchscript(model, job.opened.kind, job.target)
+    return Written(torchscript_forward(job.target))
 
 
 def export_torchscript(model, kind: str, path: Path) -> Path:

@@ -2,13 +2,15 @@
 
     <out>/model.onnx      INT8, fused for the target's ONNX Runtime (ort.py)
                           (model.pt2 instead with --engine inc: INT8 PyTorch, inc.py;
-                          model.xml / .bin for the openvino-int8 target, openvino.py)
+                          model.xml / .bin for the openvino-int8 target, openvino.py:
+                          each target names its quantizer, `Target.quantizer`)
     <out>/stage.json      preset (and why), CPU flags at build time, excluded nodes
     <out>/metrics.json    dev/test metrics, drop vs FP32, parity, fusion counts, sizes
 """
 
 from __future__ import annotations
 
+import pkgutil
 from pathlib import Path
 
 from edgebert import artifact
@@ -56,19 +58,14 @@ def run(cfg: QuantizeConfig, log=print) -> Path:
     out = Path(cfg.out)
     if artifact.already_done(out, log, "quantize"):
         return out
-    runtime = target(cfg.target).runtime  # an unknown target fails here, before any work
+    quantizer = target(cfg.target).quantizer  # an unknown target fails here, before any work
     opened = open_artifact(cfg.model)
-    if cfg.engine == "inc":  # INT8 PyTorch, tuned by Neural Compressor
+    if cfg.engine == "inc":  # INT8 PyTorch, tuned by Neural Compressor, whatever the target
         from edgebert.stages.quantize.inc import quantize_inc
 
         return quantize_inc(cfg, opened, log)
-    if runtime == "openvino":  # NNCF, static: --mode and --calibration do not apply
-        from edgebert.stages.quantize.openvino import quantize_openvino
-
-        return quantize_openvino(cfg, opened, log)
-    from edgebert.stages.quantize.ort import quantize_ort
-
-    return quantize_ort(cfg, opened, log)
+    # ONNX Runtime's, or NNCF's for OpenVINO (static: --mode and --calibration do not apply)
+    return pkgutil.resolve_name(quantizer)(cfg, opened, log)
 
 
 def dev_points(model: Path) -> float:

@@ -1,0 +1,19 @@
+"""OpenVINO IR: the writer of `--format openvino` (model.xml + model.bin), in the float
+precision the stage chose (`float_precision`)."""
+
+from __future__ import annotations
+
+from edgebert.stages.export.job import Job, Written
+
+
+def write_openvino(job: Job) -> Written:
+    """The IR converted from the ONNX export; checked and scored one text at a time, as an
+    app runs it (static shapes per length bucket: formats/openvino.py)."""
+    from edgebert.formats.openvino import open_openvino, save_ir
+    from edgebert.predict import one_at_a_time, runner_forward
+
+    onnx_path = job.onnx()
+    save_ir(onnx_path, job.target, job.precision)
+    onnx_path.unlink()
+    runner = open_openvino(job.target, record={"inference_precision": job.precision})
+    return Written(one_at_a_time(runner_forward(runner, job.opened.kind)))
