@@ -16,7 +16,7 @@ import types
 import typing
 from dataclasses import dataclass, field
 from functools import cache
-from typing import Literal
+from typing import ClassVar, Literal
 
 from edgebert.errors import UserError
 from edgebert.kinds import KINDS, ROLES
@@ -198,6 +198,8 @@ class DistillLossConfig:
 
     temperature: float = 2.0
     """Softmax temperature T of the soft targets; the KL term is scaled by T^2."""
+    WEIGHTS: ClassVar[tuple[str, ...]] = ("kl", "ce", "cos", "hidden_mse", "attn_mse")
+    """The terms' weights, below: each >= 0, at least one > 0."""
     kl: float = 1.0
     """Soft-target KL divergence to the teacher (MSE to its outputs for regression)."""
     ce: float = 0.5
@@ -211,10 +213,11 @@ class DistillLossConfig:
 
     def __post_init__(self):
         check(self.temperature > 0, "--temperature", f"must be > 0, got {self.temperature}")
-        for name in ("kl", "ce", "cos", "hidden_mse", "attn_mse"):
-            check(getattr(self, name) >= 0, f"--{name.replace('_', '-')}", "must be >= 0")
-        check(any(getattr(self, n) for n in ("kl", "ce", "cos", "hidden_mse", "attn_mse")),
-              "--kl/--ce/--cos/--hidden-mse/--attn-mse", "at least one weight must be > 0")
+        options = [f"--{name.replace('_', '-')}" for name in self.WEIGHTS]
+        for name, option in zip(self.WEIGHTS, options):
+            check(getattr(self, name) >= 0, option, "must be >= 0")
+        check(any(getattr(self, name) for name in self.WEIGHTS), "/".join(options),
+              "at least one weight must be > 0")
 
 
 @dataclass

@@ -65,7 +65,7 @@ def test_layer_selection_copies_the_right_weights(teacher):
     assert layer_map(2, 4) == [2, 4]
 
 
-@pytest.mark.parametrize("term", ["kl", "ce", "cos", "hidden_mse", "attn_mse"])
+@pytest.mark.parametrize("term", DistillLossConfig.WEIGHTS)
 def test_every_loss_goes_down(teacher, term):
     t = load(teacher).eval()
     torch.manual_seed(0)
@@ -75,8 +75,7 @@ def test_every_loss_goes_down(teacher, term):
     else:  # fresh weights: far from the teacher, so every term starts large
         s, proj = narrow(t, 2, None, None, None, seed=0), None
     s.eval()  # no dropout noise: the loss curve is deterministic
-    cfg = DistillLossConfig(**{k: float(k == term) for k in
-                               ("kl", "ce", "cos", "hidden_mse", "attn_mse")})
+    cfg = DistillLossConfig(**{k: float(k == term) for k in DistillLossConfig.WEIGHTS})
     params = list(s.parameters()) + (list(proj.parameters()) if proj else [])
     opt = torch.optim.AdamW(params, lr=3e-3)
     b = batch_for(t)

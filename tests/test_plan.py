@@ -53,7 +53,7 @@ def test_the_default_recipe_plans_its_steps_in_order():
 
 def test_a_fine_tuned_teacher_is_copied():
     planned, _ = steps(X86, "teacher.finetuned=true", "teacher.model=runs/rt/teacher")
-    assert planned[0].stage == COPY_TEACHER and planned[0].config == "runs/rt/teacher"
+    assert planned[0].stage == COPY_TEACHER and planned[0].config.model == "runs/rt/teacher"
     assert planned[0].title == "copy the fine-tuned teacher runs/rt/teacher"
 
 

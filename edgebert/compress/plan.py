@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 from edgebert.compress.budget import deeper_chain, fallback_model, learned_prune
-from edgebert.compress.recipe import LEARNED, Recipe, stage_options
+from edgebert.compress.recipe import LEARNED, BenchRecipe, Recipe, stage_options
 from edgebert.formats import FORMATS
 from edgebert.kinds import kind
 from edgebert.stages.distill.config import DistillConfig
@@ -45,12 +45,27 @@ COPY_TEACHER, BENCH = "copy-teacher", "bench"
 
 @dataclass(frozen=True)
 class Step:
+    """One step of the plan: what runs it on which config; the config names the directory
+    (or file) it writes, `out`."""
+
     title: str
-    out: Path
     stage: str
     """What runs it: a stage's name (STAGES), COPY_TEACHER or BENCH."""
-    config: object = None
-    """The stage's config; the copy's source model; the bench's settings."""
+    config: object
+    """The stage's config; the copy's is the teacher's (its `model` the fine-tuned one);
+    the bench's, `BenchStep`."""
+
+    @property
+    def out(self) -> Path:
+        return Path(self.config.out)
+
+
+@dataclass(frozen=True)
+class BenchStep:
+    """The config of compress's latency step: the recipe's bench settings, and its result."""
+
+    settings: BenchRecipe
+    out: str
 
 
 @dataclass(frozen=True)
@@ -130,7 +145,7 @@ def plan(recipe: Recipe, run: Path, found: Found, log=print) -> list[Step]:
                                  out=str(out),
                                  **stage_options(recipe.learned_prune, LearnedPruneConfig))
         steps.append(Step(f"prune teacher by learned masks into {LEARNED} "
-                          f"(sparsity {cfg.sparsity:g})", out, "prune-learned", cfg))
+                          f"(sparsity {cfg.sparsity:g})", "prune-learned", cfg))
         int8_of(steps, recipe, run, jobs, LEARNED, found, wordpiece, log)
 
     for e in recipe.export:
@@ -147,22 +162,21 @@ def plan(recipe: Recipe, run: Path, found: Found, log=print) -> list[Step]:
         out = run / "export" / (e.format + ("-text" if e.with_tokenizer else ""))
         cfg = ExportConfig(model=str(src), out=str(out), **stage_options(e, ExportConfig))
         what = f"{e.format} with the tokenizer inside" if e.with_tokenizer else e.format
-        steps.append(Step(f"export {src.name} to {what}", out, "export", cfg))
+        steps.append(Step(f"export {src.name} to {what}", "export", cfg))
     if recipe.bench.enabled:
-        steps.append(Step("measure latency (interleaved, one process per turn)",
-                          run / "bench" / "latency.json", BENCH, recipe.bench))
+        steps.append(Step("measure latency (interleaved, one process per turn)", BENCH,
+                          BenchStep(recipe.bench, str(run / "bench" / "latency.json"))))
     return steps
 
 
 def teacher_step(recipe: Recipe, run: Path) -> Step:
     """Fine-tune the teacher, or copy a fine-tuned one (`teacher.finetuned`)."""
-    teacher, out = recipe.teacher, run / "teacher"
-    if teacher.finetuned:
-        return Step(f"copy the fine-tuned teacher {teacher.model}", out, COPY_TEACHER,
-                    teacher.model)
-    cfg = FinetuneConfig(model=teacher.model, out=str(out), task=recipe.task,
+    teacher = recipe.teacher
+    cfg = FinetuneConfig(model=teacher.model, out=str(run / "teacher"), task=recipe.task,
                          **stage_options(teacher, FinetuneConfig))
-    return Step(f"fine-tune the teacher from {teacher.model}", out, "finetune", cfg)
+    if teacher.finetuned:
+        return Step(f"copy the fine-tuned teacher {teacher.model}", COPY_TEACHER, cfg)
+    return Step(f"fine-tune the teacher from {teacher.model}", "finetune", cfg)
 
 
 def model_steps(recipe: Recipe, chain: Recipe, run: Path, kind_name: str | None,
@@ -174,7 +188,7 @@ def model_steps(recipe: Recipe, chain: Recipe, run: Path, kind_name: str | None,
         cfg = DistillConfig(teacher=str(run / "teacher"), out=str(run / s.name),
                             **stage_options(s, DistillConfig))
         shape = f"layers {s.layers}" if s.layers else "every other layer"
-        steps.append(Step(f"distil {s.name} ({shape})", run / s.name, "distill", cfg))
+        steps.append(Step(f"distil {s.name} ({shape})", "distill", cfg))
     for p in chain.prune:
         parent = chain.parent(p.name)
         options = stage_options(p, PruneConfig)
@@ -185,7 +199,7 @@ def model_steps(recipe: Recipe, chain: Recipe, run: Path, kind_name: str | None,
         cfg = PruneConfig(model=str(run / parent), out=str(run / p.name),
                           teacher=str(run / "teacher") if p.recover == "distill" else None,
                           **options)
-        steps.append(Step(f"prune {parent} into {p.name}", run / p.name, "prune", cfg))
+        steps.append(Step(f"prune {parent} into {p.name}", "prune", cfg))
     return steps
 
 
@@ -200,7 +214,7 @@ def deployable(steps: list[Step], recipe: Recipe, run: Path, name: str | None,
     if trimmed not in {s.out for s in steps}:
         cfg = TrimVocabConfig(model=str(run / name), out=str(trimmed),
                               **stage_options(recipe.trim_vocab, TrimVocabConfig))
-        steps.append(Step(f"trim the vocabulary of {name}", trimmed, "trim-vocab", cfg))
+        steps.append(Step(f"trim the vocabulary of {name}", "trim-vocab", cfg))
     return trimmed
 
 
@@ -215,7 +229,7 @@ def add_int8(steps: list[Step], job: Int8, src: Path, out: Path, found: Found, l
     cfg = QuantizeConfig(model=str(src), out=str(out), target=job.target,
                          **stage_options(job.entry, QuantizeConfig))
     how = "static (NNCF)" if runtime == "openvino" else job.entry.mode
-    steps.append(Step(f"INT8 {how} for {job.target} from {src.name}", out, "quantize", cfg))
+    steps.append(Step(f"INT8 {how} for {job.target} from {src.name}", "quantize", cfg))
 
 
 def int8_of(steps: list[Step], recipe: Recipe, run: Path, jobs: list[Int8], model: str,

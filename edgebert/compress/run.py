@@ -70,9 +70,9 @@ def run_step(step: Step, steps: list[Step], recipe: Recipe, run: Path, log) -> P
     """Run one step: its stage (an unfinished output is resumed, every stage's default), an
     INT8 step with the guard the chain's budget leaves it, or one of compress's own."""
     if step.stage == COPY_TEACHER:
-        return _copy_teacher(step.config, step.out, log)
+        return _copy_teacher(step.config.model, step.out, log)
     if step.stage == BENCH:
-        return _bench(recipe, run, steps, log)
+        return _bench(step, run, steps, log)
     if step.stage == "quantize":
         made = [s.out for s in steps[:steps.index(step)] if s.stage == "quantize"]
         return quantize_within_budget(step.config, run / "teacher", recipe.max_accuracy_drop,
@@ -97,20 +97,20 @@ def _copy_teacher(source: str, out: Path, log) -> Path:
     return out
 
 
-def _bench(recipe: Recipe, run: Path, steps: list[Step], log) -> Path:
+def _bench(step: Step, run: Path, steps: list[Step], log) -> Path:
     """Interleaved latency of every artifact this machine runs natively: padded inputs
     (recipe.bench batch x seq), then the task's test texts one at a time (bench.texts), in
-    one file."""
+    one file, `step.out`."""
     from dataclasses import replace
 
     from edgebert.bench.run import bench, task_texts
 
-    out = run / "bench" / "latency.json"
+    out = step.out
     if out.exists():
         log(f"{out} is already measured; skipping")
         return out
     models = [str(s.out) for s in steps if s.out.is_dir() and not _emulated_only(s.out)]
-    b = recipe.bench
+    b = step.config.settings
     data = bench(models, b, log=log)
     texts = task_texts(run / "teacher", b.texts, run / "bench" / "test_texts.txt") \
         if b.texts else None
