@@ -13,7 +13,7 @@ from __future__ import annotations
 import argparse
 
 import store
-from tables import newest_run
+from tablefmt import newest_run
 
 
 def numbers(metrics: dict, prefix: str = "") -> dict[str, float]:

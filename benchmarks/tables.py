@@ -11,7 +11,10 @@ shows, and nothing else in the page is touched:
     <!-- /table -->
 
 `machine=` picks a machine kind (store.machine_key), `commit=` a commit (a prefix); of
-the rows left, the suite's newest run is shown.
+the rows left, the suite's newest run is shown. The peers-derived tables are functions
+here and in benchmarks/goals.py; the lists of measurements (what, result, command) are
+declared as data in benchmarks/tablespecs.py, the tables of one suite's cases in
+benchmarks/tablecases.py. Every results table of the README and docs/ is one of these.
 """
 
 from __future__ import annotations
@@ -20,25 +23,20 @@ import re
 import sys
 from pathlib import Path
 
+import goals
 import store
+import tablecases
+import tablespecs
+from tablefmt import newest_run
 
 ROOT = store.HERE.parent
-PAGES = [ROOT / "README.md", ROOT / "docs" / "benchmarks.md"]
-MARKER = re.compile(r"(<!-- table:(?P<name>[\w-]+)(?P<args>(?: [\w]+=\S+)*) -->\n)"
+PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]
+"""Every page a generated table may sit in."""
+MARKER = re.compile(r"(<!-- table:(?P<name>[\w-]+)(?P<args>(?: [\w-]+=\S+)*) -->\n)"
                     r"(?P<body>.*?)(<!-- /table -->)", re.DOTALL)
 HEADLINE = ("teacher-pytorch", "optimum-fp32", "optimum-int8", "ort-quantize-dynamic",
             "edgebert-recommended", "edgebert-one-file")
 """The README's rows of the peers comparison."""
-
-
-def newest_run(suite: str, machine: str | None = None, commit: str | None = None,
-               path: Path = store.STORE) -> list[store.Row]:
-    found = store.rows(suite, machine=machine, commit=commit, path=path)
-    if not found:
-        raise SystemExit(f"the store has no {suite} rows for machine={machine} commit={commit}")
-    last = found[-1]
-    return [r for r in found if (r.commit, r.date, r.machine) == (last.commit, last.date,
-                                                                   last.machine)]
 
 
 def peers_result(rows: list[store.Row]) -> dict:
@@ -85,7 +83,10 @@ def tasks(path: Path = store.STORE, **where) -> str:
                             for (case, machine), r in latest.items()}})
 
 
-GENERATORS = {"peers": peers, "peers-headline": peers_headline, "tasks": tasks}
+GENERATORS = {"peers": peers, "peers-headline": peers_headline, "tasks": tasks,
+              "goals": goals.goals, "runtimes": tablecases.runtimes,
+              **{name: table.render for name, table in
+                 (tablespecs.SPECS | tablecases.SPECS).items()}}
 """Each generator by its marker name: keyword arguments from the marker, a table out."""
 
 

@@ -49,10 +49,40 @@ def test_every_committed_row_reads_and_names_its_machine(bench):
 
 def test_committed_tables_match_the_store(bench):
     _, tables = bench
+    marked = [p.relative_to(ROOT).as_posix() for p in tables.PAGES
+              if "<!-- table:" in p.read_text()]
+    assert {"README.md", "docs/benchmarks.md", "docs/defaults.md"} <= set(marked), marked
     for page in tables.PAGES:
         text = page.read_text()
-        assert "<!-- table:" in text, page
         assert tables.render(text) == text, f"{page}: run python benchmarks/tables.py"
+
+
+def test_every_results_table_is_generated(bench):
+    """The benchmark page holds results only, and the defaults page's tables are its
+    measurements: each of their tables lies between a generator's markers."""
+    _, tables = bench
+    for name in ("benchmarks.md", "defaults.md"):
+        text = (ROOT / "docs" / name).read_text()
+        outside = tables.MARKER.sub("", text)
+        assert not [ln for ln in outside.splitlines() if ln.startswith("|")], name
+
+
+def test_a_declared_table_reads_figures_from_the_rows_it_picks(bench, tmp_path):
+    store, _ = bench
+    import tablefmt
+    path = tmp_path / "results.jsonl"
+    machine = {"cpu": "AMD EPYC", "machine": "x86_64", "flags": ["avx2"]}
+    store.append([store.Row("demo", "a", {"acc": 0.8125, "4.57 ms": 2.0,
+                                          "rows": [{"artifact": "int8/x", "speedup": 9.87}]},
+                            "c1", "2026-01-01T00:00:00+00:00", machine),
+                  store.Row("demo", "a", {"acc": 0.5, "4.57 ms": 1.0, "rows": []}, "c2",
+                            "2026-01-02T00:00:00+00:00", machine)], path)
+    old, new = tablefmt.Pick("demo", "a", commit="c1"), tablefmt.Pick("demo", "a")
+    table = tablefmt.Table(["what", "result"], [
+        tablefmt.line("{o.4.57 ms:.1f} ms", "{o.acc!p:.2f} %, {o.rows.int8/x.speedup:.1f}x, "
+                      "{n.acc!p:+.0f} ({gain!p:.1f})", o=old, n=new,
+                      derive=lambda r: {"gain": r["o"].metrics["acc"] - r["n"].metrics["acc"]})])
+    assert table.render(path).splitlines()[2] == "| 2.0 ms | 81.25 %, 9.9x, +50 (31.2) |"
 
 
 def test_no_legacy_results_file_is_left(bench):
