@@ -539,3 +539,18 @@ def test_arm64_takes_the_x86_vnni_graph_of_the_same_model(tiny_teacher, tmp_path
         code, output = run_cli(*common, *other, "--target", "arm64", "--same-graph-as", x86,
                                "--out", tmp_path / "no")
         assert code == 2 and says in output and not (tmp_path / "no").exists(), output
+
+
+def test_a_dev_sample_keeps_split_order_and_where_each_feature_came_from():
+    """The guards rank nodes on dev.sample(256): the same features every time, in split
+    order, each with its extra (word ids, offsets) and its index into the split."""
+    from edgebert.data.features import Encoded
+
+    enc = Encoded([{"input_ids": [i]} for i in range(1000)], truncated=3,
+                  extra=[{"n": i} for i in range(1000)])
+    sample = enc.sample(256)
+    assert len(sample.features) == 256 and sample.index == sorted(set(sample.index))
+    assert all(f["input_ids"] == [i] and e["n"] == i
+               for f, e, i in zip(sample.features, sample.extra, sample.index))
+    assert sample.index == enc.sample(256).index != enc.sample(256, seed=1).index
+    assert enc.sample(5000).index == list(range(1000))  # fewer than n: all of them

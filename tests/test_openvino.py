@@ -180,3 +180,4 @@ def test_one_text_runs_on_a_static_bucket_with_the_dynamic_models_outputs(tmp_pa
         (got,), (want,) = bucketed(feeds), dynamic(feeds)
         assert got.shape == want.shape == (1, n, 3)
         assert np.abs(got - want).max() < 1e-4
+

@@ -174,12 +174,12 @@ def write_executorch(job: Job) -> Written:
             made[dst] = quantize_pt2e(program, items, exclude, only)
             return dst
 
-        step = max(1, len(parent_dev) // 256)  # about 256 dev examples rank the layers
+        sample = dev.sample(256)  # 256 dev examples rank the layers
 
         def damage(path: Path) -> float:
-            got = opened.outputs(reference_forward(made[path]), dev)
-            return float(np.mean([np.abs(g - r).mean() for g, r in zip(got[::step],
-                                                                        parent_dev[::step])]))
+            got = opened.outputs(reference_forward(made[path]), sample)
+            return float(np.mean([np.abs(g - parent_dev[i]).mean()
+                                  for g, i in zip(got, sample.index)]))
 
         parent_scores = opened.score(None, "dev", dev, parent_dev)
         result = guard(quantize, lambda path: points(opened.score(

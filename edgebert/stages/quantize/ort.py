@@ -10,7 +10,6 @@
 
 from __future__ import annotations
 
-import random
 import shutil
 from pathlib import Path
 
@@ -184,7 +183,7 @@ def _guarded_int8(cfg: QuantizeConfig, opened, fused: Path, dev, fp32_dev_out, f
             return quantize_dynamic_onnx(fused, dst, p, exclude)
         return quantize_static_onnx(fused, dst, p, batches, cfg.calibration, exclude)
 
-    sample = _sample(dev, 256)
+    sample = dev.sample(256)
 
     def damage(path: Path) -> float:
         got = opened.outputs(int8_forward(path, opened.kind, cfg.mode), sample)
@@ -215,18 +214,3 @@ def _cut_positions(final: Path, opened, log) -> dict | None:
         log(f"position table: {max(positions['rows_before'].values())} rows kept "
             f"({positions['reason']})")
     return positions
-
-
-class _Sample:
-    """A subset of encoded features that remembers which ones it took."""
-
-    def __init__(self, enc, index):
-        self.features = [enc.features[i] for i in index]
-        self.extra = [enc.extra[i] for i in index] if enc.extra else []
-        self.truncated = 0
-        self.index = index
-
-
-def _sample(enc, n: int):
-    index = sorted(random.Random(0).sample(range(len(enc.features)), min(n, len(enc.features))))
-    return _Sample(enc, index)
