@@ -141,3 +141,20 @@ def test_a_case_keeps_its_own_command_and_words_apart_from_its_figures(bench, tm
     assert (b.metrics, b.command, b.notes) == ({"p50_ms": 2.0}, "python benchmarks/demo.py",
                                                {"setting": "batch 1"})
     assert a.date == b.date == "2026-01-01T00:00:00+00:00" and b.machine["gpu"] == "none"
+
+
+def test_every_name_a_script_imports_from_edgebert_exists():
+    """The scripts reach into edgebert's modules; a move or a rename there must not leave a
+    suite that fails only when someone runs it, minutes in."""
+    import ast
+    import importlib
+
+    missing = []
+    for script in sorted((ROOT / "benchmarks").glob("*.py")):
+        for node in ast.walk(ast.parse(script.read_text())):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("edgebert"):
+                module = importlib.import_module(node.module)
+                missing += [f"{script.name}: {node.module}.{a.name}" for a in node.names
+                            if not hasattr(module, a.name) and importlib.util.find_spec(
+                                f"{node.module}.{a.name}") is None]
+    assert not missing, missing
