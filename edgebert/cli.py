@@ -100,8 +100,11 @@ def _dataclass_options(cls, skip=(), defaults: dict | None = None, required=()):
             if kind is bool:
                 fn = click.option(f"--{flag}/--no-{flag}", f.name, default=None, **extra)(fn)
                 continue
-            fn = click.option(f"--{flag}", f.name, type=kind, default=None,
-                              required=f.name in required, **extra)(fn)
+            if f.name in required:  # no default at all: click 8.5 takes default=None as given
+                extra["required"] = True
+            else:
+                extra["default"] = None  # unset: the dataclass default applies (_pick)
+            fn = click.option(f"--{flag}", f.name, type=kind, **extra)(fn)
         return fn
 
     return decorate

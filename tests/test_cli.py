@@ -42,6 +42,22 @@ def test_every_stage_has_its_command_from_its_registry_line():
         assert ("--restart" in res.output) == stage.resumes
 
 
+def test_a_stage_command_without_a_required_option_names_it_and_writes_nothing(tmp_path,
+                                                                            monkeypatch):
+    from edgebert.stages import STAGES
+
+    monkeypatch.chdir(tmp_path)
+    for stage in STAGES.values():
+        if stage.name == "distill-general" or not stage.required:
+            continue
+        given = [a for name in stage.required[:-1]
+                 for a in (f"--{name.replace('_', '-')}", str(tmp_path / name))]
+        res = CliRunner().invoke(main, [stage.name, *given])
+        missing = stage.required[-1].replace("_", "-")
+        assert res.exit_code == 2 and f"Missing option '--{missing}'" in res.output, stage.name
+    assert not list(tmp_path.iterdir())
+
+
 def test_sources_list_names_every_asset(tmp_path, monkeypatch):
     monkeypatch.setenv("EDGEBERT_CACHE", str(tmp_path))
     res = CliRunner().invoke(main, ["sources", "list"])
