@@ -88,6 +88,8 @@ class Found:
     directory name: teacher, student, pruned_trimmed, ..."""
     dev_examples: int = 0
     """The finished teacher's dev examples (the INT8 guard's noise floor counts them)."""
+    train_examples: int = 0
+    """The finished teacher's training examples (Recipe.teacher_int8_below)."""
     teacher_layers: int | None = None
     """The finished teacher's encoder layers (what a deeper student may add)."""
 
@@ -130,6 +132,11 @@ def plan(recipe: Recipe, run: Path, found: Found, log=print) -> list[Step]:
         earlier = fallback_model(recipe, last.name, found, log)
         if earlier:
             int8_of(steps, recipe, run, jobs, earlier, found, wordpiece, log)
+    if 0 < found.train_examples < recipe.teacher_int8_below:
+        log(f"{found.train_examples:,} training examples (under {recipe.teacher_int8_below:,}):"
+            f" the teacher is quantized too, a dev split this small may not see what the "
+            f"students lost")
+        int8_of(steps, recipe, run, jobs, "teacher", found, wordpiece, log)
     deep = deeper_chain(recipe, found, log)
     if deep:
         steps += model_steps(recipe, deep, run, found.kind, log)

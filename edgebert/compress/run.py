@@ -14,7 +14,8 @@ import time
 from pathlib import Path
 
 from edgebert import artifact
-from edgebert.compress.budget import dev_examples, dev_lost, quantize_within_budget
+from edgebert.compress.budget import (dev_examples, dev_lost, quantize_within_budget,
+                                      train_examples)
 from edgebert.compress.eta import estimate
 from edgebert.compress.plan import BENCH, COPY_TEACHER, Found, Step, plan
 from edgebert.compress.recipe import Recipe
@@ -54,7 +55,7 @@ def survey(recipe: Recipe, run: Path) -> Found:
     trained = artifact.read_json(teacher / "stage.json").get("task", {}).get("kind")
     return replace(found, kind=found.kind or trained,
                    dev_lost={p.name: dev_lost(teacher, p) for p in finished},
-                   dev_examples=dev_examples(teacher),
+                   dev_examples=dev_examples(teacher), train_examples=train_examples(teacher),
                    teacher_layers=AutoConfig.from_pretrained(str(teacher)).num_hidden_layers)
 
 
