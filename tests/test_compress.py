@@ -203,6 +203,27 @@ def test_a_run_directory_refuses_another_recipe(reference, tiny_teacher):
     assert "holds a run of another recipe" in res.stderr and "Traceback" not in res.stderr
 
 
+def test_a_run_of_an_older_version_resumes_where_its_recipe_lacks_a_new_field(reference,
+                                                                            tiny_teacher,
+                                                                            tmp_path):
+    """A recipe.yaml written before a field existed is the same recipe at that field's
+    default: the run resumes (nothing redone) and its recipe.yaml gains the field."""
+    import shutil
+
+    run = tmp_path / "run"
+    shutil.copytree(reference, run)
+    saved = run / "recipe.yaml"
+    lines = saved.read_text().splitlines(keepends=True)
+    older = [ln for ln in lines if not ln.startswith("fallback:")]  # at its default here
+    assert len(older) == len(lines) - 1
+    saved.write_text("".join(older))
+    res = subprocess.run(compress_cmd(tiny_teacher, run), env=env(), capture_output=True,
+                         text=True, timeout=300)
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert "another recipe" not in res.stderr and res.stdout.count("(done)") >= 5
+    assert saved.read_text() == "".join(lines)
+
+
 def test_a_last_model_past_the_budget_gets_an_earlier_one_quantized(reference, tiny_teacher,
                                                                     tmp_path):
     """Where the pruned model has spent the budget on dev and the student has not, the chain

@@ -18,7 +18,7 @@ from edgebert.compress.budget import (dev_examples, dev_lost, quantize_within_bu
                                       train_examples)
 from edgebert.compress.eta import estimate
 from edgebert.compress.plan import BENCH, COPY_TEACHER, Found, Step, plan
-from edgebert.compress.recipe import Recipe
+from edgebert.compress.recipe import Recipe, load
 from edgebert.config import to_dict
 from edgebert.errors import UserError
 from edgebert.stages import STAGES
@@ -158,10 +158,13 @@ def _compress(recipe: Recipe, run: Path, log) -> dict:
     run.mkdir(parents=True, exist_ok=True)
     resolved = yaml.safe_dump(to_dict(recipe), sort_keys=False)
     saved = run / "recipe.yaml"
-    if saved.exists() and saved.read_text() != resolved:
+    # read back as a recipe: a field this version added, at its default, and an old spelling
+    # are the same recipe, so a run upgraded mid-way resumes
+    if saved.exists() and saved.read_text() != resolved and yaml.safe_dump(
+            to_dict(load(str(saved))), sort_keys=False) != resolved:
         raise UserError(f"--out {run}: holds a run of another recipe ({saved} differs); "
                         f"choose another --out, or delete {run} to start over")
-    if not saved.exists():
+    if not saved.exists() or saved.read_text() != resolved:  # every field this version has
         tmp = saved.with_name("recipe.yaml.tmp")
         tmp.write_text(resolved)
         tmp.replace(saved)
