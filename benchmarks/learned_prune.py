@@ -77,11 +77,19 @@ def learned_int8(recipe, sweep: Path, sparsity: float) -> tuple[str, float]:
 
 
 def bench_and_report(recipe, sweep: Path, models: list[str]) -> dict:
-    """One interleaved bench of `models` (the recipe's settings), then the report."""
+    """One interleaved bench of `models` (the recipe's settings), then the report. A bench
+    of these models, made after every one of them, is reused."""
     b = recipe.bench
     common_args = ["--threads", b.threads, "--warmup", b.warmup, "--rounds", b.rounds]
     paths = [sweep / m for m in models]
     bench = sweep / "bench"
+    made = [bench / "latency.json", bench / "texts.json"]
+    newest = max((sweep / m / "metrics.json").stat().st_mtime for m in models)
+    if all(f.exists() and f.stat().st_mtime > newest for f in made) and {
+            Path(r["path"]).resolve() for r in json.loads(made[0].read_text())["results"]
+    } >= {p.resolve() for p in paths}:
+        run(["edgebert", "report", sweep, "--max-accuracy-drop", recipe.max_accuracy_drop])
+        return json.loads((sweep / "report.json").read_text())
     shutil.rmtree(bench, ignore_errors=True)
     run(["edgebert", "bench", *paths, "--batch", ",".join(map(str, b.batch)),
          "--seq", ",".join(map(str, b.seq)), "--runs", b.runs, *common_args,
@@ -106,14 +114,20 @@ def main(task: str, sparsities: list[float]) -> None:
     models = ["teacher"] + ([chosen] if chosen and chosen != "teacher" else [])
     if chosen and chosen != "teacher":
         link_copy(chain / chosen, sweep / chosen)
-    seconds = {}
+    timed = sweep / "seconds.json"  # each target's stages, from the invocation that ran them
+    seconds = {float(k): v for k, v in json.loads(timed.read_text()).items()} \
+        if timed.exists() else {}
     for s in sparsities:
-        made, seconds[s] = learned_int8(recipe, sweep, s)
+        made, took = learned_int8(recipe, sweep, s)
+        if s not in seconds or took > 60:  # under a minute: finished before, nothing ran
+            seconds[s] = took
+            timed.write_text(json.dumps({str(k): v for k, v in seconds.items()}))
         models.append(made)
     report = bench_and_report(recipe, sweep, models)
     rows = {r["artifact"]: r for r in report["rows"]}
     keep = ("artifact", "params", "size_mb", "accuracy", "delta_vs_teacher", "delta_se",
-            "p50_ms", "speedup_vs_teacher", "latency_source")
+            "p50_ms", "speedup_vs_teacher", "texts_p50_ms", "texts_speedup_vs_teacher",
+            "latency_source")
     cases = {f"{task}/chain": {"recommended": chosen, "teacher_accuracy":
                                rows[report["teacher"]]["accuracy"],
                                **{k: rows.get(chosen, {}).get(k) for k in keep}}}

@@ -96,3 +96,40 @@ WORD_TABLE_1BIT = Table([
 SPECS = {"gpu": GPU, "word-table-4bit": WORD_TABLE_4BIT, "word-table-2bit": WORD_TABLE_2BIT,
          "word-table-1bit": WORD_TABLE_1BIT}
 """Each declared table by its marker name."""
+
+
+def learned_prune(path=store.STORE, **where) -> str:
+    """docs/guides/learned-pruning.md: each task's newest sweep (benchmarks/learned_prune.py),
+    the chain's recommendation first, then each sparsity target's INT8 model for this CPU;
+    speed-ups over the FP32 PyTorch teacher in the same bench."""
+    latest: dict[str, store.Row] = {}
+    for r in store.rows("learned_prune", path=path, **where):
+        latest[r.case] = r  # appended in order: the newest row of each case wins
+
+    def times(x) -> str:
+        return "–" if x is None else f"{x:.1f}x"
+
+    out = [["task", "artifact", "sparsity (target)", "params", "size", "test metric",
+            "Δ points", "speed-up, 128 tokens / texts", "stages' wall"]]
+    for case, r in latest.items():
+        task, _, what = case.partition("/")
+        m = r.metrics
+        chain = what == "chain"
+        name = m.get("artifact") or "none within the budget"
+        if not m.get("artifact"):
+            out.append([f"{task} ({store.machine_key(r.machine)})", f"the chain: {name}"]
+                       + ["–"] * 7)
+            continue
+        delta = f"{m['delta_vs_teacher']:+.2f}" + (
+            f" ± {m['delta_se']:.2f}" if m.get("delta_se") is not None else "")
+        sparsity = "–" if chain else \
+            f"{100 * m['sparsity']:.0f} % ({100 * m['sparsity_target']:.0f} %)"
+        wall = "–" if chain or m.get("seconds_learned_to_int8") is None \
+            else f"{m['seconds_learned_to_int8'] / 60:.0f} min"
+        out.append([f"{task} ({store.machine_key(r.machine)})",
+                    (f"the chain: `{name}`" if chain else f"`{name}`"), sparsity,
+                    f"{m['params'] / 1e6:.1f} M", f"{m['size_mb']:.2f} MB",
+                    f"{100 * m['accuracy']:.2f}", delta,
+                    f"{times(m.get('speedup_vs_teacher'))} / "
+                    f"{times(m.get('texts_speedup_vs_teacher'))}", wall])
+    return markdown(out)

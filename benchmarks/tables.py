@@ -85,6 +85,7 @@ def tasks(path: Path = store.STORE, **where) -> str:
 
 GENERATORS = {"peers": peers, "peers-headline": peers_headline, "tasks": tasks,
               "goals": goals.goals, "runtimes": tablecases.runtimes,
+              "learned-prune": tablecases.learned_prune,
               **{name: table.render for name, table in
                  (tablespecs.SPECS | tablecases.SPECS).items()}}
 """Each generator by its marker name: keyword arguments from the marker, a table out."""
