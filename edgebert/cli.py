@@ -325,7 +325,8 @@ def distill(restart, **options):
 @click.option("--texts", default=None,
               help="A text file, one text per line: time each artifact on these, one at a "
                    "time (batch 1, each at its own length, tokenizing included), what an app "
-                   "sees, instead of the --batch x --seq grid of padded inputs. --runs texts "
+                   "sees, instead of the --batch x --seq grid of padded inputs; given --batch "
+                   "or --seq too, after the grid, in the same processes. --runs texts "
                    "per process.")
 @click.option("--out", "out_path", default=None, help="Write the JSON result here.")
 @click.option("--import", "import_path", default=None,
@@ -336,14 +337,16 @@ def bench(artifacts, texts, out_path, import_path, **options):
     """Latency of artifacts (PyTorch, ONNX, ORT, TorchScript), interleaved A B C A B C.
 
     Each turn runs one artifact in a fresh process at fixed threads, after
-    warm-up, so artifacts share the machine's noise but never a thread pool.
-    Reports p50/p90/p99, mean, spread, throughput and peak memory per
-    (artifact, batch, sequence), with the machine's fingerprint.
+    warm-up, so artifacts share the machine's noise but never a thread pool;
+    that process times every grid point (and the texts) in turn. Reports
+    p50/p90/p99, mean, spread, throughput and peak memory per (artifact,
+    batch, sequence), with the machine's fingerprint.
 
     \b
     Examples:
       edgebert bench runs/rt/teacher runs/rt/int8/x86-avx2 --batch 1,8 --seq 32,128 --out b.json
       edgebert bench runs/rt/teacher runs/rt/export/ort-text --texts reviews.txt --runs 200
+      edgebert bench runs/rt/teacher runs/rt/int8/x86-avx2 --seq 128 --texts reviews.txt
       edgebert bench --import pi5.json --out runs/rt/bench/pi5.json
     """
     from edgebert.artifact import write_json
@@ -355,7 +358,14 @@ def bench(artifacts, texts, out_path, import_path, **options):
     else:
         if not artifacts:
             raise UserError("edgebert bench: name at least one artifact (or --import FILE)")
-        data = run(list(artifacts), _pick(BenchConfig, options), log=click.echo, texts=texts)
+        cfg = _pick(BenchConfig, options)
+        workloads = None
+        if texts and (options.get("batch") is not None or options.get("seq") is not None):
+            from edgebert.bench.latency import Workload
+            from edgebert.bench.run import grid
+
+            workloads = grid(cfg) + [Workload(texts=texts, warmup=cfg.warmup, runs=cfg.runs)]
+        data = run(list(artifacts), cfg, log=click.echo, texts=texts, workloads=workloads)
     for r in data["results"]:
         click.echo(f"{r['artifact']:<32} b{r['batch']:<3} s{r['seq']!s:<5} p50 {r['p50_ms']:8.2f} ms"
                    f"  p90 {r['p90_ms']:8.2f}  p99 {r['p99_ms']:8.2f}  "

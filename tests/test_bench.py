@@ -69,6 +69,58 @@ def test_bench_times_real_texts_one_at_a_time(tiny_teacher, tiny_onnx, tmp_path)
     assert code == 2 and "--texts" in output and "none.txt" in output
 
 
+def test_one_process_per_artifact_and_round_times_the_grid_and_the_texts(
+        tiny_teacher, tiny_onnx, tmp_path, monkeypatch):
+    """A bench of a grid and texts starts one worker per (artifact, round), each returning a
+    result per workload, and writes the entries two separate benches write."""
+    import subprocess
+
+    from edgebert.bench import latency
+
+    real, workers = subprocess.run, []
+
+    def counted(cmd, *args, **kwargs):  # the real call; what each worker process returned
+        out = real(cmd, *args, **kwargs)
+        if cmd[1:3] == ["-m", "edgebert.bench.worker"]:
+            workers.append(json.loads(out.stdout.strip().splitlines()[-1]))
+        return out
+
+    texts = tmp_path / "texts.txt"
+    texts.write_text("a short one\n" + "a much longer text, " * 10 + "\nmiddle sized text\n")
+    common = ["--rounds", "2", "--runs", "3", "--warmup", "1"]
+    grid = ["--batch", "1,2", "--seq", "16"]
+    monkeypatch.setattr(latency.subprocess, "run", counted)
+    code, output = run_cli("bench", tiny_teacher, tiny_onnx, *grid, "--texts", texts, *common,
+                           "--out", tmp_path / "one.json")
+    assert code == 0, output
+    # 2 artifacts x 2 rounds: 4 processes, each of its own pid, each timed all 3 workloads
+    assert len(workers) == 4 and len({w["pid"] for w in workers}) == 4
+    assert all(len(w["results"]) == 3 for w in workers)
+    assert [len(r["samples_ms"]) for r in workers[0]["results"]] == [3, 3, 3]
+    monkeypatch.setattr(latency.subprocess, "run", real)
+    code, output = run_cli("bench", tiny_teacher, tiny_onnx, *grid, *common,
+                           "--out", tmp_path / "grid.json")
+    assert code == 0, output
+    code, output = run_cli("bench", tiny_teacher, tiny_onnx, "--texts", texts, *common,
+                           "--out", tmp_path / "texts.json")
+    assert code == 0, output
+    one = load(tmp_path / "one.json")
+    two = [load(tmp_path / f) for f in ("grid.json", "texts.json")]
+    rows = two[0]["results"] + two[1]["results"]
+    assert one["settings"] == two[0]["settings"] == two[1]["settings"]
+    assert [(r["artifact"], r["format"], r["batch"], r["seq"]) for r in one["results"]] == [
+        (r["artifact"], r["format"], r["batch"], r["seq"]) for r in rows] == [
+        (a, f, b, s) for b, s in ((1, 16), (2, 16), (1, "texts"))
+        for a, f in (("teacher", "pytorch"), ("onnx", "onnx"))]
+    timing = {"samples_ms", "rounds_ms", "p50_ms", "p90_ms", "p99_ms", "mean_ms", "stdev_ms",
+              "iqr_ms", "throughput_seq_s", "peak_rss_mb"}  # measured: equal keys, not values
+    for mine, theirs in zip(one["results"], rows):
+        assert list(mine) == list(theirs)  # the same keys, in the same order
+        assert {k: v for k, v in mine.items() if k not in timing} == {
+            k: v for k, v in theirs.items() if k not in timing}
+        assert len(mine["rounds_ms"]) == 2 and mine["n"] == 6 and mine["peak_rss_mb"] > 0
+
+
 def test_gate_benches_both_models_interleaved_in_one_run(tiny_onnx, tmp_path):
     """The same model against itself (an A/A check): the gate benches both in one run of 8
     rounds, passes, and can keep that run's result."""

@@ -1,6 +1,9 @@
 """Interleaved latency: A B C, B C A, C A B ..., each turn a fresh process, so the
 artifacts share the machine's noise, never share a thread pool, and none always
-runs right after the same neighbour."""
+runs right after the same neighbour. A turn's process times every workload of the
+run (each batch x seq of the grid, the texts), one after the other on the model it
+opened: a process per artifact and round, not per workload, since starting one
+(importing the runtime, loading the model) costs more than timing a workload."""
 
 from __future__ import annotations
 
@@ -8,42 +11,80 @@ import json
 import statistics
 import subprocess
 import sys
+from dataclasses import asdict, dataclass
 
 import numpy as np
 
 from edgebert.errors import UserError
 
 
+@dataclass(frozen=True)
+class Workload:
+    """What a worker times after loading the artifact: batch x seq padded inputs, or with
+    `texts` (a JSON file of strings) those texts one at a time; after `warmup` untimed
+    runs, `runs` timed ones."""
+
+    batch: int = 1
+    seq: int = 128
+    texts: str | None = None
+    warmup: int = 10
+    runs: int = 30
+
+    def label(self) -> str:
+        return "texts" if self.texts else f"batch {self.batch}, sequence {self.seq}"
+
+    def as_worker(self) -> dict:
+        """As the worker's --workloads takes it."""
+        keep = ("texts",) if self.texts else ("batch", "seq")
+        return {k: v for k, v in asdict(self).items() if k in keep + ("warmup", "runs")}
+
+
 def interleaved(paths: dict[str, str], rounds: int = 8, runs: int = 30, warmup: int = 10,
                 batch: int = 1, seq: int = 128, threads: int = 2, log=print,
                 keep_samples: bool = False, texts: str | None = None) -> dict[str, dict]:
-    """Latency summary per name: p50/p90/p99/mean/stdev in ms, over rounds * runs samples.
-    `texts`: a JSON file of strings, timed one at a time instead of batch x seq."""
-    samples: dict[str, list[float]] = {name: [] for name in paths}
-    groups: dict[str, list[list[float]]] = {name: [] for name in paths}  # one list per process
-    rss: dict[str, float] = {}
+    """Latency summary per name: p50/p90/p99/mean/stdev in ms, over rounds * runs samples,
+    of one workload: batch x seq padded inputs, or `texts` (a JSON file of strings) timed
+    one at a time instead."""
+    return interleaved_workloads(paths, [Workload(batch, seq, texts, warmup, runs)],
+                                 rounds=rounds, threads=threads, log=log,
+                                 keep_samples=keep_samples)[0]
+
+
+def interleaved_workloads(paths: dict[str, str], workloads: list[Workload], rounds: int = 8,
+                          threads: int = 2, log=print,
+                          keep_samples: bool = False) -> list[dict[str, dict]]:
+    """`interleaved` over several workloads in one pass: each round starts one process per
+    artifact (the order rotated), which times every workload in turn; one {name: summary}
+    per workload, in their order. Each summary's peak_rss_mb is the highest over its
+    rounds of what the process held for that workload (`worker.time_workloads`)."""
     names = list(paths)
+    samples = [{name: [] for name in names} for _ in workloads]
+    groups = [{name: [] for name in names} for _ in workloads]  # one list per process
+    rss: list[dict[str, float]] = [{} for _ in workloads]
+    listed = json.dumps([w.as_worker() for w in workloads])
     for r in range(rounds):
         # rotate the order each round (A B C, B C A, C A B): a process that always follows
         # a heavy one (caches, memory, clocks) would otherwise carry a fixed bias
         for name in names[r % len(names):] + names[:r % len(names)]:
             path = paths[name]
-            cmd = [sys.executable, "-m", "edgebert.bench.worker", str(path), "--batch",
-                   str(batch), "--seq", str(seq), "--threads", str(threads), "--warmup",
-                   str(warmup), "--runs", str(runs)] + (["--texts", texts] if texts else [])
+            cmd = [sys.executable, "-m", "edgebert.bench.worker", str(path), "--threads",
+                   str(threads), "--workloads", listed]
             out = subprocess.run(cmd, capture_output=True, text=True)
             if out.returncode != 0:
                 tail = (out.stderr or out.stdout).strip().splitlines()[-1:] or ["no output"]
                 raise UserError(f"{path}: the timing process failed ({tail[0][:300]})")
-            res = json.loads(out.stdout.strip().splitlines()[-1])
-            samples[name] += res["samples_ms"]
-            groups[name].append(res["samples_ms"])
-            rss[name] = max(rss.get(name, 0.0), res["peak_rss_mb"])
-        log(f"round {r + 1}/{rounds}: " + ", ".join(
-            f"{n} {statistics.median(s):.2f} ms" for n, s in samples.items()))
-    return {name: summary(s, batch) | {"peak_rss_mb": rss[name]}
-            | ({"samples_ms": s, "rounds_ms": groups[name]} if keep_samples else {})
-            for name, s in samples.items()}
+            results = json.loads(out.stdout.strip().splitlines()[-1])["results"]
+            for i, res in enumerate(results):
+                samples[i][name] += res["samples_ms"]
+                groups[i][name].append(res["samples_ms"])
+                rss[i][name] = max(rss[i].get(name, 0.0), res["peak_rss_mb"])
+        for w, s in zip(workloads, samples):
+            where = f" {w.label()}" if len(workloads) > 1 else ""
+            log(f"round {r + 1}/{rounds}{where}: " + ", ".join(
+                f"{n} {statistics.median(x):.2f} ms" for n, x in s.items()))
+    return [{name: summary(s, w.batch if not w.texts else 1) | {"peak_rss_mb": rss[i][name]}
+             | ({"samples_ms": s, "rounds_ms": groups[i][name]} if keep_samples else {})
+             for name, s in samples[i].items()} for i, w in enumerate(workloads)]
 
 
 def summary(samples: list[float], batch: int = 1) -> dict:

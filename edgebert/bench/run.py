@@ -13,15 +13,18 @@ Schema `edgebert.bench/1`:
                   "timed_as": "x86 XNNPACK" (only where a format names its kernels)}]}
 
 `source` is "measured" here, "imported" for results brought from another device.
+Each artifact's turn is one process that times every workload (the grid's points, the
+texts) on the model it opened once (`latency.interleaved_workloads`).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import json
+from dataclasses import replace
 from pathlib import Path
 
-from edgebert.bench.latency import interleaved
+from edgebert.bench.latency import Workload, interleaved_workloads
 from edgebert.bench.machine import fingerprint
 from edgebert.config import BenchConfig
 from edgebert.errors import UserError
@@ -60,15 +63,22 @@ def accuracy_of(path: Path) -> dict | None:
     return {"metric": name, "value": m["test"][name], "split": "test"}
 
 
-def bench(paths: list[str], cfg: BenchConfig, log=print, texts: str | None = None) -> dict:
+def bench(paths: list[str], cfg: BenchConfig, log=print, texts: str | None = None,
+          workloads: list[Workload] | None = None) -> dict:
     """Time `paths` interleaved on the cfg.batch x cfg.seq grid of padded inputs. `texts`: a
     file of texts, one per line: instead of the grid, time each artifact on them one at a
     time (batch 1, their own lengths, tokenizing included); those results have "seq":
-    "texts" and a "texts" entry (file, count, mean characters).
+    "texts" and a "texts" entry (file, count, mean characters). `workloads`: these instead
+    (`grid(cfg)`, a Workload whose `texts` is such a file), all timed by each turn's one
+    process: a result per (artifact, workload), workload by workload, as separate benches
+    of each would write them.
 
     >>> # bench(["runs/rt/teacher", "runs/rt/int8/x86-avx2"], BenchConfig(batch=[1, 8]))
     """
     threads, warmup, runs, rounds = cfg.threads, cfg.warmup, cfg.runs, cfg.rounds
+    if workloads is None:
+        workloads = grid(cfg) if texts is None else [Workload(texts=texts, warmup=warmup,
+                                                              runs=runs)]
     named = {}
     for p in paths:
         path = Path(p)
@@ -80,40 +90,44 @@ def bench(paths: list[str], cfg: BenchConfig, log=print, texts: str | None = Non
         while name in named:  # the same path twice: an A/A trial of the gate
             name += " (again)"
         named[name] = path
-    results = []
     machine = fingerprint(threads)
-    if texts is not None:
-        lines, listed = _texts(texts)
-        try:
-            lat = interleaved({n: str(p) for n, p in named.items()}, rounds=rounds, runs=runs,
-                              warmup=warmup, threads=threads, log=log, keep_samples=True,
-                              texts=listed)
-        finally:
-            Path(listed).unlink()
-        about = {"file": str(texts), "count": len(lines),
-                 "mean_chars": sum(map(len, lines)) / len(lines)}
+    if len(workloads) > 1:
+        log("each process times, in turn: " + "; ".join(w.label() for w in workloads))
+    elif workloads and not workloads[0].texts:
+        log(f"{workloads[0].label()}:")
+    read: list[tuple[list[str], str] | None] = []  # a texts workload's lines, a JSON copy
+    try:
+        for w in workloads:
+            read.append(_texts(w.texts) if w.texts else None)
+        lats = interleaved_workloads(
+            {n: str(p) for n, p in named.items()},
+            [replace(w, texts=r[1]) if r else w for w, r in zip(workloads, read)],
+            rounds=rounds, threads=threads, log=log, keep_samples=True)
+    finally:
+        for r in read:
+            if r:
+                Path(r[1]).unlink()
+    results = []
+    for w, r, lat in zip(workloads, read, lats):
+        setting = {"batch": w.batch, "seq": w.seq} if r is None else {
+            "batch": 1, "seq": "texts", "texts": {"file": str(w.texts), "count": len(r[0]),
+                                                  "mean_chars": sum(map(len, r[0])) / len(r[0])}}
         for name, path in named.items():
             results.append({"artifact": name, "path": str(path),
-                            "format": artifact_format(path), "batch": 1, "seq": "texts",
-                            "texts": about, "source": "measured"} | lat[name]
-                           | timed_as(path, machine)
+                            "format": artifact_format(path)} | setting
+                           | {"source": "measured"} | lat[name] | timed_as(path, machine)
                            | {"accuracy": accuracy_of(path)})
-    for batch in cfg.batch if texts is None else []:  # texts replace the grid
-        for seq in cfg.seq:
-            log(f"batch {batch}, sequence {seq}:")
-            lat = interleaved({n: str(p) for n, p in named.items()}, rounds=rounds, runs=runs,
-                              warmup=warmup, batch=batch, seq=seq, threads=threads, log=log,
-                              keep_samples=True)
-            for name, path in named.items():
-                results.append({"artifact": name, "path": str(path),
-                                "format": artifact_format(path), "batch": batch, "seq": seq,
-                                "source": "measured"} | lat[name]
-                               | timed_as(path, machine)
-                               | {"accuracy": accuracy_of(path)})
     return {"schema": SCHEMA, "created": dt.datetime.now(dt.UTC).isoformat(),
             "machine": machine,
             "settings": {"threads": threads, "warmup": warmup, "runs": runs, "rounds": rounds},
             "results": results}
+
+
+def grid(cfg: BenchConfig) -> list[Workload]:
+    """The cfg.batch x cfg.seq grid of padded inputs, batch by batch, at cfg's warm-up and
+    runs."""
+    return [Workload(batch=b, seq=s, warmup=cfg.warmup, runs=cfg.runs)
+            for b in cfg.batch for s in cfg.seq]
 
 
 def _texts(path: str) -> tuple[list[str], str]:

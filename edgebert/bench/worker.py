@@ -1,16 +1,23 @@
 """Time one artifact in this process and print the samples as one JSON line.
 
     python -m edgebert.bench.worker MODEL_DIR --batch 1 --seq 128 --threads 2 --runs 50
+    python -m edgebert.bench.worker MODEL_DIR --threads 2 --workloads '[{"batch": 1,
+        "seq": 128, "warmup": 10, "runs": 30}, {"texts": "t.json", "warmup": 5, "runs": 100}]'
 
-Run by `edgebert.bench.latency.interleaved`, never in the same process as
+Run by `edgebert.bench.latency.interleaved_workloads`, never in the same process as
 another artifact: PyTorch's and ONNX Runtime's spinning thread pools fight
-for the cores and inflate each other's times (see DESIGN.md).
+for the cores and inflate each other's times (see DESIGN.md). One process
+times every workload of its turn (`--workloads`: each grid point and the
+texts, one after the other, each after its own warm-up) on the one model it
+opened: starting a process (importing the runtime, loading the model) costs
+seconds, timing a workload a fraction of that.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import sys
 import time
@@ -32,26 +39,93 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * scale
 
 
+def reset_peak_rss() -> bool:
+    """Start peak_rss_mb again from the memory held now (Linux 4.0+: clear_refs 5 resets
+    VmHWM); False where it cannot, and the peak keeps counting from the process start."""
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+        return True
+    except OSError:
+        return False
+
+
 def time_model(path: str, batch: int, seq: int, threads: int, warmup: int, runs: int,
                config: dict[str, str] | None = None) -> dict:
     """Any artifact (its model file as `formats.model_file` picks it: PyTorch weights first)
     or model file, with the settings an app ships: fixed threads, the runtime's defaults,
     the precision its stage.json records. `config`: ONNX Runtime session config entries to
     time instead (benchmarks/ort_session_options.py)."""
-    from pathlib import Path
-
-    import numpy as np
-
-    from edgebert.formats import model_file, open_model, read_record
+    if config is None:
+        return time_workloads(path, [{"batch": batch, "seq": seq, "warmup": warmup,
+                                      "runs": runs}], threads)["results"][0]
     from edgebert.formats.ort import OrtRunner, session
 
-    file, fmt = model_file(path) or (Path(path), "pytorch")
+    file = _model_file(path)
+    feeds = _padded(file, batch, seq)
+    runner = OrtRunner(session(file, threads, custom_ops="text" in feeds, config=config))
+    return {"samples_ms": _time_padded(runner, feeds, warmup, runs),
+            "peak_rss_mb": peak_rss_mb()}
+
+
+def time_texts(path: str, texts: list[str], threads: int, warmup: int, runs: int,
+               max_length: int = 128) -> dict:
+    """What an app sees: one real text at a time (batch 1, its own length, truncated to
+    `max_length` tokens), string to logits, tokenizing included (`tokenizers`, the same
+    Rust tokenizer for every artifact; inside the graph for a model that takes text).
+    Sample i is text i modulo len(texts), so every artifact times the same texts."""
+    return time_workloads(path, [{"texts": texts, "warmup": warmup, "runs": runs,
+                                  "max_length": max_length}], threads)["results"][0]
+
+
+def time_workloads(path: str, workloads: list[dict], threads: int) -> dict:
+    """Every workload of one turn on the one model this process opens: {"pid", "results":
+    one per workload, in order ({"samples_ms", "peak_rss_mb"}, a texts workload's "tokens"
+    too)}. A workload is {"batch", "seq"} (padded inputs, `time_model`) or {"texts": a list
+    of strings or a JSON file of them} (`time_texts`), with its "warmup" and "runs"; each is
+    checked before the model loads, and warmed up before it is timed. A workload's
+    peak_rss_mb is what a process that loaded the model and ran only it would have held:
+    the peak after loading, or the one since the workload began where higher (Linux:
+    `reset_peak_rss`; elsewhere the process's peak so far)."""
+    from edgebert.formats import open_model, read_record
+
+    file = _model_file(path)
+    record = read_record(file)
+    timers = [_texts_timer(file, record, w) if "texts" in w
+              else _padded_timer(file, w) for w in workloads]  # refuse before loading
+    runner, _ = open_model(file, threads, record=record)
+    loaded = peak_rss_mb()
+    results = []
+    for i, timer in enumerate(timers):
+        reset = i > 0 and reset_peak_rss()  # the first one's peak is the process's
+        res = timer(runner)
+        results.append(res | {"peak_rss_mb": max(loaded, peak_rss_mb()) if reset
+                              else peak_rss_mb()})
+    return {"pid": os.getpid(), "results": results}
+
+
+def _model_file(path: str):
+    from pathlib import Path
+
+    from edgebert.formats import model_file
+
+    return (model_file(path) or (Path(path), "pytorch"))[0]
+
+
+def _padded_timer(file, workload: dict):
+    """Times `workload`'s batch x seq padded inputs on a runner: {"samples_ms"}."""
+    feeds = _padded(file, workload.get("batch", 1), workload.get("seq", 128))
+    return lambda runner: {"samples_ms": _time_padded(runner, feeds, workload["warmup"],
+                                                      workload["runs"])}
+
+
+def _padded(file, batch: int, seq: int) -> dict:
+    """The feeds of batch x seq padded inputs: random token ids, or for a model with the
+    tokenizer inside, one text of `seq` tokens."""
+    import numpy as np
+
     _max_tokens(str(file), seq)
     text = _text_input(str(file), batch, seq)
-    if config is not None:
-        runner = OrtRunner(session(file, threads, custom_ops=text is not None, config=config))
-    else:
-        runner, _ = open_model(file, threads, record=read_record(file))
     rng = np.random.default_rng(0)
     low, high = _id_range(str(file))
     shape = _shape(str(file), batch, seq)
@@ -60,15 +134,17 @@ def time_model(path: str, batch: int, seq: int, threads: int, warmup: int, runs:
              "token_type_ids": np.zeros(shape, np.int64)}
     # a one-file model takes strings (a pair model a second one; a runner drops what its
     # model does not take)
-    feeds = {"text": text, "text_pair": text} if text is not None else feeds
+    return {"text": text, "text_pair": text} if text is not None else feeds
+
+
+def _time_padded(runner, feeds: dict, warmup: int, runs: int) -> list[float]:
     samples = []
     for i in range(warmup + runs):
         start = time.perf_counter()
         runner(feeds)
         if i >= warmup:
             samples.append((time.perf_counter() - start) * 1000)
-    return {"samples_ms": samples,
-            "peak_rss_mb": peak_rss_mb()}
+    return samples
 
 
 def _max_tokens(model_file: str, seq: int) -> None:
@@ -123,45 +199,42 @@ def _id_range(model_file: str) -> tuple[int, int]:
     return (min(1000, vocab // 2), min(2000, vocab))
 
 
-def time_texts(path: str, texts: list[str], threads: int, warmup: int, runs: int,
-               max_length: int = 128) -> dict:
-    """What an app sees: one real text at a time (batch 1, its own length, truncated to
-    `max_length` tokens), string to logits, tokenizing included (`tokenizers`, the same
-    Rust tokenizer for every artifact; inside the graph for a model that takes text).
-    Sample i is text i modulo len(texts), so every artifact times the same texts."""
-    from pathlib import Path
-
+def _texts_timer(file, record: dict, workload: dict):
+    """Times `workload`'s texts one at a time on a runner (see `time_texts`): {"samples_ms",
+    "tokens"}."""
     import numpy as np
     from tokenizers import Tokenizer
 
-    from edgebert.formats import model_file, open_model, read_record
-
-    file, _ = model_file(path) or (Path(path), "pytorch")
+    texts = workload["texts"]
+    if isinstance(texts, str):
+        texts = json.loads(open(texts, encoding="utf-8").read())
+    warmup, runs = workload["warmup"], workload["runs"]
     folder = file if file.is_dir() else file.parent
-    record = read_record(file)
-    runner, _ = open_model(file, threads, record=record)
     text_in = record.get("input") == "text"
     tok = Tokenizer.from_file(str(folder / "tokenizer.json"))
-    tok.enable_truncation(max_length)
+    tok.enable_truncation(workload.get("max_length", 128))
     tok.no_padding()
 
-    def call(text: str):
-        if text_in:
-            return runner({"text": np.array([text], dtype=object)})
-        e = tok.encode(text)
-        return runner({"input_ids": np.array([e.ids], np.int64),
-                       "attention_mask": np.array([e.attention_mask], np.int64),
-                       "token_type_ids": np.array([e.type_ids], np.int64)})
+    def timed(runner) -> dict:
+        def call(text: str):
+            if text_in:
+                return runner({"text": np.array([text], dtype=object)})
+            e = tok.encode(text)
+            return runner({"input_ids": np.array([e.ids], np.int64),
+                           "attention_mask": np.array([e.attention_mask], np.int64),
+                           "token_type_ids": np.array([e.type_ids], np.int64)})
 
-    samples, tokens = [], []
-    for i in range(warmup + runs):
-        text = texts[(i - warmup) % len(texts)] if i >= warmup else texts[i % len(texts)]
-        start = time.perf_counter()
-        call(text)
-        if i >= warmup:
-            samples.append((time.perf_counter() - start) * 1000)
-            tokens.append(len(tok.encode(text).ids))  # untimed; what the model saw
-    return {"samples_ms": samples, "tokens": tokens, "peak_rss_mb": peak_rss_mb()}
+        samples, tokens = [], []
+        for i in range(warmup + runs):
+            text = texts[(i - warmup) % len(texts)] if i >= warmup else texts[i % len(texts)]
+            start = time.perf_counter()
+            call(text)
+            if i >= warmup:
+                samples.append((time.perf_counter() - start) * 1000)
+                tokens.append(len(tok.encode(text).ids))  # untimed; what the model saw
+        return {"samples_ms": samples, "tokens": tokens}
+
+    return timed
 
 
 def main() -> None:
@@ -173,7 +246,14 @@ def main() -> None:
     p.add_argument("--warmup", type=int, default=10)
     p.add_argument("--runs", type=int, default=30)
     p.add_argument("--texts", help="a JSON list of strings: time these (batch 1) instead")
+    p.add_argument("--workloads", help="a JSON list of workloads ({batch, seq, warmup, runs} "
+                   "or {texts: a JSON file, warmup, runs}), timed one after the other on the "
+                   "one model: prints {pid, results: one per workload}; the options above "
+                   "but --threads are then unused")
     a = p.parse_args()
+    if a.workloads:
+        print(json.dumps(time_workloads(a.path, json.loads(a.workloads), a.threads)))
+        return
     if a.texts:
         texts = json.loads(open(a.texts, encoding="utf-8").read())
         print(json.dumps(time_texts(a.path, texts, a.threads, a.warmup, a.runs)))

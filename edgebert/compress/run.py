@@ -101,10 +101,10 @@ def _copy_teacher(source: str, out: Path, log) -> Path:
 def _bench(step: Step, run: Path, steps: list[Step], log) -> Path:
     """Interleaved latency of every artifact this machine runs natively: padded inputs
     (recipe.bench batch x seq), then the task's test texts one at a time (bench.texts), in
-    one file, `step.out`."""
-    from dataclasses import replace
-
-    from edgebert.bench.run import bench, task_texts
+    one file, `step.out`. One pass: each artifact's turn is one process that times both
+    (a process per workload would start every model twice, for seconds of timing)."""
+    from edgebert.bench.latency import Workload
+    from edgebert.bench.run import bench, grid, task_texts
 
     out = step.out
     if out.exists():
@@ -112,15 +112,16 @@ def _bench(step: Step, run: Path, steps: list[Step], log) -> Path:
         return out
     models = [str(s.out) for s in steps if s.out.is_dir() and not _emulated_only(s.out)]
     b = step.config.settings
-    data = bench(models, b, log=log)
     texts = task_texts(run / "teacher", b.texts, run / "bench" / "test_texts.txt") \
         if b.texts else None
+    workloads = grid(b)
     if texts:
-        log(f"the task's test texts, one at a time ({b.texts} of them):")
-        data["results"] += bench(models, replace(b, warmup=b.warmup // 2, runs=b.texts),
-                                 log=log, texts=str(texts))["results"]
+        log(f"padded inputs, then the task's test texts one at a time ({b.texts} of them), "
+            f"in the same processes:")
+        workloads.append(Workload(texts=str(texts), warmup=b.warmup // 2, runs=b.texts))
     elif b.texts:
         log("the task's examples are not single texts: padded inputs only")
+    data = bench(models, b, log=log, workloads=workloads)
     out.parent.mkdir(parents=True, exist_ok=True)
     artifact.write_json(out, data)
     return out
