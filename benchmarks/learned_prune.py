@@ -110,10 +110,17 @@ def main(task: str, sparsities: list[float]) -> None:
     recipe = load(str(chain / "recipe.yaml"))
     sweep = common.RUNS / SUITE / task
     link_copy(chain / "teacher", sweep / "teacher")
+    from edgebert.targets import native_target
+
     chosen = json.loads((chain / "report.json").read_text())["recommended"].get("x86")
-    models = ["teacher"] + ([chosen] if chosen and chosen != "teacher" else [])
-    if chosen and chosen != "teacher":
-        link_copy(chain / chosen, sweep / chosen)
+    # beside: the chain's recommendation, and the teacher's own INT8 where the chain made it
+    # (a small task's: Recipe.teacher_int8_below)
+    teacher_int8 = f"int8/{native_target()}-teacher"
+    shown = [m for m in dict.fromkeys([chosen, teacher_int8])
+             if m and m != "teacher" and (chain / m / "metrics.json").exists()]
+    for m in shown:
+        link_copy(chain / m, sweep / m)
+    models = ["teacher"] + shown
     timed = sweep / "seconds.json"  # each target's stages, from the invocation that ran them
     seconds = {float(k): v for k, v in json.loads(timed.read_text()).items()} \
         if timed.exists() else {}
@@ -131,10 +138,15 @@ def main(task: str, sparsities: list[float]) -> None:
     cases = {f"{task}/chain": {"recommended": chosen, "teacher_accuracy":
                                rows[report["teacher"]]["accuracy"],
                                **{k: rows.get(chosen, {}).get(k) for k in keep}}}
+    if teacher_int8 in shown:
+        cases[f"{task}/teacher int8"] = {k: rows[teacher_int8].get(k) for k in keep}
     for s, made in zip(sparsities, models[-len(sparsities):]):
         learned = json.loads((sweep / f"learned-{s:g}" / "metrics.json").read_text())
         cases[f"{task}/sparsity {s:g}"] = {
-            "sparsity_target": s, "sparsity": learned.get("sparsity"),
+            "sparsity_target": s, "sparsity": learned["learned"]["reached_sparsity"],
+            "expected_sparsity": learned["learned"]["expected_sparsity"],
+            "heads_per_layer": learned["shapes"]["heads_per_layer"],
+            "ffn_width": learned["learned"]["ffn_width"],
             "dev_accuracy": (learned.get("dev") or {}).get(learned.get("metric", "")),
             "seconds_learned_to_int8": round(seconds[s], 1),
             **{k: rows.get(made, {}).get(k) for k in keep}}

@@ -122,12 +122,13 @@ def learned_prune(path=store.STORE, **where) -> str:
             continue
         delta = f"{m['delta_vs_teacher']:+.2f}" + (
             f" ± {m['delta_se']:.2f}" if m.get("delta_se") is not None else "")
-        sparsity = "–" if chain else \
+        sparsity = "–" if chain or "sparsity" not in m else \
             f"{100 * m['sparsity']:.0f} % ({100 * m['sparsity_target']:.0f} %)"
-        wall = "–" if chain or m.get("seconds_learned_to_int8") is None \
+        wall = "–" if m.get("seconds_learned_to_int8") is None \
             else f"{m['seconds_learned_to_int8'] / 60:.0f} min"
         out.append([f"{task} ({store.machine_key(r.machine)})",
-                    (f"the chain: `{name}`" if chain else f"`{name}`"), sparsity,
+                    (f"the chain: `{name}`" if chain else f"`{name}`"),
+                    sparsity,
                     f"{m['params'] / 1e6:.1f} M", f"{m['size_mb']:.2f} MB",
                     f"{100 * m['accuracy']:.2f}", delta,
                     f"{times(m.get('speedup_vs_teacher'))} / "

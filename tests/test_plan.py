@@ -127,7 +127,7 @@ def test_a_small_task_also_quantizes_the_teacher():
         assert [s.title for s in steps(found, *sets)[0]] == DEFAULT_TITLES
 
 
-LEARNED = ["prune teacher by learned masks into learned (sparsity 0.6)",
+LEARNED = ["prune teacher by learned masks into learned (sparsity 0.3)",
            "trim the vocabulary of learned",
            "INT8 dynamic for x86-vnni from learned_trimmed",
            "INT8 dynamic for arm64 from learned_trimmed",
@@ -142,7 +142,7 @@ def test_a_student_over_the_budget_adds_the_learned_pruning_of_the_teacher():
                  dev_examples=1000, teacher_layers=6)
     planned, said = steps(over, "deeper=false", "learned_prune.sparsity=0.5")
     titles = [s.title for s in planned]
-    learned = [t.replace("0.6", "0.5") for t in LEARNED]
+    learned = [t.replace("0.3", "0.5") for t in LEARNED]
     assert titles == DEFAULT_TITLES[:8] + learned + DEFAULT_TITLES[8:]
     step = planned[8]
     assert step.stage == "prune-learned" and step.config.sparsity == 0.5
