@@ -1,7 +1,7 @@
 """Learned structured pruning of a task's teacher at several sparsity targets, beside what
 the default chain recommends for the task on the same CPU.
 
-    python benchmarks/learned_prune.py TASK [SPARSITY ...]   # default: 0.6 0.8
+    python benchmarks/learned_prune.py TASK [SPARSITY ...]   # default: 0.3 0.6
     # -> store rows, suite learned_prune: a case per TASK/sparsity, and TASK/chain
 
 Needs the task's finished default chain (`python benchmarks/tasks.py TASK`, in
@@ -28,7 +28,7 @@ import common
 from common import record, run, script_command, usage
 
 SUITE = "learned_prune"
-SPARSITIES = [0.6, 0.8]
+SPARSITIES = [0.3, 0.6]
 
 
 def chain_dir(task: str) -> Path:
@@ -67,7 +67,9 @@ def learned_int8(recipe, sweep: Path, sparsity: float) -> tuple[str, float]:
     trim.run(trim.config(model=str(sweep / name), out=str(trimmed),
                          **stage_options(recipe.trim_vocab, trim.config)))
     target = native_target()
-    entry = next(q for q in recipe.quantize if q.target == "native")
+    entry = next((q for q in recipe.quantize if q.target == "native"), None)
+    if entry is None:
+        raise SystemExit("the chain's recipe has no quantize entry for target native")
     out = sweep / "int8" / f"{target}-{name}"
     quantize = STAGES["quantize"]
     quantize_within_budget(quantize.config(model=str(trimmed), out=str(out), target=target,

@@ -102,23 +102,23 @@ def learned_prune(path=store.STORE, **where) -> str:
     """docs/guides/learned-pruning.md: each task's newest sweep (benchmarks/learned_prune.py),
     the chain's recommendation first, then each sparsity target's INT8 model for this CPU;
     speed-ups over the FP32 PyTorch teacher in the same bench."""
-    latest: dict[str, store.Row] = {}
+    latest: dict[tuple[str, str], store.Row] = {}
     for r in store.rows("learned_prune", path=path, **where):
-        latest[r.case] = r  # appended in order: the newest row of each case wins
+        latest[r.case, store.machine_key(r.machine)] = r  # in order: the newest row wins
 
     def times(x) -> str:
         return "–" if x is None else f"{x:.1f}x"
 
     out = [["task", "artifact", "sparsity (target)", "params", "size", "test metric",
             "Δ points", "speed-up, 128 tokens / texts", "stages' wall"]]
-    for case, r in latest.items():
+    for (case, _), r in latest.items():
         task, _, what = case.partition("/")
         m = r.metrics
         chain = what == "chain"
         name = m.get("artifact") or "none within the budget"
         if not m.get("artifact"):
-            out.append([f"{task} ({store.machine_key(r.machine)})", f"the chain: {name}"]
-                       + ["–"] * 7)
+            out.append([f"{task} ({store.machine_key(r.machine)})",
+                        f"the chain: {name}" if chain else f"{what}: not made"] + ["–"] * 7)
             continue
         delta = f"{m['delta_vs_teacher']:+.2f}" + (
             f" ± {m['delta_se']:.2f}" if m.get("delta_se") is not None else "")

@@ -309,16 +309,6 @@ def distill(restart, **options):
                                                                log=click.echo)
 
 
-
-
-
-
-
-
-
-
-
-
 @main.command()
 @click.argument("artifacts", nargs=-1)
 @_dataclass_options(BenchConfig)

@@ -122,6 +122,9 @@ def test_a_small_task_also_quantizes_the_teacher():
     assert Path(planned[8].config.model) == RUN / "teacher"  # its own vocabulary, untrimmed
     assert said == ["4,304 training examples (under 10,000): the teacher is quantized too, a "
                     "dev split this small may not see what the students lost"]
+    # a chain whose last model is the teacher quantizes it once, as int8/<target>
+    alone = outs(steps(small, "students=[]", "prune=[]", "learned_prune.enabled=false")[0])
+    assert "int8/x86-vnni" in alone and not [o for o in alone if o.endswith("-teacher")]
     for found, sets in ((small, ["teacher_int8_below=4304"]), (small, ["teacher_int8_below=0"]),
                         (Found(native_target="x86-vnni", train_examples=10231), []), (X86, [])):
         assert [s.title for s in steps(found, *sets)[0]] == DEFAULT_TITLES

@@ -84,9 +84,10 @@ def time_workloads(path: str, workloads: list[dict], threads: int) -> dict:
     too)}. A workload is {"batch", "seq"} (padded inputs, `time_model`) or {"texts": a list
     of strings or a JSON file of them} (`time_texts`), with its "warmup" and "runs"; each is
     checked before the model loads, and warmed up before it is timed. A workload's
-    peak_rss_mb is what a process that loaded the model and ran only it would have held:
-    the peak after loading, or the one since the workload began where higher (Linux:
-    `reset_peak_rss`; elsewhere the process's peak so far)."""
+    peak_rss_mb is the peak after loading, or the one since the workload began where higher
+    (Linux: `reset_peak_rss`; elsewhere the process's peak so far); what an earlier workload
+    left allocated (a runtime's arena, torch's cache) counts in a later one's, so a large
+    grid point inflates the texts' figure a little."""
     from edgebert.formats import open_model, read_record
 
     file = _model_file(path)

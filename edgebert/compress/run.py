@@ -107,10 +107,13 @@ def _bench(step: Step, run: Path, steps: list[Step], log) -> Path:
     from edgebert.bench.run import bench, grid, task_texts
 
     out = step.out
-    if out.exists():
-        log(f"{out} is already measured; skipping")
-        return out
     models = [str(s.out) for s in steps if s.out.is_dir() and not _emulated_only(s.out)]
+    if out.exists():
+        timed = {Path(r["path"]).resolve() for r in artifact.read_json(out)["results"]}
+        if timed >= {Path(m).resolve() for m in models}:
+            log(f"{out} is already measured; skipping")
+            return out
+        log(f"{out} lacks artifacts this run made since: measuring every one again")
     b = step.config.settings
     texts = task_texts(run / "teacher", b.texts, run / "bench" / "test_texts.txt") \
         if b.texts else None
@@ -125,6 +128,16 @@ def _bench(step: Step, run: Path, steps: list[Step], log) -> Path:
     out.parent.mkdir(parents=True, exist_ok=True)
     artifact.write_json(out, data)
     return out
+
+
+def _resolved(saved: Path) -> str | None:
+    """A run's recipe.yaml as this version resolves it (None where it no longer loads)."""
+    import yaml
+
+    try:
+        return yaml.safe_dump(to_dict(load(str(saved))), sort_keys=False)
+    except UserError:
+        return None
 
 
 def _emulated_only(path: Path) -> bool:
@@ -161,8 +174,7 @@ def _compress(recipe: Recipe, run: Path, log) -> dict:
     saved = run / "recipe.yaml"
     # read back as a recipe: a field this version added, at its default, and an old spelling
     # are the same recipe, so a run upgraded mid-way resumes
-    if saved.exists() and saved.read_text() != resolved and yaml.safe_dump(
-            to_dict(load(str(saved))), sort_keys=False) != resolved:
+    if saved.exists() and saved.read_text() != resolved and _resolved(saved) != resolved:
         raise UserError(f"--out {run}: holds a run of another recipe ({saved} differs); "
                         f"choose another --out, or delete {run} to start over")
     if not saved.exists() or saved.read_text() != resolved:  # every field this version has

@@ -55,7 +55,7 @@ class Format:
     (ExecuTorch: XNNPACK): bench results say `x86 XNNPACK`, never a phone's latency."""
     writer: str = ""
     """"module:function" with which `edgebert export` writes it: (Job) -> Written
-    (`edgebert.stages.export.job`); imported only by the export stage. None: export does
+    (`edgebert.stages.export.job`); imported only by the export stage. Empty: export does
     not write it (`--format` offers the formats that have one)."""
 
     @property

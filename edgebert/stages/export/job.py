@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 from edgebert.artifacts_io import Opened, load_torch
+from edgebert.data.features import Encoded
 from edgebert.errors import UserError
 from edgebert.formats import FORMATS
 from edgebert.predict import Forward
@@ -29,7 +30,7 @@ class Job:
     """The parent artifact."""
     parent_format: str
     """What the parent holds to export from: pytorch (model.safetensors) or onnx."""
-    dev: list
+    dev: Encoded
     """The dev split, encoded."""
     parent_dev: list
     """The parent's outputs on it."""
