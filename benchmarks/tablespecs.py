@@ -46,7 +46,8 @@ STAGES = Table(["what", "result", "command"], [
     line("MiniLM-L6 teacher, Rotten Tomatoes",
          "{t.test_accuracy!p:.1f} % test accuracy (dev {t.dev_accuracy!p:.1f} %), best at step "
          "{t.best_step}, early stop at {t.steps} of {planned}", "`python benchmarks/teacher.py rt`",
-         t=Pick("teacher", "rotten-tomatoes", transformers="4.57.6"), derive=planned_steps),
+         t=Pick("teacher", "rotten-tomatoes", transformers="4.57.6", machine="epyc-avx2"),
+         derive=planned_steps),
     line("MiniLM-L6 teacher, WNUT NER",
          "test entity F1 {t.test_entity_f1:.3f} (dev {t.dev_entity_f1:.3f}; "
          "P {t.test_entity_precision:.3f}, R {t.test_entity_recall:.3f})",
