@@ -16,8 +16,6 @@ Distillation's second stage, on a corpus, is `edgebert.stages.distill.general`, 
 
 from __future__ import annotations
 
-import ast
-import importlib.util
 import pkgutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -54,16 +52,9 @@ class Stage:
 
     @property
     def help(self) -> str:
-        """Its command's `--help`: the `HELP` string beside its function, read from the
-        module's source, not imported (that loads torch, and `edgebert --help` lists every
-        command)."""
-        module = self.function.partition(":")[0]
-        source = Path(importlib.util.find_spec(module).origin).read_text(encoding="utf-8")
-        for node in ast.parse(source).body:
-            if isinstance(node, ast.Assign) and [getattr(t, "id", None)
-                                                 for t in node.targets] == ["HELP"]:
-                return ast.literal_eval(node.value)
-        raise LookupError(f"{module}: no HELP (its command's --help text)")
+        """Its command's `--help`: the `HELP` of its config class, which the command line
+        imports anyway (the stage's own module loads torch)."""
+        return self.config.HELP
 
 
 STAGES: dict[str, Stage] = {s.name: s for s in (

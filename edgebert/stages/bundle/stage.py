@@ -45,19 +45,6 @@ def _model_file(opened, work: Path, log) -> tuple[str, str]:
                     f"bundle (TorchScript artifacts cannot be served by the runtime)")
 
 
-HELP = """Write a deployment bundle that `edgebert.runtime` loads without torch.
-
-The bundle holds the model, tokenizer.json and a manifest with labels,
-maximum length, target and sha256 of every file. Before it is published the
-runtime itself loads it and must reproduce the artifact's dev accuracy.
-
-\b
-Example:
-  edgebert bundle --model runs/default/int8/x86-avx2 --out bundles/rt
-  python -c "from edgebert.runtime import load; print(load('bundles/rt').predict(['fun']))"
-"""
-
-
 def run(cfg: BundleConfig, log=print) -> Path:
     """Bundle the artifact `cfg.model` into `cfg.out`, checked through the runtime.
 

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 from edgebert.config import DistillLossConfig, TrainConfig, check
 
@@ -11,6 +12,25 @@ from edgebert.config import DistillLossConfig, TrainConfig, check
 @dataclass
 class DistillConfig:
     """Distil a fine-tuned teacher into a smaller student on the teacher's task."""
+
+    # the command's --help (the options' help is each field's docstring)
+    HELP: ClassVar[str] = """\
+Distil a fine-tuned teacher into a smaller student (DistilBERT / TinyBERT losses).
+
+The student starts from teacher layers (--layers) or is built narrower with
+fresh weights (--hidden-size/--heads/--ffn), and trains on the teacher's task.
+Loss = kl * KL(T) * T^2 + ce * hard labels + cos/hidden-mse/attn-mse on mapped layers.
+
+\b
+Examples:
+  edgebert distill --teacher runs/rt/teacher --layers 0,2,4 --out runs/rt/student
+  edgebert distill --teacher runs/rt/teacher --layers 0,5 --cos 1 --epochs 5 --out runs/rt/s2
+  edgebert distill --teacher runs/rt/teacher --layers 0,2,4 --hidden-size 192 --heads 6 \\
+      --ffn 768 --hidden-mse 1 --out runs/rt/narrow
+  edgebert distill --teacher runs/rt/teacher --layers 0,2,4 --kl 0 --ce 1 --out runs/rt/ctrl
+  edgebert distill --teacher minilm-l6 --corpus corpus.txt --layers 0,2,4 --out runs/g3l
+  edgebert distill --teacher runs/rt/teacher --student runs/g3l --out runs/rt/s3  # TinyBERT
+"""
 
     teacher: str = "runs/teacher"
     """Fine-tuned teacher artifact (from `edgebert finetune`)."""

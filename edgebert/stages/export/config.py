@@ -4,7 +4,7 @@ derive from it. Its formats are those of `edgebert.formats.FORMATS` that have a 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import ClassVar, Literal
 
 from edgebert.config import check, check_choices
 from edgebert.formats import FORMATS
@@ -16,6 +16,29 @@ ExportPrecision = Literal["auto", "fp32", "bf16", "int8"]
 @dataclass
 class ExportConfig:
     """Export a model artifact to a deployable format, checked against its parent."""
+
+    # the command's --help (the options' help is each field's docstring)
+    HELP: ClassVar[str] = """\
+Export a model artifact to ONNX, ORT format, OpenVINO IR, ExecuTorch or TorchScript,
+checked for drift.
+
+The export runs on the dev split beside its parent; above --max-abs-diff or
+below --min-agreement it is refused with the numbers, and nothing is written.
+OpenVINO IR runs in this CPU's fastest float precision (bf16 with AMX-BF16
+or AVX512-BF16, else fp32; --precision to choose), recorded in stage.json and
+checked against a bf16 tolerance; it needs `pip install 'edgebert[openvino]'`.
+ExecuTorch writes model.pte delegated to XNNPACK, for phones; --precision int8
+quantizes it (PT2E, static, per-channel) within --max-drop dev points; it needs
+`pip install 'edgebert[executorch]'`.
+
+\b
+Examples:
+  edgebert export --model runs/rt/student --format onnx --out runs/rt/onnx
+  edgebert export --model runs/rt/pruned --format openvino --out runs/rt/openvino
+  edgebert export --model runs/rt/pruned --format executorch --precision int8 --out runs/rt/pte
+  edgebert export --model runs/rt/int8/arm64 --format ort --out runs/rt/ort/arm64
+  edgebert export --model runs/rt/student --format torchscript --out runs/rt/torchscript
+"""
 
     model: str = "runs/student"
     """Model artifact to export (a transformers directory written by a stage)."""

@@ -47,28 +47,6 @@ def parent_forward(opened):
     return ort_forward(session(path), opened.kind), fmt
 
 
-HELP = """Export a model artifact to ONNX, ORT format, OpenVINO IR, ExecuTorch or TorchScript,
-checked for drift.
-
-The export runs on the dev split beside its parent; above --max-abs-diff or
-below --min-agreement it is refused with the numbers, and nothing is written.
-OpenVINO IR runs in this CPU's fastest float precision (bf16 with AMX-BF16
-or AVX512-BF16, else fp32; --precision to choose), recorded in stage.json and
-checked against a bf16 tolerance; it needs `pip install 'edgebert[openvino]'`.
-ExecuTorch writes model.pte delegated to XNNPACK, for phones; --precision int8
-quantizes it (PT2E, static, per-channel) within --max-drop dev points; it needs
-`pip install 'edgebert[executorch]'`.
-
-\b
-Examples:
-  edgebert export --model runs/rt/student --format onnx --out runs/rt/onnx
-  edgebert export --model runs/rt/pruned --format openvino --out runs/rt/openvino
-  edgebert export --model runs/rt/pruned --format executorch --precision int8 --out runs/rt/pte
-  edgebert export --model runs/rt/int8/arm64 --format ort --out runs/rt/ort/arm64
-  edgebert export --model runs/rt/student --format torchscript --out runs/rt/torchscript
-"""
-
-
 def run(cfg: ExportConfig, log=print) -> Path:
     """Export `cfg.model` to `cfg.format` in `cfg.out` with the format's writer
     (`Format.writer`), parity-checked on the dev split.

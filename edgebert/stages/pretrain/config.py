@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import ClassVar, Literal
 
 from edgebert.config import TrainConfig, check, check_choices
 
@@ -45,6 +45,23 @@ MODEL_PRESETS = ("tiny", "bert-small", "bert-base")
 @dataclass
 class PretrainConfig:
     """Pretrain a BERT with MLM (+ NSP) on a plain-text corpus."""
+
+    # the command's --help (the options' help is each field's docstring)
+    HELP: ClassVar[str] = """\
+MLM + NSP pretraining of a BERT (from scratch, or continued from an encoder).
+
+On a GPU: bf16 autocast and SDPA attention; several GPUs or nodes with
+torchrun (each rank reads its own slice of every batch; rank 0 writes).
+A killed run resumes with the same command.
+
+\b
+Examples:
+  edgebert pretrain --corpus corpus/ --tokenizer tok/ --config tiny --out runs/x/pretrained
+  edgebert pretrain --corpus corpus/ --init minilm-l6 --no-nsp --out runs/x/continued
+  torchrun --nproc-per-node 8 -m edgebert.cli pretrain --corpus corpus/ --tokenizer tok/ \\
+      --config bert-base --out runs/x/base
+  edgebert finetune --model runs/x/pretrained --task rotten-tomatoes --out runs/x/teacher
+"""
 
     corpus: str = "corpus"
     """Text file or directory of .txt files: one sentence per line, a blank line between

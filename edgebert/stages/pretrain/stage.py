@@ -96,22 +96,6 @@ def build_model(cfg: PretrainConfig, tokenizer, arch: str):
     return model_class(config)
 
 
-HELP = """MLM + NSP pretraining of a BERT (from scratch, or continued from an encoder).
-
-On a GPU: bf16 autocast and SDPA attention; several GPUs or nodes with
-torchrun (each rank reads its own slice of every batch; rank 0 writes).
-A killed run resumes with the same command.
-
-\b
-Examples:
-  edgebert pretrain --corpus corpus/ --tokenizer tok/ --config tiny --out runs/x/pretrained
-  edgebert pretrain --corpus corpus/ --init minilm-l6 --no-nsp --out runs/x/continued
-  torchrun --nproc-per-node 8 -m edgebert.cli pretrain --corpus corpus/ --tokenizer tok/ \\
-      --config bert-base --out runs/x/base
-  edgebert finetune --model runs/x/pretrained --task rotten-tomatoes --out runs/x/teacher
-"""
-
-
 def run(cfg: PretrainConfig, log=print, *, restart: bool = False) -> Path:
     """Pretrain a model on `cfg.corpus` into `cfg.out`; skip if already finished. Under
     torchrun every rank trains and rank 0 alone writes the artifact.

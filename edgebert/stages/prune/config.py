@@ -4,7 +4,7 @@ recipe's `prune` and `learned_prune` entries derive from them."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import ClassVar, Literal
 
 from edgebert.config import DistillLossConfig, TrainConfig, check, check_choices
 
@@ -15,6 +15,22 @@ Recover = Literal["none", "finetune", "distill"]
 @dataclass
 class PruneConfig:
     """Prune a model artifact, structured and/or unstructured, then recover."""
+
+    # the command's --help (the options' help is each field's docstring)
+    HELP: ClassVar[str] = """\
+Prune a model: remove heads, FFN neurons or layers, or zero weights by magnitude.
+
+Structured pruning makes the matrices smaller (and faster on any runtime);
+unstructured sparsity only shrinks the compressed file on stock CPU runtimes.
+Recovery trains afterwards (shorter than fine-tuning: 2 epochs, lr 1e-4).
+
+\b
+Examples:
+  edgebert prune --model runs/rt/student --heads 0.5 --ffn 0.5 \\
+      --recover distill --teacher runs/rt/teacher --out runs/rt/pruned
+  edgebert prune --model runs/rt/student --sparsity 0.8 --out runs/rt/sparse
+  edgebert prune --model runs/rt/teacher --drop-layers 1,3 --recover none --out runs/rt/p
+"""
 
     model: str = "runs/student"
     """Model artifact to prune (a transformers directory written by a stage)."""
@@ -59,6 +75,21 @@ class PruneConfig:
 class LearnedPruneConfig:
     """Learn which layers, heads and FFN neurons to remove (CoFi's L0 masks, trained against
     the teacher to a target size), cut them, then recover."""
+
+    # the command's --help (the options' help is each field's docstring)
+    HELP: ClassVar[str] = """\
+Learn what to cut to a target size, cut it, recover (CoFi's L0 masks).
+
+Masks over whole layers, attention blocks, heads, FFN blocks and FFN neurons train with
+the model against the teacher (its logits, and hidden states matched layer to layer),
+a Lagrangian holding their expected size to --sparsity; then the model is cut and
+distilled again without masks. Starts from the teacher or any model of a chain.
+
+\b
+Example:
+  edgebert prune-learned --model runs/rt/teacher --teacher runs/rt/teacher \\
+      --sparsity 0.6 --out runs/rt/learned
+"""
 
     model: str = "runs/teacher"
     """Model artifact to prune: the teacher, or any model of the chain (a student)."""

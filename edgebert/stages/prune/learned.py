@@ -116,20 +116,6 @@ def masked_loss(teacher, kind: str, cfg: LearnedPruneConfig, layers: list[int]):
     return loss_fn
 
 
-HELP = """Learn what to cut to a target size, cut it, recover (CoFi's L0 masks).
-
-Masks over whole layers, attention blocks, heads, FFN blocks and FFN neurons train with
-the model against the teacher (its logits, and hidden states matched layer to layer),
-a Lagrangian holding their expected size to --sparsity; then the model is cut and
-distilled again without masks. Starts from the teacher or any model of a chain.
-
-\b
-Example:
-  edgebert prune-learned --model runs/rt/teacher --teacher runs/rt/teacher \\
-      --sparsity 0.6 --out runs/rt/learned
-"""
-
-
 def run(cfg: LearnedPruneConfig, log=print, *, restart: bool = False) -> Path:
     """Learn masks on `cfg.model` against `cfg.teacher`, cut, recover, into `cfg.out`.
 

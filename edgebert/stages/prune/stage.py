@@ -42,21 +42,6 @@ def open_prunable(model: str):
     return opened
 
 
-HELP = """Prune a model: remove heads, FFN neurons or layers, or zero weights by magnitude.
-
-Structured pruning makes the matrices smaller (and faster on any runtime);
-unstructured sparsity only shrinks the compressed file on stock CPU runtimes.
-Recovery trains afterwards (shorter than fine-tuning: 2 epochs, lr 1e-4).
-
-\b
-Examples:
-  edgebert prune --model runs/rt/student --heads 0.5 --ffn 0.5 \\
-      --recover distill --teacher runs/rt/teacher --out runs/rt/pruned
-  edgebert prune --model runs/rt/student --sparsity 0.8 --out runs/rt/sparse
-  edgebert prune --model runs/rt/teacher --drop-layers 1,3 --recover none --out runs/rt/p
-"""
-
-
 def run(cfg: PruneConfig, log=print, *, restart: bool = False) -> Path:
     """Prune `cfg.model` into `cfg.out`.
 

@@ -4,7 +4,7 @@ entries derive from it."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import ClassVar, Literal
 
 from edgebert.config import check, check_choices
 
@@ -16,6 +16,38 @@ Engine = Literal["ort", "inc"]
 @dataclass
 class QuantizeConfig:
     """INT8 with ONNX Runtime for one target, guarded against accuracy loss."""
+
+    # the command's --help (the options' help is each field's docstring)
+    HELP: ClassVar[str] = """\
+INT8 for one target (ONNX Runtime or OpenVINO), kept within an accuracy budget.
+
+\b
+Targets (what each changes, and why):
+  x86-avx2  7-bit weights (reduce_range): u8s8 VPMADDUBSW saturates int16 sums without VNNI
+  x86-vnni  full 8-bit weights: VNNI/AMX accumulate u8s8 in int32
+  arm64     full 8-bit weights; with --mode static, symmetric s8 activations (S8S8)
+            for ARM's SDOT (the default recipe quantizes arm64 dynamically: it kept
+            its FP32 accuracy on three tasks where static lost up to 1.7 points)
+  openvino-int8  NNCF's static INT8 run by OpenVINO (model.xml), which picks AMX, VNNI
+            or AVX2 kernels where it runs; float parts in the CPU's best precision
+The guard compares INT8 with FP32 ONNX on the dev split; past --max-drop it
+leaves the most sensitive nodes in FP32 and records which. A dynamic INT8
+model is scored one text at a time (its scales are picked per batch), and
+its position table is cut to the model's max_length (outputs checked
+bit-equal; longer inputs are then refused).
+--engine inc instead tunes an INT8 PyTorch program (model.pt2) with Intel
+Neural Compressor against the same dev metric and budget (x86; measured
+slower than FP32 on a CPU without VNNI, so not the default).
+
+\b
+Examples:
+  edgebert quantize --model runs/rt/student --target x86-vnni --out runs/rt/int8/x86-vnni
+  edgebert quantize --model runs/rt/student --target arm64 --mode static \\
+      --calibration entropy --max-drop 1.0 --out runs/rt/int8/arm64
+  edgebert quantize --model runs/rt/pruned --target openvino-int8 --out runs/rt/int8/ov
+  edgebert quantize --model runs/rt/student --engine inc --target x86-avx2 \\
+      --out runs/rt/int8/inc
+"""
 
     model: str = "runs/student"
     """Model artifact: a transformers directory, or an ONNX export of one."""

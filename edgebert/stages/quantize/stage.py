@@ -19,36 +19,6 @@ from edgebert.metrics import points
 from edgebert.stages.quantize.config import QuantizeConfig
 from edgebert.targets import target
 
-HELP = """INT8 for one target (ONNX Runtime or OpenVINO), kept within an accuracy budget.
-
-\b
-Targets (what each changes, and why):
-  x86-avx2  7-bit weights (reduce_range): u8s8 VPMADDUBSW saturates int16 sums without VNNI
-  x86-vnni  full 8-bit weights: VNNI/AMX accumulate u8s8 in int32
-  arm64     full 8-bit weights; with --mode static, symmetric s8 activations (S8S8)
-            for ARM's SDOT (the default recipe quantizes arm64 dynamically: it kept
-            its FP32 accuracy on three tasks where static lost up to 1.7 points)
-  openvino-int8  NNCF's static INT8 run by OpenVINO (model.xml), which picks AMX, VNNI
-            or AVX2 kernels where it runs; float parts in the CPU's best precision
-The guard compares INT8 with FP32 ONNX on the dev split; past --max-drop it
-leaves the most sensitive nodes in FP32 and records which. A dynamic INT8
-model is scored one text at a time (its scales are picked per batch), and
-its position table is cut to the model's max_length (outputs checked
-bit-equal; longer inputs are then refused).
---engine inc instead tunes an INT8 PyTorch program (model.pt2) with Intel
-Neural Compressor against the same dev metric and budget (x86; measured
-slower than FP32 on a CPU without VNNI, so not the default).
-
-\b
-Examples:
-  edgebert quantize --model runs/rt/student --target x86-vnni --out runs/rt/int8/x86-vnni
-  edgebert quantize --model runs/rt/student --target arm64 --mode static \\
-      --calibration entropy --max-drop 1.0 --out runs/rt/int8/arm64
-  edgebert quantize --model runs/rt/pruned --target openvino-int8 --out runs/rt/int8/ov
-  edgebert quantize --model runs/rt/student --engine inc --target x86-avx2 \\
-      --out runs/rt/int8/inc
-"""
-
 
 def run(cfg: QuantizeConfig, log=print) -> Path:
     """INT8 `cfg.model` for `cfg.target`, within `cfg.max_drop` points of FP32 on dev.

@@ -4,6 +4,7 @@ derive from it."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 from edgebert.config import TaskConfig, TrainConfig, check
 
@@ -17,6 +18,20 @@ short run. Measured at 2.3 epochs: trec-50's teacher 54.8 -> 91.3 % test, WNUT's
 @dataclass
 class FinetuneConfig:
     """Fine-tune a BERT checkpoint with a task head into a teacher."""
+
+    # the command's --help (the options' help is each field's docstring)
+    HELP: ClassVar[str] = """\
+Fine-tune a BERT checkpoint with a task head into a teacher.
+
+\b
+Examples:
+  edgebert finetune --model minilm-l6 --task rotten-tomatoes --out runs/rt/teacher
+  edgebert finetune --model minilm-l6 --task wnut-ner --epochs 8 --lr 1e-4 --out runs/ner/teacher
+  edgebert finetune --model ./my-bert --task reviews.csv --kind classification \\
+      --columns text=review --columns label=stars --out runs/reviews/teacher
+
+A killed run resumes from its last checkpoint when the same command runs again.
+"""
 
     model: str = "minilm-l6"
     """Starting checkpoint: packaged name, local model directory, or hub id."""

@@ -17,18 +17,6 @@ from edgebert.modeling import check_vocab, load_for_task, load_tokenizer
 from edgebert.sources import resolve_model
 from edgebert.stages.teacher.config import FinetuneConfig
 
-HELP = """Fine-tune a BERT checkpoint with a task head into a teacher.
-
-\b
-Examples:
-  edgebert finetune --model minilm-l6 --task rotten-tomatoes --out runs/rt/teacher
-  edgebert finetune --model minilm-l6 --task wnut-ner --epochs 8 --lr 1e-4 --out runs/ner/teacher
-  edgebert finetune --model ./my-bert --task reviews.csv --kind classification \\
-      --columns text=review --columns label=stars --out runs/reviews/teacher
-
-A killed run resumes from its last checkpoint when the same command runs again.
-"""
-
 
 def run(cfg: FinetuneConfig, log=print, *, restart: bool = False) -> Path:
     """Fine-tune `cfg.model` on `cfg.task` into `cfg.out`; skip if already finished.

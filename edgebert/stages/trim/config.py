@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 from edgebert.config import check
 
@@ -11,6 +12,21 @@ from edgebert.config import check
 @dataclass
 class TrimVocabConfig:
     """Trim a model's vocabulary to the WordPiece tokens its domain uses."""
+
+    # the command's --help (the options' help is each field's docstring)
+    HELP: ClassVar[str] = """\
+Keep only the WordPiece tokens the task (and a corpus) uses; embeddings shrink.
+
+Outputs on the kept texts are checked to be unchanged; dev and test scores
+before and after are recorded in metrics.json. Text outside the kept set splits
+into shorter pieces; where that costs more than --max-drop dev points, the
+vocabulary's most common pieces are kept too (the tries are in metrics.json).
+
+\b
+Example:
+  edgebert trim-vocab --model runs/rt/student --out runs/rt/student-trim
+  edgebert trim-vocab --model runs/rt/student --out runs/rt/student-trim3 --min-count 3
+"""
 
     model: str = "runs/student"
     """Model artifact to trim (teacher or student)."""

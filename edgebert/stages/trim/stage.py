@@ -55,20 +55,6 @@ def widenings(tokenizer, used: list[int], max_drop: float | None,
     yield [i for i, _ in ordered]
 
 
-HELP = """Keep only the WordPiece tokens the task (and a corpus) uses; embeddings shrink.
-
-Outputs on the kept texts are checked to be unchanged; dev and test scores
-before and after are recorded in metrics.json. Text outside the kept set splits
-into shorter pieces; where that costs more than --max-drop dev points, the
-vocabulary's most common pieces are kept too (the tries are in metrics.json).
-
-\b
-Example:
-  edgebert trim-vocab --model runs/rt/student --out runs/rt/student-trim
-  edgebert trim-vocab --model runs/rt/student --out runs/rt/student-trim3 --min-count 3
-"""
-
-
 def run(cfg: TrimVocabConfig, log=print) -> Path:
     """Trim `cfg.model`'s vocabulary; the outputs on the kept texts must not change.
 
