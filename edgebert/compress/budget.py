@@ -171,13 +171,6 @@ def dev_examples(teacher: Path) -> int:
     return artifact.read_json(teacher / "metrics.json")["dev"].get("examples", 0)
 
 
-def train_examples(teacher: Path) -> int:
-    """The finished teacher's training examples (0 where its stage.json does not say: a
-    copied checkpoint trained elsewhere)."""
-    sizes = artifact.read_json(teacher / "stage.json").get("task", {}).get("sizes") or {}
-    return sizes.get("train", 0)
-
-
 def quantize_within_budget(cfg: QuantizeConfig, teacher: Path, budget: float, log,
                            made: list[Path] = ()) -> Path:
     """The quantize stage, its guard given what the chain's budget leaves: the budget minus

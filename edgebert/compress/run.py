@@ -14,8 +14,7 @@ import time
 from pathlib import Path
 
 from edgebert import artifact
-from edgebert.compress.budget import (dev_examples, dev_lost, quantize_within_budget,
-                                      train_examples)
+from edgebert.compress.budget import dev_examples, dev_lost, quantize_within_budget
 from edgebert.compress.eta import estimate
 from edgebert.compress.plan import BENCH, COPY_TEACHER, Found, Step, plan
 from edgebert.compress.recipe import Recipe, load
@@ -52,10 +51,11 @@ def survey(recipe: Recipe, run: Path) -> Found:
 
     finished = [p for p in sorted(run.iterdir()) if p.is_dir() and artifact.is_complete(p)]
     # a local task without --kind is known once the teacher has loaded it
-    trained = artifact.read_json(teacher / "stage.json").get("task", {}).get("kind")
-    return replace(found, kind=found.kind or trained,
+    task = artifact.read_json(teacher / "stage.json").get("task") or {}
+    return replace(found, kind=found.kind or task.get("kind"),
                    dev_lost={p.name: dev_lost(teacher, p) for p in finished},
-                   dev_examples=dev_examples(teacher), train_examples=train_examples(teacher),
+                   dev_examples=dev_examples(teacher),
+                   train_examples=(task.get("sizes") or {}).get("train", 0),  # 0: not said
                    teacher_layers=AutoConfig.from_pretrained(str(teacher)).num_hidden_layers)
 
 
@@ -174,10 +174,11 @@ def _compress(recipe: Recipe, run: Path, log) -> dict:
     saved = run / "recipe.yaml"
     # read back as a recipe: a field this version added, at its default, and an old spelling
     # are the same recipe, so a run upgraded mid-way resumes
-    if saved.exists() and saved.read_text() != resolved and _resolved(saved) != resolved:
+    text = saved.read_text() if saved.exists() else None
+    if text is not None and text != resolved and _resolved(saved) != resolved:
         raise UserError(f"--out {run}: holds a run of another recipe ({saved} differs); "
                         f"choose another --out, or delete {run} to start over")
-    if not saved.exists() or saved.read_text() != resolved:  # every field this version has
+    if text != resolved:  # written, or rewritten with every field this version has
         tmp = saved.with_name("recipe.yaml.tmp")
         tmp.write_text(resolved)
         tmp.replace(saved)

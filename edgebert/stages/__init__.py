@@ -4,8 +4,9 @@ a manifest instead), what `compress` plans), its config class (its package's `co
 the command's options and a recipe entry's fields derive from it) and its run function,
 imported only when it runs (torch loads then).
 
-A stage package's `stage.py` holds its `run(cfg, log)` and, beside it, `HELP`: its
-command's `--help` text (`edgebert.cli` makes the command from the `Stage` line).
+A stage package's `stage.py` holds its `run(cfg, log)`; its config class's `HELP` (a
+`ClassVar`) is its command's `--help` text (`edgebert.cli` makes the command from the
+`Stage` line).
 Distillation's second stage, on a corpus, is `edgebert.stages.distill.general`, run by
 `edgebert distill --corpus`.
 
