@@ -154,7 +154,7 @@ def write_executorch(job: Job) -> Written:
     of the parent by the guard (on its PT2E reference), then must match that reference."""
     from edgebert.artifacts_io import calibration_items
     from edgebert.formats.executorch import open_executorch
-    from edgebert.guard import guard
+    from edgebert.guard import guard, sampled_damage
     from edgebert.metrics import points, reference
     from edgebert.predict import runner_forward
 
@@ -174,13 +174,7 @@ def write_executorch(job: Job) -> Written:
             made[dst] = quantize_pt2e(program, items, exclude, only)
             return dst
 
-        sample = dev.sample(256)  # 256 dev examples rank the layers
-
-        def damage(path: Path) -> float:
-            got = opened.outputs(reference_forward(made[path]), sample)
-            return float(np.mean([np.abs(g - parent_dev[i]).mean()
-                                  for g, i in zip(got, sample.index)]))
-
+        damage = sampled_damage(opened, dev, parent_dev, lambda path: reference_forward(made[path]))
         parent_scores = opened.score(None, "dev", dev, parent_dev)
         result = guard(quantize, lambda path: points(opened.score(
             reference_forward(made[path]), "dev", dev), metric), damage,

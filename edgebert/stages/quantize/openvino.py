@@ -16,8 +16,6 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-import numpy as np
-
 from edgebert import artifact
 from edgebert.artifacts_io import calibration_items, copy_tokenizer
 from edgebert.config import to_dict
@@ -25,7 +23,7 @@ from edgebert.cpu import best_float
 from edgebert.errors import UserError
 from edgebert.formats import FORMATS, require_model_file, session
 from edgebert.formats.openvino import open_openvino, require_openvino
-from edgebert.guard import guard
+from edgebert.guard import guard, sampled_damage
 from edgebert.metrics import points
 from edgebert.parity import TOLERANCES, compare, require
 from edgebert.predict import one_at_a_time, ort_forward, runner_forward
@@ -111,17 +109,10 @@ def quantize_openvino(cfg: QuantizeConfig, opened, log=print) -> Path:
             ov.save_model(q, str(xml))
             return xml
 
-        sample = dev.sample(256)
-
-        def damage(path: Path) -> float:
-            got = opened.outputs(forward(path), sample)
-            return float(np.mean([np.abs(g - float_dev_out[i]).mean()
-                                  for g, i in zip(got, sample.index)]))
-
         result = guard(run_quantizer,
                        lambda path: points(opened.score(forward(path), "dev", dev), metric),
-                       damage, points(float_dev, metric), candidates, cfg.max_drop,
-                       scratch, log)
+                       sampled_damage(opened, dev, float_dev_out, forward),
+                       points(float_dev, metric), candidates, cfg.max_drop, scratch, log)
         if not result.within_budget:
             raise UserError(f"--max-drop {cfg.max_drop}: even with {len(result.excluded)} "
                             f"MatMuls in {precision} the OpenVINO INT8 model loses "

@@ -13,15 +13,13 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-import numpy as np
-
 from edgebert import artifact
 from edgebert.artifacts_io import calibration_batches, copy_tokenizer
 from edgebert.config import to_dict
 from edgebert.errors import UserError
 from edgebert.families import family_of
 from edgebert.formats import require_model_file, session
-from edgebert.guard import guard
+from edgebert.guard import guard, sampled_damage
 from edgebert.metrics import points
 from edgebert.parity import compare, require
 from edgebert.predict import ort_forward, scored_as_run
@@ -183,13 +181,8 @@ def _guarded_int8(cfg: QuantizeConfig, opened, fused: Path, dev, fp32_dev_out, f
             return quantize_dynamic_onnx(fused, dst, p, exclude)
         return quantize_static_onnx(fused, dst, p, batches, cfg.calibration, exclude)
 
-    sample = dev.sample(256)
-
-    def damage(path: Path) -> float:
-        got = opened.outputs(int8_forward(path, opened.kind, cfg.mode), sample)
-        ref = [fp32_dev_out[i] for i in sample.index]
-        return float(np.mean([np.abs(a - b).mean() for a, b in zip(ref, got)]))
-
+    damage = sampled_damage(opened, dev, fp32_dev_out,
+                            lambda path: int8_forward(path, opened.kind, cfg.mode))
     result = guard(run_quantizer,
                    lambda path: points(opened.score(int8_forward(path, opened.kind, cfg.mode),
                                                     "dev", dev), opened.task.metric),
