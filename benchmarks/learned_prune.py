@@ -81,26 +81,18 @@ def learned_int8(recipe, sweep: Path, sparsity: float) -> tuple[str, float]:
 def bench_and_report(recipe, sweep: Path, models: list[str]) -> dict:
     """One interleaved bench of `models` (the recipe's settings), then the report. A bench
     of these models, made after every one of them, is reused."""
-    b = recipe.bench
-    common_args = ["--threads", b.threads, "--warmup", b.warmup, "--rounds", b.rounds]
-    paths = [sweep / m for m in models]
-    bench = sweep / "bench"
-    made = [bench / "latency.json", bench / "texts.json"]
-    newest = max((sweep / m / "metrics.json").stat().st_mtime for m in models)
-    if all(f.exists() and f.stat().st_mtime > newest for f in made) and {
-            Path(r["path"]).resolve() for r in json.loads(made[0].read_text())["results"]
-    } >= {p.resolve() for p in paths}:
-        run(["edgebert", "report", sweep, "--max-accuracy-drop", recipe.max_accuracy_drop])
-        return json.loads((sweep / "report.json").read_text())
-    shutil.rmtree(bench, ignore_errors=True)
-    run(["edgebert", "bench", *paths, "--batch", ",".join(map(str, b.batch)),
-         "--seq", ",".join(map(str, b.seq)), "--runs", b.runs, *common_args,
-         "--out", bench / "latency.json"])
-    from edgebert.bench.run import task_texts
+    from edgebert.artifact import write_json
+    from edgebert.bench.run import bench, covers, task_texts, task_workloads
 
-    texts = task_texts(sweep / "teacher", b.texts, bench / "test_texts.txt")
-    run(["edgebert", "bench", *paths, "--texts", texts, "--runs", b.texts, *common_args,
-         "--out", bench / "texts.json"])
+    b = recipe.bench
+    paths = [str(sweep / m) for m in models]
+    out = sweep / "bench" / "latency.json"
+    newest = max((sweep / m / "metrics.json").stat().st_mtime for m in models)
+    if not (covers(out, paths) and out.stat().st_mtime > newest):
+        shutil.rmtree(out.parent, ignore_errors=True)
+        out.parent.mkdir(parents=True)
+        texts = task_texts(sweep / "teacher", b.texts, out.parent / "test_texts.txt")
+        write_json(out, bench(paths, b, workloads=task_workloads(b, texts, b.texts)))
     run(["edgebert", "report", sweep, "--max-accuracy-drop", recipe.max_accuracy_drop])
     return json.loads((sweep / "report.json").read_text())
 

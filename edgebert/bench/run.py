@@ -130,6 +130,22 @@ def grid(cfg: BenchConfig) -> list[Workload]:
             for b in cfg.batch for s in cfg.seq]
 
 
+def task_workloads(cfg: BenchConfig, texts: Path | None, count: int) -> list[Workload]:
+    """What a chain times (`compress`'s latency step): the grid, then, where `texts` (a
+    file of the task's test texts) is given, `count` of them one at a time after half the
+    warm-up, each process timing both."""
+    extra = [Workload(texts=str(texts), warmup=cfg.warmup // 2, runs=count)] if texts else []
+    return grid(cfg) + extra
+
+
+def covers(result: Path, models: list) -> bool:
+    """Whether the bench result file `result` exists and timed every one of `models`."""
+    if not result.exists():
+        return False
+    timed = {Path(r["path"]).resolve() for r in load(result)["results"]}
+    return timed >= {Path(m).resolve() for m in models}
+
+
 def _texts(path: str) -> tuple[list[str], str]:
     """The non-empty lines of a text file, and a JSON copy of them for the workers."""
     import tempfile

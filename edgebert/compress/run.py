@@ -103,28 +103,24 @@ def _bench(step: Step, run: Path, steps: list[Step], log) -> Path:
     (recipe.bench batch x seq), then the task's test texts one at a time (bench.texts), in
     one file, `step.out`. One pass: each artifact's turn is one process that times both
     (a process per workload would start every model twice, for seconds of timing)."""
-    from edgebert.bench.latency import Workload
-    from edgebert.bench.run import bench, grid, task_texts
+    from edgebert.bench.run import bench, covers, task_texts, task_workloads
 
     out = step.out
     models = [str(s.out) for s in steps if s.out.is_dir() and not _emulated_only(s.out)]
+    if covers(out, models):
+        log(f"{out} is already measured; skipping")
+        return out
     if out.exists():
-        timed = {Path(r["path"]).resolve() for r in artifact.read_json(out)["results"]}
-        if timed >= {Path(m).resolve() for m in models}:
-            log(f"{out} is already measured; skipping")
-            return out
         log(f"{out} lacks artifacts this run made since: measuring every one again")
     b = step.config.settings
     texts = task_texts(run / "teacher", b.texts, run / "bench" / "test_texts.txt") \
         if b.texts else None
-    workloads = grid(b)
     if texts:
         log(f"padded inputs, then the task's test texts one at a time ({b.texts} of them), "
             f"in the same processes:")
-        workloads.append(Workload(texts=str(texts), warmup=b.warmup // 2, runs=b.texts))
     elif b.texts:
         log("the task's examples are not single texts: padded inputs only")
-    data = bench(models, b, log=log, workloads=workloads)
+    data = bench(models, b, log=log, workloads=task_workloads(b, texts, b.texts))
     out.parent.mkdir(parents=True, exist_ok=True)
     artifact.write_json(out, data)
     return out
