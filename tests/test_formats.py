@@ -88,3 +88,38 @@ def test_each_writer_and_quantizer_a_table_names_exists():
     for name in [f.writer for f in written] + [t.quantizer for t in TARGETS.values()]:
         assert callable(pkgutil.resolve_name(name)), name
     assert "quantizer" not in TARGETS["arm64"].record()  # stage.json's preset as it was
+
+
+def test_torch_free_formats_never_import_torch():
+    """The `runtime` contract of pyproject.toml, for the module of every format the registry
+    calls torch-free (found at import, so no contract names them): no chain of imports,
+    lazy ones included, reaches torch or transformers. The modules of torch's formats are
+    still importable without it: the registry imports them all."""
+    import subprocess
+    import sys
+
+    import grimp
+
+    from edgebert.formats import FORMATS
+
+    graph = grimp.build_graph("edgebert", include_external_packages=True)
+    free = {f.opener.__module__ for f in FORMATS.values() if f.torch_free}
+    assert free >= {"edgebert.formats.ort", "edgebert.formats.openvino"}
+    for module in sorted(free):
+        for banned in ("torch", "transformers"):
+            chain = graph.find_shortest_chain(importer=module, imported=banned)
+            assert chain is None, " -> ".join(chain)
+    loaded = subprocess.run([sys.executable, "-c", "import sys, edgebert.formats, edgebert.runtime;"
+                             "print(sorted(m for m in ('torch', 'transformers') if m in sys.modules))"],
+                            capture_output=True, text=True, check=True).stdout.strip()
+    assert loaded == "[]"
+
+
+def test_formats_are_declared_beside_their_openers_in_reading_order():
+    from edgebert.formats import FORMATS, SERVED_FILES
+
+    assert list(FORMATS) == ["pytorch", "onnx", "ort", "openvino", "executorch", "torchscript",
+                             "pt2"]
+    assert SERVED_FILES == ("model.onnx", "model.ort", "model.xml", "model.pte")
+    for f in FORMATS.values():
+        assert f.opener.__module__.startswith("edgebert.formats."), f.name

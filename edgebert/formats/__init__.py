@@ -1,113 +1,40 @@
-"""Artifact formats, each declared once: its model file, the runtime that runs it, and how
-to open it. Torch-free: only the standard library and numpy at import; a runtime is
-imported when a model is opened.
+"""Artifact formats: each model file a stage writes, the runtime that runs it, and how to
+open it. Torch-free: only the standard library and numpy at import; a runtime is imported
+when a model is opened.
 
-Each format names its opener as "module:function" instead of importing it (the
-entry-point pattern), so that this registry, and the runtime that stands on it, import
-no format's module until a model of that format is opened: an ONNX bundle never loads
-the PyTorch formats' code, and import-linter can check that statically.
+Each module of this package opens the formats of one runtime and declares them beside its
+openers (`DECLARED`, a tuple of `Format`); `FORMATS` collects them. Every part that looks
+into an artifact directory for its model asks here: the stages (export, quantize, bundle),
+evaluate, bench and its worker, the report and the runtime apps embed. Each format opens to
+a *runner*: `runner.inputs` (names it takes), `runner.outputs` (names it gives) and
+`runner(feeds)` -> its outputs as numpy arrays, so scoring, timing and serving never branch
+on the format.
 
-Every part that looks into an artifact directory for its model asks here: the stages
-(export, quantize, bundle), evaluate, bench and its worker, the report and the runtime
-apps embed. Each format opens to a *runner*: `runner.inputs` (names it takes),
-`runner.outputs` (names it gives) and `runner(feeds)` -> its outputs as numpy arrays, so
-scoring, timing and serving never branch on the format.
-
-Adding a format: a module here with its `open_*` function, and one `Format` line below
-that names it; for `edgebert export` to write it, the line names its writer too (a module
-of the export stage, `edgebert/stages/export/`).
+The modules are found, not listed, so that adding a format touches one module here (and
+its writer in the export stage, `edgebert/stages/export/`, where `edgebert export` writes
+it). Each stays torch-free at import, importing its runtime when a model is opened; the
+tests check that the modules of torch-free formats never import torch, even lazily.
 """
 
 from __future__ import annotations
 
+import importlib
 import pkgutil
-from dataclasses import dataclass
 from pathlib import Path
 
 from edgebert.errors import UserError
+from edgebert.formats.format import Format
 from edgebert.formats.ort import extensions_library, session
 
 
-@dataclass(frozen=True)
-class Format:
-    name: str
-    file: str
-    """The model file in an artifact directory."""
-    runtime: str
-    """The Python package that runs it (what a user installs): onnxruntime, openvino,
-    executorch, torch."""
-    opener: str
-    """"module:function" that opens it: (file, threads, record, error) -> runner; `record`
-    is the artifact's stage.json."""
-    companions: tuple[str, ...] = ()
-    """Files that travel with the model file (OpenVINO's weights)."""
-    served: bool = False
-    """`edgebert bundle` packs it and `edgebert.runtime` runs it (without torch where
-    `torch_free`)."""
-    weights: bool = False
-    """The PyTorch weights every other format of a model is made from."""
-    install: str = ""
-    score_opener: str = ""
-    """"module:function" that opens it for scoring where that differs from `opener`
-    (timing): pt2 uncompiled."""
-    kernels: str = ""
-    """The kernels a timing of it measures, where they, not the machine, are the point
-    (ExecuTorch: XNNPACK): bench results say `x86 XNNPACK`, never a phone's latency."""
-    writer: str = ""
-    """"module:function" with which `edgebert export` writes it: (Job) -> Written
-    (`edgebert.stages.export.job`); imported only by the export stage. Empty: export does
-    not write it (`--format` offers the formats that have one)."""
-
-    @property
-    def torch_free(self) -> bool:
-        """Its runtime runs without torch (executorch's Python bindings link libtorch)."""
-        return self.runtime not in ("torch", "executorch")
-
-    def open(self, file: Path, threads: int | None = None, record: dict | None = None,
-             error: type[Exception] = UserError, scoring: bool = False):
-        """The runner of `file`, from the opener this format names (`score_opener` where
-        `scoring` and it names one); its module is imported here, on first use."""
-        opener = pkgutil.resolve_name((scoring and self.score_opener) or self.opener)
-        return opener(file, threads, record, error)
-
-    def files(self) -> tuple[str, ...]:
-        return (self.file, *self.companions)
-
-    def require(self, error: type[Exception] = UserError) -> None:
-        """One line naming what to install, where its runtime cannot be imported (it is
-        imported here, as opening the model would)."""
-        import importlib
-
-        try:
-            importlib.import_module(self.runtime)
-        except ImportError:
-            raise error(f"{self.name} artifacts need the {self.runtime} package "
-                        f"({self.install or 'pip install ' + self.runtime})") from None
+def declared() -> dict[str, Format]:
+    """Every format the modules of this package declare (`DECLARED`), by `order`."""
+    found = [f for info in pkgutil.iter_modules(__path__)
+             for f in getattr(importlib.import_module(f"{__name__}.{info.name}"), "DECLARED", ())]
+    return {f.name: f for f in sorted(found, key=lambda f: f.order)}
 
 
-FORMATS: dict[str, Format] = {f.name: f for f in (
-    # PyTorch weights first: the model every other file in a directory was made from
-    Format("pytorch", "model.safetensors", "torch", "edgebert.formats.torch:open_pytorch",
-           weights=True, install="pip install 'edgebert[full]'"),
-    Format("onnx", "model.onnx", "onnxruntime", "edgebert.formats.ort:open_ort", served=True,
-           writer="edgebert.stages.export.onnx:write_onnx"),
-    Format("ort", "model.ort", "onnxruntime", "edgebert.formats.ort:open_ort", served=True,
-           writer="edgebert.stages.export.onnx:write_ort"),
-    Format("openvino", "model.xml", "openvino", "edgebert.formats.openvino:open_openvino",
-           companions=("model.bin",), served=True, install="pip install 'edgebert[openvino]'",
-           writer="edgebert.stages.export.openvino:write_openvino"),
-    # a phone's runtime (Kotlin, Swift); served in Python as a check, through executorch's
-    # bindings (they load torch)
-    Format("executorch", "model.pte", "executorch", "edgebert.formats.executorch:open_executorch",
-           served=True, install="pip install 'edgebert[executorch]'", kernels="XNNPACK",
-           writer="edgebert.stages.export.executorch:write_executorch"),
-    Format("torchscript", "model.pt", "torch", "edgebert.formats.torch:open_torchscript",
-           install="pip install 'edgebert[full]'",
-           writer="edgebert.stages.export.torchscript:write_torchscript"),
-    Format("pt2", "model.pt2", "torch", "edgebert.formats.torch:open_program",
-           install="pip install 'edgebert[full]'",
-           score_opener="edgebert.formats.torch:open_program_eager"),
-)}
+FORMATS: dict[str, Format] = declared()
 
 MODEL_FILES = tuple((f.file, f.name) for f in FORMATS.values())
 """Every model file a stage writes, and its format, in the order a directory is read."""

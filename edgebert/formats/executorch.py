@@ -21,6 +21,7 @@ import numpy as np
 
 from edgebert.data.features import INPUTS
 from edgebert.errors import UserError
+from edgebert.formats.format import Format
 
 
 def set_threads(threads: int | None) -> None:
@@ -84,3 +85,12 @@ def open_executorch(path: Path, threads: int | None = None, record: dict | None 
     task = record.get("task")  # stage.json: the task record; a manifest: its name
     name = task["kind"] if isinstance(task, dict) else record.get("kind")
     return ExecuTorchRunner(path, threads, kind(name).outputs if name else ("logits",), error)
+
+
+DECLARED = (
+    # a phone's runtime (Kotlin, Swift); served in Python as a check, through executorch's
+    # bindings (they load torch)
+    Format("executorch", "model.pte", "executorch", open_executorch, order=40, served=True,
+           install="pip install 'edgebert[executorch]'", kernels="XNNPACK",
+           writer="edgebert.stages.export.executorch:write_executorch"),
+)

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from edgebert.errors import UserError
+from edgebert.formats.format import Format
 
 INSTALL = "pip install 'edgebert[openvino]'"
 
@@ -139,3 +140,9 @@ def save_ir(onnx_path: Path, xml: Path, precision: str) -> Path:
     ov.save_model(ov.Core().read_model(str(onnx_path)), str(xml),
                   compress_to_fp16=precision != "fp32")
     return xml
+
+
+DECLARED = (
+    Format("openvino", "model.xml", "openvino", open_openvino, order=30, companions=("model.bin",),
+           served=True, install=INSTALL, writer="edgebert.stages.export.openvino:write_openvino"),
+)

@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from edgebert.errors import UserError
+from edgebert.formats.format import Format
 
 
 def extensions_library(error: type[Exception] = UserError) -> str:
@@ -72,3 +73,11 @@ def open_ort(path: Path, threads: int | None = None, record: dict | None = None,
     input "text") gets onnxruntime-extensions' ops registered."""
     text_in = (record or {}).get("input") == "text"
     return OrtRunner(session(path, threads, custom_ops=text_in, error=error))
+
+
+DECLARED = (
+    Format("onnx", "model.onnx", "onnxruntime", open_ort, order=10, served=True,
+           writer="edgebert.stages.export.onnx:write_onnx"),
+    Format("ort", "model.ort", "onnxruntime", open_ort, order=20, served=True,
+           writer="edgebert.stages.export.onnx:write_ort"),
+)

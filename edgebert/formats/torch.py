@@ -9,6 +9,7 @@ import numpy as np
 
 from edgebert.data.features import INPUTS
 from edgebert.errors import UserError
+from edgebert.formats.format import Format
 
 
 def output_array(res) -> np.ndarray:
@@ -120,3 +121,15 @@ def module_forward(module):
     tensor (PlainOutputs, a TorchScript module, an exported program)."""
     runner = TorchRunner(module, INPUTS)
     return lambda batch: runner(batch)[0]
+
+
+TORCH_INSTALL = "pip install 'edgebert[full]'"
+DECLARED = (
+    # the PyTorch weights first: the model every other file in a directory was made from
+    Format("pytorch", "model.safetensors", "torch", open_pytorch, order=0, weights=True,
+           install=TORCH_INSTALL),
+    Format("torchscript", "model.pt", "torch", open_torchscript, order=50, install=TORCH_INSTALL,
+           writer="edgebert.stages.export.torchscript:write_torchscript"),
+    Format("pt2", "model.pt2", "torch", open_program, order=60, install=TORCH_INSTALL,
+           score_opener=open_program_eager),
+)
