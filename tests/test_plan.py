@@ -107,21 +107,27 @@ def test_a_student_over_the_budget_adds_the_deeper_chain():
         len(DEFAULT_TITLES)
 
 
-def test_a_small_task_also_quantizes_the_teacher():
-    """Under teacher_int8_below training examples the teacher's INT8 joins the plan for every
-    target, whatever dev says of the students; at or above it, and before the teacher is
-    trained (0 examples known), the plan is the recipe's."""
+def test_a_small_task_also_quantizes_and_prunes_the_teacher():
+    """Under teacher_int8_below training examples the teacher's INT8 and its learned pruning
+    join the plan for every target, whatever dev says of the students; at or above it, and
+    before the teacher is trained (0 examples known), the plan is the recipe's."""
     small = Found(native_target="x86-vnni", dev_lost={"teacher": 0.0, "student": 0.2},
                   dev_examples=538, train_examples=4304, teacher_layers=6)
     planned, said = steps(small)
     teacher_int8 = ["INT8 dynamic for x86-vnni from teacher",
                     "INT8 dynamic for arm64 from teacher",
                     "INT8 static (NNCF) for openvino-int8 from teacher"]
-    assert [s.title for s in planned] == DEFAULT_TITLES[:8] + teacher_int8 + DEFAULT_TITLES[8:]
-    assert {"int8/x86-vnni-teacher", "int8/arm64-teacher"} <= set(outs(planned))
+    assert [s.title for s in planned] == (DEFAULT_TITLES[:8] + teacher_int8 + LEARNED
+                                          + DEFAULT_TITLES[8:])
+    assert {"int8/x86-vnni-teacher", "int8/arm64-teacher",
+            "int8/x86-vnni-learned"} <= set(outs(planned))
     assert Path(planned[8].config.model) == RUN / "teacher"  # its own vocabulary, untrimmed
     assert said == ["4,304 training examples (under 10,000): the teacher is quantized too, a "
-                    "dev split this small may not see what the students lost"]
+                    "dev split this small may not see what the students lost",
+                    "4,304 training examples (under 10,000): the teacher is also pruned by "
+                    "learned masks to 30% sparsity (learned)"]
+    without = [s.title for s in steps(small, "learned_prune.enabled=false")[0]]
+    assert without == DEFAULT_TITLES[:8] + teacher_int8 + DEFAULT_TITLES[8:]
     # a chain whose last model is the teacher quantizes it once, as int8/<target>
     alone = outs(steps(small, "students=[]", "prune=[]", "learned_prune.enabled=false")[0])
     assert "int8/x86-vnni" in alone and not [o for o in alone if o.endswith("-teacher")]

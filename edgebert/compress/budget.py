@@ -81,15 +81,29 @@ def student_spent(recipe: Recipe, found: Found) -> tuple[str, float] | None:
     return root, lost
 
 
+def small_task(recipe: Recipe, found: Found) -> bool:
+    """Whether the finished teacher trained on fewer examples than `teacher_int8_below`,
+    in a chain that compresses it (its last model not the teacher): a dev split this small
+    may not see what a student lost."""
+    return (0 < found.train_examples < recipe.teacher_int8_below
+            and recipe.last_model() != "teacher")
+
+
 def learned_prune(recipe: Recipe, found: Found, log) -> bool:
     """Whether the chain also prunes the teacher by learned masks (Recipe.learned_prune):
-    where the student has spent the budget, as for the deeper chain."""
-    spent = student_spent(recipe, found) if recipe.learned_prune.enabled else None
+    where the student has spent the budget, as for the deeper chain, and on a small task,
+    whatever its dev split says of the student."""
+    if not recipe.learned_prune.enabled:
+        return False
+    spent, sparsity = student_spent(recipe, found), recipe.learned_prune.sparsity
     if spent:
         log(f"{spent[0]} is {spent[1]:.2f} dev points under the teacher: the teacher is also "
-            f"pruned by learned masks to {recipe.learned_prune.sparsity:.0%} sparsity "
-            f"(learned)")
-    return spent is not None
+            f"pruned by learned masks to {sparsity:.0%} sparsity (learned)")
+    elif small_task(recipe, found):
+        log(f"{found.train_examples:,} training examples (under "
+            f"{recipe.teacher_int8_below:,}): the teacher is also pruned by learned masks to "
+            f"{sparsity:.0%} sparsity (learned)")
+    return bool(spent) or small_task(recipe, found)
 
 
 def deeper_chain(recipe: Recipe, found: Found, log) -> Recipe | None:

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import NamedTuple
 
-from edgebert.compress.budget import deeper_chain, fallback_model, learned_prune
+from edgebert.compress.budget import deeper_chain, fallback_model, learned_prune, small_task
 from edgebert.compress.recipe import LEARNED, BenchRecipe, Recipe, stage_options
 from edgebert.formats import FORMATS
 from edgebert.kinds import kind
@@ -132,7 +132,7 @@ def plan(recipe: Recipe, run: Path, found: Found, log=print) -> list[Step]:
         earlier = fallback_model(recipe, last.name, found, log)
         if earlier:
             int8_of(steps, recipe, run, jobs, earlier, found, wordpiece, log)
-    if 0 < found.train_examples < recipe.teacher_int8_below and recipe.last_model() != "teacher":
+    if small_task(recipe, found):
         log(f"{found.train_examples:,} training examples (under {recipe.teacher_int8_below:,}):"
             f" the teacher is quantized too, a dev split this small may not see what the "
             f"students lost")

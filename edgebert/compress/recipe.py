@@ -166,13 +166,14 @@ class Recipe:
     trec-50 (50 classes): the 3-layer student of the 6-layer MiniLM lost 2.79 test points,
     a 4-layer one 0.74."""
     learned_prune: LearnedPruneRecipe = field(default_factory=LearnedPruneRecipe)
-    """Where the student has spent the budget on dev (as for `deeper`), also prune the
-    teacher by learned masks (`edgebert prune-learned`: CoFi) into `learned`, then trim and
-    quantize it (int8/<target>-learned); the report recommends the fastest artifact within
-    the budget, whichever chain made it. `enabled`, and the stage's options (sparsity,
-    mask_lr, ...). Within the budget the plan is unchanged. The default recipe asks for 30 %
-    sparsity: on trec-50 that INT8 model was within the budget at 5.9x on its texts, and
-    60 % lost 3.9 test points (docs/guides/learned-pruning.md)."""
+    """Where the student has spent the budget on dev (as for `deeper`), and on a small task
+    (`teacher_int8_below`) whatever dev says, also prune the teacher by learned masks
+    (`edgebert prune-learned`: CoFi) into `learned`, then trim and quantize it
+    (int8/<target>-learned); the report recommends the fastest artifact within the budget,
+    whichever chain made it. `enabled`, and the stage's options (sparsity, mask_lr, ...).
+    Otherwise the plan is unchanged. The default recipe asks for 30 % sparsity: on trec-50
+    that INT8 model was within the budget at 5.9x on its texts, where the students were not,
+    and 60 % lost 3.9 test points (docs/guides/learned-pruning.md)."""
     fallback: bool = True
     """When the last model has spent the budget on dev (it leaves the INT8 guard less than
     its floor), also trim and quantize the last model before it that leaves room (the
@@ -180,7 +181,8 @@ class Recipe:
     that the dev split says can be within the budget."""
     teacher_int8_below: int = 10000
     """Tasks with fewer training examples than this also get the teacher's own INT8
-    (int8/<target>-teacher), whatever dev says of the students (0: never). Their dev splits
+    (int8/<target>-teacher) and its learned pruning (`learned_prune`), whatever dev says of
+    the students (0: never). Their dev splits
     are too small to see what a student lost: on trec-50 (4,304 questions, 538 dev) the
     student matched the teacher on dev and was 3.35 points under it on test, and every
     compressed model of the chain missed the budget; the teacher's INT8 was within it
