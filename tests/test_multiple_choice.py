@@ -117,6 +117,18 @@ def test_distil_prune_int8_export_bench_and_serve(mc_teacher, tmp_path):
     two = model.predict(["a", "b"], choices=[["good", "bad"], ["awful", "poor", "lovely"]])
     assert [r["choice"] for r in two] == [0, 2]
 
+def test_prune_learned_cuts_a_multiple_choice_teacher(mc_teacher, tmp_path):
+    """Learned masks on [batch, choices, tokens] inputs: the cut model is smaller and scored
+    as its kind scores (the chain prunes small tasks' teachers so, wordnet-mc among them)."""
+    teacher, tm = mc_teacher
+    out = tmp_path / "learned"
+    code, output = run_cli("prune-learned", "--model", teacher, "--teacher", teacher,
+                           "--sparsity", "0.5", "--recover-epochs", "1", "--out", out, *FAST)
+    assert code == 0, output
+    m = json.loads((out / "metrics.json").read_text())
+    assert m["metric"] == "accuracy" and m["params"] < m["parent"]["params"]
+    assert m["learned"]["reached_sparsity"] > 0.2 and m["dev"]["examples"] == tm["dev"]["examples"]
+
 
 @pytest.mark.parametrize("row,says", [
     ({"context": "x", "choices": ["good", "bad", "dull"], "label": 0}, "3 choices"),
