@@ -625,31 +625,43 @@ def tokenizer_train(**options):
 
 @main.command("arm-env")
 @click.option("--check", "artifact", default=None,
-              help="An INT8/ONNX artifact to run under emulation and compare with x86.")
-@click.option("--examples", default=64, show_default=True, help="Dev examples to compare.")
+              help="An INT8/ONNX or ExecuTorch (.pte) artifact to run under emulation and "
+                   "compare with x86.")
+@click.option("--examples", default=64, show_default=True,
+              help="Dev examples to compare (0: the whole dev split).")
 def arm_env(artifact, examples):
     """Build (once) an aarch64 ONNX Runtime under qemu, and check arm64 artifacts with it.
 
     Needs qemu-user-static and debootstrap (apt-get install qemu-user-static
-    debootstrap); about 400 MB in the cache and a minute to build. It checks
-    outputs only: emulated time is 80-300x slower than a device, never a latency.
+    debootstrap); about 400 MB in the cache and a minute to build. A .pte runs in
+    ExecuTorch's C++ runtime, cross-compiled on first use against the aarch64 wheel of
+    the installed executorch: that also needs g++-aarch64-linux-gnu (12 MB more). It
+    checks outputs only: emulated time is 80-300x slower than a device, never a latency.
 
     \b
     Examples:
       edgebert arm-env
       edgebert arm-env --check runs/rt/int8/arm64
+      edgebert arm-env --check runs/rt/export/executorch --examples 0
     """
     from edgebert.targets.arm64 import build
 
     click.echo(f"arm64 environment: {build(log=click.echo)}")
     if artifact:
         from edgebert.artifacts_io import open_artifact
-        from edgebert.formats import require_model_file
-        from edgebert.targets.check import arm64_parity
+        from edgebert.formats import open_model, require_model_file
+        from edgebert.targets.check import arm64_parity, pte_arm64_parity
 
         opened = open_artifact(artifact)
-        model, _ = require_model_file(artifact, ("model.onnx",), "to check")
-        res = arm64_parity(model, opened, examples)
+        model, fmt = require_model_file(artifact, ("model.onnx", "model.pte"), "to check")
+        if fmt == "executorch":
+            from edgebert.targets.arm64 import build_pte_runner
+
+            build_pte_runner(log=click.echo)
+            runner, _ = open_model(model, record=opened.record)
+            res = pte_arm64_parity(model, opened, runner, examples)
+        else:
+            res = arm64_parity(model, opened, examples)
         click.echo(json.dumps(res, indent=2))
         if res["top1_agreement"] < 1.0:
             raise UserError(f"{artifact}: aarch64 and x86 disagree on "

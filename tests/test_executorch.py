@@ -70,6 +70,27 @@ def test_int8_program_is_guarded_smaller_and_checked_against_its_reference(pte_i
 
 
 @pytest.mark.slow
+def test_the_program_runs_under_arm64_emulation_as_an_app_runs_it(pte_int8):
+    """ExecuTorch's C++ runtime, cross-compiled for aarch64, under qemu: the export checks
+    its dev examples against x86 (or records why it could not), and `arm-env --check`
+    compares the whole dev split."""
+    from edgebert.targets.arm64 import pte_unavailable
+
+    arm = json.loads((pte_int8 / "metrics.json").read_text())["arm64"]
+    why = pte_unavailable()
+    if why:
+        assert arm == {"checked": False, "reason": why}
+        pytest.skip(f"arm64 emulation: {why}")
+    assert arm["checked"] and arm["examples"] == arm["predictions"] > 0
+    assert arm["top1_agreement"] == 1.0 and arm["max_abs_diff"] < 1e-2
+    assert arm["arm64_top1_vs_fp32"] == arm["x86_top1_vs_fp32"]
+    code, out = run_cli("arm-env", "--check", pte_int8, "--examples", "0")
+    assert code == 0, out
+    res = json.loads(out[out.index("{"):])
+    assert res["executorch"] and res["top1_agreement"] == 1.0 and res["examples"] >= 20
+
+
+@pytest.mark.slow
 def test_evaluate_scores_the_program_as_its_export_did(pte, pte_int8):
     from edgebert.evaluate import evaluate
 

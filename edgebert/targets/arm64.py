@@ -1,4 +1,5 @@
-"""An aarch64 ONNX Runtime under qemu-user, for checking arm64 artifacts on x86.
+"""An aarch64 ONNX Runtime and ExecuTorch runtime under qemu-user, for checking arm64
+artifacts on x86.
 
 Built once into `$EDGEBERT_CACHE/arm64-env` (about 400 MB), with no root-only
 steps beyond having `qemu-user-static` and `debootstrap` installed:
@@ -8,6 +9,12 @@ steps beyond having `qemu-user-static` and `debootstrap` installed:
 - a fake `/sys/devices/system/cpu/{possible,present}` and an ARM `/proc/cpuinfo`:
   ONNX Runtime segfaults under emulation when it reads the host's x86 ones.
 
+ExecuTorch's Python bindings link libtorch, and PyPI's aarch64 torch is a CUDA build, so
+a `.pte` runs under emulation the way an app runs it: `pte_runner.cpp` (ExecuTorch's C++
+Module API, the XNNPACK delegate and its kernels, no torch), cross-compiled once against
+the aarch64 wheel of the installed executorch (`aarch64-linux-gnu-g++`) into
+`arm64-env/executorch-<version>/`.
+
 Emulated time is not device latency: this checks outputs, never speed.
 """
 
@@ -15,6 +22,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import struct
 import subprocess
 import sys
 import tempfile
@@ -143,3 +151,120 @@ def run_onnx(model: Path, batches: list[dict[str, np.ndarray]], timeout: int = 9
 
 def _count(data, b: int) -> int:
     return sum(1 for k in data.files if k.startswith(f"{b}:"))
+
+
+CROSS_COMPILER = "aarch64-linux-gnu-g++"
+EXECUTORCH_LIBS = ("executorch", "executorch_backend_xnnpack", "executorch_kernels_optimized",
+                   "executorch_kernels_quantized", "executorch_threadpool")
+"""What pte_runner links: the runtime, the XNNPACK delegate and the kernels for what stays
+outside it (each registers itself when loaded, so they are linked --no-as-needed)."""
+
+
+def executorch_version() -> str | None:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("executorch")
+    except PackageNotFoundError:
+        return None
+
+
+def pte_dir() -> Path:
+    return env_dir() / f"executorch-{executorch_version()}"
+
+
+def pte_unavailable() -> str | None:
+    """Why a .pte cannot be run under emulation here, or None when it can."""
+    why = unavailable()
+    if why:
+        return why
+    if executorch_version() is None:
+        return "executorch not installed (pip install 'edgebert[executorch]')"
+    if not (pte_dir() / "ready").exists() and not shutil.which(CROSS_COMPILER):
+        return f"missing {CROSS_COMPILER} (apt-get install g++-aarch64-linux-gnu)"
+    return None
+
+
+def build_pte_runner(log=print) -> Path:
+    """pte_runner for aarch64, with the aarch64 ExecuTorch libraries it loads, built once
+    (the wheel of the installed executorch version; its headers are dropped after)."""
+    final = pte_dir()
+    if (final / "ready").exists():
+        return final
+    why = pte_unavailable()
+    if why:
+        raise UserError(f"ExecuTorch under arm64 emulation: {why}")
+    import zipfile
+
+    with tempfile.TemporaryDirectory(dir=final.parent, prefix=".executorch.") as tmp:
+        work = Path(tmp)
+        log(f"arm64-env: ExecuTorch {executorch_version()} for aarch64 (wheel, headers and "
+            f"libraries) and pte_runner...")
+        _run([sys.executable, "-m", "pip", "download", "-q", "--disable-pip-version-check",
+              "--no-deps", "--dest", str(work / "wheel"), "--platform", "manylinux_2_28_aarch64",
+              "--python-version", "3.11", "--implementation", "cp", "--only-binary=:all:",
+              f"executorch=={executorch_version()}"], "pip download executorch (aarch64)")
+        (wheel,) = (work / "wheel").glob("*.whl")
+        with zipfile.ZipFile(wheel) as z:
+            z.extractall(work / "unpacked", [n for n in z.namelist() if n.startswith(
+                ("executorch/include/", "executorch/lib/"))])
+        et = work / "unpacked" / "executorch"
+        (work / "lib").mkdir()
+        for lib in EXECUTORCH_LIBS:
+            shutil.copy2(et / "lib" / f"lib{lib}.so", work / "lib")
+        _run([CROSS_COMPILER, "-std=c++17", "-O2", "-DC10_USING_CUSTOM_GENERATED_MACROS",
+              f"-I{et / 'include'}", f"-I{et / 'include/executorch/runtime/core/portable_type/c10'}",
+              str(Path(__file__).with_name("pte_runner.cpp")), "-o", str(work / "pte_runner"),
+              f"-L{work / 'lib'}", "-Wl,--no-as-needed", *(f"-l{lib}" for lib in EXECUTORCH_LIBS)],
+             "compiling pte_runner for aarch64")
+        shutil.rmtree(work / "wheel")
+        shutil.rmtree(work / "unpacked")
+        (work / "ready").write_text("ok\n")
+        if final.exists():
+            shutil.rmtree(final)
+        os.rename(tmp, final)
+        os.mkdir(tmp)  # TemporaryDirectory removes it on exit
+    return final
+
+
+def run_pte(model: Path, batches: list[list[np.ndarray]], timeout: int = 1800
+            ) -> list[list[np.ndarray]]:
+    """Outputs of the .pte `model` on `batches` (each the program's int64 inputs, in its
+    order) from ExecuTorch for aarch64, under qemu."""
+    env, runner = build(log=lambda *_: None), build_pte_runner(log=lambda *_: None)
+    with tempfile.TemporaryDirectory() as tmp:
+        inputs, outputs = Path(tmp) / "in.bin", Path(tmp) / "out.bin"
+        with open(inputs, "wb") as f:
+            for args in batches:
+                f.write(struct.pack("<i", len(args)))
+                for a in args:
+                    f.write(struct.pack(f"<{a.ndim + 1}i", a.ndim, *a.shape))
+                    f.write(np.ascontiguousarray(a, "<i8").tobytes())
+        cmd = ["env", "-i", "QEMU_CPU=neoverse-n1", f"LD_LIBRARY_PATH={runner / 'lib'}",
+               "qemu-aarch64-static", "-L", str(env / "root"), str(runner / "pte_runner"),
+               str(model), str(inputs), str(outputs)]
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+        if proc.returncode != 0 or not outputs.exists():
+            tail = [line for line in (proc.stderr or proc.stdout).strip().splitlines()
+                    if "pte_runner" in line][-1:] or [f"exit {proc.returncode}"]
+            raise UserError(f"{model}: the aarch64 ExecuTorch runtime failed under emulation "
+                            f"({tail[0]})")
+        return _read_outputs(outputs.read_bytes())
+
+
+def _read_outputs(data: bytes) -> list[list[np.ndarray]]:
+    """pte_runner's output file: per call, its float32 outputs."""
+    calls, at = [], 0
+    while at < len(data):
+        (n,) = struct.unpack_from("<i", data, at)
+        at += 4
+        outs = []
+        for _ in range(n):
+            (ndim,) = struct.unpack_from("<i", data, at)
+            dims = struct.unpack_from(f"<{ndim}i", data, at + 4)
+            at += 4 * (ndim + 1)
+            count = int(np.prod(dims))
+            outs.append(np.frombuffer(data, "<f4", count, at).reshape(dims).copy())
+            at += 4 * count
+        calls.append(outs)
+    return calls

@@ -195,4 +195,37 @@ def write_executorch(job: Job) -> Written:
     job.log(f"executorch {cfg.precision}: outside the XNNPACK delegate: "
             f"{', '.join(record['outside_delegate']) or 'nothing'}")
     runner = open_executorch(target, record={"task": opened.record["task"]})
+    record["arm64"] = arm64_check(target, opened, runner, model, job.log)
     return Written(runner_forward(runner, opened.kind), record, checked)
+
+
+def arm64_check(pte: Path, opened, runner, model, log) -> dict:
+    """The program under emulated aarch64 ExecuTorch (its C++ runtime) beside `runner`, the
+    same program on this CPU, on the dev examples the ONNX Runtime arm64 check takes, where
+    the emulator runs here; drift from the PyTorch `model` it was made from is refused as
+    for ONNX Runtime (`edgebert.targets.check.refuse_drift`). Else why it was not run."""
+    from edgebert.targets.arm64 import pte_unavailable
+
+    why = pte_unavailable()
+    if why:
+        log(f"executorch: not checked under arm64 emulation ({why})")
+        return {"checked": False, "reason": why}
+    import torch
+
+    from edgebert.plain_outputs import PlainOutputs
+    from edgebert.targets.check import pte_arm64_parity, refuse_drift
+
+    parent = PlainOutputs(model, opened.kind).eval()
+
+    def fp32(feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
+        with torch.no_grad():
+            out = parent(*_args(feeds))
+        return [o.float().numpy() for o in (out if isinstance(out, tuple) else (out,))]
+
+    res = pte_arm64_parity(pte, opened, runner, fp32=fp32)
+    refuse_drift(res, "executorch program")
+    log(f"executorch: emulated aarch64 vs x86 on {res['examples']} dev examples: max |delta| "
+        f"{res['max_abs_diff']:.2e}, top-1 {res['top1_agreement']:.2%} of {res['predictions']} "
+        f"predictions; top-1 vs the PyTorch parent aarch64 {res['arm64_top1_vs_fp32']:.2%}, "
+        f"x86 {res['x86_top1_vs_fp32']:.2%}")
+    return {"checked": True} | res
