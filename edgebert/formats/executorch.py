@@ -32,6 +32,27 @@ def set_threads(threads: int | None) -> None:
         portable_lib._unsafe_reset_threadpool(threads)
 
 
+_quantized_kernels: list = []
+
+
+def load_quantized_kernels() -> None:
+    """Register ExecuTorch's quantized kernels (the packed word-table lookups of an INT8
+    program, `quantized_decomposed::embedding_*bit`) with the runtime, once per process:
+    the Python bindings link the optimized kernels only, and the library registers itself
+    with the runtime they share when it loads."""
+    if _quantized_kernels:
+        return
+    import ctypes
+
+    import executorch
+
+    for root in executorch.__path__:
+        lib = Path(root) / "lib" / "libexecutorch_kernels_quantized.so"
+        if lib.exists():
+            _quantized_kernels.append(ctypes.CDLL(str(lib), mode=ctypes.RTLD_GLOBAL))
+            return
+
+
 class ExecuTorchRunner:
     """A loaded .pte program: `inputs`, `outputs` (names) and `runner(feeds)` -> its outputs
     as numpy arrays. Calls from several threads are serialized (a Method holds its own
@@ -42,6 +63,7 @@ class ExecuTorchRunner:
         from executorch.runtime import Runtime  # callers `Format.require` it first
 
         set_threads(threads)
+        load_quantized_kernels()
         try:
             program = Runtime.get().load_program(Path(path))
             self.method = program.load_method("forward")

@@ -59,8 +59,8 @@ Examples:
     """ONNX opset."""
     max_abs_diff: float | None = None
     """Largest |delta logits| against the parent on dev examples before refusing [default:
-    1e-3 in fp32, 0.25 in bf16 (8 bits of mantissa); an ExecuTorch int8 program, 0.05
-    against its PT2E reference]."""
+    1e-3 in fp32, 0.25 in bf16 (8 bits of mantissa); an ExecuTorch int8 program is held to
+    --max-drop instead]."""
     min_agreement: float | None = None
     """Smallest top-1 agreement with the parent on dev examples before refusing [default:
     0.999 in fp32, 0.99 in bf16]."""
@@ -70,6 +70,11 @@ Examples:
     max_drop: float = 1.0
     """--precision int8 only: the accuracy budget, the largest drop of the dev metric (in
     points) against the parent; layers that lose most stay in FP32 until it fits."""
+    embedding_bits: int = 2
+    """executorch --precision int8 only: bits a value of the word table (XNNPACK leaves it
+    out, in FP32: most of a small model's file), read by ExecuTorch's quantized kernels.
+    2 tries 2, then 4, then 8 bits and keeps the first within --max-drop; 4 tries 4, then
+    8; 32 keeps FP32."""
 
     def __post_init__(self):
         check_choices(self)
@@ -81,6 +86,8 @@ Examples:
                                                 for f, p in precisions.items())
               + f", not {self.precision} with --format {self.format}")
         check(self.max_drop >= 0, "--max-drop", "must be >= 0 (points)")
+        check(self.embedding_bits in (2, 4, 8, 32), "--embedding-bits",
+              f"must be 2, 4, 8 or 32, got {self.embedding_bits}")
         check(11 <= self.opset <= 21, "--opset", f"must be 11..21, got {self.opset}")
         check(self.max_abs_diff is None or self.max_abs_diff > 0, "--max-abs-diff",
               "must be > 0")

@@ -30,11 +30,6 @@ MAX_BATCH = 8
 """The largest batch a program takes in one call (its buffers are planned for it): an app
 sends one text; scoring sends batches, which the runner slices. Planned memory grows with
 it (batch x tokens x FFN width x 4 bytes for the widest activation)."""
-INT8_LOWERING = (0.05, 0.999)
-"""(max |delta logits|, least top-1 agreement): the drift an ExecuTorch INT8 program may
-show against its own PT2E reference (the quantized model the guard scored, run in
-PyTorch): XNNPACK's INT8 kernels requantize with their own rounding, a step or two of an
-activation's scale; beyond that the lowering, not the rounding, changed the model."""
 CALIBRATION_EXAMPLES = 256
 """Training texts an ExecuTorch INT8 export calibrates its activation ranges on (quantize's
 default --calibration-examples)."""
@@ -150,8 +145,10 @@ def reference_forward(module):
 
 def write_executorch(job: Job) -> Written:
     """model.pte from the parent's PyTorch weights, in cfg.precision, run in ExecuTorch's
-    runtime. FP32 must match the parent; INT8 is first kept within cfg.max_drop dev points
-    of the parent by the guard (on its PT2E reference), then must match that reference."""
+    runtime. FP32 must match the parent; INT8 is kept within cfg.max_drop dev points of the
+    parent by the guard (on its PT2E reference), with the word table at the fewest bits
+    that keep it there, and the program as XNNPACK runs it must be within them too (its
+    parity with the reference is recorded)."""
     from edgebert.artifacts_io import calibration_items
     from edgebert.formats.executorch import open_executorch
     from edgebert.guard import guard, sampled_damage
@@ -184,19 +181,59 @@ def write_executorch(job: Job) -> Written:
             raise UserError(f"--max-drop {cfg.max_drop}: even with {len(result.excluded)} "
                             f"linear layers in FP32 the ExecuTorch INT8 model loses "
                             f"{result.drop:.2f} dev points; raise the budget")
-        int8 = made[result.path]
-        checked = Reference(opened.outputs(reference_forward(int8), dev), INT8_LOWERING,
+        int8, drop, table = word_table(model, opened, made[result.path], result, items,
+                                       lambda m: points(parent_scores, metric) - points(
+                                           opened.score(reference_forward(m), "dev", dev),
+                                           metric), cfg, job.log)
+        # recorded, not refused: XNNPACK requantizes with its own rounding, and on a real
+        # model that is more than a step (Rotten Tomatoes' pruned student: max |delta|
+        # 0.21, 98.6 % top-1 against its reference); the program itself is held to the
+        # budget below
+        checked = Reference(opened.outputs(reference_forward(int8), dev),
                             "executorch int8 export (against its PT2E reference)")
         program = trace(int8, opened.kind, opened.max_length)
         record |= {"fp32_layers": result.excluded, "guard_tries": result.tries,
                    "calibration_examples": len(items), "fp32_dev": reference(parent_scores),
-                   "delta_vs_fp32_dev": -result.drop}
+                   "reference_delta_vs_fp32_dev": -drop, "word_table": table}
     record["outside_delegate"] = lower(program, target)
     job.log(f"executorch {cfg.precision}: outside the XNNPACK delegate: "
             f"{', '.join(record['outside_delegate']) or 'nothing'}")
     runner = open_executorch(target, record={"task": opened.record["task"]})
+    forward = runner_forward(runner, opened.kind)
+    if checked:  # the program, as it runs, within the budget the guard kept its reference in
+        lost = points(parent_scores, metric) - points(opened.score(forward, "dev", dev), metric)
+        job.log(f"executorch int8: the XNNPACK program is {lost:.2f} dev points under the "
+                f"parent (its PT2E reference {drop:.2f})")
+        if lost > cfg.max_drop:
+            raise UserError(f"--max-drop {cfg.max_drop}: the ExecuTorch INT8 program loses "
+                            f"{lost:.2f} dev points as XNNPACK runs it (its PT2E reference "
+                            f"{drop:.2f}); raise the budget or export FP32")
+        record["delta_vs_fp32_dev"] = -lost
     record["arm64"] = arm64_check(target, opened, runner, model, job.log)
-    return Written(runner_forward(runner, opened.kind), record, checked)
+    return Written(forward, record, checked)
+
+
+def word_table(model, opened, int8, result, items, drop_of, cfg, log) -> tuple:
+    """The INT8 reference module with the word table at the fewest bits of
+    --embedding-bits' ladder that keeps it within --max-drop dev points of the parent, else
+    `int8` as the guard left it (FP32 table): (module, its dev drop, what was tried). Each
+    try is the guard's program again, from the model with the table swapped in, on the
+    same calibration and with the same layers in FP32."""
+    from edgebert.stages.export.pte_table import LADDERS, table_mb, with_table
+
+    tries = []
+    for bits in LADDERS[cfg.embedding_bits]:
+        trial = quantize_pt2e(capture(with_table(model, bits), opened.kind, opened.max_length),
+                              items, result.excluded)
+        drop = drop_of(trial)
+        kept = drop <= cfg.max_drop
+        log(f"executorch int8: {bits}-bit word table, {table_mb(model, None):.2f} -> "
+            f"{table_mb(model, bits):.2f} MB, dev drop {drop:.2f} points vs the parent "
+            f"(budget {cfg.max_drop:g}): " + ("kept" if kept else "over the budget"))
+        tries.append({"bits": bits, "mb": table_mb(model, bits), "dev_drop": drop, "kept": kept})
+        if kept:
+            return trial, drop, {"bits": bits, "tries": tries}
+    return int8, result.drop, {"bits": 32, "tries": tries}
 
 
 def arm64_check(pte: Path, opened, runner, model, log) -> dict:

@@ -64,13 +64,14 @@ class Job:
 
 
 class Reference(NamedTuple):
-    """What an export is checked against where that is not its parent's outputs."""
+    """What an export is compared with where that is not its parent's outputs."""
 
     outputs: list
-    tolerance: tuple[float, float]
-    """(max |delta logits|, least top-1 agreement)."""
     what: str
-    """How the refusal names the check."""
+    """How the record and a refusal name the comparison."""
+    tolerance: tuple[float, float] | None = None
+    """(max |delta logits|, least top-1 agreement) beyond which the export is refused;
+    None: the parity is recorded only (the writer held the export to its own dev score)."""
 
 
 class Written(NamedTuple):

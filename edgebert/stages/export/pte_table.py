@@ -1,0 +1,89 @@
+"""The word table of an ExecuTorch INT8 program at 2, 4 or 8 bits a value.
+
+XNNPACK does not take embedding lookups, so PT2E leaves the word table in FP32: for a
+MiniLM-sized vocabulary most of the file (30,522 x 384 x 4 bytes = 47 MB). ExecuTorch's
+quantized kernels look rows up in a packed table (`quantized_decomposed::embedding_2bit`,
+`embedding_4bit`, `embedding_byte`): values quantized per group of GROUP with a scale and
+a zero point each, dequantized as they are read. The table is swapped into the PyTorch
+model before capture, so the guard scores, and the program runs, the same lookup.
+"""
+
+from __future__ import annotations
+
+import copy
+
+LADDERS = {2: (2, 4, 8), 4: (4, 8), 8: (8,), 32: ()}
+"""Bits a value the word table tries, in order, for each --embedding-bits: the first
+within the budget is kept (32: the table stays FP32)."""
+GROUP = 128
+"""Values per scale and zero point (fp32 each): at 32 a group, a 2-bit row of a
+384-wide table would spend as many bytes on its scales as on its values."""
+
+
+def register_ops() -> None:
+    """The quantized_decomposed embedding ops, for torch.export and for eager scoring."""
+    import executorch.exir.passes._quant_patterns_and_replacements  # noqa: F401
+
+
+def quantized_table(weight, bits: int, group: int = GROUP):
+    """A module that looks ids up in `weight` [rows, width] quantized to `bits` (2, 4, 8)
+    per group of `group` values (the whole row where the width is not a multiple)."""
+    import torch
+
+    register_ops()
+    rows, width = weight.shape
+    group = group if width % group == 0 else width
+    qmin, qmax = -2 ** (bits - 1), 2 ** (bits - 1) - 1
+    w = weight.detach().float().view(rows, width // group, group)
+    lo, hi = w.amin(-1).clamp(max=0), w.amax(-1).clamp(min=0)  # zero stays exact
+    scale = ((hi - lo) / (qmax - qmin)).clamp(min=1e-12)
+    zero = torch.round(qmin - lo / scale).clamp(qmin, qmax)
+    q = torch.clamp(torch.round(w / scale[..., None] + zero[..., None]), qmin, qmax)
+    q = q.to(torch.int8).view(rows, width)
+    op = {2: torch.ops.quantized_decomposed.embedding_2bit.dtype,
+          4: torch.ops.quantized_decomposed.embedding_4bit.dtype,
+          8: torch.ops.quantized_decomposed.embedding_byte.dtype}[bits]
+
+    class Table(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.register_buffer("packed", pack(q, bits))
+            self.register_buffer("scales", scale.contiguous())
+            self.register_buffer("zeros", zero.contiguous())
+
+        def forward(self, ids):
+            return op(self.packed, self.scales, self.zeros, qmin, qmax, ids,
+                      dtype=torch.float32)
+
+    return Table()
+
+
+def pack(q, bits: int):
+    """int8 values in [-2**(bits-1), 2**(bits-1)) as ExecuTorch's kernels read them: 8 bits
+    as they are; 4 bits two a byte, the even column high; 2 bits four a byte, the first
+    column low (each shifted to unsigned)."""
+    import torch
+
+    if bits == 8:
+        return q
+    rows, width = q.shape
+    u = (q + 2 ** (bits - 1)).to(torch.uint8).view(rows, width * bits // 8, 8 // bits)
+    if bits == 4:
+        return (u[..., 0] << 4) | u[..., 1]
+    return u[..., 0] | (u[..., 1] << 2) | (u[..., 2] << 4) | (u[..., 3] << 6)
+
+
+def with_table(model, bits: int):
+    """A copy of `model` whose word table (`get_input_embeddings`) is `bits` a value."""
+    tabled = copy.deepcopy(model)
+    tabled.set_input_embeddings(quantized_table(model.get_input_embeddings().weight, bits))
+    return tabled
+
+
+def table_mb(model, bits: int | None) -> float:
+    """The word table's bytes in the program, in MB: values, scales and zero points."""
+    rows, width = model.get_input_embeddings().weight.shape
+    if bits is None:
+        return rows * width * 4 / 1e6
+    group = GROUP if width % GROUP == 0 else width
+    return rows * (width * bits / 8 + width // group * 8) / 1e6
