@@ -22,6 +22,7 @@ DEFAULT_TITLES = [
     "export pruned_trimmed to openvino",
     "export pruned_trimmed to torchscript",
     "export pruned_trimmed to ort",
+    "export pruned_trimmed to executorch INT8",
     "export x86-vnni to ort with the tokenizer inside",
     "measure latency (interleaved, one process per turn)",
 ]
@@ -74,6 +75,11 @@ def test_a_missing_runtime_drops_its_steps():
     install = "openvino and nncf not installed (pip install 'edgebert[openvino]')"
     assert said == [f"skipping INT8 for openvino-int8: {install}",
                     f"skipping the openvino export: {install}"]
+    # without executorch (it is not in edgebert[full]), the phones' .pte is skipped the same way
+    planned, said = steps(Found(native_target="x86-vnni", missing={"executorch": ("executorch",)}))
+    assert "export/executorch" not in outs(planned) and len(planned) == len(DEFAULT_TITLES) - 1
+    assert said == ["skipping the executorch export: executorch not installed (pip install "
+                    "'edgebert[executorch]')"]
 
 
 def test_a_kind_without_a_text_graph_drops_the_text_export():

@@ -57,7 +57,7 @@ def test_bad_recipes_are_named(tmp_path, text, error):
 
 
 def test_set_overrides_any_field_and_rejects_unknown_ones():
-    with pytest.raises(UserError, match=r"export\.3\.model: 'int8/native' is not an artifact"):
+    with pytest.raises(UserError, match=r"export\.4\.model: 'int8/native' is not an artifact"):
         load(None, ["quantize=[{target: arm64, mode: static}]"])  # the default exports it
     r = load(None, ["teacher.train.epochs=3", "students.0.layers=[1,3]",
                     "quantize=[{target: arm64, mode: static}]", "export=[{format: onnx}]",

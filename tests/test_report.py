@@ -256,3 +256,30 @@ def test_a_regression_report_speaks_its_metric():
     assert agreement_text({"top1_agreement": 1.0}, "regression") == ""
     assert agreement_text({"top1_agreement": 0.998}, "classification") == \
         ", top-1 agreement 99.80%"
+
+
+def test_arm64_chooses_between_onnx_runtime_and_an_emulation_checked_executorch_program():
+    """A .pte checked under arm64 emulation is an arm64 candidate beside ONNX Runtime's
+    INT8: with no device latency the smaller within the budget is picked, and the report
+    says among what; unchecked, it competes on x86 only (where XNNPACK's time is x86's)."""
+    from edgebert.report.collect import recommend
+
+    def rows(pte_mb: float, checked: bool = True) -> list[dict]:
+        base = {"delta_vs_teacher": -0.5, "texts_p50_ms": None, "p50_ms": None}
+        return [{**base, "artifact": "teacher", "stage": "finetune", "format": "pytorch",
+                 "arch": "x86_64", "size_mb": 90.0, "delta_vs_teacher": 0.0, "p50_ms": 10.0},
+                {**base, "artifact": "int8/x86-vnni", "stage": "quantize", "format": "onnx",
+                 "arch": "x86_64", "size_mb": 3.1, "p50_ms": 1.0},
+                {**base, "artifact": "int8/arm64", "stage": "quantize", "format": "onnx",
+                 "arch": "aarch64", "size_mb": 3.1},
+                {**base, "artifact": "export/executorch", "stage": "export",
+                 "format": "executorch", "arch": "x86_64", "size_mb": pte_mb, "p50_ms": 2.0,
+                 "arm64_emulation": {"checked": checked}}]
+
+    smaller = rows(2.5)
+    assert recommend(smaller, 1.0) == {"x86": "int8/x86-vnni", "arm64": "export/executorch"}
+    said = next(r for r in smaller if r["artifact"] == "export/executorch")["recommended"]
+    assert said.startswith("smallest within 1 points of the teacher on arm64, among "
+                           "executorch and onnx (no device latency")
+    assert recommend(rows(5.6), 1.0)["arm64"] == "int8/arm64"
+    assert recommend(rows(2.5, checked=False), 1.0)["arm64"] == "int8/arm64"

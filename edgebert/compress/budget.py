@@ -185,23 +185,29 @@ def dev_examples(teacher: Path) -> int:
     return artifact.read_json(teacher / "metrics.json")["dev"].get("examples", 0)
 
 
-def quantize_within_budget(cfg: QuantizeConfig, teacher: Path, budget: float, log,
-                           made: list[Path] = ()) -> Path:
-    """The quantize stage, its guard given what the chain's budget leaves: the budget minus
-    what the model to quantize already lost against the teacher on dev (never more than the
-    recipe's own max_drop). A student 0.7 dev points under its teacher gets 0.3 for INT8,
-    so the INT8 artifact stays within the budget instead of adding a full point to the
-    student's loss. Where one of the INT8 artifacts already `made` is this one's graph for
-    another target (x86-vnni's for arm64), it is taken instead of quantizing again."""
-    from edgebert.stages import STAGES
-    from edgebert.stages.quantize.ort import twin_mismatch
-
+def within_budget(cfg, teacher: Path, budget: float, log):
+    """An INT8 step's config (quantize, or an ExecuTorch INT8 export) with its guard given
+    what the chain's budget leaves: the budget minus what the model to quantize already
+    lost against the teacher on dev (never more than the step's own max_drop). A student
+    0.7 dev points under its teacher gets 0.3 for INT8, so the INT8 artifact stays within
+    the budget instead of adding a full point to the student's loss."""
     lost = dev_lost(teacher, Path(cfg.model))
     max_drop = guard_budget(lost, budget, cfg.max_drop, dev_examples(teacher))
     if max_drop < cfg.max_drop:
         log(f"INT8 guard: {max_drop:.2f} dev points ({cfg.model} is already {lost:.2f} "
             f"under the teacher; the chain's budget is {budget:g})")
-    cfg = replace(cfg, max_drop=max_drop)
+    return replace(cfg, max_drop=max_drop)
+
+
+def quantize_within_budget(cfg: QuantizeConfig, teacher: Path, budget: float, log,
+                           made: list[Path] = ()) -> Path:
+    """The quantize stage `within_budget`. Where one of the INT8 artifacts already `made` is
+    this one's graph for another target (x86-vnni's for arm64), it is taken instead of
+    quantizing again."""
+    from edgebert.stages import STAGES
+    from edgebert.stages.quantize.ort import twin_mismatch
+
+    cfg = within_budget(cfg, teacher, budget, log)
     twin = next((m for m in made if cfg.engine == "ort" and twin_mismatch(cfg, m) is None),
                 None)
     return STAGES["quantize"].run(replace(cfg, same_graph_as=twin and str(twin)), log=log)

@@ -168,7 +168,8 @@ def plan(recipe: Recipe, run: Path, found: Found, log=print) -> list[Step]:
                                                                  wordpiece)
         out = run / "export" / (e.format + ("-text" if e.with_tokenizer else ""))
         cfg = ExportConfig(model=str(src), out=str(out), **stage_options(e, ExportConfig))
-        what = f"{e.format} with the tokenizer inside" if e.with_tokenizer else e.format
+        what = f"{e.format} with the tokenizer inside" if e.with_tokenizer else \
+            f"{e.format} INT8" if e.precision == "int8" else e.format
         steps.append(Step(f"export {src.name} to {what}", "export", cfg))
     if recipe.bench.enabled:
         steps.append(Step("measure latency (interleaved, one process per turn)", BENCH,

@@ -14,7 +14,8 @@ import time
 from pathlib import Path
 
 from edgebert import artifact
-from edgebert.compress.budget import dev_examples, dev_lost, quantize_within_budget
+from edgebert.compress.budget import (dev_examples, dev_lost, quantize_within_budget,
+                                      within_budget)
 from edgebert.compress.eta import estimate
 from edgebert.compress.plan import BENCH, COPY_TEACHER, Found, Step, plan
 from edgebert.compress.recipe import Recipe, load
@@ -22,7 +23,7 @@ from edgebert.config import to_dict
 from edgebert.errors import UserError
 from edgebert.stages import STAGES
 
-RUNTIME_PACKAGES = {"openvino": ("openvino", "nncf")}
+RUNTIME_PACKAGES = {"openvino": ("openvino", "nncf"), "executorch": ("executorch",)}
 """What a runtime's steps need beyond the cli install (`edgebert[openvino]`)."""
 
 
@@ -78,6 +79,9 @@ def run_step(step: Step, steps: list[Step], recipe: Recipe, run: Path, log) -> P
         made = [s.out for s in steps[:steps.index(step)] if s.stage == "quantize"]
         return quantize_within_budget(step.config, run / "teacher", recipe.max_accuracy_drop,
                                       log, made)
+    if step.stage == "export" and step.config.precision == "int8":  # ExecuTorch's INT8
+        return STAGES["export"].run(within_budget(step.config, run / "teacher",
+                                                  recipe.max_accuracy_drop, log), log=log)
     return STAGES[step.stage].run(step.config, log=log)
 
 

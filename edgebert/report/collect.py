@@ -166,10 +166,16 @@ def collect(run: Path, teacher: str | None = None) -> dict:
 
 
 def _arch_rows(rows: list[dict]) -> dict[str, list[dict]]:
-    """Rows by the architecture their target runs on, named as the report names them."""
+    """Rows by the architecture their target runs on, named as the report names them; a
+    program checked under arm64 emulation beside x86 (an ExecuTorch .pte, which phones and
+    x86 both run) is a candidate on arm64 as well."""
     out: dict[str, list[dict]] = {}
     for r in rows:
-        out.setdefault(ARCHES[r.get("arch") or arch_of(None)], []).append(r)
+        arches = {r.get("arch") or arch_of(None)}
+        if (r.get("arm64_emulation") or {}).get("checked"):
+            arches.add("aarch64")
+        for arch in sorted(arches):
+            out.setdefault(ARCHES[arch], []).append(r)
     return out
 
 
@@ -183,20 +189,26 @@ def recommend(rows: list[dict], budget: float, workload: str = "texts") -> dict[
     within = f"within {budget:g} points"
     picks: dict[str, str] = {}
     for arch, candidates in _arch_rows(ok).items():
+        # a time counts on the architecture it was measured on (a .pte's is x86's)
+        here = [r for r in candidates if ARCHES[r.get("arch") or arch_of(None)] == arch]
         key = WORKLOADS[workload]
-        if not any(r.get(key) for r in candidates):
-            key = next((k for k in WORKLOADS.values() if any(r.get(k) for r in candidates)), key)
-        timed = [r for r in candidates if r.get(key)]
+        if not any(r.get(key) for r in here):
+            key = next((k for k in WORKLOADS.values() if any(r.get(k) for r in here)), key)
+        timed = [r for r in here if r.get(key)]
         on = "the task's texts one at a time" if key == "texts_p50_ms" else "padded inputs"
         if timed:
             best = min(timed, key=lambda r: r[key])
-            best["recommended"] = f"fastest {within} of the teacher on {arch}, on {on}"
+            said = f"fastest {within} of the teacher on {arch}, on {on}"
         else:
             best = min(candidates, key=lambda r: r.get("size_mb") or float("inf"))
             why = ("no latency measured: `edgebert bench` them, or keep bench enabled"
                    if ARCHES[arch_of(None)] == arch else
                    "no device latency: emulated time is not one")
-            best["recommended"] = f"smallest {within} of the teacher on {arch} ({why})"
+            runtimes = sorted({r["format"] for r in candidates})
+            among = f", among {' and '.join(runtimes)}" if len(runtimes) > 1 else ""
+            said = f"smallest {within} of the teacher on {arch}{among} ({why})"
+        # one row may be picked on two architectures (a .pte runs on both)
+        best["recommended"] = "; ".join(filter(None, (best.get("recommended"), said)))
         picks[arch] = best["artifact"]
     return picks
 

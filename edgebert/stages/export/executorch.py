@@ -209,7 +209,7 @@ def write_executorch(job: Job) -> Written:
                             f"{lost:.2f} dev points as XNNPACK runs it (its PT2E reference "
                             f"{drop:.2f}); raise the budget or export FP32")
         record["delta_vs_fp32_dev"] = -lost
-    record["arm64"] = arm64_check(target, opened, runner, model, job.log)
+    record["arm64_emulation"] = arm64_check(target, opened, runner, model, job.log)
     return Written(forward, record, checked)
 
 
