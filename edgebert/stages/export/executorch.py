@@ -157,8 +157,11 @@ def write_executorch(job: Job) -> Written:
 
     cfg, opened, dev, parent_dev, target = job.cfg, job.opened, job.dev, job.parent_dev, \
         job.target
-    model = job.torch_model("ExecuTorch needs PyTorch weights (model.safetensors); export "
-                            "from the FP32 model")
+    from edgebert.stages.export.pte_table import cut_positions
+
+    model = cut_positions(job.torch_model("ExecuTorch needs PyTorch weights "
+                                          "(model.safetensors); export from the FP32 model"),
+                          opened.max_length)
     program = capture(model, opened.kind, opened.max_length)
     record: dict = {"max_batch": MAX_BATCH, "max_tokens": opened.max_length}
     checked = None
