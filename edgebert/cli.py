@@ -644,9 +644,12 @@ def arm_env(artifact, examples):
       edgebert arm-env --check runs/rt/int8/arm64
       edgebert arm-env --check runs/rt/export/executorch --examples 0
     """
-    from edgebert.targets.arm64 import build
+    from edgebert.targets.arm64 import build, build_pte_runner, pte_buildable
 
     click.echo(f"arm64 environment: {build(log=click.echo)}")
+    why = pte_buildable()
+    click.echo(f"ExecuTorch runner: {build_pte_runner(log=click.echo)}" if why is None else
+               f"ExecuTorch runner: not built ({why}); .pte artifacts are not checked")
     if artifact:
         from edgebert.artifacts_io import open_artifact
         from edgebert.formats import open_model, require_model_file
@@ -655,9 +658,9 @@ def arm_env(artifact, examples):
         opened = open_artifact(artifact)
         model, fmt = require_model_file(artifact, ("model.onnx", "model.pte"), "to check")
         if fmt == "executorch":
-            from edgebert.targets.arm64 import build_pte_runner
-
-            build_pte_runner(log=click.echo)
+            if why:
+                raise UserError(f"{artifact}: a .pte runs under emulation in ExecuTorch's C++ "
+                                f"runtime, and it cannot be built here ({why})")
             runner, _ = open_model(model, record=opened.record)
             res = pte_arm64_parity(model, opened, runner, examples)
         else:

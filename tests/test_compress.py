@@ -319,3 +319,27 @@ def test_a_student_past_the_budget_gets_a_deeper_chain(reference, tiny_teacher, 
     again = subprocess.run(compress_cmd(tiny_teacher, run, "max_accuracy_drop=50"), env=env(),
                            capture_output=True, text=True, timeout=300)
     assert again.returncode == 0 and "finished in" not in again.stdout, again.stdout[-2000:]
+
+
+def test_a_refused_optional_export_is_written_down_and_skipped(tmp_path):
+    """The .pte for phones is one export the chain can do without: where its stage refuses
+    it (here: no such model; without executorch, the missing package), the refusal is
+    written beside its directory, the run goes on, and the plan skips it from then on."""
+    from edgebert.compress.plan import Found, Step, plan
+    from edgebert.compress.recipe import load
+    from edgebert.compress.run import _optional_export
+    from edgebert.stages.export.config import ExportConfig
+
+    out = tmp_path / "export" / "executorch"
+    out.parent.mkdir()
+    cfg = ExportConfig(model=str(tmp_path / "missing"), out=str(out), format="executorch",
+                       precision="int8")
+    said: list[str] = []
+    step = Step("export missing to executorch INT8", "export", cfg)
+    assert _optional_export(step, cfg, said.append) == out and not out.exists()
+    why = (tmp_path / "export" / "executorch.refused").read_text().strip()
+    assert why and why in said[0] and "the run goes on without it" in said[0]
+    planned = plan(load("default"), tmp_path, Found(native_target="x86-vnni",
+                                                    refused=frozenset({"export/executorch"})),
+                   said.append)
+    assert "export/executorch" not in [str(s.out.relative_to(tmp_path)) for s in planned]

@@ -80,6 +80,11 @@ def test_a_missing_runtime_drops_its_steps():
     assert "export/executorch" not in outs(planned) and len(planned) == len(DEFAULT_TITLES) - 1
     assert said == ["skipping the executorch export: executorch not installed (pip install "
                     "'edgebert[executorch]')"]
+    # refused before (the budget, or its arm64 check): skipped the same way, said where why is
+    planned, said = steps(Found(native_target="x86-vnni", refused=frozenset({"export/executorch"})))
+    assert "export/executorch" not in outs(planned) and len(planned) == len(DEFAULT_TITLES) - 1
+    assert said == ["skipping the executorch export: refused before (executorch.refused beside "
+                    "it says why; delete it to try again)"]
 
 
 def test_a_kind_without_a_text_graph_drops_the_text_export():

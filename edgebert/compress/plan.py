@@ -38,6 +38,9 @@ from edgebert.stages.teacher.config import FinetuneConfig
 from edgebert.stages.trim.config import TrimVocabConfig
 from edgebert.targets import TARGETS
 
+REFUSED = ".refused"
+"""Beside an optional step's directory (the .pte export), why its stage refused it: the
+plan skips the step (compress.run._optional_export)."""
 COPY_TEACHER, BENCH = "copy-teacher", "bench"
 """The steps `compress` runs itself; every other step runs the stage of its name
 (edgebert.stages.STAGES)."""
@@ -92,6 +95,9 @@ class Found:
     """The finished teacher's training examples (Recipe.teacher_int8_below)."""
     teacher_layers: int | None = None
     """The finished teacher's encoder layers (what a deeper student may add)."""
+    refused: frozenset[str] = frozenset()
+    """Optional steps refused before, by directory relative to the run (export/executorch):
+    skipped, with a line that says where the refusal is written."""
 
 
 class Int8(NamedTuple):
@@ -167,6 +173,10 @@ def plan(recipe: Recipe, run: Path, found: Found, log=print) -> list[Step]:
         src = int8[e.model] if e.model in int8 else deployable(steps, recipe, run, e.model,
                                                                  wordpiece)
         out = run / "export" / (e.format + ("-text" if e.with_tokenizer else ""))
+        if str(out.relative_to(run)) in found.refused:
+            log(f"skipping the {e.format} export: refused before "
+                f"({out.name + REFUSED} beside it says why; delete it to try again)")
+            continue
         cfg = ExportConfig(model=str(src), out=str(out), **stage_options(e, ExportConfig))
         what = f"{e.format} with the tokenizer inside" if e.with_tokenizer else \
             f"{e.format} INT8" if e.precision == "int8" else e.format

@@ -17,7 +17,7 @@ from edgebert import artifact
 from edgebert.compress.budget import (dev_examples, dev_lost, quantize_within_budget,
                                       within_budget)
 from edgebert.compress.eta import estimate
-from edgebert.compress.plan import BENCH, COPY_TEACHER, Found, Step, plan
+from edgebert.compress.plan import BENCH, COPY_TEACHER, REFUSED, Found, Step, plan
 from edgebert.compress.recipe import Recipe, load
 from edgebert.config import to_dict
 from edgebert.errors import UserError
@@ -42,7 +42,9 @@ def survey(recipe: Recipe, run: Path) -> Found:
     found = Found(native_target=native_target(),
                   tokenizer=non_wordpiece(resolve_model(recipe.teacher.model)),
                   missing={runtime: names for runtime, names in missing.items() if names},
-                  kind=task_kind(recipe.task))
+                  kind=task_kind(recipe.task),
+                  refused=frozenset(str(p.relative_to(run))[:-len(REFUSED)]
+                                    for p in run.glob(f"*/*{REFUSED}")))
     teacher = run / "teacher"
     if not artifact.is_complete(teacher):
         return found
@@ -80,9 +82,24 @@ def run_step(step: Step, steps: list[Step], recipe: Recipe, run: Path, log) -> P
         return quantize_within_budget(step.config, run / "teacher", recipe.max_accuracy_drop,
                                       log, made)
     if step.stage == "export" and step.config.precision == "int8":  # ExecuTorch's INT8
-        return STAGES["export"].run(within_budget(step.config, run / "teacher",
-                                                  recipe.max_accuracy_drop, log), log=log)
+        return _optional_export(step, within_budget(step.config, run / "teacher",
+                                                    recipe.max_accuracy_drop, log), log)
     return STAGES[step.stage].run(step.config, log=log)
+
+
+def _optional_export(step: Step, cfg, log) -> Path:
+    """An export the chain can do without (the .pte for phones): where its budget or its
+    arm64 check refuses it, the refusal is written beside it (`<out>.refused`, which the
+    plan then skips, so a resume does not try again) and the chain goes on to its bench
+    and report."""
+    try:
+        return STAGES["export"].run(cfg, log=log)
+    except UserError as err:
+        refused = step.out.with_name(step.out.name + REFUSED)
+        refused.write_text(f"{err}\n")
+        log(f"{step.title}: refused, the run goes on without it ({err}); delete {refused} "
+            f"to try it again")
+        return step.out
 
 
 def _copy_teacher(source: str, out: Path, log) -> Path:

@@ -31,6 +31,11 @@ def declared() -> dict[str, Format]:
     """Every format the modules of this package declare (`DECLARED`), by `order`."""
     found = [f for info in pkgutil.iter_modules(__path__)
              for f in getattr(importlib.import_module(f"{__name__}.{info.name}"), "DECLARED", ())]
+    for key in ("name", "file", "order"):  # one format each: none may hide another
+        seen = [getattr(f, key) for f in found]
+        if len(set(seen)) != len(seen):
+            raise RuntimeError(f"edgebert.formats: two formats declare the same {key}: "
+                               f"{sorted({v for v in seen if seen.count(v) > 1})}")
     return {f.name: f for f in sorted(found, key=lambda f: f.order)}
 
 

@@ -69,8 +69,12 @@ class ExecuTorchRunner:
             self.method = program.load_method("forward")
             meta = self.method.metadata
         except Exception as err:  # ExecuTorch raises RuntimeError / ValueError for a bad file
+            kernels = "" if _quantized_kernels else (
+                "; an INT8 program's word table also needs ExecuTorch's quantized kernels "
+                "(libexecutorch_kernels_quantized.so), which this executorch does not ship")
             raise error(f"{path}: ExecuTorch cannot load it ({str(err).splitlines()[0][:200]}); "
-                        f"the file is corrupt or not a .pte program, export it again") from None
+                        f"the file is corrupt or not a .pte program, export it again"
+                        f"{kernels}") from None
         self.path = Path(path)
         self.inputs = set(INPUTS[:meta.num_inputs()])
         self.outputs = list(outputs)

@@ -180,9 +180,17 @@ def pte_unavailable() -> str | None:
         return why
     if executorch_version() is None:
         return "executorch not installed (pip install 'edgebert[executorch]')"
-    if not (pte_dir() / "ready").exists() and not shutil.which(CROSS_COMPILER):
+    if (pte_dir() / "ready").exists():
+        return None
+    if not shutil.which(CROSS_COMPILER):
         return f"missing {CROSS_COMPILER} (apt-get install g++-aarch64-linux-gnu)"
-    return None
+    return "ExecuTorch's aarch64 runner not built: run `edgebert arm-env` once"
+
+
+def pte_buildable() -> str | None:
+    """Why `build_pte_runner` cannot build here, or None when it can."""
+    why = pte_unavailable()
+    return None if why and why.startswith("ExecuTorch's aarch64 runner not built") else why
 
 
 def build_pte_runner(log=print) -> Path:
@@ -191,7 +199,7 @@ def build_pte_runner(log=print) -> Path:
     final = pte_dir()
     if (final / "ready").exists():
         return final
-    why = pte_unavailable()
+    why = pte_buildable()
     if why:
         raise UserError(f"ExecuTorch under arm64 emulation: {why}")
     import zipfile

@@ -23,7 +23,9 @@ Export a model artifact to ONNX, ORT format, OpenVINO IR, ExecuTorch or TorchScr
 checked for drift.
 
 The export runs on the dev split beside its parent; above --max-abs-diff or
-below --min-agreement it is refused with the numbers, and nothing is written.
+below --min-agreement it is refused with the numbers, and nothing is written
+(an ExecuTorch INT8 program is held to --max-drop as it runs instead, and to
+those two, against the quantized model its guard scored, where they are given).
 OpenVINO IR runs in this CPU's fastest float precision (bf16 with AMX-BF16
 or AVX512-BF16, else fp32; --precision to choose), recorded in stage.json and
 checked against a bf16 tolerance; it needs `pip install 'edgebert[openvino]'`.
@@ -59,8 +61,9 @@ Examples:
     """ONNX opset."""
     max_abs_diff: float | None = None
     """Largest |delta logits| against the parent on dev examples before refusing [default:
-    1e-3 in fp32, 0.25 in bf16 (8 bits of mantissa); an ExecuTorch int8 program is held to
-    --max-drop instead]."""
+    1e-3 in fp32, 0.25 in bf16 (8 bits of mantissa); none for an ExecuTorch int8 program,
+    held to --max-drop instead (given, it is held to this too, against its PT2E
+    reference)]."""
     min_agreement: float | None = None
     """Smallest top-1 agreement with the parent on dev examples before refusing [default:
     0.999 in fp32, 0.99 in bf16]."""

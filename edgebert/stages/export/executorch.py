@@ -5,10 +5,11 @@ writer of `--format executorch`.
     -> to_edge_transform_and_lower(XnnpackPartitioner) -> to_executorch -> model.pte
 
 INT8 is PT2E static quantization with the XNNPACK quantizer: symmetric INT8 activations
-with ranges from training texts (histogram observers), per-channel INT8 weights. Its
-reference form (the converted module, quantize/dequantize around float ops) is what the
-accuracy guard scores; the lowered program is then checked against it in ExecuTorch's
-own runtime.
+with ranges from training texts (histogram observers), per-channel INT8 weights, and the
+word table packed for ExecuTorch's quantized kernels (pte_table). Its reference form (the
+converted module, quantize/dequantize around float ops) is what the accuracy guard
+scores; the lowered program, as ExecuTorch runs it, is then held to the same budget, and
+its parity with the reference is recorded.
 
 XNNPACK takes the linear layers, matmuls, softmax, GELU and adds; what it does not take
 (embedding lookups, the attention-mask arithmetic, and in executorch 1.5.1 LayerNorm)
@@ -222,10 +223,15 @@ def word_table(model, opened, int8, result, items, drop_of, cfg, log) -> tuple:
     `int8` as the guard left it (FP32 table): (module, its dev drop, what was tried). Each
     try is the guard's program again, from the model with the table swapped in, on the
     same calibration and with the same layers in FP32."""
-    from edgebert.stages.export.pte_table import LADDERS, table_mb, with_table
+    from edgebert.stages.export.pte_table import LADDERS, group_of, table_mb, with_table
 
     tries = []
+    width = model.get_input_embeddings().weight.shape[1]
     for bits in LADDERS[cfg.embedding_bits]:
+        if group_of(width, bits) is None:
+            log(f"executorch int8: a {width}-wide word table does not pack at {bits} bits")
+            tries.append({"bits": bits, "kept": False, "reason": "does not pack"})
+            continue
         trial = quantize_pt2e(capture(with_table(model, bits), opened.kind, opened.max_length),
                               items, result.excluded)
         drop = drop_of(trial)

@@ -82,5 +82,5 @@ class Written(NamedTuple):
     record: dict | None = None
     """What it adds to metrics.json."""
     reference: Reference | None = None
-    """What it must match on dev instead of its parent's outputs (an ExecuTorch INT8
-    program: its own PT2E reference)."""
+    """What it is compared with on dev instead of its parent's outputs (an ExecuTorch INT8
+    program: its own PT2E reference, recorded as `lowering_parity`)."""

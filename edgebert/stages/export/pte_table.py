@@ -30,14 +30,26 @@ def register_ops() -> None:
     import executorch.exir.passes._quant_patterns_and_replacements  # noqa: F401
 
 
-def quantized_table(weight, bits: int, group: int = GROUP):
+def group_of(width: int, bits: int) -> int | None:
+    """Values per scale for a row of `width` at `bits`: the largest divisor of the width up
+    to GROUP (TinyBERT's 312: 104) that fills whole bytes; None where the row itself does
+    not pack into whole bytes (a width not a multiple of 4 at 2 bits)."""
+    per_byte = 8 // bits
+    if width % per_byte:
+        return None
+    return max(g for g in range(per_byte, min(GROUP, width) + 1, per_byte) if width % g == 0)
+
+
+def quantized_table(weight, bits: int):
     """A module that looks ids up in `weight` [rows, width] quantized to `bits` (2, 4, 8)
-    per group of `group` values (the whole row where the width is not a multiple)."""
+    per group of `group_of(width, bits)` values."""
     import torch
 
     register_ops()
     rows, width = weight.shape
-    group = group if width % group == 0 else width
+    group = group_of(width, bits)
+    if group is None:
+        raise ValueError(f"a {width}-wide row does not pack into bytes at {bits} bits")
     qmin, qmax = -2 ** (bits - 1), 2 ** (bits - 1) - 1
     w = weight.detach().float().view(rows, width // group, group)
     lo, hi = w.amin(-1).clamp(max=0), w.amax(-1).clamp(min=0)  # zero stays exact
@@ -100,8 +112,7 @@ def table_mb(model, bits: int | None) -> float:
     rows, width = model.get_input_embeddings().weight.shape
     if bits is None:
         return rows * width * 4 / 1e6
-    group = GROUP if width % GROUP == 0 else width
-    return rows * (width * bits / 8 + width // group * 8) / 1e6
+    return rows * (width * bits / 8 + width // group_of(width, bits) * 8) / 1e6
 
 
 POSITION_OFFSET = 2

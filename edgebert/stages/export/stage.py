@@ -80,10 +80,12 @@ def run(cfg: ExportConfig, log=print) -> Path:
             what, tolerance = written.reference.what, written.reference.tolerance
         else:
             tolerance = TOLERANCES[precision or "fp32"]
-        if tolerance:
+        given = (cfg.max_abs_diff, cfg.min_agreement)
+        if tolerance or given != (None, None):  # what the user gives is held to, always
+            tolerance = tolerance or (float("inf"), 0.0)
             require(against, f"{what} of {cfg.model}",
-                    tolerance[0] if cfg.max_abs_diff is None else cfg.max_abs_diff,
-                    tolerance[1] if cfg.min_agreement is None else cfg.min_agreement)
+                    tolerance[0] if given[0] is None else given[0],
+                    tolerance[1] if given[1] is None else given[1])
         text = with_tokenizer(cfg, work / "model.onnx", opened, log) if cfg.with_tokenizer \
             else None
         if text:
