@@ -111,10 +111,14 @@ def learned_prune(path=store.STORE, **where) -> str:
 
     out = [["task", "artifact", "sparsity (target)", "params", "size", "test metric",
             "Δ points", "speed-up, 128 tokens / texts", "stages' wall"]]
-    for (case, _), r in latest.items():
+    picked = {(r.case.partition("/")[0], key): r.metrics.get("artifact")
+              for (case, key), r in latest.items() if case.endswith("/chain")}
+    for (case, key), r in latest.items():
         task, _, what = case.partition("/")
         m = r.metrics
         chain = what == "chain"
+        if not chain and m.get("artifact") and m["artifact"] == picked.get((task, key)):
+            continue  # the chain's own pick (the teacher's INT8): its row says it already
         name = m.get("artifact") or "none within the budget"
         if not m.get("artifact"):
             out.append([f"{task} ({store.machine_key(r.machine)})",
