@@ -634,8 +634,8 @@ def arm_env(artifact, examples):
 
     Needs qemu-user-static and debootstrap (apt-get install qemu-user-static
     debootstrap); about 400 MB in the cache and a minute to build. A .pte runs in
-    ExecuTorch's C++ runtime, cross-compiled on first use against the aarch64 wheel of
-    the installed executorch: that also needs g++-aarch64-linux-gnu (12 MB more). It
+    ExecuTorch's C++ runtime, which this command cross-compiles against the aarch64 wheel
+    of the installed executorch where g++-aarch64-linux-gnu is installed (12 MB more). It
     checks outputs only: emulated time is 80-300x slower than a device, never a latency.
 
     \b
