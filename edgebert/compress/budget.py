@@ -95,15 +95,16 @@ def learned_prune(recipe: Recipe, found: Found, log) -> bool:
     whatever its dev split says of the student."""
     if not recipe.learned_prune.enabled:
         return False
-    spent, sparsity = student_spent(recipe, found), recipe.learned_prune.sparsity
+    spent, small = student_spent(recipe, found), small_task(recipe, found)
     if spent:
-        log(f"{spent[0]} is {spent[1]:.2f} dev points under the teacher: the teacher is also "
-            f"pruned by learned masks to {sparsity:.0%} sparsity (learned)")
-    elif small_task(recipe, found):
-        log(f"{found.train_examples:,} training examples (under "
-            f"{recipe.teacher_int8_below:,}): the teacher is also pruned by learned masks to "
-            f"{sparsity:.0%} sparsity (learned)")
-    return bool(spent) or small_task(recipe, found)
+        why = f"{spent[0]} is {spent[1]:.2f} dev points under the teacher"
+    elif small:
+        why = f"{found.train_examples:,} training examples (under {recipe.teacher_int8_below:,})"
+    else:
+        return False
+    log(f"{why}: the teacher is also pruned by learned masks to "
+        f"{recipe.learned_prune.sparsity:.0%} sparsity (learned)")
+    return True
 
 
 def deeper_chain(recipe: Recipe, found: Found, log) -> Recipe | None:

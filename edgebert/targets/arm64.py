@@ -173,24 +173,25 @@ def pte_dir() -> Path:
     return env_dir() / f"executorch-{executorch_version()}"
 
 
-def pte_unavailable() -> str | None:
-    """Why a .pte cannot be run under emulation here, or None when it can."""
+def pte_buildable() -> str | None:
+    """Why `build_pte_runner` cannot build (or find built) the runner here, or None."""
     why = unavailable()
     if why:
         return why
     if executorch_version() is None:
         return "executorch not installed (pip install 'edgebert[executorch]')"
-    if (pte_dir() / "ready").exists():
-        return None
-    if not shutil.which(CROSS_COMPILER):
+    if not (pte_dir() / "ready").exists() and not shutil.which(CROSS_COMPILER):
         return f"missing {CROSS_COMPILER} (apt-get install g++-aarch64-linux-gnu)"
-    return "ExecuTorch's aarch64 runner not built: run `edgebert arm-env` once"
+    return None
 
 
-def pte_buildable() -> str | None:
-    """Why `build_pte_runner` cannot build here, or None when it can."""
-    why = pte_unavailable()
-    return None if why and why.startswith("ExecuTorch's aarch64 runner not built") else why
+def pte_unavailable() -> str | None:
+    """Why a .pte cannot be run under emulation here, or None when it can: the runner is
+    built by `edgebert arm-env`, never in the middle of an export."""
+    why = pte_buildable()
+    if why is None and not (pte_dir() / "ready").exists():
+        return "ExecuTorch's aarch64 runner not built: run `edgebert arm-env` once"
+    return why
 
 
 def build_pte_runner(log=print) -> Path:

@@ -155,11 +155,10 @@ def write_executorch(job: Job) -> Written:
     from edgebert.guard import guard, sampled_damage
     from edgebert.metrics import points, reference
     from edgebert.predict import runner_forward
+    from edgebert.stages.export.pte_table import cut_positions
 
     cfg, opened, dev, parent_dev, target = job.cfg, job.opened, job.dev, job.parent_dev, \
         job.target
-    from edgebert.stages.export.pte_table import cut_positions
-
     model = cut_positions(job.torch_model("ExecuTorch needs PyTorch weights "
                                           "(model.safetensors); export from the FP32 model"),
                           opened.max_length)
@@ -175,20 +174,22 @@ def write_executorch(job: Job) -> Written:
             made[dst] = quantize_pt2e(program, items, exclude, only)
             return dst
 
+        def dev_points(forward) -> float:
+            return points(opened.score(forward, "dev", dev), metric)
+
         damage = sampled_damage(opened, dev, parent_dev, lambda path: reference_forward(made[path]))
         parent_scores = opened.score(None, "dev", dev, parent_dev)
-        result = guard(quantize, lambda path: points(opened.score(
-            reference_forward(made[path]), "dev", dev), metric), damage,
-            points(parent_scores, metric), linear_layers(model, opened.kind), cfg.max_drop,
-            target.parent, job.log)
+        parent_points = points(parent_scores, metric)
+        result = guard(quantize, lambda path: dev_points(reference_forward(made[path])), damage,
+                       parent_points, linear_layers(model, opened.kind), cfg.max_drop,
+                       target.parent, job.log)
         if not result.within_budget:
             raise UserError(f"--max-drop {cfg.max_drop}: even with {len(result.excluded)} "
                             f"linear layers in FP32 the ExecuTorch INT8 model loses "
                             f"{result.drop:.2f} dev points; raise the budget")
         int8, drop, table = word_table(model, opened, made[result.path], result, items,
-                                       lambda m: points(parent_scores, metric) - points(
-                                           opened.score(reference_forward(m), "dev", dev),
-                                           metric), cfg, job.log)
+                                       lambda m: parent_points - dev_points(reference_forward(m)),
+                                       cfg, job.log)
         # recorded, not refused: XNNPACK requantizes with its own rounding, and on a real
         # model that is more than a step (Rotten Tomatoes' pruned student: max |delta|
         # 0.21, 98.6 % top-1 against its reference); the program itself is held to the
@@ -205,7 +206,7 @@ def write_executorch(job: Job) -> Written:
     runner = open_executorch(target, record={"task": opened.record["task"]})
     forward = runner_forward(runner, opened.kind)
     if checked:  # the program, as it runs, within the budget the guard kept its reference in
-        lost = points(parent_scores, metric) - points(opened.score(forward, "dev", dev), metric)
+        lost = parent_points - dev_points(forward)
         job.log(f"executorch int8: the XNNPACK program is {lost:.2f} dev points under the "
                 f"parent (its PT2E reference {drop:.2f})")
         if lost > cfg.max_drop:
