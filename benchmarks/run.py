@@ -54,6 +54,7 @@ SUITES = {
     "multiple_choice": Suite(("multiple_choice.py",)),
     "gate": Suite(("gate_calibration.py",)),
     "learned_prune": Suite(("learned_prune.py", "trec-50"), needs=("tasks",)),
+    "phones": Suite(("phones.py", RT), needs=("tasks",)),
     "train_speed": Suite(("train_speed.py", RT + "/teacher"), needs=("tasks",)),
     "pretrain": Suite(("pretrain_cpu.py",)),
     "gpu": Suite(("gpu.py",)),
