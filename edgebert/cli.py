@@ -625,44 +625,57 @@ def tokenizer_train(**options):
 
 @main.command("arm-env")
 @click.option("--check", "artifact", default=None,
-              help="An INT8/ONNX or ExecuTorch (.pte) artifact to run under emulation and "
-                   "compare with x86.")
+              help="An INT8/ONNX, OpenVINO IR or ExecuTorch (.pte) artifact to run under "
+                   "emulation and compare with x86.")
 @click.option("--examples", default=64, show_default=True,
               help="Dev examples to compare (0: the whole dev split).")
 def arm_env(artifact, examples):
-    """Build (once) an aarch64 ONNX Runtime under qemu, and check arm64 artifacts with it.
+    """Build (once) aarch64 runtimes under qemu, and check arm64 artifacts with them.
 
     Needs qemu-user-static and debootstrap (apt-get install qemu-user-static
-    debootstrap); about 400 MB in the cache and a minute to build. A .pte runs in
-    ExecuTorch's C++ runtime, which this command cross-compiles against the aarch64 wheel
-    of the installed executorch where g++-aarch64-linux-gnu is installed (12 MB more). It
-    checks outputs only: emulated time is 80-300x slower than a device, never a latency.
+    debootstrap); about 400 MB in the cache and a minute to build, for ONNX Runtime.
+    Where openvino is installed, its aarch64 wheel is added (170 MB): OpenVINO has an ARM
+    CPU plugin, so the chain's OpenVINO artifacts are then checked on arm64 too. A .pte
+    runs in ExecuTorch's C++ runtime, which this command cross-compiles against the
+    aarch64 wheel of the installed executorch where g++-aarch64-linux-gnu is installed
+    (12 MB more). It checks outputs only: emulated time is 80-300x slower than a device,
+    never a latency.
 
     \b
     Examples:
       edgebert arm-env
       edgebert arm-env --check runs/rt/int8/arm64
+      edgebert arm-env --check runs/rt/int8/openvino-int8
       edgebert arm-env --check runs/rt/export/executorch --examples 0
     """
-    from edgebert.targets.arm64 import build, build_pte_runner, pte_buildable
+    from edgebert.targets.arm64 import (build, build_pte_runner, fetch_openvino,
+                                        installed_version, pte_buildable)
 
     click.echo(f"arm64 environment: {build(log=click.echo)}")
+    click.echo(f"OpenVINO: {fetch_openvino(log=click.echo)}"
+               if installed_version("openvino") else
+               "OpenVINO: openvino not installed; OpenVINO artifacts are not checked")
     why = pte_buildable()
     click.echo(f"ExecuTorch runner: {build_pte_runner(log=click.echo)}" if why is None else
                f"ExecuTorch runner: not built ({why}); .pte artifacts are not checked")
     if artifact:
         from edgebert.artifacts_io import open_artifact
         from edgebert.formats import open_model, require_model_file
-        from edgebert.targets.check import arm64_parity, pte_arm64_parity
+        from edgebert.targets.check import (arm64_parity, openvino_arm64_parity,
+                                            pte_arm64_parity)
 
         opened = open_artifact(artifact)
-        model, fmt = require_model_file(artifact, ("model.onnx", "model.pte"), "to check")
+        model, fmt = require_model_file(artifact, ("model.onnx", "model.xml", "model.pte"),
+                                        "to check")
         if fmt == "executorch":
             if why:
                 raise UserError(f"{artifact}: a .pte runs under emulation in ExecuTorch's C++ "
                                 f"runtime, and it cannot be built here ({why})")
             runner, _ = open_model(model, record=opened.record)
             res = pte_arm64_parity(model, opened, runner, examples)
+        elif fmt == "openvino":
+            res = openvino_arm64_parity(model, opened, opened.record.get("inference_precision"),
+                                        examples)
         else:
             res = arm64_parity(model, opened, examples)
         click.echo(json.dumps(res, indent=2))

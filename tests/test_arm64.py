@@ -45,3 +45,26 @@ def test_one_file_ort_model_runs_under_aarch64_with_the_extensions(tiny_teacher,
     arm = json.loads((out / "metrics.json").read_text())["text_parity"]["arm64_emulation"]
     assert arm["checked"] and arm["machine"] == "aarch64"
     assert arm["same_labels"] == 1.0 and arm["examples"] > 0
+
+
+def test_openvino_ir_runs_under_aarch64_and_is_an_arm64_candidate(tiny_teacher, tmp_path):
+    """OpenVINO's ARM CPU plugin (the aarch64 wheel `arm-env` adds) runs the INT8 IR NNCF
+    wrote; the IR records the check and the report counts it among arm64's artifacts."""
+    pytest.importorskip("openvino", reason="OpenVINO is an optional extra")
+    from edgebert.report.collect import _arch_rows
+
+    code, output = run_cli("arm-env")
+    assert code == 0, output
+    assert "OpenVINO: openvino not installed" not in output
+    out = tmp_path / "ov-int8"
+    code, output = run_cli("quantize", "--model", tiny_teacher, "--target", "openvino-int8",
+                           "--max-drop", "5", "--out", out)
+    assert code == 0, output
+    arm = json.loads((out / "metrics.json").read_text())["arm64_emulation"]
+    assert arm["checked"] and arm["machine"] == "aarch64", arm
+    assert arm["openvino"].startswith(__import__("openvino").__version__.split("-")[0])
+    assert arm["top1_agreement"] >= 0.98 and arm["predictions"] == arm["examples"] > 0
+    row = {"artifact": "int8/openvino-int8", "arch": "x86_64", "arm64_emulation": arm}
+    assert set(_arch_rows([row])) == {"x86", "arm64"}
+    code, output = run_cli("arm-env", "--check", out, "--examples", "8")
+    assert code == 0 and '"machine": "aarch64"' in output, output

@@ -42,6 +42,12 @@ def test_export_writes_ir_in_this_cpus_precision_and_keeps_the_parents_predictio
         sum((ov_export / n).stat().st_size for n in ("model.xml", "model.bin")) / 1e6)
     teacher = json.loads((tiny_teacher / "metrics.json").read_text())
     assert abs(metrics["test"]["accuracy"] - teacher["test"]["accuracy"]) <= 0.02
+    # run on OpenVINO's ARM CPU plugin too where `edgebert arm-env` built the emulator
+    from edgebert.targets.arm64 import openvino_unavailable
+
+    arm, why = metrics["arm64_emulation"], openvino_unavailable()
+    assert (arm["checked"], arm.get("machine"), arm.get("reason")) == (
+        (False, None, why) if why else (True, "aarch64", None))
 
 
 def test_fp32_export_matches_its_parent_closely(tiny_teacher, tmp_path):

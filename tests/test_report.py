@@ -279,7 +279,7 @@ def test_arm64_chooses_between_onnx_runtime_and_an_emulation_checked_executorch_
     smaller = rows(2.5)
     assert recommend(smaller, 1.0) == {"x86": "int8/x86-vnni", "arm64": "export/executorch"}
     said = next(r for r in smaller if r["artifact"] == "export/executorch")["recommended"]
-    assert said.startswith("smallest within 1 points of the teacher on arm64, among "
+    assert said.startswith("smallest within 1 point of the teacher on arm64, among "
                            "executorch and onnx (no device latency")
     assert recommend(rows(5.6), 1.0)["arm64"] == "int8/arm64"
     assert recommend(rows(2.5, checked=False), 1.0)["arm64"] == "int8/arm64"

@@ -186,7 +186,7 @@ def recommend(rows: list[dict], budget: float, workload: str = "texts") -> dict[
     (bench disabled; or no device latency, as emulation is not a device)."""
     ok = [r for r in rows if r.get("delta_vs_teacher") is not None
           and r["delta_vs_teacher"] >= -budget and r["stage"] != "finetune"]
-    within = f"within {budget:g} points"
+    within = f"within {budget:g} point{'' if budget == 1 else 's'}"
     picks: dict[str, str] = {}
     for arch, candidates in _arch_rows(ok).items():
         # a time counts on the architecture it was measured on (a .pte's is x86's)

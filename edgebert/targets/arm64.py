@@ -1,5 +1,5 @@
-"""An aarch64 ONNX Runtime and ExecuTorch runtime under qemu-user, for checking arm64
-artifacts on x86.
+"""aarch64 ONNX Runtime, OpenVINO and ExecuTorch runtimes under qemu-user, for checking
+arm64 artifacts on x86.
 
 Built once into `$EDGEBERT_CACHE/arm64-env` (about 400 MB), with no root-only
 steps beyond having `qemu-user-static` and `debootstrap` installed:
@@ -7,7 +7,12 @@ steps beyond having `qemu-user-static` and `debootstrap` installed:
 - every downloaded .deb unpacked with `dpkg -x`;
 - aarch64 wheels of onnxruntime, onnxruntime-extensions and numpy (`pip install --target`);
 - a fake `/sys/devices/system/cpu/{possible,present}` and an ARM `/proc/cpuinfo`:
-  ONNX Runtime segfaults under emulation when it reads the host's x86 ones.
+  ONNX Runtime segfaults under emulation when it reads the host's x86 ones; and a fake
+  `midr_el1` (the CPU's ID register), without which OpenVINO's CPU plugin segfaults.
+
+OpenVINO's IR runs in the aarch64 wheel of the installed openvino, unpacked into
+`arm64-env/openvino-<version>/` (it has an ARM CPU plugin; NNCF's INT8 IR and the float
+IR run there unchanged).
 
 ExecuTorch's Python bindings link libtorch, and PyPI's aarch64 torch is a CUDA build, so
 a `.pte` runs under emulation the way an app runs it: `pte_runner.cpp` (ExecuTorch's C++
@@ -89,15 +94,12 @@ def build(log=print) -> Path:
         (cpu / "present").write_text("0\n")
         (root / "proc").mkdir(exist_ok=True)
         (root / "proc/cpuinfo").write_text(NEOVERSE_N1_CPUINFO)
+        _fake_midr(root)
         log("arm64-env: aarch64 wheels of onnxruntime, onnxruntime-extensions and numpy...")
         import onnxruntime
 
         _pip_aarch64(site, f"onnxruntime=={onnxruntime.__version__}", "numpy", EXTENSIONS)
-        (Path(tmp) / "ready").write_text("ok\n")
-        if final.exists():
-            shutil.rmtree(final)
-        os.rename(tmp, final)
-        os.mkdir(tmp)  # TemporaryDirectory removes it on exit
+        _publish(Path(tmp), final)
     return final
 
 
@@ -115,6 +117,26 @@ def _with_extensions(env: Path) -> None:
         _pip_aarch64(env / "site", EXTENSIONS)
 
 
+def _aarch64_wheel(spec: str, glibc: str, work: Path) -> Path:
+    """The aarch64 wheel of `spec` (for manylinux_`glibc`), downloaded into work/wheel."""
+    _run([sys.executable, "-m", "pip", "download", "-q", "--disable-pip-version-check",
+          "--no-deps", "--dest", str(work / "wheel"), "--platform", f"manylinux_{glibc}_aarch64",
+          "--python-version", "3.11", "--implementation", "cp", "--only-binary=:all:", spec],
+         f"pip download {spec} (aarch64)")
+    (wheel,) = (work / "wheel").glob("*.whl")
+    return wheel
+
+
+def _publish(work: Path, final: Path) -> None:
+    """Mark `work` (a TemporaryDirectory) ready and move it to `final` in one rename, so a
+    killed build never leaves a half environment that looks ready."""
+    (work / "ready").write_text("ok\n")
+    if final.exists():
+        shutil.rmtree(final)
+    os.rename(work, final)
+    os.mkdir(work)  # TemporaryDirectory removes it on exit
+
+
 def _run(cmd: list[str], what: str) -> None:
     proc = subprocess.run(cmd, capture_output=True, text=True)
     if proc.returncode != 0:
@@ -129,28 +151,113 @@ def run_onnx(model: Path, batches: list[dict[str, np.ndarray]], timeout: int = 9
     env = build(log=lambda *_: None)
     if extensions:
         _with_extensions(env)
-    root, site = env / "root", env / "site"
+    res = _emulated(model, batches, env / "site", ["--extensions"] if extensions else [],
+                    timeout, "the aarch64 ONNX Runtime")
+    return {"machine": res["machine"], "onnxruntime": res["version"],
+            "outputs": res["outputs"]}
+
+
+def run_openvino(model: Path, batches: list[dict[str, np.ndarray]], precision: str | None,
+                 timeout: int = 900) -> dict:
+    """Outputs of the IR `model` (model.xml) on `batches` from OpenVINO's CPU plugin for
+    aarch64, under qemu, compiled in `precision` (its record's; None: OpenVINO's default)
+    as edgebert.runtime compiles it there."""
+    why = openvino_unavailable()
+    if why:
+        raise UserError(f"{model}: OpenVINO under arm64 emulation: {why}")
+    res = _emulated(model, batches, f"{openvino_dir()}:{env_dir() / 'site'}",
+                    ["--openvino", precision or "default"], timeout, "the aarch64 OpenVINO")
+    return {"machine": res["machine"], "openvino": res["version"], "outputs": res["outputs"]}
+
+
+def _emulated(model: Path, batches: list[dict[str, np.ndarray]], path: str | Path,
+              flags: list[str], timeout: int, what: str) -> dict:
+    """arm64_runner.py on `model` under qemu with PYTHONPATH `path`: the machine it saw, the
+    runtime's version, and per batch the outputs in order."""
+    root = env_dir() / "root"
     runner = Path(__file__).with_name("arm64_runner.py")
     with tempfile.TemporaryDirectory() as tmp:
         inputs, outputs = Path(tmp) / "in.npz", Path(tmp) / "out.npz"
         flat = {f"{b}:{k}": v for b, batch in enumerate(batches) for k, v in batch.items()}
         np.savez(inputs, n_batches=len(batches), **flat)
-        cmd = ["env", "-i", "PATH=/usr/bin:/bin", "QEMU_CPU=neoverse-n1", f"PYTHONPATH={site}",
+        cmd = ["env", "-i", "PATH=/usr/bin:/bin", "QEMU_CPU=neoverse-n1", f"PYTHONPATH={path}",
                "qemu-aarch64-static", "-L", str(root), str(root / "usr/bin/python3.11"),
-               str(runner), str(model), str(inputs), str(outputs)] \
-            + (["--extensions"] if extensions else [])
+               str(runner), str(model), str(inputs), str(outputs), *flags]
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
         if proc.returncode != 0 or not outputs.exists():
             tail = (proc.stderr or proc.stdout).strip().splitlines()[-1:] or [f"exit {proc.returncode}"]
-            raise UserError(f"{model}: the aarch64 ONNX Runtime failed under emulation ({tail[0]})")
+            raise UserError(f"{model}: {what} failed under emulation ({tail[0]})")
         data = np.load(outputs)
-        return {"machine": str(data["machine"]), "onnxruntime": str(data["ort"]),
+        return {"machine": str(data["machine"]), "version": str(data["version"]),
                 "outputs": [[data[f"{b}:{j}"] for j in range(_count(data, b))]
                             for b in range(len(batches))]}
 
 
 def _count(data, b: int) -> int:
     return sum(1 for k in data.files if k.startswith(f"{b}:"))
+
+
+MIDR_EL1 = "0x00000000413fd0c1"
+"""Neoverse N1 r3p1's main ID register, at the sysfs path where OpenVINO's ARM kernels
+(oneDNN's xbyak_aarch64) read it: without it the CPU plugin segfaults under qemu."""
+
+
+def _fake_midr(root: Path) -> None:
+    ident = root / "sys/devices/system/cpu/cpu0/regs/identification"
+    ident.mkdir(parents=True, exist_ok=True)
+    (ident / "midr_el1").write_text(MIDR_EL1 + "\n")
+
+
+def installed_version(package: str) -> str | None:
+    """The version of `package` installed beside edgebert, or None."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version(package)
+    except PackageNotFoundError:
+        return None
+
+
+def openvino_dir() -> Path:
+    return env_dir() / f"openvino-{installed_version('openvino')}"
+
+
+def openvino_unavailable() -> str | None:
+    """Why an OpenVINO IR cannot be run under emulation here, or None when it can: the
+    aarch64 wheel of the installed openvino is fetched by `edgebert arm-env`, never in the
+    middle of a stage."""
+    why = unavailable()
+    if why:
+        return why
+    if installed_version("openvino") is None:
+        return "openvino not installed (pip install 'edgebert[openvino]')"
+    if not (openvino_dir() / "ready").exists():
+        return "OpenVINO for aarch64 not fetched: run `edgebert arm-env` once"
+    return None
+
+
+def fetch_openvino(log=print) -> Path:
+    """The aarch64 wheel of the installed openvino, unpacked into the environment once
+    (about 170 MB); its other dependency, numpy, is the environment's."""
+    final = openvino_dir()
+    if (final / "ready").exists():
+        return final
+    if installed_version("openvino") is None:
+        raise UserError("OpenVINO under arm64 emulation: openvino not installed "
+                        "(pip install 'edgebert[openvino]')")
+    import zipfile
+
+    env = build(log=log)
+    _fake_midr(env / "root")  # environments built before OpenVINO was checked lack it
+    with tempfile.TemporaryDirectory(dir=final.parent, prefix=".openvino.") as tmp:
+        work = Path(tmp)
+        log(f"arm64-env: OpenVINO {installed_version('openvino')} for aarch64...")
+        wheel = _aarch64_wheel(f"openvino=={installed_version('openvino')}", "2_35", work)
+        with zipfile.ZipFile(wheel) as z:
+            z.extractall(work)
+        shutil.rmtree(work / "wheel")
+        _publish(work, final)
+    return final
 
 
 CROSS_COMPILER = "aarch64-linux-gnu-g++"
@@ -161,12 +268,7 @@ outside it (each registers itself when loaded, so they are linked --no-as-needed
 
 
 def executorch_version() -> str | None:
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version("executorch")
-    except PackageNotFoundError:
-        return None
+    return installed_version("executorch")
 
 
 def pte_dir() -> Path:
@@ -209,11 +311,7 @@ def build_pte_runner(log=print) -> Path:
         work = Path(tmp)
         log(f"arm64-env: ExecuTorch {executorch_version()} for aarch64 (wheel, headers and "
             f"libraries) and pte_runner...")
-        _run([sys.executable, "-m", "pip", "download", "-q", "--disable-pip-version-check",
-              "--no-deps", "--dest", str(work / "wheel"), "--platform", "manylinux_2_28_aarch64",
-              "--python-version", "3.11", "--implementation", "cp", "--only-binary=:all:",
-              f"executorch=={executorch_version()}"], "pip download executorch (aarch64)")
-        (wheel,) = (work / "wheel").glob("*.whl")
+        wheel = _aarch64_wheel(f"executorch=={executorch_version()}", "2_28", work)
         with zipfile.ZipFile(wheel) as z:
             z.extractall(work / "unpacked", [n for n in z.namelist() if n.startswith(
                 ("executorch/include/", "executorch/lib/"))])
@@ -228,11 +326,7 @@ def build_pte_runner(log=print) -> Path:
              "compiling pte_runner for aarch64")
         shutil.rmtree(work / "wheel")
         shutil.rmtree(work / "unpacked")
-        (work / "ready").write_text("ok\n")
-        if final.exists():
-            shutil.rmtree(final)
-        os.rename(tmp, final)
-        os.mkdir(tmp)  # TemporaryDirectory removes it on exit
+        _publish(work, final)
     return final
 
 

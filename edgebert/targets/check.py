@@ -1,5 +1,6 @@
 """Compare an artifact's outputs on aarch64 (emulated) with x86, on dev examples: ONNX
-models through ONNX Runtime, .pte programs through ExecuTorch."""
+models through ONNX Runtime, OpenVINO IR through OpenVINO, .pte programs through
+ExecuTorch."""
 
 from __future__ import annotations
 
@@ -13,7 +14,8 @@ from edgebert.data.encode import pad_batch
 from edgebert.errors import UserError
 from edgebert.formats import session
 from edgebert.predict import INPUTS
-from edgebert.targets.arm64 import executorch_version, run_onnx, run_pte
+from edgebert.targets.arm64 import (executorch_version, openvino_unavailable, run_onnx,
+                                    run_openvino, run_pte)
 
 Run = Callable[[dict[str, np.ndarray]], list[np.ndarray]]
 """feeds -> outputs, on x86."""
@@ -80,6 +82,41 @@ def arm64_parity(model: Path, opened, examples: int = 64, batch: int = 16,
     return {"machine": arm["machine"], "onnxruntime": arm["onnxruntime"], "examples": n} | \
         agreement(arm["outputs"], batches, _session_run(model, exact_int8=True),
                   _session_run(fp32) if fp32 else None)
+
+
+def openvino_arm64_parity(model: Path, opened, precision: str | None, examples: int = 64,
+                          batch: int = 16, fp32: Run | None = None) -> dict:
+    """An OpenVINO IR on emulated aarch64 OpenVINO against the same IR on this CPU, each
+    compiled in `precision` where its CPU runs it (bf16 falls back to f32 on a CPU without
+    bf16, as edgebert.runtime does); `fp32`: the float parent it was made from."""
+    from edgebert.formats.openvino import open_openvino
+
+    n, batches = dev_batches(opened, examples, batch)
+    arm = run_openvino(model, batches, precision)
+    x86 = open_openvino(model, record={"inference_precision": precision})
+    return {"machine": arm["machine"], "openvino": arm["openvino"], "examples": n} | \
+        agreement(arm["outputs"], batches, x86, fp32)
+
+
+def openvino_arm64_check(model: Path, opened, precision: str | None, fp32: Path, log) -> dict:
+    """`openvino_arm64_parity` where the emulator and OpenVINO's aarch64 wheel are here,
+    else why not; `fp32`: the float parent's ONNX model. An IR is an x86 artifact first: drift on aarch64 (`refuse_drift`'s rule)
+    does not refuse it, it only keeps it from being an arm64 candidate ("checked": False)."""
+    why = openvino_unavailable()
+    if why:
+        log(f"openvino: not checked under arm64 emulation ({why})")
+        return {"checked": False, "reason": why}
+    res = openvino_arm64_parity(model, opened, precision, fp32=_session_run(fp32))
+    log(f"openvino: emulated aarch64 OpenVINO {res['openvino']} vs x86 on {res['examples']} dev "
+        f"examples: max |delta| {res['max_abs_diff']:.2e}, top-1 {res['top1_agreement']:.2%} "
+        f"of {res['predictions']} predictions; top-1 vs the float parent aarch64 "
+        f"{res['arm64_top1_vs_fp32']:.2%}, x86 {res['x86_top1_vs_fp32']:.2%}")
+    try:
+        refuse_drift(res, "OpenVINO IR")
+    except UserError as drift:
+        log(f"openvino: not an arm64 candidate: {drift}")
+        return {"checked": False, "reason": str(drift)} | res
+    return {"checked": True} | res
 
 
 def pte_arm64_parity(model: Path, opened, runner, examples: int = 64, batch: int = 8,

@@ -3,7 +3,8 @@ model's FP32 ONNX export, behind the same accuracy guard as ONNX Runtime INT8.
 
     <out>/model.xml, model.bin   INT8 IR (FakeQuantize before each MatMul; INT8 weights)
     <out>/stage.json             target, the float precision the rest runs in, CPU flags
-    <out>/metrics.json           dev/test metrics, drop vs FP32, whole-dev parity, sizes
+    <out>/metrics.json           dev/test metrics, drop vs FP32, whole-dev parity, sizes,
+                                 and the IR under arm64 emulation beside x86 (arm64_emulation)
 
 NNCF quantizes statically (activation ranges from training texts), so scores do not depend
 on batching. Where the whole model loses more than --max-drop dev points, the guard
@@ -30,6 +31,7 @@ from edgebert.predict import one_at_a_time, ort_forward, runner_forward
 from edgebert.stages.quantize.config import QuantizeConfig
 from edgebert.stages.quantize.scoring import finish, int8_metrics, summary
 from edgebert.stages.quantize.source import fp32_onnx
+from edgebert.targets.check import openvino_arm64_check
 
 PROBE_CALIBRATION_EXAMPLES = 64
 """Training texts that calibrate each probe of the guard (one MatMul alone in INT8, to rank
@@ -124,6 +126,8 @@ def quantize_openvino(cfg: QuantizeConfig, opened, log=print) -> Path:
         metrics = int8_metrics(opened, fwd, dev, opened.outputs(fwd, dev),
                                {"dev": float_dev, "test": opened.score(float_fwd, "test")},
                                float_dev_out, result.drop)
+        # NNCF's IR runs on ARM's CPU plugin too: checked there, it is an arm64 candidate
+        metrics["arm64_emulation"] = openvino_arm64_check(final, opened, precision, fp32, log)
         shutil.rmtree(scratch)
         copy_tokenizer(opened.path, work)
         size = sum((work / n).stat().st_size for n in FORMATS["openvino"].files()) / 1e6
