@@ -29,6 +29,7 @@ from edgebert.metrics import points
 from edgebert.parity import TOLERANCES, compare, require
 from edgebert.predict import one_at_a_time, ort_forward, runner_forward
 from edgebert.stages.quantize.config import QuantizeConfig
+from edgebert.stages.quantize.embeddings.ladder import table_verdict
 from edgebert.stages.quantize.scoring import finish, int8_metrics, summary
 from edgebert.stages.quantize.source import fp32_onnx
 from edgebert.targets.check import openvino_arm64_check
@@ -49,6 +50,49 @@ def matmuls(model) -> list[str]:
             if op.get_type_name() == "MatMul"]
 
 
+TABLE_GROUP = 64
+"""Values of a word-table row that share an INT4 scale and zero point (NNCF's
+compress_weights, asymmetric), as in ONNX Runtime's 4-bit table; the largest power of two
+that divides the row where 64 does not (NNCF needs groups that divide it)."""
+
+
+def word_table(model) -> tuple[str, int] | None:
+    """(name, row width) of the Gather that reads the word table: of those reading a 2-D
+    constant, the one with the most rows (the vocabulary); None where there is none."""
+    tables = [(shape[0].get_length(), op.get_friendly_name(), shape[1].get_length())
+              for op in model.get_ordered_ops() if op.get_type_name() == "Gather"
+              and op.input_value(0).get_node().get_type_name() == "Constant"
+              and (shape := op.input_value(0).get_partial_shape()).rank.get_length() == 2]
+    return max(tables)[1:] if tables else None
+
+
+def table_group(width: int) -> int:
+    """
+    >>> table_group(384), table_group(32), table_group(100)
+    (64, 32, 4)
+    """
+    return next(g for g in (TABLE_GROUP, 32, 16, 8, 4, 2, 1) if width % g == 0)
+
+
+def int4_word_table(model, nncf):
+    """`model` (float) with its word table compressed by NNCF to INT4 (groups of
+    `table_group` values share a scale and zero point), every other weight left for
+    nncf.quantize."""
+    found = word_table(model)
+    if found is None:
+        raise UserError("no word-embedding Gather found to compress")
+    word, width = found
+    others = [op.get_friendly_name() for op in model.get_ordered_ops()
+              if op.get_type_name() in ("MatMul", "Gather") and op.get_friendly_name() != word]
+    return nncf.compress_weights(model, mode=nncf.CompressWeightsMode.INT4_ASYM, ratio=1.0,
+                                 group_size=table_group(width), all_layers=True,
+                                 ignored_scope=nncf.IgnoredScope(names=others, validate=False))
+
+
+def ir_mb(xml: Path) -> float:
+    return sum(f.stat().st_size for f in (xml, xml.with_suffix(".bin"))) / 1e6
+
+
 def quantize_openvino(cfg: QuantizeConfig, opened, log=print) -> Path:
     """`cfg.model` to an INT8 OpenVINO IR in `cfg.out`, within `cfg.max_drop` dev points of
     the FP32 model run in the same precision."""
@@ -63,9 +107,9 @@ def quantize_openvino(cfg: QuantizeConfig, opened, log=print) -> Path:
     if opened.record.get("precision") == "int8":
         raise UserError(f"{cfg.model}: already INT8 (an ONNX Runtime graph); quantize the FP32 "
                         f"model for OpenVINO")
-    if cfg.embedding_bits != 8:
-        raise UserError("--embedding-bits: the low-bit word tables are ONNX graph rewrites; "
-                        "--target openvino-int8 keeps the table as NNCF leaves it")
+    if cfg.embedding_bits not in (4, 8):
+        raise UserError("--embedding-bits: --target openvino-int8 takes 8 or 4 (NNCF's INT4 "
+                        "table); the 1- and 2-bit tables are ONNX Runtime graph rewrites")
     precision = best_float()
     log(f"NNCF quantizes statically on {cfg.calibration_examples} training texts (--mode, "
         f"--calibration and --fuse are ONNX Runtime's); its float parts run in {precision}")
@@ -97,12 +141,14 @@ def quantize_openvino(cfg: QuantizeConfig, opened, log=print) -> Path:
         items = calibration_items(opened, cfg.calibration_examples)
         candidates = matmuls(float_model)
 
-        def run_quantizer(dst: Path, exclude, only) -> Path:
+        def run_quantizer(dst: Path, exclude, only, int4_table: bool = False) -> Path:
             calibration = items
             if only is not None:  # a probe of one node's damage, for ranking only
                 exclude = [n for n in candidates if n not in only]
                 calibration = items[:PROBE_CALIBRATION_EXAMPLES]
-            q = nncf.quantize(core.read_model(str(fp32)), nncf.Dataset(calibration),
+            model = core.read_model(str(fp32))
+            q = nncf.quantize(int4_word_table(model, nncf) if int4_table else model,
+                              nncf.Dataset(calibration),
                               model_type=nncf.ModelType.TRANSFORMER,
                               subset_size=len(calibration),
                               ignored_scope=nncf.IgnoredScope(names=list(exclude or []),
@@ -119,13 +165,32 @@ def quantize_openvino(cfg: QuantizeConfig, opened, log=print) -> Path:
             raise UserError(f"--max-drop {cfg.max_drop}: even with {len(result.excluded)} "
                             f"MatMuls in {precision} the OpenVINO INT8 model loses "
                             f"{result.drop:.2f} dev points; raise the budget")
+        kept, drop, table = result.path, result.drop, None
+        if cfg.embedding_bits == 4:
+            trial = run_quantizer(scratch / "table4.onnx", result.excluded, None, True)
+            drop4 = points(float_dev, metric) - points(opened.score(forward(trial), "dev", dev),
+                                                       metric)
+            refused = "no smaller a file" if ir_mb(trial) >= ir_mb(result.path) else \
+                table_verdict(drop4, drop, cfg.max_drop, cfg.embedding_max_drop)
+            table = {"bits": 4, "group_size": table_group(word_table(float_model)[1]),
+                     "mb_before": ir_mb(result.path),
+                     "mb_after": ir_mb(trial), "dev_drop": drop4, "dev_cost": drop4 - drop,
+                     "dev_drop_before": drop, "max_cost": cfg.embedding_max_drop,
+                     "kept": refused is None} | ({"reason": refused} if refused else {})
+            log(f"4-bit word table (NNCF INT4): {table['mb_before']:.2f} -> "
+                f"{table['mb_after']:.2f} MB, dev drop {drop4:.2f} points (the table at 8 "
+                f"bits: {drop:.2f}; budget {cfg.max_drop:.2f}): " + (refused or "kept"))
+            if refused is None:
+                kept, drop = trial, drop4
         final = work / "model.xml"
-        ov.save_model(core.read_model(str(result.path)), str(final))
+        ov.save_model(core.read_model(str(kept)), str(final))
         fp32_mb = fp32.stat().st_size / 1e6
         fwd = forward(final)
         metrics = int8_metrics(opened, fwd, dev, opened.outputs(fwd, dev),
                                {"dev": float_dev, "test": opened.score(float_fwd, "test")},
-                               float_dev_out, result.drop)
+                               float_dev_out, drop)
+        if table:
+            metrics["embedding_lowbit"] = table
         # NNCF's IR runs on ARM's CPU plugin too: checked there, it is an arm64 candidate
         metrics["arm64_emulation"] = openvino_arm64_check(final, opened, precision, fp32, log)
         shutil.rmtree(scratch)
