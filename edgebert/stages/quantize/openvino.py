@@ -75,13 +75,10 @@ def table_group(width: int) -> int:
 
 
 def int4_word_table(model, nncf):
-    """`model` (float) with its word table compressed by NNCF to INT4 (groups of
-    `table_group` values share a scale and zero point), every other weight left for
-    nncf.quantize."""
-    found = word_table(model)
-    if found is None:
-        raise UserError("no word-embedding Gather found to compress")
-    word, width = found
+    """`model` (float, with a `word_table`) with its word table compressed by NNCF to INT4
+    (groups of `table_group` values share a scale and zero point), every other weight left
+    for nncf.quantize."""
+    word, width = word_table(model)
     others = [op.get_friendly_name() for op in model.get_ordered_ops()
               if op.get_type_name() in ("MatMul", "Gather") and op.get_friendly_name() != word]
     return nncf.compress_weights(model, mode=nncf.CompressWeightsMode.INT4_ASYM, ratio=1.0,
@@ -166,17 +163,20 @@ def quantize_openvino(cfg: QuantizeConfig, opened, log=print) -> Path:
                             f"MatMuls in {precision} the OpenVINO INT8 model loses "
                             f"{result.drop:.2f} dev points; raise the budget")
         kept, drop, table = result.path, result.drop, None
-        if cfg.embedding_bits == 4:
+        if cfg.embedding_bits == 4 and word_table(float_model) is None:
+            log("4-bit word table: not applied: no word-embedding Gather in the model")
+            table = {"bits": 4, "kept": False, "reason": "no word-embedding Gather"}
+        elif cfg.embedding_bits == 4:
             trial = run_quantizer(scratch / "table4.onnx", result.excluded, None, True)
             drop4 = points(float_dev, metric) - points(opened.score(forward(trial), "dev", dev),
                                                        metric)
             refused = "no smaller a file" if ir_mb(trial) >= ir_mb(result.path) else \
                 table_verdict(drop4, drop, cfg.max_drop, cfg.embedding_max_drop)
             table = {"bits": 4, "group_size": table_group(word_table(float_model)[1]),
-                     "mb_before": ir_mb(result.path),
-                     "mb_after": ir_mb(trial), "dev_drop": drop4, "dev_cost": drop4 - drop,
-                     "dev_drop_before": drop, "max_cost": cfg.embedding_max_drop,
-                     "kept": refused is None} | ({"reason": refused} if refused else {})
+                     "mb_before": ir_mb(result.path), "mb_after": ir_mb(trial),
+                     "dev_drop": drop4, "dev_cost": drop4 - drop, "dev_drop_before": drop,
+                     "max_cost": cfg.embedding_max_drop, "kept": refused is None} \
+                | ({"reason": refused} if refused else {})
             log(f"4-bit word table (NNCF INT4): {table['mb_before']:.2f} -> "
                 f"{table['mb_after']:.2f} MB, dev drop {drop4:.2f} points (the table at 8 "
                 f"bits: {drop:.2f}; budget {cfg.max_drop:.2f}): " + (refused or "kept"))
