@@ -1,4 +1,4 @@
-"""arm64 artifacts under an emulated aarch64 ONNX Runtime (qemu-user).
+"""arm64 artifacts under emulated aarch64 ONNX Runtime and OpenVINO (qemu-user).
 
 Skipped, with the reason, where qemu-user-static or debootstrap is missing;
 the first run builds the environment into the cache (about a minute, 400 MB).

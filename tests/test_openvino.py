@@ -162,9 +162,9 @@ def test_openvino_int8_refuses_the_onnx_only_tables(tiny_teacher, tmp_path):
 
 
 def test_a_4_bit_word_table_is_measured_and_kept_only_where_it_pays(tiny_teacher, tmp_path):
-    """The try is scored on dev against the 8-bit table; the tiny model's 32-wide rows
-    make no smaller a file at 4 bits (a scale and zero point per 32 values), so the
-    8-bit table stays."""
+    """The tiny model's 32-wide rows make no smaller a file at 4 bits (a scale and zero
+    point per 32 values), so the 8-bit table stays, unscored; a smaller one is scored on
+    dev and refused where it costs more than --embedding-max-drop by itself."""
     code, output = run_cli("quantize", "--model", tiny_teacher, "--target", "openvino-int8",
                            "--embedding-bits", "4", "--calibration-examples", "16",
                            "--max-drop", "100", "--out", tmp_path / "q")
@@ -172,15 +172,16 @@ def test_a_4_bit_word_table_is_measured_and_kept_only_where_it_pays(tiny_teacher
     table = json.loads((tmp_path / "q" / "metrics.json").read_text())["embedding_lowbit"]
     assert (table["bits"], table["group_size"], table["kept"]) == (4, 32, False), table
     assert table["reason"] == "no smaller a file" and table["mb_after"] >= table["mb_before"]
-    assert table["dev_cost"] == pytest.approx(table["dev_drop"] - table["dev_drop_before"])
+    assert "dev_drop" not in table
     assert 'element_type="u4"' not in (tmp_path / "q" / "model.xml").read_text()
     assert "4-bit word table (NNCF INT4)" in output and "no smaller a file" in output
 
 
 def test_nncf_writes_the_word_table_alone_at_4_bits(tmp_path):
-    """On a 64-wide model of 1,000 words: the vocabulary's Gather found, and its table
-    alone stored as u4 in groups of 64."""
-    import nncf
+    """On a 64-wide model of 300 words (fewer rows than its 512 positions, as a trimmed
+    vocabulary may have): the vocabulary's Gather found, and its table alone stored as u4
+    in groups of 64."""
+    nncf = pytest.importorskip("nncf", reason="NNCF comes with the openvino extra")
     import openvino as ov
     import torch
     from transformers import BertConfig, BertForSequenceClassification
@@ -188,22 +189,22 @@ def test_nncf_writes_the_word_table_alone_at_4_bits(tmp_path):
     from edgebert.onnx_export import export_onnx
     from edgebert.stages.quantize.openvino import int4_word_table, word_table
 
-    config = BertConfig(vocab_size=1000, hidden_size=64, num_hidden_layers=1,
+    config = BertConfig(vocab_size=300, hidden_size=64, num_hidden_layers=1,
                         num_attention_heads=2, intermediate_size=64, num_labels=2)
     torch.manual_seed(0)
     export_onnx(BertForSequenceClassification(config).eval(), "classification",
                 tmp_path / "m.onnx")
     model = ov.Core().read_model(str(tmp_path / "m.onnx"))
     name, width = word_table(model)
-    assert "word_embeddings" in name and width == 64
+    assert "word_embeddings" in name and width == 64  # not the 512 positions' table
     ov.save_model(model, str(tmp_path / "plain.xml"), compress_to_fp16=False)
     ov.save_model(int4_word_table(model, nncf), str(tmp_path / "t.xml"))
     xml = (tmp_path / "t.xml").read_text()
     assert xml.count('element_type="u4"') == 2  # the table's values and zero points
     saved = (tmp_path / "plain.bin").stat().st_size - (tmp_path / "t.bin").stat().st_size
-    # 1,000 x 64 values: 4 bytes each in fp32, half a byte at 4 bits, plus a scale (fp16)
+    # 300 x 64 values: 4 bytes each in fp32, half a byte at 4 bits, plus a scale (fp16)
     # and a zero point (4 bits) per row; every other weight as it was (fp32)
-    assert 1000 * 64 * 3.5 - 1000 * 3 <= saved <= 1000 * 64 * 3.5
+    assert 300 * 64 * 3.5 - 300 * 3 <= saved <= 300 * 64 * 3.5
 
 
 def test_one_text_runs_on_a_static_bucket_with_the_dynamic_models_outputs(tmp_path):

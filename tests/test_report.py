@@ -283,3 +283,11 @@ def test_arm64_chooses_between_onnx_runtime_and_an_emulation_checked_executorch_
                            "executorch and onnx (no device latency")
     assert recommend(rows(5.6), 1.0)["arm64"] == "int8/arm64"
     assert recommend(rows(2.5, checked=False), 1.0)["arm64"] == "int8/arm64"
+    # an OpenVINO IR checked on arm64 competes there too; the text names every runtime
+    ir = {"delta_vs_teacher": -0.2, "p50_ms": 1.5, "texts_p50_ms": None,
+          "artifact": "int8/openvino-int8", "stage": "quantize", "format": "openvino",
+          "arch": "x86_64", "size_mb": 2.0, "arm64_emulation": {"checked": True}}
+    with_ir = rows(2.5) + [ir]
+    assert recommend(with_ir, 1.0)["arm64"] == "int8/openvino-int8"
+    assert ir["recommended"].startswith("smallest within 1 point of the teacher on arm64, "
+                                        "among executorch, onnx and openvino")

@@ -166,9 +166,9 @@ def collect(run: Path, teacher: str | None = None) -> dict:
 
 
 def _arch_rows(rows: list[dict]) -> dict[str, list[dict]]:
-    """Rows by the architecture their target runs on, named as the report names them; a
-    program checked under arm64 emulation beside x86 (an ExecuTorch .pte, which phones and
-    x86 both run) is a candidate on arm64 as well."""
+    """Rows by the architecture their target runs on, named as the report names them; an
+    artifact checked under arm64 emulation beside x86 (an ExecuTorch .pte, an OpenVINO IR:
+    both run on either) is a candidate on arm64 as well."""
     out: dict[str, list[dict]] = {}
     for r in rows:
         arches = {r.get("arch") or arch_of(None)}
@@ -205,9 +205,10 @@ def recommend(rows: list[dict], budget: float, workload: str = "texts") -> dict[
                    if ARCHES[arch_of(None)] == arch else
                    "no device latency: emulated time is not one")
             runtimes = sorted({r["format"] for r in candidates})
-            among = f", among {' and '.join(runtimes)}" if len(runtimes) > 1 else ""
+            among = f", among {', '.join(runtimes[:-1])} and {runtimes[-1]}" \
+                if len(runtimes) > 1 else ""
             said = f"smallest {within} of the teacher on {arch}{among} ({why})"
-        # one row may be picked on two architectures (a .pte runs on both)
+        # one row may be picked on two architectures (a .pte or an IR runs on both)
         best["recommended"] = "; ".join(filter(None, (best.get("recommended"), said)))
         picks[arch] = best["artifact"]
     return picks

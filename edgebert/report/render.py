@@ -77,7 +77,9 @@ def setting(report: dict) -> str:
 
 
 def none_line(target: str, m: dict) -> str:
-    return (f"No artifact for {target} within {m['budget_points']:g} points of the teacher: "
+    budget = m["budget_points"]
+    return (f"No artifact for {target} within {budget:g} point{'' if budget == 1 else 's'} "
+            f"of the teacher: "
             f"the most accurate, {m['best']}, is {m['delta_vs_teacher']:+.2f} points"
             + (f" (± {m['delta_se']:.2f} SE)." if m.get("delta_se") is not None else "."))
 

@@ -238,7 +238,8 @@ def openvino_unavailable() -> str | None:
 
 def fetch_openvino(log=print) -> Path:
     """The aarch64 wheel of the installed openvino, unpacked into the environment once
-    (about 170 MB); its other dependency, numpy, is the environment's."""
+    (about 170 MB). Of its dependencies the runtime imports only numpy, which the
+    environment has (openvino-telemetry serves its conversion tools)."""
     final = openvino_dir()
     if (final / "ready").exists():
         return final

@@ -5,6 +5,7 @@ ExecuTorch."""
 from __future__ import annotations
 
 import random
+import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
@@ -88,7 +89,9 @@ def openvino_arm64_parity(model: Path, opened, precision: str | None, examples: 
                           batch: int = 16, fp32: Run | None = None) -> dict:
     """An OpenVINO IR on emulated aarch64 OpenVINO against the same IR on this CPU, each
     compiled in `precision` where its CPU runs it (bf16 falls back to f32 on a CPU without
-    bf16, as edgebert.runtime does); `fp32`: the float parent it was made from."""
+    bf16, as edgebert.runtime does); `fp32`: the float parent it was made from. Batches of
+    `batch` padded texts run on the dynamic-shape model, on both sides alike (an app's one
+    text runs on a static length bucket of the same IR, its padding masked)."""
     from edgebert.formats.openvino import open_openvino
 
     n, batches = dev_batches(opened, examples, batch)
@@ -98,15 +101,21 @@ def openvino_arm64_parity(model: Path, opened, precision: str | None, examples: 
         agreement(arm["outputs"], batches, x86, fp32)
 
 
-def openvino_arm64_check(model: Path, opened, precision: str | None, fp32: Path, log) -> dict:
+def openvino_arm64_check(model: Path, opened, precision: str | None, fp32: Path,
+                         log) -> dict:
     """`openvino_arm64_parity` where the emulator and OpenVINO's aarch64 wheel are here,
-    else why not; `fp32`: the float parent's ONNX model. An IR is an x86 artifact first: drift on aarch64 (`refuse_drift`'s rule)
-    does not refuse it, it only keeps it from being an arm64 candidate ("checked": False)."""
+    else why not; `fp32`: the float parent's ONNX model. An IR is an x86 artifact first:
+    drift on aarch64 (`refuse_drift`'s rule), or a run that fails there, does not refuse
+    it; it only keeps it from being an arm64 candidate ("checked": False, and why)."""
     why = openvino_unavailable()
     if why:
         log(f"openvino: not checked under arm64 emulation ({why})")
         return {"checked": False, "reason": why}
-    res = openvino_arm64_parity(model, opened, precision, fp32=_session_run(fp32))
+    try:
+        res = openvino_arm64_parity(model, opened, precision, fp32=_session_run(fp32))
+    except (UserError, subprocess.TimeoutExpired) as failed:
+        log(f"openvino: not an arm64 candidate: the emulated run failed ({failed})")
+        return {"checked": False, "reason": f"the emulated run failed: {failed}"}
     log(f"openvino: emulated aarch64 OpenVINO {res['openvino']} vs x86 on {res['examples']} dev "
         f"examples: max |delta| {res['max_abs_diff']:.2e}, top-1 {res['top1_agreement']:.2%} "
         f"of {res['predictions']} predictions; top-1 vs the float parent aarch64 "

@@ -75,7 +75,8 @@ Examples:
     keep the model's outputs, a few minutes), falling back to 2, then 4. --engine ort; the
     table stays at 8 bits (or FP32) where none fits the budget (metrics.json's
     embedding_lowbit says what was tried and kept). --target openvino-int8 takes 8 or 4
-    (NNCF's INT4 weight compression of the table, a scale and zero point per 64 values)."""
+    (NNCF's INT4 weight compression of the table, a scale and zero point per 64 values of
+    a row, or per the largest power of two that divides a narrower row)."""
     embedding_max_drop: float | None = None
     """The most dev points the word-table step may cost by itself (against the model with
     the table as it was): a try that costs more goes on to the next bits of the ladder,

@@ -58,12 +58,15 @@ that divides the row where 64 does not (NNCF needs groups that divide it)."""
 
 def word_table(model) -> tuple[str, int] | None:
     """(name, row width) of the Gather that reads the word table: of those reading a 2-D
-    constant, the one with the most rows (the vocabulary); None where there is none."""
-    tables = [(shape[0].get_length(), op.get_friendly_name(), shape[1].get_length())
+    constant, the one named word_embeddings, else the one with the most rows (a trimmed
+    vocabulary may have fewer rows than the position table, but keeps its name); None
+    where there is none."""
+    tables = [("word_embeddings" in op.get_friendly_name(), shape[0].get_length(),
+               op.get_friendly_name(), shape[1].get_length())
               for op in model.get_ordered_ops() if op.get_type_name() == "Gather"
               and op.input_value(0).get_node().get_type_name() == "Constant"
               and (shape := op.input_value(0).get_partial_shape()).rank.get_length() == 2]
-    return max(tables)[1:] if tables else None
+    return max(tables)[2:] if tables else None
 
 
 def table_group(width: int) -> int:
@@ -163,23 +166,27 @@ def quantize_openvino(cfg: QuantizeConfig, opened, log=print) -> Path:
                             f"MatMuls in {precision} the OpenVINO INT8 model loses "
                             f"{result.drop:.2f} dev points; raise the budget")
         kept, drop, table = result.path, result.drop, None
-        if cfg.embedding_bits == 4 and word_table(float_model) is None:
+        words = word_table(float_model) if cfg.embedding_bits == 4 else None
+        if cfg.embedding_bits == 4 and words is None:
             log("4-bit word table: not applied: no word-embedding Gather in the model")
             table = {"bits": 4, "kept": False, "reason": "no word-embedding Gather"}
-        elif cfg.embedding_bits == 4:
+        elif words:
             trial = run_quantizer(scratch / "table4.onnx", result.excluded, None, True)
-            drop4 = points(float_dev, metric) - points(opened.score(forward(trial), "dev", dev),
-                                                       metric)
-            refused = "no smaller a file" if ir_mb(trial) >= ir_mb(result.path) else \
-                table_verdict(drop4, drop, cfg.max_drop, cfg.embedding_max_drop)
-            table = {"bits": 4, "group_size": table_group(word_table(float_model)[1]),
+            table = {"bits": 4, "group_size": table_group(words[1]),
                      "mb_before": ir_mb(result.path), "mb_after": ir_mb(trial),
-                     "dev_drop": drop4, "dev_cost": drop4 - drop, "dev_drop_before": drop,
-                     "max_cost": cfg.embedding_max_drop, "kept": refused is None} \
-                | ({"reason": refused} if refused else {})
+                     "dev_drop_before": drop, "max_cost": cfg.embedding_max_drop}
+            if table["mb_after"] >= table["mb_before"]:  # small rows: scales outweigh bits
+                refused = "no smaller a file"
+            else:
+                drop4 = points(float_dev, metric) - points(
+                    opened.score(forward(trial), "dev", dev), metric)
+                refused = table_verdict(drop4, drop, cfg.max_drop, cfg.embedding_max_drop)
+                table |= {"dev_drop": drop4, "dev_cost": drop4 - drop}
+            table |= {"kept": refused is None} | ({"reason": refused} if refused else {})
             log(f"4-bit word table (NNCF INT4): {table['mb_before']:.2f} -> "
-                f"{table['mb_after']:.2f} MB, dev drop {drop4:.2f} points (the table at 8 "
-                f"bits: {drop:.2f}; budget {cfg.max_drop:.2f}): " + (refused or "kept"))
+                f"{table['mb_after']:.2f} MB" + (f", dev drop {drop4:.2f} points (the table "
+                f"at 8 bits: {drop:.2f}; budget {cfg.max_drop:.2f})" if "dev_drop" in table
+                else "") + ": " + (refused or "kept"))
             if refused is None:
                 kept, drop = trial, drop4
         final = work / "model.xml"
