@@ -8,7 +8,8 @@ Needs the task's finished default chain (`python benchmarks/tasks.py TASK`, in
 `$EDGEBERT_BENCH_RUNS/tasks/TASK`). For each target, what `compress` does where it prunes by
 learned masks (Recipe.learned_prune), with the chain's own recipe: `prune-learned` from the
 chain's teacher, the vocabulary trimmed, INT8 for this CPU's target within what the budget
-leaves (the chain's quantize_within_budget). Then one interleaved bench of the teacher, the
+leaves (the chain's quantize_within_budget). Where the chain made these itself at that
+target (a small task's chain does, at the recipe's sparsity), its artifacts are taken. Then one interleaved bench of the teacher, the
 chain's recommended x86 artifact and every learned INT8 model, with the recipe's bench
 settings (128 padded tokens, and the task's test texts one at a time), and `edgebert report`
 over them: test metric, Δ ± SE against the teacher, size and speed-up over the PyTorch
@@ -78,6 +79,26 @@ def learned_int8(recipe, sweep: Path, sparsity: float) -> tuple[str, float]:
     return str(out.relative_to(sweep)), time.perf_counter() - started
 
 
+def from_chain(chain: Path, sweep: Path, sparsity: float) -> tuple[str, float] | None:
+    """Where the chain itself pruned its teacher by learned masks at `sparsity` (a small
+    task's chain does) and made that model's INT8 for this CPU: the three, linked into the
+    sweep under its names, and the seconds the chain's timings give them; else None."""
+    from edgebert.compress.recipe import LEARNED
+    from edgebert.targets import native_target
+
+    name, target = f"learned-{sparsity:g}", native_target()
+    made = {LEARNED: name, f"{LEARNED}_trimmed": f"{name}_trimmed",
+            f"int8/{target}-{LEARNED}": f"int8/{target}-{name}"}
+    stage = chain / LEARNED / "stage.json"
+    if not stage.exists() or json.loads(stage.read_text())["config"]["sparsity"] != sparsity \
+            or not all((chain / m / "metrics.json").exists() for m in made):
+        return None
+    timings = json.loads((chain / "timings.json").read_text())
+    for src, dst in made.items():
+        link_copy(chain / src, sweep / dst)
+    return made[f"int8/{target}-{LEARNED}"], sum(timings.get(m, 0.0) for m in made)
+
+
 def bench_and_report(recipe, sweep: Path, models: list[str]) -> dict:
     """One interleaved bench of `models` (the recipe's settings), then the report. A bench
     of these models, made after every one of them, is reused."""
@@ -119,7 +140,7 @@ def main(task: str, sparsities: list[float]) -> None:
     seconds = {float(k): v for k, v in json.loads(timed.read_text()).items()} \
         if timed.exists() else {}
     for s in sparsities:
-        made, took = learned_int8(recipe, sweep, s)
+        made, took = from_chain(chain, sweep, s) or learned_int8(recipe, sweep, s)
         if s not in seconds or took > 60:  # under a minute: finished before, nothing ran
             seconds[s] = took
             timed.write_text(json.dumps({str(k): v for k, v in seconds.items()}))
