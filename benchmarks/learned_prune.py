@@ -9,11 +9,11 @@ Needs the task's finished default chain (`python benchmarks/tasks.py TASK`, in
 learned masks (Recipe.learned_prune), with the chain's own recipe: `prune-learned` from the
 chain's teacher, the vocabulary trimmed, INT8 for this CPU's target within what the budget
 leaves (the chain's quantize_within_budget). Where the chain made these itself at that
-target (a small task's chain does, at the recipe's sparsity), its artifacts are taken. Then one interleaved bench of the teacher, the
-chain's recommended x86 artifact and every learned INT8 model, with the recipe's bench
-settings (128 padded tokens, and the task's test texts one at a time), and `edgebert report`
-over them: test metric, Δ ± SE against the teacher, size and speed-up over the PyTorch
-teacher, all from one run.
+target (a small task's chain does, at the recipe's sparsity), its artifacts are taken.
+Then one interleaved bench of the teacher, the chain's recommended x86 artifact and every
+learned INT8 model, with the recipe's bench settings (128 padded tokens, and the task's
+test texts one at a time), and `edgebert report` over them: test metric, Δ ± SE against
+the teacher, size and speed-up over the PyTorch teacher, all from one run.
 """
 
 from __future__ import annotations
