@@ -179,6 +179,14 @@ def _arch_rows(rows: list[dict]) -> dict[str, list[dict]]:
     return out
 
 
+def points_phrase(budget: float) -> str:
+    """
+    >>> points_phrase(1.0), points_phrase(0.5)
+    ('1 point', '0.5 points')
+    """
+    return f"{budget:g} point{'' if budget == 1 else 's'}"
+
+
 def recommend(rows: list[dict], budget: float, workload: str = "texts") -> dict[str, str]:
     """Per architecture (x86, arm64), the fastest artifact within `budget` points of the
     teacher, across runtimes and formats, timed on `workload` (WORKLOADS; where no row was
@@ -186,7 +194,7 @@ def recommend(rows: list[dict], budget: float, workload: str = "texts") -> dict[
     (bench disabled; or no device latency, as emulation is not a device)."""
     ok = [r for r in rows if r.get("delta_vs_teacher") is not None
           and r["delta_vs_teacher"] >= -budget and r["stage"] != "finetune"]
-    within = f"within {budget:g} point{'' if budget == 1 else 's'}"
+    within = f"within {points_phrase(budget)}"
     picks: dict[str, str] = {}
     for arch, candidates in _arch_rows(ok).items():
         # a time counts on the architecture it was measured on (a .pte's is x86's)

@@ -8,7 +8,8 @@ from pathlib import Path
 
 from edgebert.artifact import write_json
 from edgebert.metrics import CORRELATIONS, metric_name, metric_text
-from edgebert.report.collect import collect, missed, pareto, recommend, weak_teacher
+from edgebert.report.collect import (collect, missed, pareto, points_phrase, recommend,
+                                     weak_teacher)
 
 COLUMNS = [("artifact", "artifact"), ("format", "format"), ("precision", "precision"),
            ("target", "target"), ("params", "params"), ("size_mb", "size MB"),
@@ -77,10 +78,8 @@ def setting(report: dict) -> str:
 
 
 def none_line(target: str, m: dict) -> str:
-    budget = m["budget_points"]
-    return (f"No artifact for {target} within {budget:g} point{'' if budget == 1 else 's'} "
-            f"of the teacher: "
-            f"the most accurate, {m['best']}, is {m['delta_vs_teacher']:+.2f} points"
+    return (f"No artifact for {target} within {points_phrase(m['budget_points'])} of the "
+            f"teacher: the most accurate, {m['best']}, is {m['delta_vs_teacher']:+.2f} points"
             + (f" (± {m['delta_se']:.2f} SE)." if m.get("delta_se") is not None else "."))
 
 

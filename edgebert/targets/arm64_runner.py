@@ -26,7 +26,7 @@ def onnxruntime_session(model: str, extensions: bool):
         opts.register_custom_ops_library(get_library_path())
     sess = ort.InferenceSession(model, opts, providers=["CPUExecutionProvider"])
     return {i.name for i in sess.get_inputs()}, lambda feeds: sess.run(None, feeds), \
-        ("ort", ort.__version__)
+        ort.__version__
 
 
 def openvino_model(model: str, precision: str):
@@ -49,7 +49,7 @@ def openvino_model(model: str, precision: str):
 
     hint = compiled.get_property("INFERENCE_PRECISION_HINT").to_string()  # f32, f16, bf16
     return {i.get_any_name() for i in compiled.inputs}, run, \
-        ("openvino", f"{ov.__version__.split('-')[0]} ({hint})")
+        f"{ov.__version__.split('-')[0]} ({hint})"
 
 
 def main() -> None:
@@ -67,8 +67,7 @@ def main() -> None:
         feeds = {k: v.astype(object) if v.dtype.kind == "U" else v for k, v in feeds.items()}
         for j, out in enumerate(run(feeds)):
             result[f"{b}:{j}"] = out.astype(str) if out.dtype == object else out  # no pickles
-    np.savez(outputs, machine=platform.machine(), runtime=version[0], version=version[1],
-             **result)
+    np.savez(outputs, machine=platform.machine(), version=version, **result)
 
 
 if __name__ == "__main__":

@@ -93,6 +93,36 @@ def ir_mb(xml: Path) -> float:
     return sum(f.stat().st_size for f in (xml, xml.with_suffix(".bin"))) / 1e6
 
 
+def int4_table(float_model, quantize, drop_of, result, cfg: QuantizeConfig, scratch: Path,
+               log) -> tuple[Path, float, dict]:
+    """The guard's INT8 `result` again with its word table in INT4 (`quantize(dst)` makes
+    it, `drop_of(path)` is a graph's dev drop against the float model), kept where the file
+    is smaller and `table_verdict` passes it: (the IR kept, its dev drop, what was tried)."""
+    words = word_table(float_model)
+    if words is None:
+        log("4-bit word table: not applied: no word-embedding Gather in the model")
+        return result.path, result.drop, {"bits": 4, "kept": False,
+                                          "reason": "no word-embedding Gather"}
+    drop, trial = result.drop, quantize(scratch / "table4.onnx")
+    table = {"bits": 4, "group_size": table_group(words[1]), "mb_before": ir_mb(result.path),
+             "mb_after": ir_mb(trial), "dev_drop_before": drop,
+             "max_cost": cfg.embedding_max_drop}
+    measured = ""
+    if table["mb_after"] >= table["mb_before"]:  # narrow rows: the scales outweigh the bits
+        refused = "no smaller a file"
+    else:
+        drop4 = drop_of(trial)
+        refused = table_verdict(drop4, drop, cfg.max_drop, cfg.embedding_max_drop)
+        table |= {"dev_drop": drop4, "dev_cost": drop4 - drop}
+        measured = (f", dev drop {drop4:.2f} points (the table at 8 bits: {drop:.2f}; "
+                    f"budget {cfg.max_drop:.2f})")
+    log(f"4-bit word table (NNCF INT4): {table['mb_before']:.2f} -> {table['mb_after']:.2f} "
+        f"MB{measured}: " + (refused or "kept"))
+    if refused:
+        return result.path, drop, table | {"kept": False, "reason": refused}
+    return trial, table["dev_drop"], table | {"kept": True}
+
+
 def quantize_openvino(cfg: QuantizeConfig, opened, log=print) -> Path:
     """`cfg.model` to an INT8 OpenVINO IR in `cfg.out`, within `cfg.max_drop` dev points of
     the FP32 model run in the same precision."""
@@ -157,8 +187,10 @@ def quantize_openvino(cfg: QuantizeConfig, opened, log=print) -> Path:
             ov.save_model(q, str(xml))
             return xml
 
-        result = guard(run_quantizer,
-                       lambda path: points(opened.score(forward(path), "dev", dev), metric),
+        def dev_points(path: Path) -> float:
+            return points(opened.score(forward(path), "dev", dev), metric)
+
+        result = guard(run_quantizer, dev_points,
                        sampled_damage(opened, dev, float_dev_out, forward),
                        points(float_dev, metric), candidates, cfg.max_drop, scratch, log)
         if not result.within_budget:
@@ -166,29 +198,11 @@ def quantize_openvino(cfg: QuantizeConfig, opened, log=print) -> Path:
                             f"MatMuls in {precision} the OpenVINO INT8 model loses "
                             f"{result.drop:.2f} dev points; raise the budget")
         kept, drop, table = result.path, result.drop, None
-        words = word_table(float_model) if cfg.embedding_bits == 4 else None
-        if cfg.embedding_bits == 4 and words is None:
-            log("4-bit word table: not applied: no word-embedding Gather in the model")
-            table = {"bits": 4, "kept": False, "reason": "no word-embedding Gather"}
-        elif words:
-            trial = run_quantizer(scratch / "table4.onnx", result.excluded, None, True)
-            table = {"bits": 4, "group_size": table_group(words[1]),
-                     "mb_before": ir_mb(result.path), "mb_after": ir_mb(trial),
-                     "dev_drop_before": drop, "max_cost": cfg.embedding_max_drop}
-            if table["mb_after"] >= table["mb_before"]:  # small rows: scales outweigh bits
-                refused = "no smaller a file"
-            else:
-                drop4 = points(float_dev, metric) - points(
-                    opened.score(forward(trial), "dev", dev), metric)
-                refused = table_verdict(drop4, drop, cfg.max_drop, cfg.embedding_max_drop)
-                table |= {"dev_drop": drop4, "dev_cost": drop4 - drop}
-            table |= {"kept": refused is None} | ({"reason": refused} if refused else {})
-            log(f"4-bit word table (NNCF INT4): {table['mb_before']:.2f} -> "
-                f"{table['mb_after']:.2f} MB" + (f", dev drop {drop4:.2f} points (the table "
-                f"at 8 bits: {drop:.2f}; budget {cfg.max_drop:.2f})" if "dev_drop" in table
-                else "") + ": " + (refused or "kept"))
-            if refused is None:
-                kept, drop = trial, drop4
+        if cfg.embedding_bits == 4:
+            kept, drop, table = int4_table(
+                float_model, lambda dst: run_quantizer(dst, result.excluded, None, True),
+                lambda path: points(float_dev, metric) - dev_points(path), result, cfg,
+                scratch, log)
         final = work / "model.xml"
         ov.save_model(core.read_model(str(kept)), str(final))
         fp32_mb = fp32.stat().st_size / 1e6
