@@ -74,8 +74,8 @@ def trial(base: Path, cand: Path, threshold: float, interleaved: bool = True,
     if interleaved:
         a, b = bench_pair(str(base), str(cand), **quiet)
     else:
-        a, b = (bench([str(m)], BenchConfig(warmup=WARMUP, runs=RUNS, rounds=ROUNDS), **quiet)
-                for m in (base, cand))
+        a, b = (bench([str(m)], BenchConfig(warmup=WARMUP, runs=RUNS, rounds=ROUNDS),
+                      fork=False, **quiet) for m in (base, cand))  # as the gate benches
         a, b = (as_model(d, d["results"][0]) for d in (a, b))
     if other:
         other.wait()

@@ -56,6 +56,7 @@ SUITES = {
     "learned_prune": Suite(("learned_prune.py", "trec-50"), needs=("tasks",)),
     "phones": Suite(("phones.py", RT), needs=("tasks",)),
     "train_speed": Suite(("train_speed.py", RT + "/teacher"), needs=("tasks",)),
+    "bench_turns": Suite(("bench_turns.py", RT), needs=("tasks",)),
     "pretrain": Suite(("pretrain_cpu.py",)),
     "gpu": Suite(("gpu.py",)),
 }

@@ -326,9 +326,12 @@ def distill(restart, **options):
 def bench(artifacts, texts, out_path, import_path, **options):
     """Latency of artifacts (PyTorch, ONNX, ORT, TorchScript), interleaved A B C A B C.
 
-    Each turn runs one artifact in a fresh process at fixed threads, after
-    warm-up, so artifacts share the machine's noise but never a thread pool;
-    that process times every grid point (and the texts) in turn. Reports
+    Each turn runs one artifact in a process of its own at fixed threads,
+    after warm-up, so artifacts share the machine's noise but never a thread
+    pool; that process times every grid point (and the texts) in turn. The
+    first round starts fresh interpreters (peak memory is theirs); on Linux
+    later turns fork from a server that imported the runtime once, so a
+    PyTorch turn starts in under a second instead of 4-5. Reports
     p50/p90/p99, mean, spread, throughput and peak memory per (artifact,
     batch, sequence), with the machine's fingerprint.
 

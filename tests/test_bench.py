@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 
 import numpy as np
 import pytest
@@ -71,33 +72,33 @@ def test_bench_times_real_texts_one_at_a_time(tiny_teacher, tiny_onnx, tmp_path)
 
 def test_one_process_per_artifact_and_round_times_the_grid_and_the_texts(
         tiny_teacher, tiny_onnx, tmp_path, monkeypatch):
-    """A bench of a grid and texts starts one worker per (artifact, round), each returning a
-    result per workload, and writes the entries two separate benches write."""
-    import subprocess
-
+    """A bench of a grid and texts runs one process per (artifact, round), each returning a
+    result per workload, and writes the entries two separate benches write. The first round
+    starts fresh interpreters, the later ones fork from a server per format."""
     from edgebert.bench import latency
 
-    real, workers = subprocess.run, []
+    real, turns = latency.Turns.__call__, []
 
-    def counted(cmd, *args, **kwargs):  # the real call; what each worker process returned
-        out = real(cmd, *args, **kwargs)
-        if cmd[1:3] == ["-m", "edgebert.bench.worker"]:
-            workers.append(json.loads(out.stdout.strip().splitlines()[-1]))
-        return out
+    def seen(self, path, workloads, fresh=False):  # the real turn; what its process answered
+        answer = real(self, path, workloads, fresh)
+        turns.append((fresh or not self.fork, answer))
+        return answer
 
     texts = tmp_path / "texts.txt"
     texts.write_text("a short one\n" + "a much longer text, " * 10 + "\nmiddle sized text\n")
     common = ["--rounds", "2", "--runs", "3", "--warmup", "1"]
     grid = ["--batch", "1,2", "--seq", "16"]
-    monkeypatch.setattr(latency.subprocess, "run", counted)
+    monkeypatch.setattr(latency.Turns, "__call__", seen)
     code, output = run_cli("bench", tiny_teacher, tiny_onnx, *grid, "--texts", texts, *common,
                            "--out", tmp_path / "one.json")
     assert code == 0, output
     # 2 artifacts x 2 rounds: 4 processes, each of its own pid, each timed all 3 workloads
-    assert len(workers) == 4 and len({w["pid"] for w in workers}) == 4
-    assert all(len(w["results"]) == 3 for w in workers)
-    assert [len(r["samples_ms"]) for r in workers[0]["results"]] == [3, 3, 3]
-    monkeypatch.setattr(latency.subprocess, "run", real)
+    assert len(turns) == 4 and len({a["pid"] for _, a in turns}) == 4
+    assert all(len(a["results"]) == 3 for _, a in turns)
+    assert [len(r["samples_ms"]) for r in turns[0][1]["results"]] == [3, 3, 3]
+    on_linux = sys.platform.startswith("linux")
+    assert [fresh for fresh, _ in turns] == [True, True] + [not on_linux] * 2
+    monkeypatch.setattr(latency.Turns, "__call__", real)
     code, output = run_cli("bench", tiny_teacher, tiny_onnx, *grid, *common,
                            "--out", tmp_path / "grid.json")
     assert code == 0, output
@@ -119,6 +120,26 @@ def test_one_process_per_artifact_and_round_times_the_grid_and_the_texts(
         assert {k: v for k, v in mine.items() if k not in timing} == {
             k: v for k, v in theirs.items() if k not in timing}
         assert len(mine["rounds_ms"]) == 2 and mine["n"] == 6 and mine["peak_rss_mb"] > 0
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="turns fork on Linux only")
+def test_a_forked_turn_that_fails_says_why_and_the_next_one_runs(tiny_onnx, tmp_path):
+    """A turn forked from its format's server answers with its error in one line, and the
+    server forks the next turn: each in a process of its own, not the server's."""
+    import os
+
+    from edgebert.bench.latency import Turns
+    from edgebert.errors import UserError
+
+    padded = [{"batch": 1, "seq": 8, "warmup": 0, "runs": 2}]
+    with Turns(threads=1, fork=True) as turn:
+        with pytest.raises(UserError, match="timing process failed .*FileNotFoundError"):
+            turn(str(tiny_onnx), [{"texts": str(tmp_path / "none.json"), "warmup": 0,
+                                   "runs": 1}])
+        first, second = turn(str(tiny_onnx), padded), turn(str(tiny_onnx), padded)
+        server = turn.servers["onnx"][0].pid
+    assert len(first["results"][0]["samples_ms"]) == 2
+    assert len({first["pid"], second["pid"], server, os.getpid()}) == 4
 
 
 def test_gate_benches_both_models_interleaved_in_one_run(tiny_onnx, tmp_path):

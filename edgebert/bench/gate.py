@@ -2,9 +2,10 @@
 
 Two models benched in two separate runs meet different noise (another job on the runner,
 a clock that drifted between the runs), and the gate cannot tell that from a slowdown;
-interleaved in one run (A B, B A, ... each turn a fresh process) they share it. This is
-how `edgebert check` was calibrated (benchmarks/gate_calibration.py), so
-`edgebert check --baseline-model A --candidate-model B` measures the same way.
+interleaved in one run (A B, B A, ... each turn a fresh interpreter) they share it. This
+is how `edgebert check` was calibrated (benchmarks/gate_calibration.py), so
+`edgebert check --baseline-model A --candidate-model B` measures the same way: its turns
+are not forked from a server as `edgebert bench`'s later rounds are.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ def bench_pair(baseline: str, candidate: str, seq: int = 128, threads: int = 2,
     from edgebert.config import BenchConfig
 
     cfg = BenchConfig(seq=[seq], threads=threads, warmup=warmup, runs=runs, rounds=rounds)
-    data = bench([baseline, candidate], cfg, log=log, texts=texts)
+    data = bench([baseline, candidate], cfg, log=log, texts=texts, fork=False)
     base, cand = data["results"]
     return as_model(data, base), as_model(data, cand)
 

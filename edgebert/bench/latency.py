@@ -1,9 +1,12 @@
-"""Interleaved latency: A B C, B C A, C A B ..., each turn a fresh process, so the
+"""Interleaved latency: A B C, B C A, C A B ..., each turn a process of its own, so the
 artifacts share the machine's noise, never share a thread pool, and none always
 runs right after the same neighbour. A turn's process times every workload of the
 run (each batch x seq of the grid, the texts), one after the other on the model it
 opened: a process per artifact and round, not per workload, since starting one
-(importing the runtime, loading the model) costs more than timing a workload."""
+(importing the runtime, loading the model) costs more than timing a workload. On
+Linux each turn's process is forked from a server that imported its runtime once
+(`Turns`): a PyTorch turn then starts in under a second instead of 4-5.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +14,7 @@ import json
 import statistics
 import subprocess
 import sys
+import tempfile
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -51,40 +55,110 @@ def interleaved(paths: dict[str, str], rounds: int = 8, runs: int = 30, warmup: 
 
 
 def interleaved_workloads(paths: dict[str, str], workloads: list[Workload], rounds: int = 8,
-                          threads: int = 2, log=print,
-                          keep_samples: bool = False) -> list[dict[str, dict]]:
-    """`interleaved` over several workloads in one pass: each round starts one process per
+                          threads: int = 2, log=print, keep_samples: bool = False,
+                          fork: bool | None = None) -> list[dict[str, dict]]:
+    """`interleaved` over several workloads in one pass: each round runs one process per
     artifact (the order rotated), which times every workload in turn; one {name: summary}
     per workload, in their order. Each summary's peak_rss_mb is the highest over its
-    rounds of what the process held for that workload (`worker.time_workloads`)."""
+    rounds of what the process held for that workload (`worker.time_workloads`), from the
+    rounds run in a fresh interpreter: the first one, where later ones are forked (`fork`,
+    as `Turns` takes it), since a forked process does not count the library pages it
+    inherited and never touched (83 MB of a PyTorch model's 495 here) and an app pays
+    them."""
     names = list(paths)
     samples = [{name: [] for name in names} for _ in workloads]
     groups = [{name: [] for name in names} for _ in workloads]  # one list per process
     rss: list[dict[str, float]] = [{} for _ in workloads]
-    listed = json.dumps([w.as_worker() for w in workloads])
-    for r in range(rounds):
-        # rotate the order each round (A B C, B C A, C A B): a process that always follows
-        # a heavy one (caches, memory, clocks) would otherwise carry a fixed bias
-        for name in names[r % len(names):] + names[:r % len(names)]:
-            path = paths[name]
-            cmd = [sys.executable, "-m", "edgebert.bench.worker", str(path), "--threads",
-                   str(threads), "--workloads", listed]
+    listed = [w.as_worker() for w in workloads]
+    with Turns(threads, fork) as turn:
+        for r in range(rounds):
+            # rotate the order each round (A B C, B C A, C A B): a process that always
+            # follows a heavy one (caches, memory, clocks) would otherwise carry a fixed bias
+            for name in names[r % len(names):] + names[:r % len(names)]:
+                fresh = r == 0 or not turn.fork
+                for i, res in enumerate(turn(str(paths[name]), listed, fresh)["results"]):
+                    samples[i][name] += res["samples_ms"]
+                    groups[i][name].append(res["samples_ms"])
+                    if fresh:
+                        rss[i][name] = max(rss[i].get(name, 0.0), res["peak_rss_mb"])
+            for w, s in zip(workloads, samples):
+                where = f" {w.label()}" if len(workloads) > 1 else ""
+                log(f"round {r + 1}/{rounds}{where}: " + ", ".join(
+                    f"{n} {statistics.median(x):.2f} ms" for n, x in s.items()))
+    return [{name: summary(s, w.batch if not w.texts else 1) | {"peak_rss_mb": rss[i][name]}
+             | ({"samples_ms": s, "rounds_ms": groups[i][name]} if keep_samples else {})
+             for name, s in samples[i].items()} for i, w in enumerate(workloads)]
+
+
+class Turns:
+    """Runs a turn (one artifact, every workload: `worker.time_workloads`) in a process of
+    its own and returns what it answered ({"pid", "results"}); a context manager.
+
+    With `fork` (the default on Linux) the process is forked from a server per runtime
+    (`worker.serve`) that imported the runtime and the format's `preload` once and ran
+    nothing: the turn still opens its model, starts its thread pools and allocates its
+    buffers itself, and exits. Without, it is a fresh interpreter (`python -m
+    edgebert.bench.worker`), which pays the imports every turn."""
+
+    def __init__(self, threads: int, fork: bool | None = None):
+        self.threads = threads
+        self.fork = sys.platform.startswith("linux") if fork is None else fork
+        self.servers: dict[str, tuple[subprocess.Popen, object]] = {}
+
+    def __enter__(self) -> Turns:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        for server, log in self.servers.values():
+            server.stdin.close()
+            try:
+                server.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                server.kill()
+            log.close()
+        self.servers.clear()
+
+    def __call__(self, path: str, workloads: list[dict], fresh: bool = False) -> dict:
+        """`fresh`: in a fresh interpreter even where turns are forked."""
+        if fresh or not self.fork:
+            cmd = [sys.executable, "-m", "edgebert.bench.worker", path, "--threads",
+                   str(self.threads), "--workloads", json.dumps(workloads)]
             out = subprocess.run(cmd, capture_output=True, text=True)
             if out.returncode != 0:
                 tail = (out.stderr or out.stdout).strip().splitlines()[-1:] or ["no output"]
                 raise UserError(f"{path}: the timing process failed ({tail[0][:300]})")
-            results = json.loads(out.stdout.strip().splitlines()[-1])["results"]
-            for i, res in enumerate(results):
-                samples[i][name] += res["samples_ms"]
-                groups[i][name].append(res["samples_ms"])
-                rss[i][name] = max(rss[i].get(name, 0.0), res["peak_rss_mb"])
-        for w, s in zip(workloads, samples):
-            where = f" {w.label()}" if len(workloads) > 1 else ""
-            log(f"round {r + 1}/{rounds}{where}: " + ", ".join(
-                f"{n} {statistics.median(x):.2f} ms" for n, x in s.items()))
-    return [{name: summary(s, w.batch if not w.texts else 1) | {"peak_rss_mb": rss[i][name]}
-             | ({"samples_ms": s, "rounds_ms": groups[i][name]} if keep_samples else {})
-             for name, s in samples[i].items()} for i, w in enumerate(workloads)]
+            return json.loads(out.stdout.strip().splitlines()[-1])
+        server, log = self._server(path)
+        server.stdin.write(json.dumps({"path": path, "workloads": workloads,
+                                       "threads": self.threads}) + "\n")
+        server.stdin.flush()
+        line = server.stdout.readline()
+        if not line:
+            log.seek(0)
+            tail = log.read().strip().splitlines()[-1:] or ["no output"]
+            raise UserError(f"{path}: the timing server stopped ({tail[0][:300]})")
+        answer = json.loads(line)
+        if "error" in answer:
+            raise UserError(f"{path}: the timing process failed ({answer['error'][:300]})")
+        return answer
+
+    def _server(self, path: str):
+        """The server of `path`'s format, started on first use (one per format, not per
+        runtime: a TorchScript turn forked from a server that imported transformers would
+        hold transformers' memory too); its stderr (the turns' warnings too) goes to a
+        temporary file, read back when it stops."""
+        from edgebert.formats import FORMATS, model_file
+
+        found = model_file(path)
+        fmt = FORMATS[found[1] if found else "pytorch"]
+        if fmt.name not in self.servers:
+            preload = (fmt.runtime, *fmt.preload)
+            log = tempfile.TemporaryFile("w+")
+            server = subprocess.Popen(
+                [sys.executable, "-m", "edgebert.bench.worker", "--serve", ",".join(preload)],
+                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log, text=True)
+            self.servers[fmt.name] = (server, log)
+        return self.servers[fmt.name]
 
 
 def summary(samples: list[float], batch: int = 1) -> dict:

@@ -14,7 +14,8 @@ Schema `edgebert.bench/1`:
 
 `source` is "measured" here, "imported" for results brought from another device.
 Each artifact's turn is one process that times every workload (the grid's points, the
-texts) on the model it opened once (`latency.interleaved_workloads`).
+texts) on the model it opened once (`latency.interleaved_workloads`); on Linux the turns
+after the first are forked from a server that imported the runtime once (`latency.Turns`).
 """
 
 from __future__ import annotations
@@ -64,14 +65,14 @@ def accuracy_of(path: Path) -> dict | None:
 
 
 def bench(paths: list[str], cfg: BenchConfig, log=print, texts: str | None = None,
-          workloads: list[Workload] | None = None) -> dict:
+          workloads: list[Workload] | None = None, fork: bool | None = None) -> dict:
     """Time `paths` interleaved on the cfg.batch x cfg.seq grid of padded inputs. `texts`: a
     file of texts, one per line: instead of the grid, time each artifact on them one at a
     time (batch 1, their own lengths, tokenizing included); those results have "seq":
     "texts" and a "texts" entry (file, count, mean characters). `workloads`: these instead
     (`grid(cfg)`, a Workload whose `texts` is such a file), all timed by each turn's one
     process: a result per (artifact, workload), workload by workload, as separate benches
-    of each would write them.
+    of each would write them. `fork`: as `latency.Turns` takes it.
 
     >>> # bench(["runs/rt/teacher", "runs/rt/int8/x86-avx2"], BenchConfig(batch=[1, 8]))
     """
@@ -102,7 +103,7 @@ def bench(paths: list[str], cfg: BenchConfig, log=print, texts: str | None = Non
         lats = interleaved_workloads(
             {n: str(p) for n, p in named.items()},
             [replace(w, texts=r[1]) if r else w for w, r in zip(workloads, read)],
-            rounds=rounds, threads=threads, log=log, keep_samples=True)
+            rounds=rounds, threads=threads, log=log, keep_samples=True, fork=fork)
     finally:
         for r in read:
             if r:

@@ -238,9 +238,60 @@ def _texts_timer(file, record: dict, workload: dict):
     return timed
 
 
+def serve(preload: list[str]) -> None:
+    """Answer turns read from stdin, a JSON line each ({"path", "workloads", "threads"}),
+    each in a fresh process forked from this one, and write a JSON line per turn: what the
+    child's `time_workloads` returned ({"pid", "results"}), or {"error"}.
+
+    The runtime is imported here once (`preload`: torch and transformers take 4-5 s of a
+    PyTorch worker's start on 2 cores, timing it a fraction of a second), and nothing runs
+    on it, so no thread pool exists to be copied: each child opens the model, starts its
+    runtime's threads and allocates its buffers itself, as a fresh interpreter would, and
+    exits after its turn. Linux only (`latency.Turns` starts a fresh interpreter elsewhere:
+    macOS's system libraries are not safe to fork)."""
+    import importlib
+    import traceback
+
+    for name in preload:
+        importlib.import_module(name)
+    for line in sys.stdin:
+        turn = json.loads(line)
+        read, write = os.pipe()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        pid = os.fork()
+        if pid == 0:  # the turn's process
+            os.close(read)
+            code = 0
+            try:
+                out = time_workloads(turn["path"], turn["workloads"], turn["threads"])
+            except SystemExit as err:  # a refusal in one line (_max_tokens, _text_input)
+                out, code = {"error": str(err.code)}, 1
+            except BaseException as err:  # noqa: BLE001  (any failure is the turn's answer)
+                traceback.print_exc()
+                out, code = {"error": f"{type(err).__name__}: {err}"}, 1
+            with os.fdopen(write, "w") as f:
+                f.write(json.dumps(out))
+            sys.stderr.flush()
+            os._exit(code)  # no atexit handlers: they belong to the server
+        os.close(write)
+        with os.fdopen(read) as f:
+            answer = f.read()
+        _, status = os.waitpid(pid, 0)
+        if not answer:  # killed before it could answer (a crash in the runtime)
+            answer = json.dumps({"error": f"the timing process died ({_died(status)})"})
+        print(answer, flush=True)
+
+
+def _died(status: int) -> str:
+    if os.WIFSIGNALED(status):
+        return f"signal {os.WTERMSIG(status)}"
+    return f"exit status {os.waitstatus_to_exitcode(status)}"
+
+
 def main() -> None:
     p = argparse.ArgumentParser()
-    p.add_argument("path")
+    p.add_argument("path", nargs="?")
     p.add_argument("--batch", type=int, default=1)
     p.add_argument("--seq", type=int, default=128)
     p.add_argument("--threads", type=int, default=2)
@@ -251,7 +302,15 @@ def main() -> None:
                    "or {texts: a JSON file, warmup, runs}), timed one after the other on the "
                    "one model: prints {pid, results: one per workload}; the options above "
                    "but --threads are then unused")
+    p.add_argument("--serve", metavar="MODULES", help="comma-separated modules to import "
+                   "once; then answer turns from stdin, each in a process forked from this "
+                   "one (`serve`); the path and the options above are then unused")
     a = p.parse_args()
+    if a.serve is not None:
+        serve([m for m in a.serve.split(",") if m])
+        return
+    if a.path is None:
+        p.error("name the artifact to time (or --serve)")
     if a.workloads:
         print(json.dumps(time_workloads(a.path, json.loads(a.workloads), a.threads)))
         return

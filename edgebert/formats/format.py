@@ -38,6 +38,10 @@ class Format:
     kernels: str = ""
     """The kernels a timing of it measures, where they, not the machine, are the point
     (ExecuTorch: XNNPACK): bench results say `x86 XNNPACK`, never a phone's latency."""
+    preload: tuple[str, ...] = ()
+    """Modules that opening a model imports, beside `runtime`, and that take seconds
+    (transformers' model classes): `edgebert bench` imports them once per runtime and forks
+    each turn's process from there (`bench.worker.serve`)."""
     writer: str = ""
     """"module:function" with which `edgebert export` writes it: (Job) -> Written
     (`edgebert.stages.export.job`); imported only by the export stage. Empty: export does

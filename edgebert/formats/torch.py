@@ -127,7 +127,7 @@ TORCH_INSTALL = "pip install 'edgebert[full]'"
 DECLARED = (
     # the PyTorch weights first: the model every other file in a directory was made from
     Format("pytorch", "model.safetensors", "torch", open_pytorch, order=0, weights=True,
-           install=TORCH_INSTALL),
+           install=TORCH_INSTALL, preload=("transformers.modeling_utils",)),
     Format("torchscript", "model.pt", "torch", open_torchscript, order=50, install=TORCH_INSTALL,
            writer="edgebert.stages.export.torchscript:write_torchscript"),
     Format("pt2", "model.pt2", "torch", open_program, order=60, install=TORCH_INSTALL,
