@@ -4,7 +4,7 @@
     (a case per variant below; the row's machine says which CPU)
 
 RUN is a finished default `edgebert compress` run. Timed in one interleaved run (batch 1,
-sequence 128, each turn a fresh process), at 2 threads and at 1:
+sequence 128, each turn a process of its own), at 2 threads and at 1:
 
 - `shipped`: RUN's recommended x86 artifact, SkipLayerNormalization split into bias Add +
   residual Sum + LayerNormalization (edgebert.stages.quantize.onnx.split_skip_layernorm; ONNX

@@ -26,7 +26,7 @@ PyTorch, and a BERT-base-shaped FP32 model (random weights: size and latency onl
 
 Measured in one run, on this machine only: every artifact's accuracy on the whole test
 split; latency in one interleaved `edgebert bench` (batch 1, sequence 128, 2 threads,
-each turn a fresh process), then again on the task's test texts one at a time (their
+each turn a process of its own), then again on the task's test texts one at a time (their
 own lengths, tokenizing included: what an app sees; INC's program is left out there,
 torch.compile would recompile for every length); the fastest peer of the teacher in each
 of the two, and the recommended artifact's ratio over it; this CPU's GEMM rate in each
@@ -218,7 +218,7 @@ def main() -> None:
         "machine": machine, "target": target, "run": str(a.run),
         "command": script_command(__file__),
         "latency": f"edgebert bench: batch 1, sequence 128, 2 threads, {a.rounds} interleaved "
-                   f"rounds x {a.runs} runs, each turn a fresh process; texts: the first "
+                   f"rounds x {a.runs} runs, each turn a process of its own; texts: the first "
                    f"{a.texts} test texts one at a time, {a.rounds} rounds, tokenizing "
                    f"included",
         "rows": rows, "fastest_peer": fastest,

@@ -318,12 +318,15 @@ def distill(restart, **options):
                    "sees, instead of the --batch x --seq grid of padded inputs; given --batch "
                    "or --seq too, after the grid, in the same processes. --runs texts "
                    "per process.")
+@click.option("--fresh", is_flag=True,
+              help="Start a fresh interpreter for every turn, as the CI gate was calibrated: "
+                   "for results `edgebert check --baseline/--candidate` compares.")
 @click.option("--out", "out_path", default=None, help="Write the JSON result here.")
 @click.option("--import", "import_path", default=None,
               help="Instead of measuring: read a result made on another device (for example "
                    "a phone or ARM board running `edgebert bench`), mark it imported, write it "
                    "to --out.")
-def bench(artifacts, texts, out_path, import_path, **options):
+def bench(artifacts, texts, fresh, out_path, import_path, **options):
     """Latency of artifacts (PyTorch, ONNX, ORT, TorchScript), interleaved A B C A B C.
 
     Each turn runs one artifact in a process of its own at fixed threads,
@@ -340,6 +343,7 @@ def bench(artifacts, texts, out_path, import_path, **options):
       edgebert bench runs/rt/teacher runs/rt/int8/x86-avx2 --batch 1,8 --seq 32,128 --out b.json
       edgebert bench runs/rt/teacher runs/rt/export/ort-text --texts reviews.txt --runs 200
       edgebert bench runs/rt/teacher runs/rt/int8/x86-avx2 --seq 128 --texts reviews.txt
+      edgebert bench runs/rt/int8/x86-avx2 --fresh --rounds 8 --out baseline.json
       edgebert bench --import pi5.json --out runs/rt/bench/pi5.json
     """
     from edgebert.artifact import write_json
@@ -358,7 +362,8 @@ def bench(artifacts, texts, out_path, import_path, **options):
             from edgebert.bench.run import grid
 
             workloads = grid(cfg) + [Workload(texts=texts, warmup=cfg.warmup, runs=cfg.runs)]
-        data = run(list(artifacts), cfg, log=click.echo, texts=texts, workloads=workloads)
+        data = run(list(artifacts), cfg, log=click.echo, texts=texts, workloads=workloads,
+                   fork=False if fresh else None)
     for r in data["results"]:
         click.echo(f"{r['artifact']:<32} b{r['batch']:<3} s{r['seq']!s:<5} p50 {r['p50_ms']:8.2f} ms"
                    f"  p90 {r['p90_ms']:8.2f}  p99 {r['p99_ms']:8.2f}  "

@@ -222,9 +222,9 @@ class DistillLossConfig:
 
 @dataclass
 class BenchConfig:
-    """Latency of artifacts, interleaved: each turn runs one artifact in a fresh process at
-    fixed threads, after warm-up, so artifacts share the machine's noise but never a thread
-    pool."""
+    """Latency of artifacts, interleaved: each turn runs one artifact in a process of its own
+    at fixed threads, after warm-up, so artifacts share the machine's noise but never a
+    thread pool (`bench.latency.Turns`)."""
 
     batch: list[int] = field(default_factory=lambda: [1], metadata={"metavar": "1,8"})
     """Batch sizes of the padded inputs (comma-separated on the command line)."""

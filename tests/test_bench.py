@@ -137,9 +137,31 @@ def test_a_forked_turn_that_fails_says_why_and_the_next_one_runs(tiny_onnx, tmp_
             turn(str(tiny_onnx), [{"texts": str(tmp_path / "none.json"), "warmup": 0,
                                    "runs": 1}])
         first, second = turn(str(tiny_onnx), padded), turn(str(tiny_onnx), padded)
-        server = turn.servers["onnx"][0].pid
-    assert len(first["results"][0]["samples_ms"]) == 2
-    assert len({first["pid"], second["pid"], server, os.getpid()}) == 4
+        server = turn.servers["onnx"][0]
+        assert len(first["results"][0]["samples_ms"]) == 2
+        assert len({first["pid"], second["pid"], server.pid, os.getpid()}) == 4
+        server.kill()  # as the OOM killer would, between turns
+        server.wait()
+        with pytest.raises(UserError, match="timing server stopped .exit status -9"):
+            turn(str(tiny_onnx), padded)
+    assert turn.servers == {}  # stopped and closed, the dead one too
+
+
+def test_the_gate_warns_where_turns_were_not_fresh_interpreters():
+    """`edgebert check` was calibrated on fresh interpreters: two results benched otherwise
+    (edgebert bench without --fresh) compare with a warning; results from before the
+    setting existed count as fresh."""
+    from edgebert.bench.compare import compare
+
+    machine = fingerprint(2)
+    row = {"artifact": "m", "batch": 1, "seq": 128, "samples_ms": [1.0] * 30,
+           "rounds_ms": [[1.0] * 10] * 3, "p50_ms": 1.0, "accuracy": None}
+    old = {"machine": machine, "settings": {"rounds": 3}, "results": [row]}
+    forked = old | {"settings": {"rounds": 3, "turns": "forked"}}
+    assert not [w for w in compare(old, old, 0.05, 1.0)[1] if "turns" in w]
+    warned = [w for w in compare(old, forked, 0.05, 1.0)[1] if "turns" in w]
+    assert warned == ["turns baseline fresh, candidate forked: the gate was calibrated on "
+                      "fresh interpreters (edgebert bench --fresh)"]
 
 
 def test_gate_benches_both_models_interleaved_in_one_run(tiny_onnx, tmp_path):

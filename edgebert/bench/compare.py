@@ -99,7 +99,8 @@ def shift_ratio_ci(base: list[list[float]], cand: list[list[float]], level: floa
 
 def compare(baseline: dict, candidate: dict, max_slowdown: float, max_drop_vs_baseline: float,
             alpha: float = 0.01) -> tuple[list[Verdict], list[str]]:
-    """Verdicts per shared (artifact, batch, seq), and warnings (machines that differ): a
+    """Verdicts per shared (artifact, batch, seq), and warnings (machines that differ, turns
+    not run in fresh interpreters as calibrated): a
     slowdown past `max_slowdown` (a fraction), or test accuracy more than
     `max_drop_vs_baseline` points under the baseline's."""
     from scipy.stats import mannwhitneyu
@@ -109,6 +110,10 @@ def compare(baseline: dict, candidate: dict, max_slowdown: float, max_drop_vs_ba
     if not same:
         warnings.append("MACHINES DIFFER, latency ratios compare different hardware: "
                         + "; ".join(diffs))
+    turns = [d.get("settings", {}).get("turns", "fresh") for d in (baseline, candidate)]
+    if turns != ["fresh", "fresh"]:
+        warnings.append(f"turns baseline {turns[0]}, candidate {turns[1]}: the gate was "
+                        f"calibrated on fresh interpreters (edgebert bench --fresh)")
     base = {(r["artifact"], r["batch"], r["seq"]): r for r in baseline["results"]}
     verdicts = []
     for r in candidate["results"]:

@@ -10,6 +10,7 @@ Linux each turn's process is forked from a server that imported its runtime once
 
 from __future__ import annotations
 
+import contextlib
 import json
 import statistics
 import subprocess
@@ -45,13 +46,14 @@ class Workload:
 
 def interleaved(paths: dict[str, str], rounds: int = 8, runs: int = 30, warmup: int = 10,
                 batch: int = 1, seq: int = 128, threads: int = 2, log=print,
-                keep_samples: bool = False, texts: str | None = None) -> dict[str, dict]:
+                keep_samples: bool = False, texts: str | None = None,
+                fork: bool | None = None) -> dict[str, dict]:
     """Latency summary per name: p50/p90/p99/mean/stdev in ms, over rounds * runs samples,
     of one workload: batch x seq padded inputs, or `texts` (a JSON file of strings) timed
-    one at a time instead."""
+    one at a time instead. `fork`: as `Turns` takes it."""
     return interleaved_workloads(paths, [Workload(batch, seq, texts, warmup, runs)],
                                  rounds=rounds, threads=threads, log=log,
-                                 keep_samples=keep_samples)[0]
+                                 keep_samples=keep_samples, fork=fork)[0]
 
 
 def interleaved_workloads(paths: dict[str, str], workloads: list[Workload], rounds: int = 8,
@@ -90,19 +92,24 @@ def interleaved_workloads(paths: dict[str, str], workloads: list[Workload], roun
              for name, s in samples[i].items()} for i, w in enumerate(workloads)]
 
 
+def forking(fork: bool | None) -> bool:
+    """Whether turns after the first are forked: `fork`, or by default on Linux."""
+    return sys.platform.startswith("linux") if fork is None else fork
+
+
 class Turns:
     """Runs a turn (one artifact, every workload: `worker.time_workloads`) in a process of
     its own and returns what it answered ({"pid", "results"}); a context manager.
 
-    With `fork` (the default on Linux) the process is forked from a server per runtime
-    (`worker.serve`) that imported the runtime and the format's `preload` once and ran
-    nothing: the turn still opens its model, starts its thread pools and allocates its
+    With `fork` (the default on Linux) the process is forked from a server per format
+    (`worker.serve`) that imported the runtime and the format's `preload` once and opened
+    no model: the turn still opens its model, starts its thread pools and allocates its
     buffers itself, and exits. Without, it is a fresh interpreter (`python -m
     edgebert.bench.worker`), which pays the imports every turn."""
 
     def __init__(self, threads: int, fork: bool | None = None):
         self.threads = threads
-        self.fork = sys.platform.startswith("linux") if fork is None else fork
+        self.fork = forking(fork)
         self.servers: dict[str, tuple[subprocess.Popen, object]] = {}
 
     def __enter__(self) -> Turns:
@@ -110,11 +117,14 @@ class Turns:
 
     def __exit__(self, *exc) -> None:
         for server, log in self.servers.values():
-            server.stdin.close()
+            with contextlib.suppress(OSError):  # a server that died: its pipe is broken
+                server.stdin.close()
             try:
                 server.wait(timeout=30)
             except subprocess.TimeoutExpired:
                 server.kill()
+                server.wait()
+            server.stdout.close()
             log.close()
         self.servers.clear()
 
@@ -129,14 +139,19 @@ class Turns:
                 raise UserError(f"{path}: the timing process failed ({tail[0][:300]})")
             return json.loads(out.stdout.strip().splitlines()[-1])
         server, log = self._server(path)
-        server.stdin.write(json.dumps({"path": path, "workloads": workloads,
-                                       "threads": self.threads}) + "\n")
-        server.stdin.flush()
-        line = server.stdout.readline()
+        try:
+            server.stdin.write(json.dumps({"path": path, "workloads": workloads,
+                                           "threads": self.threads}) + "\n")
+            server.stdin.flush()
+            line = server.stdout.readline()
+        except OSError:  # it died between turns (the OOM killer)
+            line = ""
         if not line:
+            code = server.wait()
             log.seek(0)
             tail = log.read().strip().splitlines()[-1:] or ["no output"]
-            raise UserError(f"{path}: the timing server stopped ({tail[0][:300]})")
+            raise UserError(f"{path}: the timing server stopped (exit status {code}; its "
+                            f"last words: {tail[0][:300]})")
         answer = json.loads(line)
         if "error" in answer:
             raise UserError(f"{path}: the timing process failed ({answer['error'][:300]})")

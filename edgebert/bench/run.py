@@ -5,14 +5,17 @@ Schema `edgebert.bench/1`:
 
     {"schema": "edgebert.bench/1", "created": ISO time,
      "machine": {cpu, machine, flags, cores, threads, os, python, libraries},
-     "settings": {threads, warmup, runs, rounds},
+     "settings": {threads, warmup, runs, rounds, turns: "fresh" or "forked"},
      "results": [{"artifact", "path", "format", "batch", "seq", "source",
                   "samples_ms": [...], "rounds_ms": [[...] per process], "p50_ms", "p90_ms", "p99_ms", "mean_ms",
                   "stdev_ms", "iqr_ms", "throughput_seq_s", "n", "peak_rss_mb",
                   "accuracy": {metric, value, split} or null,
                   "timed_as": "x86 XNNPACK" (only where a format names its kernels)}]}
 
-`source` is "measured" here, "imported" for results brought from another device.
+`source` is "measured" here, "imported" for results brought from another device. `turns`:
+"fresh" where every turn was a fresh interpreter (`--fresh`, the CI gate, and every result
+written before the key existed), "forked" where the turns after the first round were forked
+from a server per format.
 Each artifact's turn is one process that times every workload (the grid's points, the
 texts) on the model it opened once (`latency.interleaved_workloads`); on Linux the turns
 after the first are forked from a server that imported the runtime once (`latency.Turns`).
@@ -25,7 +28,7 @@ import json
 from dataclasses import replace
 from pathlib import Path
 
-from edgebert.bench.latency import Workload, interleaved_workloads
+from edgebert.bench.latency import Workload, forking, interleaved_workloads
 from edgebert.bench.machine import fingerprint
 from edgebert.config import BenchConfig
 from edgebert.errors import UserError
@@ -120,7 +123,8 @@ def bench(paths: list[str], cfg: BenchConfig, log=print, texts: str | None = Non
                            | {"accuracy": accuracy_of(path)})
     return {"schema": SCHEMA, "created": dt.datetime.now(dt.UTC).isoformat(),
             "machine": machine,
-            "settings": {"threads": threads, "warmup": warmup, "runs": runs, "rounds": rounds},
+            "settings": {"threads": threads, "warmup": warmup, "runs": runs, "rounds": rounds,
+                         "turns": "forked" if forking(fork) else "fresh"},
             "results": results}
 
 

@@ -19,6 +19,7 @@ import argparse
 import json
 import os
 import resource
+import signal
 import sys
 import time
 
@@ -238,20 +239,31 @@ def _texts_timer(file, record: dict, workload: dict):
     return timed
 
 
+TURN_LIMIT_S = 3600
+"""A forked turn that has not answered in this long is killed (SIGALRM), and its turn
+fails: a lock that a library's helper thread held at the fork would otherwise hang the
+bench."""
+
+
 def serve(preload: list[str]) -> None:
     """Answer turns read from stdin, a JSON line each ({"path", "workloads", "threads"}),
     each in a fresh process forked from this one, and write a JSON line per turn: what the
     child's `time_workloads` returned ({"pid", "results"}), or {"error"}.
 
     The runtime is imported here once (`preload`: torch and transformers take 4-5 s of a
-    PyTorch worker's start on 2 cores, timing it a fraction of a second), and nothing runs
-    on it, so no thread pool exists to be copied: each child opens the model, starts its
-    runtime's threads and allocates its buffers itself, as a fresh interpreter would, and
-    exits after its turn. Linux only (`latency.Turns` starts a fresh interpreter elsewhere:
-    macOS's system libraries are not safe to fork)."""
+    PyTorch worker's start on 2 cores, timing it a fraction of a second), and no model is
+    opened here: each child opens the model, starts its runtime's thread pool and allocates
+    its buffers itself, as a fresh interpreter would, and exits after its turn. Libraries
+    may start helper threads at import (numpy's BLAS); a child that inherited a lock one of
+    them held would hang, so a child is killed after TURN_LIMIT_S. The answers go to this
+    process's own copy of stdout, and fd 1 to stderr: a runtime that prints cannot corrupt
+    them. Linux only (`latency.Turns` starts a fresh interpreter elsewhere: macOS's system
+    libraries are not safe to fork)."""
     import importlib
     import traceback
 
+    answers = os.fdopen(os.dup(1), "w")
+    os.dup2(2, 1)  # what anything prints goes to stderr, not into the answers
     for name in preload:
         importlib.import_module(name)
     for line in sys.stdin:
@@ -260,32 +272,49 @@ def serve(preload: list[str]) -> None:
         sys.stdout.flush()
         sys.stderr.flush()
         pid = os.fork()
-        if pid == 0:  # the turn's process
-            os.close(read)
-            code = 0
+        if pid == 0:  # the turn's process: whatever happens, it ends here
+            code = 1
             try:
-                out = time_workloads(turn["path"], turn["workloads"], turn["threads"])
-            except SystemExit as err:  # a refusal in one line (_max_tokens, _text_input)
-                out, code = {"error": str(err.code)}, 1
-            except BaseException as err:  # noqa: BLE001  (any failure is the turn's answer)
-                traceback.print_exc()
-                out, code = {"error": f"{type(err).__name__}: {err}"}, 1
-            with os.fdopen(write, "w") as f:
-                f.write(json.dumps(out))
-            sys.stderr.flush()
-            os._exit(code)  # no atexit handlers: they belong to the server
+                os.close(read)
+                null = os.open(os.devnull, os.O_RDONLY)
+                os.dup2(null, 0)  # the turns are the server's to read
+                signal.alarm(TURN_LIMIT_S)
+                try:
+                    out = time_workloads(turn["path"], turn["workloads"], turn["threads"])
+                    code = 0
+                except SystemExit as err:  # a refusal in one line (_max_tokens, _text_input)
+                    out = {"error": str(err.code)}
+                except BaseException as err:  # noqa: BLE001  (any failure is the answer)
+                    traceback.print_exc()
+                    out = {"error": f"{type(err).__name__}: {err}"}
+                with os.fdopen(write, "w") as f:
+                    f.write(json.dumps(out))
+                sys.stderr.flush()
+            finally:
+                os._exit(code)  # no atexit handlers: they belong to the server
         os.close(write)
         with os.fdopen(read) as f:
             answer = f.read()
         _, status = os.waitpid(pid, 0)
-        if not answer:  # killed before it could answer (a crash in the runtime)
+        try:
+            json.loads(answer)
+        except ValueError:  # killed before or while answering (a crash, the time limit)
             answer = json.dumps({"error": f"the timing process died ({_died(status)})"})
-        print(answer, flush=True)
+        answers.write(answer + "\n")
+        answers.flush()
 
 
 def _died(status: int) -> str:
+    """How a child ended, in words.
+
+    >>> import signal
+    >>> _died(signal.SIGALRM)
+    'signal 14: no answer in 3600 s'
+    """
     if os.WIFSIGNALED(status):
-        return f"signal {os.WTERMSIG(status)}"
+        sig = os.WTERMSIG(status)
+        late = sig == signal.SIGALRM
+        return f"signal {sig}" + (f": no answer in {TURN_LIMIT_S} s" if late else "")
     return f"exit status {os.waitstatus_to_exitcode(status)}"
 
 
