@@ -92,9 +92,10 @@ def interleaved_workloads(paths: dict[str, str], workloads: list[Workload], roun
              for name, s in samples[i].items()} for i, w in enumerate(workloads)]
 
 
-def forking(fork: bool | None) -> bool:
-    """Whether turns after the first are forked: `fork`, or by default on Linux."""
-    return sys.platform.startswith("linux") if fork is None else fork
+def forking(fork: bool | None, rounds: int = 2) -> bool:
+    """Whether turns after the first round are forked: `fork`, or by default on Linux;
+    never with one round."""
+    return rounds > 1 and (sys.platform.startswith("linux") if fork is None else fork)
 
 
 class Turns:
@@ -162,10 +163,10 @@ class Turns:
         runtime: a TorchScript turn forked from a server that imported transformers would
         hold transformers' memory too); its stderr (the turns' warnings too) goes to a
         temporary file, read back when it stops."""
-        from edgebert.formats import FORMATS, model_file
+        from edgebert.bench.worker import timed_file
+        from edgebert.formats import FORMATS
 
-        found = model_file(path)
-        fmt = FORMATS[found[1] if found else "pytorch"]
+        fmt = FORMATS[timed_file(path)[1]]
         if fmt.name not in self.servers:
             preload = (fmt.runtime, *fmt.preload)
             log = tempfile.TemporaryFile("w+")

@@ -124,7 +124,7 @@ def bench(paths: list[str], cfg: BenchConfig, log=print, texts: str | None = Non
     return {"schema": SCHEMA, "created": dt.datetime.now(dt.UTC).isoformat(),
             "machine": machine,
             "settings": {"threads": threads, "warmup": warmup, "runs": runs, "rounds": rounds,
-                         "turns": "forked" if forking(fork) else "fresh"},
+                         "turns": "forked" if forking(fork, rounds) else "fresh"},
             "results": results}
 
 

@@ -62,7 +62,7 @@ def time_model(path: str, batch: int, seq: int, threads: int, warmup: int, runs:
                                       "runs": runs}], threads)["results"][0]
     from edgebert.formats.ort import OrtRunner, session
 
-    file = _model_file(path)
+    file = timed_file(path)[0]
     feeds = _padded(file, batch, seq)
     runner = OrtRunner(session(file, threads, custom_ops="text" in feeds, config=config))
     return {"samples_ms": _time_padded(runner, feeds, warmup, runs),
@@ -91,7 +91,7 @@ def time_workloads(path: str, workloads: list[dict], threads: int) -> dict:
     grid point inflates the texts' figure a little."""
     from edgebert.formats import open_model, read_record
 
-    file = _model_file(path)
+    file = timed_file(path)[0]
     record = read_record(file)
     timers = [_texts_timer(file, record, w) if "texts" in w
               else _padded_timer(file, w) for w in workloads]  # refuse before loading
@@ -106,12 +106,14 @@ def time_workloads(path: str, workloads: list[dict], threads: int) -> dict:
     return {"pid": os.getpid(), "results": results}
 
 
-def _model_file(path: str):
+def timed_file(path: str):
+    """(model file, format) a turn opens for `path`: what `formats.model_file` finds, else
+    `path` itself as PyTorch weights (a transformers directory)."""
     from pathlib import Path
 
     from edgebert.formats import model_file
 
-    return (model_file(path) or (Path(path), "pytorch"))[0]
+    return model_file(path) or (Path(path), "pytorch")
 
 
 def _padded_timer(file, workload: dict):
